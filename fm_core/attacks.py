@@ -1,0 +1,53 @@
+"""PGD through torchattacks, with eps stated in [0, 1] pixel units.
+
+The paper's code states eps = 0.06 in normalised units; ``eps_normalised`` converts
+between the two with the model's normalisation std, so both can be recorded."""
+from __future__ import annotations
+
+import torch
+import torchattacks
+
+
+def eps_normalised(eps_pixel: float, std: float) -> float:
+    """The pixel-unit eps expressed in the normalised units the paper's code used."""
+    return eps_pixel / std
+
+
+def make_pgd(model: torch.nn.Module, eps_pixel: float, steps: int = 10,
+             seed: int | None = None) -> torchattacks.PGD:
+    """The paper's PGD: step eps/8, ``steps`` steps, random start, L-inf ball."""
+    attack = torchattacks.PGD(model, eps=eps_pixel, alpha=eps_pixel / 8, steps=steps,
+                              random_start=True)
+    return attack
+
+
+def pgd_attack(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, eps_pixel: float,
+               steps: int = 10, batch_size: int = 256, seed: int = 0) -> torch.Tensor:
+    """Adversarial images for (x, y), computed in batches; deterministic given ``seed``."""
+    attack = make_pgd(model, eps_pixel, steps)
+    device = next(model.parameters()).device
+    out = []
+    state = torch.random.get_rng_state()
+    torch.manual_seed(seed)  # the random start draws from torch's global generator
+    try:
+        for i in range(0, len(x), batch_size):
+            xb, yb = x[i:i + batch_size].to(device), y[i:i + batch_size].to(device)
+            out.append(attack(xb, yb).detach().cpu())
+    finally:
+        torch.random.set_rng_state(state)
+    return torch.cat(out) if out else x.clone()
+
+
+@torch.no_grad()
+def predict(model: torch.nn.Module, x: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
+    """Class predictions of ``model`` on ``x`` (in eval mode), on the CPU."""
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    preds = [model(x[i:i + batch_size].to(device)).argmax(1).cpu() for i in range(0, len(x), batch_size)]
+    model.train(was_training)
+    return torch.cat(preds) if preds else torch.zeros(0, dtype=torch.long)
+
+
+def accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    return float((predict(model, x) == y).float().mean()) if len(y) else float("nan")

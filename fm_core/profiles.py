@@ -1,0 +1,102 @@
+"""Profiles: one name selects every size and count of a run.
+
+``smoke`` proves that everything runs (tests, CI), ``quick`` is the default of
+``make book`` (a 2-core CPU, minutes), ``paper`` holds the paper's settings
+(Imagenette, 128x128, torchvision VGG11-bn, 50 epochs; for a GPU). The paper's
+values are cited from ``shared/paper/FACTS.md``.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from .errors import UserError
+
+REGIMES = ("vanilla", "adversarial", "scale", "translate", "rotate")
+REGIME_LETTERS = {"vanilla": "N", "adversarial": "A", "scale": "S", "translate": "T", "rotate": "R"}
+
+# The paper's PGD eps is 0.06 in *normalised* units (authors' code); with Imagenette's
+# std 0.226 that is 0.01356 in [0, 1] pixel units (about 3.5/255).
+PAPER_EPS_NORMALISED = 0.06
+IMAGENETTE_STD = 0.226
+PAPER_EPS_PIXEL = PAPER_EPS_NORMALISED * IMAGENETTE_STD
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    # data
+    data: str = "synthetic"
+    size: int = 32
+    data_seed: int = 0
+    n_train: int | None = None  # None: the whole split
+    n_val: int | None = None
+    # network
+    arch: str = "vgg11_bn"
+    width: float = 0.25  # channel multiplier; 1.0 is torchvision's architecture
+    pooled_head: bool = True  # global-pool head for small inputs; False: torchvision's head
+    seed: int = 31  # the paper's seed
+    # training (paper: Adam, one-cycle max lr 1e-3, pct_start 0.1, batch 128, 50 epochs)
+    epochs: int = 12
+    batch_size: int = 128
+    max_lr: float = 1e-3
+    pct_start: float = 0.1
+    # PGD (paper: eps 0.06 normalised, step eps/8, 10 steps, random start)
+    eps_pixel: float = PAPER_EPS_PIXEL
+    pgd_steps: int = 10
+    # dataset and class masks (paper: lambda 0.2, lr 1e-3, batch 1, <= 100 epochs)
+    dmask_lam: float = 0.2
+    dmask_lr: float = 1e-2
+    dmask_batch_size: int = 64
+    dmask_epochs: int = 40
+    dmask_patience: int = 7
+    # single-image masks (paper: lambda 0.07, lr 0.2, <= 20,000 steps, patience 300)
+    imask_lam: float = 0.07
+    imask_lr: float = 0.2
+    imask_max_steps: int = 600
+    imask_patience: int = 100
+    imask_batch_size: int = 64
+    imask_images: int | None = 200  # None: every selected image
+    # analysis
+    bands: int = 16  # radial and angular band count (authors' notebooks: 64)
+    classifier_seeds: int = 5
+    umap_neighbors: int = 20
+    extra: dict = field(default_factory=dict)
+
+    def replace(self, **changes) -> "Profile":
+        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
+        if unknown:
+            raise UserError(f"unknown profile setting(s): {', '.join(sorted(unknown))}")
+        return dataclasses.replace(self, **changes)
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+PROFILES: dict[str, Profile] = {
+    "smoke": Profile(
+        name="smoke", size=32, n_train=800, n_val=300, width=0.125, epochs=2,
+        dmask_epochs=4, dmask_patience=2, imask_max_steps=60, imask_patience=20,
+        imask_images=24, imask_batch_size=24, bands=8, classifier_seeds=2,
+        umap_neighbors=5,
+    ),
+    "quick": Profile(name="quick"),
+    "paper": Profile(
+        name="paper", data="imagenette", size=128, width=1.0, pooled_head=False,
+        epochs=50, dmask_lr=1e-3, dmask_batch_size=1, dmask_epochs=100,
+        imask_max_steps=20_000, imask_patience=300, imask_images=None,
+        imask_batch_size=128, bands=64, classifier_seeds=10,
+    ),
+}
+
+
+def get_profile(name: str = "quick", **overrides) -> Profile:
+    """The named profile, with any settings overridden (``None`` values are ignored)."""
+    if isinstance(name, Profile):
+        profile = name
+    else:
+        if name not in PROFILES:
+            raise UserError(f"unknown profile {name!r}; choose one of {', '.join(PROFILES)}")
+        profile = PROFILES[name]
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    return profile.replace(**overrides) if overrides else profile
