@@ -127,14 +127,18 @@ def _subsample(ds: Dataset, n_train: int | None, n_val: int | None, seed: int) -
 def load_dataset(name: str = "synthetic", size: int = 32, seed: int = 0,
                  n_train: int | None = None, n_val: int | None = None) -> Dataset:
     """Load (or generate) the data set named ``name`` at ``size`` x ``size``."""
-    from . import datafiles, synthetic
+    from . import synthetic
 
     name = str(name)
     if name == "synthetic":
         ds = synthetic.load_synthetic(size=size, seed=seed)
     elif name == "imagenette":
+        from . import datafiles
+
         ds = datafiles.load_imagenette(DATA_DIR / "imagenette2-160", size=size)
     else:
+        from . import datafiles
+
         path = Path(name).expanduser()
         if not path.exists():
             raise UserError(f"data set {name!r} not found: give 'synthetic', 'imagenette', "

@@ -56,6 +56,9 @@ class Profile:
     imask_max_steps: int = 600
     imask_patience: int = 100
     imask_batch_size: int = 64
+    # One-cycle length for single-image masks; None: max_steps, so the rate really rises
+    # to imask_lr and anneals. The authors' code used 4,000,000 (lr stayed below ~0.009).
+    imask_schedule_steps: int | None = None
     imask_images: int | None = 200  # None: every selected image
     # analysis
     bands: int = 16  # radial and angular band count (authors' notebooks: 64)
