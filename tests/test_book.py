@@ -1,0 +1,268 @@
+"""The book build (fm_core.book), the page helpers (fm_core.report) and the notebooks'
+conventions. The end-to-end build of the real book is marked ``slow``."""
+from __future__ import annotations
+
+import ast
+import json
+import re
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from fm_core.book import list_notebooks, make_toc, build_book, read_build_report
+from fm_core.errors import UserError
+from fm_core.report import Page, paper_vs_build_table
+
+REPO = Path(__file__).resolve().parent.parent
+BOOK = REPO / "book"
+#: the book's pages, in order (DESIGN.md, "The book")
+EXPECTED_PAGES = [
+    "00_introduction", "01_dataset", "02_blue_shift", "03_networks", "04_dataset_masks",
+    "05_single_image_masks", "06_adversarial_reversal", "07_mask_classifier",
+    "08_ground_truth", "09_reproduction",
+]
+#: pages that show a table of numbers (Table 1, Table 2, Table 3, the summary)
+TABLE_PAGES = {"03_networks", "06_adversarial_reversal", "07_mask_classifier", "09_reproduction"}
+PARAMETERS = {"profile", "data", "arch", "seed"}
+
+
+# --------------------------------------------------------------------------- helpers
+def _notebook(path: Path, title: str, *sources: str) -> Path:
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nb.cells = [nbformat.v4.new_markdown_cell(f"# {title}"),
+                nbformat.v4.new_code_cell(
+                    'profile = "quick"\ndata = None\narch = None\nseed = None',
+                    metadata={"tags": ["parameters"]})]
+    nb.cells += [nbformat.v4.new_code_cell(s) for s in sources]
+    nbformat.write(nb, path)
+    return path
+
+
+@pytest.fixture
+def tmp_book(tmp_path) -> Path:
+    """A copy of the real book's sources (config, toc, pages, bib) without notebooks."""
+    book = tmp_path / "book"
+    book.mkdir()
+    for entry in BOOK.iterdir():
+        if entry.is_file() and entry.suffix != ".ipynb":
+            shutil.copy2(entry, book / entry.name)
+    return book
+
+
+def _outputs(path: Path) -> list[dict]:
+    nb = json.loads(path.read_text())
+    return [o for c in nb["cells"] for o in c.get("outputs", [])]
+
+
+PLOT = """\
+import matplotlib.pyplot as plt
+from fm_core.report import Page, paper_vs_build_table
+page = Page("Tiny", profile, data=data, arch=arch, seed=seed)
+fig, ax = plt.subplots(figsize=(2, 2))
+ax.plot([0, 1], [page.cfg.size, 0])
+plt.show()"""
+TABLE = 'paper_vs_build_table([("image size", 128, page.cfg.size)])'
+
+
+# ------------------------------------------------------------------------ fast tests
+def test_build_tiny_book(tmp_book):
+    _notebook(tmp_book / "50_tiny.ipynb", "A tiny page", PLOT, TABLE, "page.footer()")
+    index = build_book(profile="smoke", book_dir=tmp_book, progress=False)
+
+    assert index == tmp_book / "_build" / "html" / "index.html" and index.is_file()
+    page = (index.parent / "50_tiny.html").read_text()
+    assert re.search(r'<img[^>]+src="_images/[^"]+\.png"', page), "the figure is missing"
+    assert "<table" in page and "image size" in page
+    assert re.search(r"built with profile (&#x27;|&#39;|')smoke", page)
+    assert "50_tiny.html" in index.read_text()  # linked from the landing page
+
+    executed = tmp_book / "_build" / "src" / "50_tiny.ipynb"
+    nb = json.loads(executed.read_text())
+    assert nb["metadata"]["papermill"]["parameters"] == {"profile": "smoke"}
+    assert not [o for o in _outputs(executed) if o["output_type"] == "error"]
+    assert not any(c.get("outputs") for c in nbformat.read(tmp_book / "50_tiny.ipynb", 4).cells
+                   if c.cell_type == "code"), "the source notebook must stay without outputs"
+
+    report = read_build_report(tmp_book)
+    assert report["status"] == "ok" and report["sphinx_warnings"] == []
+    assert report["notebooks"]["50_tiny.ipynb"]["status"] == "executed"
+    assert report["notebooks"]["50_tiny.ipynb"]["seconds"] > 0
+
+
+def test_only_reuses_or_leaves_out_the_other_pages(tmp_book, tmp_path):
+    _notebook(tmp_book / "00_introduction.ipynb", "First", "print(profile)")
+    _notebook(tmp_book / "03_networks.ipynb", "Second", "print(profile)")
+    out = tmp_path / "out"
+    html = out / "_build" / "html"
+
+    build_book(profile="smoke", only="intro", book_dir=tmp_book, output_dir=out, progress=False)
+    report = read_build_report(out)
+    assert report["notebooks"]["00_introduction.ipynb"]["status"] == "executed"
+    assert report["notebooks"]["03_networks.ipynb"]["status"] == "skipped"
+    assert (html / "00_introduction.html").is_file()
+    assert not (html / "03_networks.html").exists()
+    assert report["sphinx_warnings"] == []
+    assert not (tmp_book / "_build").exists(), "output_dir must hold the whole build"
+
+    build_book(profile="quick", only="03_", book_dir=tmp_book, output_dir=out, progress=False)
+    report = read_build_report(out)
+    assert report["notebooks"]["00_introduction.ipynb"] == {"status": "reused", "profile": "smoke"}
+    assert report["notebooks"]["03_networks.ipynb"]["status"] == "executed"
+    assert (html / "00_introduction.html").is_file() and (html / "03_networks.html").is_file()
+    assert report["sphinx_warnings"] == []
+
+    with pytest.raises(UserError, match="no notebook name contains 'nothing'"):
+        build_book(profile="smoke", only="nothing", book_dir=tmp_book, output_dir=out,
+                   progress=False)
+
+
+def test_failing_notebook_stops_the_build_with_one_clear_message(tmp_book):
+    _notebook(tmp_book / "10_fine.ipynb", "Fine", "x = 1")
+    _notebook(tmp_book / "20_broken.ipynb", "Broken", "y = 2",
+              '# compute the answer\nraise ValueError("planted failure")\nprint("never")')
+    _notebook(tmp_book / "30_after.ipynb", "After", "z = 3")
+
+    with pytest.raises(UserError) as info:
+        build_book(profile="smoke", book_dir=tmp_book, progress=False)
+    message = str(info.value)
+    kept = tmp_book / "_build" / "src" / "20_broken.ipynb"
+    assert "\n" not in message
+    assert "20_broken.ipynb" in message
+    assert re.search(r"cell \[\d+\]", message)
+    assert 'raise ValueError("planted failure")' in message  # first line of code
+    assert "ValueError: planted failure" in message
+    assert str(kept) in message
+    errors = [o for o in _outputs(kept) if o["output_type"] == "error"]
+    assert errors and errors[0]["evalue"] == "planted failure"
+    assert not (tmp_book / "_build" / "src" / "30_after.ipynb").exists(), "the build must stop"
+    report = read_build_report(tmp_book)
+    assert report["status"] == "failed"
+    assert report["notebooks"]["20_broken.ipynb"]["status"] == "failed"
+    assert not (tmp_book / "_build" / "html" / "index.html").exists()
+
+
+def test_sphinx_warnings_are_recorded(tmp_book):
+    nb = _notebook(tmp_book / "40_warns.ipynb", "Warns")
+    cells = nbformat.read(nb, as_version=4)
+    cells.cells.append(nbformat.v4.new_markdown_cell("See {doc}`nowhere`."))
+    nbformat.write(cells, nb)
+    with pytest.raises(UserError, match="Sphinx reported 1 warning"):
+        build_book(profile="smoke", book_dir=tmp_book, progress=False, strict=True)
+    warnings = read_build_report(tmp_book)["sphinx_warnings"]
+    assert len(warnings) == 1 and "nowhere" in warnings[0]
+    assert warnings[0].startswith(str(tmp_book / "40_warns.ipynb"))  # the source, not the copy
+
+
+def test_data_parameter(tmp_path, monkeypatch):
+    from fm_core.book import data_parameter
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "my.npz").write_bytes(b"")
+    assert data_parameter("my.npz") == str(tmp_path / "my.npz")
+    assert data_parameter("synthetic") == "synthetic"
+    assert data_parameter("imagenette") == "imagenette"
+
+
+def test_bad_arguments_are_user_errors(tmp_book, tmp_path):
+    with pytest.raises(UserError, match="unknown profile"):
+        build_book(profile="huge", book_dir=tmp_book, progress=False)
+    with pytest.raises(UserError, match="not a book folder"):
+        build_book(book_dir=tmp_path / "nowhere", progress=False)
+
+
+def test_make_toc_drops_missing_pages_and_appends_new_notebooks():
+    template = {"format": "jb-book", "root": "index", "parts": [
+        {"caption": "Paper",
+         "chapters": [{"file": "00_a"}, {"file": "01_b"}, {"file": "notes.md"}]},
+        {"caption": "Beyond", "chapters": [{"file": "08_c", "sections": [{"file": "08_d"}]}]},
+    ]}
+    toc = make_toc(template, ["01_b", "08_d", "50_new"], other_pages=["index", "notes"])
+    assert toc["root"] == "index"
+    assert toc["parts"] == [
+        {"caption": "Paper", "chapters": [{"file": "01_b"}, {"file": "notes.md"}]},
+        {"caption": "Beyond", "chapters": [{"file": "08_d"}]},  # promoted: 08_c is missing
+        {"caption": "More pages", "chapters": [{"file": "50_new"}]},
+    ]
+    assert "parts" not in make_toc(template, [])
+    flat = make_toc({"format": "jb-book", "root": "index", "chapters": [{"file": "00_a"}]},
+                    ["00_a", "02_z"])
+    assert flat["chapters"] == [{"file": "00_a"}, {"file": "02_z"}]
+
+
+def test_toc_template_lists_every_page_in_order():
+    import yaml
+    toc = yaml.safe_load((BOOK / "_toc.yml").read_text())
+    files = [c["file"] for p in toc["parts"] for c in p["chapters"]]
+    assert files == EXPECTED_PAGES
+    assert toc["root"] == "index" and (BOOK / "index.md").is_file()
+    config = yaml.safe_load((BOOK / "_config.yml").read_text())
+    assert config["execute"]["execute_notebooks"] == "off"
+
+
+@pytest.mark.parametrize("path", list_notebooks(BOOK), ids=lambda p: p.stem)
+def test_notebook_conventions(path):
+    """Committed without outputs; a `parameters` cell defining profile, data, arch, seed
+    with the default profile "quick"; a title."""
+    nb = nbformat.read(path, as_version=4)
+    assert re.fullmatch(r"\d\d_[a-z0-9_]+", path.stem), "name notebooks NN_name.ipynb"
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert not any(c.get("outputs") or c.get("execution_count") for c in code), \
+        "commit notebooks without outputs (jupyter nbconvert --clear-output --inplace)"
+    tagged = [c for c in code if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(tagged) == 1, "exactly one cell tagged `parameters`"
+    values = {}
+    for node in ast.parse(tagged[0].source).body:
+        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
+            values[node.targets[0].id] = ast.literal_eval(node.value)
+    assert PARAMETERS <= set(values), f"parameters cell lacks {PARAMETERS - set(values)}"
+    assert values["profile"] == "quick"
+    assert all(values[k] is None for k in ("data", "arch", "seed"))
+    first = next(c for c in nb.cells if c.cell_type == "markdown")
+    assert first.source.lstrip().startswith("# "), "the first markdown cell is the page title"
+
+
+def test_page_resolves_profile_and_knobs(capsys):
+    page = Page("T", "smoke", data="imagenette", seed=5, epochs=3, regime="vanilla", show=False)
+    assert page.cfg.name == "smoke" and page.cfg.data == "imagenette"
+    assert page.cfg.seed == 5 and page.cfg.epochs == 3
+    assert page.knobs == {"regime": "vanilla"}
+    html = page.header()._repr_html_()
+    assert "smoke" in html and "imagenette" in html and "regime" in html
+    assert "<table" not in html  # a page's tables are its results
+    with pytest.raises(UserError):
+        Page("T", "nope", show=False)
+
+
+def test_paper_vs_build_table():
+    frame = paper_vs_build_table([("acc N", 89.56, 71.2345), ("size", None, 32)])
+    assert list(frame.columns) == ["quantity", "paper (reported)", "this build"]
+    assert frame["this build"].tolist() == [71.23, 32]
+    assert frame["paper (reported)"].tolist() == [89.56, "not reported"]
+    noted = paper_vs_build_table({"acc": (1.0, 2.0, "why")})
+    assert noted["note"].tolist() == ["why"]
+
+
+# ------------------------------------------------------------------------- end to end
+@pytest.mark.slow
+def test_full_book_smoke(tmp_path):
+    """Every notebook of the real book runs with the smoke profile and renders."""
+    notebooks = list_notebooks(BOOK)
+    assert notebooks, "the book has no notebooks"
+    index = build_book(profile="smoke", book_dir=BOOK, output_dir=tmp_path, progress=False)
+    report = read_build_report(tmp_path)
+    html = index.parent
+    for nb in notebooks:
+        assert report["notebooks"][nb.name]["status"] == "executed"
+        executed = tmp_path / "_build" / "src" / nb.name
+        errors = [o for o in _outputs(executed) if o["output_type"] == "error"]
+        assert not errors, f"{nb.name}: {errors[0]['ename']}: {errors[0]['evalue']}"
+        page = html / f"{nb.stem}.html"
+        assert page.is_file(), f"{nb.stem} was not rendered"
+        text = page.read_text()
+        assert re.search(r'<img[^>]+src="_images/', text), f"{nb.stem} shows no figure"
+        if nb.stem in TABLE_PAGES:
+            assert "<table" in text, f"{nb.stem} shows no table"
+    assert report["sphinx_warnings"] == [], "\n".join(report["sphinx_warnings"])
