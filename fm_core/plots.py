@@ -1,0 +1,398 @@
+"""Figures of the book: each function takes arrays or results and returns a Figure.
+
+Computation lives in :mod:`fm_core.analysis`; here are only layout and style. Masks
+are stored unshifted (DC at [0, 0]) and are fftshifted for display (DC in the centre),
+which every mask panel's title notes. Masks use the colour map 'turbo' on [0, 1];
+signed differences use the diverging 'coolwarm'. Figures are sized for a ~9 in page.
+Nothing calls ``plt.show()``: close figures with ``plt.close(fig)`` when done.
+"""
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.colors import LogNorm
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from . import analysis
+
+WIDTH = 9.0  # inches: book width
+MASK_CMAP = "turbo"
+DIFF_CMAP = "coolwarm"
+IMAGE_CMAP = "gray"
+SHIFT_NOTE = "(DC centred)"
+
+
+def _shift(mask: np.ndarray) -> np.ndarray:
+    return np.fft.fftshift(np.asarray(mask), axes=(-2, -1))
+
+
+def _image(ax, img, title="", cmap=IMAGE_CMAP, vmin=None, vmax=None, colorbar=False):
+    """Draw one image panel without ticks; returns the AxesImage."""
+    im = ax.imshow(np.asarray(img).squeeze(), cmap=cmap, vmin=vmin, vmax=vmax,
+                   interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=9)
+    if colorbar:
+        ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    return im
+
+
+def _mask(ax, mask, title="", colorbar=False):
+    """A mask panel: fftshifted, turbo on [0, 1]."""
+    return _image(ax, _shift(mask), title, MASK_CMAP, 0.0, 1.0, colorbar)
+
+
+def _grid(rows: int, cols: int, height_per_row: float | None = None):
+    height = (height_per_row or WIDTH / max(cols, 1)) * rows
+    fig, axes = plt.subplots(rows, cols, figsize=(WIDTH, height), squeeze=False)
+    return fig, axes
+
+
+# ------------------------------------------------------------------------- Figure 1
+
+def plot_activation_spectra(spectra: Mapping[str, tuple] | None = None,
+                            intermodulation: tuple | None = None,
+                            max_harmonic: float = 8.0) -> Figure:
+    """Figure 1: amplitude spectra of sin(t) and of act(sin(t)) ("blue shift"), plus a
+    panel with the intermodulation example (cos w1 t + cos w2 t)^2.
+
+    ``spectra`` as from :func:`analysis.activation_spectra`; ``intermodulation`` as from
+    :func:`analysis.intermodulation_spectrum` (defaults are computed when None)."""
+    spectra = spectra if spectra is not None else analysis.activation_spectra()
+    if intermodulation is None:
+        intermodulation = analysis.intermodulation_spectrum(5, 12, 256)
+    names = ["input"] + [n for n in spectra if n != "input"]
+    fig, axes = _grid(2, (len(names) + 2) // 2, height_per_row=2.4)
+    flat = axes.ravel()
+    for ax, name, letter in zip(flat, names, "ABCDEFGHIJ"):
+        freqs, amps = spectra[name]
+        keep = freqs <= max_harmonic
+        ax.stem(freqs[keep], amps[keep], basefmt=" ", markerfmt=".")
+        label = "sin(t)" if name == "input" else f"{name}(sin(t))"
+        if name == "hardtanh":
+            label += f", clipped at ±{analysis.HARDTANH_LIMIT}"
+        ax.set_title(f"({letter}) {label}", fontsize=9)
+        ax.set_xlabel("frequency / input frequency", fontsize=8)
+        ax.set_ylabel("amplitude", fontsize=8)
+    ax = flat[len(names)]
+    freqs, amps = intermodulation
+    keep = amps > 1e-3 * amps.max()
+    last = freqs[keep].max() * 1.2
+    ax.stem(freqs[freqs <= last], amps[freqs <= last], basefmt=" ", markerfmt=".")
+    ax.set_title(f"({'ABCDEFGHIJ'[len(names)]}) intermodulation: (cos w1t + cos w2t)²\n"
+                 "peaks at 0, w2−w1, 2w1, w1+w2, 2w2", fontsize=9)
+    ax.set_xlabel("cycles per window", fontsize=8)
+    for extra in flat[len(names) + 1:]:
+        extra.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+# ------------------------------------------------------------------------- Figure 2
+
+def plot_mask_layer_schematic(image: np.ndarray, mask: np.ndarray, filtered: np.ndarray) -> Figure:
+    """Figure 2: the mask layer, x -> FFT2 x -> M ⊙ FFT2 x -> x̄ = Re IFFT2(M ⊙ FFT2 x)."""
+    panels = [
+        (image, "input x", IMAGE_CMAP, None),
+        (_shift(analysis.log_amplitude_spectrum(image)), f"log(1+|FFT2 x|)\n{SHIFT_NOTE}", "magma", None),
+        (_shift(mask), f"mask M\n{SHIFT_NOTE}", MASK_CMAP, (0, 1)),
+        (_shift(analysis.log_amplitude_spectrum(image, mask)), f"log(1+|M ⊙ FFT2 x|)\n{SHIFT_NOTE}",
+         "magma", None),
+        (filtered, "x̄ = Re IFFT2(M ⊙ FFT2 x)", IMAGE_CMAP, None),
+    ]
+    fig, axes = _grid(1, len(panels), height_per_row=2.4)
+    for ax, (img, title, cmap, lim) in zip(axes[0], panels):
+        _image(ax, img, title, cmap, *(lim or (None, None)))
+    fig.subplots_adjust(left=0.02, right=0.98, wspace=0.5)
+    # In the gap left of each panel: an arrow for a transform, a symbol for an operation.
+    for right, step in zip(axes[0][1:], ["FFT2", "⊙", "=", "IFFT2"]):
+        if step in ("FFT2", "IFFT2"):
+            right.annotate("", xy=(-0.05, 0.5), xytext=(-0.45, 0.5), xycoords="axes fraction",
+                           arrowprops=dict(arrowstyle="->", lw=1.2))
+            right.text(-0.25, 0.55, step, transform=right.transAxes, ha="center", va="bottom", fontsize=8)
+        else:
+            right.text(-0.25, 0.5, step, transform=right.transAxes, ha="center", va="center", fontsize=16)
+    return fig
+
+
+# ------------------------------------------------------------------------- Figure 3
+
+def plot_dataset_masks(masks: Mapping[str, np.ndarray], keep_zero: bool = False) -> Figure:
+    """Figure 3: dataset masks (top row) and each mask minus the first one (bottom row,
+    jointly min-max normalised and centred, see :func:`analysis.mask_differences`)."""
+    names = list(masks)
+    stack = np.stack([np.asarray(masks[n]) for n in names])
+    diffs = analysis.mask_differences(stack, reference=0, keep_zero=keep_zero)
+    letters = "ABCDEFGHIJ"
+    fig, axes = _grid(2, len(names), height_per_row=WIDTH / len(names) * 0.95)
+    for j, name in enumerate(names):
+        im = _mask(axes[0, j], stack[j], f"({letters[j]}) {name}")
+    fig.colorbar(im, ax=axes[0, :].tolist(), fraction=0.02, pad=0.01, label="mask value")
+    axes[1, 0].axis("off")
+    axes[1, 0].text(0.5, 0.5, f"differences\nminus ({letters[0]})\n{SHIFT_NOTE}",
+                    ha="center", va="center", fontsize=9, transform=axes[1, 0].transAxes)
+    for j in range(1, len(names)):
+        im = _image(axes[1, j], _shift(diffs[j - 1]), f"({letters[j]}-{letters[0]})",
+                    DIFF_CMAP, -0.5, 0.5)
+    fig.colorbar(im, ax=axes[1, :].tolist(), fraction=0.02, pad=0.01, label="normalised difference")
+    fig.suptitle(f"Dataset masks {SHIFT_NOTE}", fontsize=10)
+    return fig
+
+
+# ------------------------------------------------------------------------- Figure 4
+
+def _bars(ax, values, xlabel, title):
+    values = np.asarray(values)
+    colors = np.where(values >= 0, "tab:red", "tab:blue")
+    ax.bar(np.arange(len(values)), values, color=colors, width=0.9)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.axhline(0, color="k", lw=0.6)
+    ax.set_xlabel(xlabel, fontsize=8)
+    ax.set_title(title, fontsize=9)
+    ax.tick_params(labelsize=7)
+
+
+def plot_band_partitions_and_energies(masks: Mapping[str, np.ndarray], size: int,
+                                      n_bands: int = 16) -> Figure:
+    """Figure 4: the radial and angular partitions (top) and, for each mask, its band
+    energies minus those of the first (vanilla) mask: radial (middle row), angular
+    (bottom row). Red bars: more energy than the vanilla mask; blue: less."""
+    names = list(masks)
+    stack = np.stack([np.asarray(masks[n]) for n in names])
+    radial, angular = analysis.radial_bands(size, n_bands), analysis.angular_bands(size, n_bands)
+    radial_diff = analysis.energy_differences(stack, radial)
+    angular_diff = analysis.energy_differences(stack, angular)
+    cols = max(len(names) - 1, 2)
+    fig = plt.figure(figsize=(WIDTH, 2.6 + 2 * 2.0))
+    grid = fig.add_gridspec(3, cols, height_ratios=[1.3, 1, 1])
+    partitions = [(radial, "radial bands", "viridis"), (angular, "angular bands", "twilight")]
+    for j, (bands, title, cmap) in enumerate(partitions):
+        ax = fig.add_subplot(grid[0, j * cols // 2:(j + 1) * cols // 2])
+        _image(ax, _shift(bands.argmax(0)), f"{title} {SHIFT_NOTE}", cmap, colorbar=True)
+    lim_r = np.abs(radial_diff).max() or 1.0
+    lim_a = np.abs(angular_diff).max() or 1.0
+    for j in range(len(names) - 1):
+        label = f"{names[j + 1]} − {names[0]}"
+        ax = fig.add_subplot(grid[1, j])
+        _bars(ax, radial_diff[j], "radial band (0 = DC)", f"{label}: radial")
+        ax.set_ylim(-lim_r * 1.1, lim_r * 1.1)
+        ax = fig.add_subplot(grid[2, j])
+        _bars(ax, angular_diff[j], f"angular band ({180 / n_bands:.3g}° each)", f"{label}: angular")
+        ax.set_ylim(-lim_a * 1.1, lim_a * 1.1)
+    fig.tight_layout()
+    return fig
+
+
+# ------------------------------------------------------------------------- Figure 5
+
+def plot_image_mask_grid(images, masks, labels, class_masks, class_names,
+                         complement_filtered, mask_filtered, n_per_class: int = 5) -> Figure:
+    """Figure 5: per class a row, the class-level mask first, then single-image masks of
+    that class; below, rows of images, images filtered by their complementary masks and
+    images filtered by their masks (the first ``n_per_class + 1`` images given).
+
+    ``images``, ``masks``, ``complement_filtered``, ``mask_filtered``: (N, H, W) aligned
+    with ``labels`` (N,); ``class_masks``: (C, H, W)."""
+    labels = np.asarray(labels)
+    cols = n_per_class + 1
+    n_classes = len(class_names)
+    fig, axes = _grid(n_classes + 3, cols, height_per_row=WIDTH / cols * 0.9)
+    for c, name in enumerate(class_names):
+        row = axes[c]
+        _mask(row[0], class_masks[c], "class mask" if c == 0 else "")
+        row[0].set_ylabel(name, fontsize=9)
+        members = np.flatnonzero(labels == c)[:n_per_class]
+        for j, ax in enumerate(row[1:]):
+            if j < len(members):
+                _mask(ax, masks[members[j]], "single-image masks →" if c == j == 0 else "")
+            else:
+                ax.axis("off")
+    shown = min(cols, len(images))
+    for r, (stack, name) in enumerate([(images, "x"), (complement_filtered, "Mc(x)"),
+                                       (mask_filtered, "M(x)")]):
+        for j, ax in enumerate(axes[n_classes + r]):
+            if j < shown:
+                _image(ax, stack[j])
+            else:
+                ax.axis("off")
+        axes[n_classes + r, 0].set_ylabel(name, fontsize=9)
+    fig.suptitle(f"Masks {SHIFT_NOTE}, by class; images filtered by complements and masks", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+# ------------------------------------------------------------------------- Figure 6
+
+def plot_reversal_examples(x, x_adv, mask, filtered_x, filtered_xadv, complement,
+                           complement_filtered, titles: Sequence[str] | None = None) -> Figure:
+    """Figure 6: one row per example: x, x_A, M_N,x, M_N,x(x), M_N,x(x_A), Mc_N,x,
+    Mc_N,x(x). Each argument is (E, H, W); ``titles`` label the rows (e.g. classes)."""
+    columns = [(x, "x", "image"), (x_adv, "x_A", "image"), (mask, f"M {SHIFT_NOTE}", "mask"),
+               (filtered_x, "M(x)", "image"), (filtered_xadv, "M(x_A)", "image"),
+               (complement, f"Mc {SHIFT_NOTE}", "complement"),
+               (complement_filtered, "Mc(x)", "image")]
+    n = len(x)
+    fig, axes = _grid(n, len(columns), height_per_row=WIDTH / len(columns) * 1.05)
+    for i in range(n):
+        for j, (stack, title, kind) in enumerate(columns):
+            ax = axes[i, j]
+            head = title if i == 0 else ""
+            if kind == "mask":
+                _mask(ax, stack[i], head)
+            elif kind == "complement":
+                _image(ax, _shift(stack[i]), head, IMAGE_CMAP, 0, 1)
+            else:
+                _image(ax, stack[i], head)
+        if titles is not None:
+            axes[i, 0].set_ylabel(titles[i], fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+# ------------------------------------------------------------------------- Figure 7
+
+def plot_band_preference(radial_pct: np.ndarray, angular_pct: np.ndarray) -> Figure:
+    """Figure 7: per band, the % of images whose adversarial-net mask has more energy
+    than the vanilla-net mask; dashed line at 50% (no preference)."""
+    fig, axes = plt.subplots(1, 2, figsize=(WIDTH, 3.0))
+    for ax, pct, name in zip(axes, (radial_pct, angular_pct), ("(A) radial", "(B) angular")):
+        pct = np.asarray(pct, dtype=float)
+        has_bins = np.isfinite(pct)  # NaN: a band without frequency bins, left blank
+        ax.bar(np.flatnonzero(has_bins), pct[has_bins], color="tab:purple", width=0.9)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.axhline(50, color="k", ls="--", lw=1)
+        ax.set_ylim(0, 100)
+        ax.set_xlabel(f"{name.split()[1]} band" + (" (0 = DC)" if "radial" in name else ""))
+        ax.set_ylabel("% images with E(M_A,xA) > E(M_N,x)", fontsize=8)
+        ax.set_title(name, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+# ------------------------------------------------------------------------- Figure 8
+
+def plot_umap(embedding: np.ndarray, labels: np.ndarray, class_names: Sequence[str]) -> Figure:
+    """Figure 8: UMAP of the mask classifier's outputs, one colour per class."""
+    embedding, labels = np.asarray(embedding), np.asarray(labels)
+    fig, ax = plt.subplots(figsize=(WIDTH * 0.6, WIDTH * 0.5))
+    colors = plt.get_cmap("tab10")
+    for c, name in enumerate(class_names):
+        pts = embedding[labels == c]
+        ax.scatter(pts[:, 0], pts[:, 1], s=8, color=colors(c % 10), label=name, alpha=0.8)
+    ax.set_xlabel("UMAP 1")
+    ax.set_ylabel("UMAP 2")
+    ax.set_title("UMAP of the linear classifier's outputs on single-image masks", fontsize=9)
+    ax.legend(fontsize=8, markerscale=2, loc="best")
+    fig.tight_layout()
+    return fig
+
+
+# ---------------------------------------------------------------- other book figures
+
+def plot_ground_truth(mask: np.ndarray, truth: np.ndarray) -> Figure:
+    """A learned mask beside the frequencies planted in the synthetic data, and the ROC
+    curve of mask values ranking planted bins first."""
+    truth = np.asarray(truth, dtype=bool)
+    union = truth.any(axis=0) if truth.ndim == 3 else truth
+    scores = analysis.ground_truth_scores(mask, union)
+    fpr, tpr = analysis.ground_truth_roc(mask, union)
+    fig, axes = plt.subplots(1, 3, figsize=(WIDTH, 3.0))
+    _mask(axes[0], mask, f"learned mask {SHIFT_NOTE}", colorbar=True)
+    _image(axes[1], _shift(union), f"planted frequencies {SHIFT_NOTE}", "Greys", 0, 1)
+    axes[2].plot(fpr, tpr, color="tab:red")
+    axes[2].plot([0, 1], [0, 1], "k--", lw=0.8)
+    axes[2].set_xlabel("false-positive rate")
+    axes[2].set_ylabel("true-positive rate")
+    axes[2].set_title(f"AUROC {scores['auroc']:.3f}, precision@{scores['k']} "
+                      f"{scores['precision_at_k']:.2f}", fontsize=9)
+    axes[2].set_aspect("equal")
+    fig.tight_layout()
+    return fig
+
+
+def plot_samples(x: np.ndarray, y: np.ndarray, class_names: Sequence[str], n_per_class: int = 6) -> Figure:
+    """A grid of example images, one row per class."""
+    x, y = np.asarray(x), np.asarray(y)
+    if x.ndim == 4:
+        x = x[:, 0]
+    fig, axes = _grid(len(class_names), n_per_class, height_per_row=WIDTH / n_per_class)
+    for c, name in enumerate(class_names):
+        members = np.flatnonzero(y == c)[:n_per_class]
+        for j, ax in enumerate(axes[c]):
+            if j < len(members):
+                _image(ax, x[members[j]], vmin=0, vmax=1)
+            else:
+                ax.axis("off")
+        axes[c, 0].set_ylabel(name, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_power_spectrum(mean_power: np.ndarray, title: str = "mean power spectrum") -> Figure:
+    """A (mean) power spectrum on a log colour scale, fftshifted."""
+    power = _shift(np.asarray(mean_power, dtype=float))
+    positive = power[power > 0]
+    floor = positive.min() if positive.size else 1.0
+    fig, ax = plt.subplots(figsize=(WIDTH * 0.5, WIDTH * 0.42))
+    im = ax.imshow(np.maximum(power, floor), cmap="magma", norm=LogNorm(), interpolation="nearest")
+    fig.colorbar(im, ax=ax, label="power (log scale)")
+    ax.set_title(f"{title} {SHIFT_NOTE}", fontsize=9)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    fig.tight_layout()
+    return fig
+
+
+def plot_training_history(history: Mapping[str, Sequence[float]]) -> Figure:
+    """Curves per epoch: keys containing 'loss' share a panel, keys containing 'acc'
+    share another, every other key (lr, sparsity, invariance, ...) gets its own."""
+    panels: dict[str, list] = {}
+    for key, values in history.items():
+        if np.ndim(values) != 1 or len(values) == 0:
+            continue
+        panel = "loss" if "loss" in key else "accuracy" if "acc" in key else key
+        panels.setdefault(panel, []).append((key, values))
+    fig, axes = plt.subplots(1, max(len(panels), 1), figsize=(WIDTH, 3.0), squeeze=False)
+    for ax, (panel, curves) in zip(axes[0], panels.items()):
+        for key, values in curves:
+            ax.plot(np.arange(1, len(values) + 1), values, marker=".", label=key)
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel(panel)
+        if len(curves) > 1:
+            ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_dataset_overview(dataset, n_per_class: int = 6) -> Figure:
+    """A data set at a glance (``fm data --show``): example images per class, the mean
+    power spectrum of the validation images and, for the synthetic data, the planted
+    texture frequencies. ``dataset`` is an :class:`fm_core.data.Dataset`."""
+    x = dataset.x_val.numpy()[:, 0]
+    y = dataset.y_val.numpy()
+    names = dataset.class_names
+    truth = dataset.ground_truth
+    power = analysis.mean_power_spectrum(x, y, n_classes=len(names))
+    cols = n_per_class + 1 + (truth is not None)
+    fig, axes = _grid(len(names), cols, height_per_row=WIDTH / cols)
+    for c, name in enumerate(names):
+        members = np.flatnonzero(y == c)[:n_per_class]
+        for j in range(n_per_class):
+            if j < len(members):
+                _image(axes[c, j], x[members[j]], vmin=0, vmax=1)
+            else:
+                axes[c, j].axis("off")
+        axes[c, 0].set_ylabel(name, fontsize=9)
+        _image(axes[c, n_per_class], np.log10(_shift(power[c]) + 1e-12),
+               "log10 power" if c == 0 else "", "magma")
+        if truth is not None:
+            _image(axes[c, -1], _shift(truth[c]), "planted" if c == 0 else "", "Greys", 0, 1)
+    fig.suptitle(f"{dataset.describe()}; spectra {SHIFT_NOTE}", fontsize=10)
+    fig.tight_layout()
+    return fig
