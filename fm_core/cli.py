@@ -151,16 +151,17 @@ def cmd_image_masks(args) -> None:
 
 
 def cmd_bench(args) -> None:
-    from .bench import bench_model, run_bench
-    from .data import load_dataset
+    from .bench import make_bench_images, make_bench_model, run_bench
 
     cfg = get_profile(args.profile)
     out = _out_path(args.out, ".json")
-    ds = load_dataset(cfg.data, size=cfg.size, seed=cfg.data_seed)
-    x = ds.x_val[: args.batch_size]
-    result = run_bench(bench_model(cfg, ds), x, steps=args.steps, batch_size=args.batch_size, out=out)
-    print(f"bench: batched is {result['speedup_batched_vs_one_at_a_time']:.1f}x faster than one at a "
-          f"time, {result['batched_vs_floor']:.2f}x the frozen network's own forward+backward -> {out}")
+    x = make_bench_images(cfg.size, n=args.batch_size)
+    result = run_bench(make_bench_model(cfg.name), x, steps=args.steps, batch_size=args.batch_size, out=out)
+    ratios, secs = result["ratios"], result["seconds"]
+    print(f"bench ({args.batch_size} images x {args.steps} steps, {cfg.size}x{cfg.size}, "
+          f"{result['threads']} threads): batched {secs['batched']:.2f} s, one at a time "
+          f"{secs['one_at_a_time']:.2f} s ({ratios['one_at_a_time/batched']:.1f}x), floor "
+          f"{secs['floor']:.2f} s (batched/floor {ratios['batched/floor']:.2f}) -> {out}")
 
 
 def cmd_book(args) -> None:
