@@ -78,7 +78,7 @@ class Profile:
 
 PROFILES: dict[str, Profile] = {
     "smoke": Profile(
-        name="smoke", size=32, n_train=800, n_val=300, width=0.125, epochs=2,
+        name="smoke", size=32, n_train=1500, n_val=500, width=0.125, epochs=4,
         dmask_epochs=4, dmask_patience=2, imask_max_steps=60, imask_patience=20,
         imask_images=24, imask_batch_size=24, bands=8, classifier_seeds=2,
         umap_neighbors=5,

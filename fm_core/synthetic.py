@@ -44,7 +44,7 @@ _SHAPE_CONTRAST = 1.2
 _TEXTURE_AMPLITUDE = 0.6
 _BACKGROUND_STD = 0.5
 _PIXEL_NOISE = 0.15
-_DISPLAY_SCALE = 0.16  # maps the unit-scale image into [0, 1] around 0.5
+_DISPLAY_SCALE = 0.3  # maps the unit-scale image into [0, 1] around 0.5 (std ~0.2, as photographs)
 
 
 def texture_frequencies(size: int) -> list[list[tuple[int, int]]]:
