@@ -396,3 +396,26 @@ def plot_dataset_overview(dataset, n_per_class: int = 6) -> Figure:
     fig.suptitle(f"{dataset.describe()}; spectra {SHIFT_NOTE}", fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def plot_paper_vs_build(summary) -> Figure:
+    """The reproduction page at a glance: each reported percentage (x) against this
+    build's (y), one colour per table, with the line of equality.
+
+    ``summary``: the DataFrame of :func:`fm_core.experiments.reproduction_summary`
+    (index artefact, quantity; columns 'paper (reported)', 'this build')."""
+    frame = summary.reset_index()
+    frame = frame[frame["quantity"].str.contains("%")]
+    fig, ax = plt.subplots(figsize=(WIDTH * 0.55, WIDTH * 0.5))
+    for artefact, group in frame.groupby("artefact", sort=False):
+        ax.scatter(group["paper (reported)"].astype(float), group["this build"].astype(float),
+                   label=artefact, s=30)
+    ax.plot([0, 100], [0, 100], color="0.6", lw=1, ls="--", label="equal")
+    ax.set_xlim(-3, 103)
+    ax.set_ylim(-3, 103)
+    ax.set_xlabel("paper (reported), %")
+    ax.set_ylabel("this build, %")
+    ax.legend(fontsize=8, loc="lower right")
+    ax.set_aspect("equal")
+    fig.tight_layout()
+    return fig
