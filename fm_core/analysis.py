@@ -213,8 +213,14 @@ def _balanced_indices(labels: np.ndarray, rng: np.random.Generator) -> np.ndarra
 
 
 def _fit_and_score(x, y, seed, test_size, C):
+    n_classes = len(np.unique(y))
+    # a stratified split needs one test image per class: small runs get a larger share
+    n_test = max(int(np.ceil(test_size * len(y))), n_classes)
+    if len(y) - n_test < n_classes:
+        raise ValueError(f"too few masks for a train/test split: {len(y)} balanced masks, "
+                         f"{n_classes} classes (learn masks for more images)")
     x_train, x_test, y_train, y_test = train_test_split(
-        x, y, test_size=test_size, stratify=y, random_state=seed)
+        x, y, test_size=n_test, stratify=y, random_state=seed)
     model = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=2000))
     model.fit(x_train, y_train)
     scores = 100 * model.score(x_train, y_train), 100 * model.score(x_test, y_test)
@@ -233,7 +239,7 @@ def mask_classifier(masks: np.ndarray, labels: np.ndarray, seeds: Sequence[int] 
     """Table 3: can a linear classifier tell single-image masks apart by class?
 
     For each seed: subsample every class to the smallest class count (``balance``),
-    split 85/15 stratified, fit StandardScaler + LogisticRegression on the flattened
+    split 85/15 stratified (at least one test mask per class), fit StandardScaler + LogisticRegression on the flattened
     masks, and score train and test accuracy. The same is done with the labels
     shuffled (seeded) as a control: its *test* accuracy should sit at chance. With about
     as many pixels as masks (or more) a linear classifier memorises even shuffled labels,

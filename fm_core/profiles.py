@@ -20,6 +20,11 @@ REGIME_LETTERS = {"vanilla": "N", "adversarial": "A", "scale": "S", "translate":
 PAPER_EPS_NORMALISED = 0.06
 IMAGENETTE_STD = 0.226
 PAPER_EPS_PIXEL = PAPER_EPS_NORMALISED * IMAGENETTE_STD
+# The small profiles' eps, 2/255 in pixel units. Measured on the quick profile (12 epochs,
+# 2 threads): at the paper's 3.5/255 adversarial training does not get going on the
+# synthetic data (clean 38.5%, PGD 19.0%, against the vanilla network's 88.7% / 18.6%);
+# at 2/255 it learns (clean 94.3%, PGD 81.5% against vanilla's 88.8% / 41.7%).
+SMALL_EPS_PIXEL = 2 / 255
 
 
 @dataclass(frozen=True)
@@ -78,12 +83,12 @@ class Profile:
 
 PROFILES: dict[str, Profile] = {
     "smoke": Profile(
-        name="smoke", size=32, n_train=1500, n_val=500, width=0.125, epochs=4,
+        name="smoke", size=32, n_train=None, n_val=1000, width=0.125, epochs=6,
         dmask_epochs=4, dmask_patience=2, imask_max_steps=60, imask_patience=20,
-        imask_images=24, imask_batch_size=24, bands=8, classifier_seeds=2,
-        umap_neighbors=5,
+        imask_images=40, imask_batch_size=40, bands=8, classifier_seeds=2,
+        umap_neighbors=5, eps_pixel=SMALL_EPS_PIXEL,
     ),
-    "quick": Profile(name="quick"),
+    "quick": Profile(name="quick", eps_pixel=SMALL_EPS_PIXEL),
     "paper": Profile(
         name="paper", data="imagenette", size=128, width=1.0, pooled_head=False,
         epochs=50, dmask_lr=1e-3, dmask_batch_size=1, dmask_epochs=100,

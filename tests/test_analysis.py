@@ -243,6 +243,16 @@ def test_mask_classifier_balances_and_reports(classifier_result):
     assert r["true_labels"]["test_std"] == pytest.approx(np.std(r["true_labels"]["test"]))
 
 
+def test_mask_classifier_small_runs_keep_one_test_mask_per_class():
+    masks, labels = planted_masks()
+    few = np.concatenate([np.flatnonzero(labels == c)[:3] for c in range(4)])  # 12 masks
+    r = analysis.mask_classifier(masks[few], labels[few], seeds=(0,))
+    assert r["n_test"] == 4 and r["n_train"] == 8  # 15% would be 2 < 4 classes
+    too_few = np.concatenate([np.flatnonzero(labels == c)[:1] for c in range(4)])
+    with pytest.raises(ValueError, match="too few masks"):
+        analysis.mask_classifier(masks[too_few], labels[too_few], seeds=(0,))
+
+
 def test_umap_embedding_shape_and_determinism():
     features = np.random.default_rng(4).normal(size=(40, 5))
     a = analysis.umap_embedding(features, n_neighbors=20, seed=0)
