@@ -13,7 +13,7 @@ import pandas as pd
 import torch
 
 from . import analysis, paper, store
-from .masks import complement, filter_images, reversal_accuracies, symmetric_part
+from .masks import complement, filter_images, masked_accuracy, reversal_accuracies, symmetric_part
 from .profiles import REGIME_LETTERS, REGIMES, Profile
 
 
@@ -234,6 +234,30 @@ def ground_truth_recovery(cfg: Profile, progress: bool = True) -> pd.DataFrame:
         rows.append({"mask": f"class mask, {ds.class_names[c]} (vanilla)", **scores})
     store.save_result(cfg, "ground_truth", values)
     return pd.DataFrame(rows).set_index("mask")
+
+
+def cue_reliance(cfg: Profile, progress: bool = True) -> pd.DataFrame:
+    """Which cue does each network use? Validation accuracy (%) with all frequencies, with
+    only the planted texture frequencies (and DC), with them removed, and with only the low
+    frequencies (radius <= size/8, where the shape cue lives), each a fixed Fourier mask."""
+    ds = store.get_dataset(cfg)
+    if ds.ground_truth is None:
+        raise ValueError(f"the data set {cfg.data!r} has no planted frequencies (use data='synthetic')")
+    planted = ds.ground_truth.any(axis=0)
+    fx, fy = analysis.frequency_grid(cfg.size)
+    low = np.hypot(fx, fy) <= cfg.size / 8
+    dc = np.zeros_like(planted)
+    dc[0, 0] = True
+    probes = {"all frequencies": np.ones_like(planted), "planted + DC only": planted | dc,
+              "planted removed": ~planted, f"low-pass (radius <= {cfg.size // 8})": low}
+    rows = {}
+    for regime in REGIMES:
+        net = store.get_network(cfg, regime, progress)
+        rows[f"{REGIME_LETTERS[regime]} ({regime})"] = {
+            name: _pct(masked_accuracy(net, ds.x_val, ds.y_val, m.astype(np.float32)))
+            for name, m in probes.items()}
+    store.save_result(cfg, "cue_reliance", rows)
+    return pd.DataFrame(rows).T
 
 
 # ------------------------------------------------------------------ reproduction page

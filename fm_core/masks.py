@@ -32,14 +32,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
 from .attacks import pgd_attack
 from .errors import UserError
 from .models import freeze
-from .utils import load_npz, save_npz_atomic, stable_hash
+from .utils import load_npz, progress_bar, save_npz_atomic, stable_hash
 
-MASKS_VERSION = 1  # bump when mask learning changes its results: cached masks are relearned
+MASKS_VERSION = 2  # bump when mask learning changes its results: cached masks are relearned
 COMPLEMENT_THRESHOLD = 1e-8  # the paper's Mc: 1 where M < 1e-8
 EVAL_BATCH = 256  # images per forward pass when only predictions or losses are needed
 
@@ -150,6 +149,22 @@ def _invariance(logits: torch.Tensor, y: torch.Tensor, ref_loss: torch.Tensor) -
     return (F.cross_entropy(logits, y, reduction="none") - ref_loss) ** 2
 
 
+# Above this squared loss change (2 nats) the exp penalty continues linearly; see _exp_penalty.
+EXP_CAP = 4.0
+
+
+def _exp_penalty(invariance: torch.Tensor, cap: float | None) -> torch.Tensor:
+    """exp(invariance), the paper's penalty, continued linearly above ``cap`` (value and
+    slope match there; ``None``: exp everywhere). Why: one image that the mask wrecks
+    (a loss change of 4 nats gives exp(16) ~ 9e6) puts a gradient into Adam's second
+    moment that shrinks every later step for thousands of steps, and the mask freezes
+    half-learned; with the cap its gradient stays bounded."""
+    if cap is None:
+        return torch.exp(invariance)
+    capped = invariance.clamp(max=cap)
+    return torch.exp(capped) * (1.0 + (invariance - capped))
+
+
 def _sparsity_penalty(m: torch.Tensor, lam: float) -> torch.Tensor:
     """lam / (H*W) * ||M||_1 for each mask row of m (B, 1, H, W)."""
     h, w = m.shape[-2:]
@@ -219,6 +234,12 @@ def _predict(model, x: torch.Tensor, masks=None, batch_size: int = EVAL_BATCH) -
     return torch.cat(preds) if preds else torch.zeros(0, dtype=torch.long)
 
 
+def masked_accuracy(model, x: torch.Tensor, y, mask) -> float:
+    """Accuracy (fraction) of the network on x with one Fourier mask (H, W) applied."""
+    y = torch.as_tensor(y).cpu()
+    return float((_predict(model, x, torch.as_tensor(mask)) == y).double().mean())
+
+
 @torch.no_grad()
 def _unmasked_losses(model, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Per-image cross-entropy L(f(z), y) of the normalised images z: the invariance
@@ -252,12 +273,20 @@ class DatasetMaskResult:
 
 def learn_dataset_mask(model, x: torch.Tensor, y: torch.Tensor, lam: float = 0.2, lr: float = 1e-3,
                        epochs: int = 100, batch_size: int = 1, patience: int = 7, tol: float = 1e-5,
-                       keep_ratio: float = 0.99, seed: int = 0, progress: bool = True) -> DatasetMaskResult:
+                       keep_ratio: float = 0.99, seed: int = 0, exp_cap: float | None = EXP_CAP,
+                       batch_invariance: bool = True, progress: bool = True) -> DatasetMaskResult:
     """One mask M for all of (x, y), x in [0, 1] of shape (N, 1, H, W); for a class mask pass
     one class's images. Defaults are the paper's (lambda 0.2, lr 1e-3, batch 1, <= 100 epochs).
 
-    Each batch's loss is the mean over its images of exp((l_i(x_bar) - l_i(x))^2) plus
-    lam/(H*W) * ||M||_1, minimised by Adam under torch's one-cycle schedule (max lr ``lr``,
+    Each batch's loss is exp((L(x_bar) - L(x))^2) (continued linearly above ``exp_cap``,
+    see ``_exp_penalty``; ``None``: the paper's exp) plus lam/(H*W) * ||M||_1, where L is
+    the batch's mean cross-entropy (``batch_invariance=True``, what the authors' code
+    computes with torch's default mean reduction; identical to the paper's per-image loss
+    at its batch size 1). With ``batch_invariance=False`` the invariance term is instead
+    the mean over the batch of exp((l_i(x_bar) - l_i(x))^2): every image's loss must stay
+    put, and on the quick profile the vanilla network's mask then keeps ~89% of all
+    frequencies (mean mask 0.886, planted-frequency AUROC 0.60 against 0.965 with the
+    batch mean). The loss is minimised by Adam under torch's one-cycle schedule (max lr ``lr``,
     pct_start 0.1, over epochs * batches steps), M clamped to [0, 1] after each step, data
     order shuffled by a generator seeded with ``seed``. After each epoch the masked
     accuracy is measured; the latest mask with accuracy >= keep_ratio * the unmasked
@@ -284,14 +313,18 @@ def learn_dataset_mask(model, x: torch.Tensor, y: torch.Tensor, lam: float = 0.2
 
     history = {"loss": [], "invariance": [], "sparsity": [], "accuracy": []}
     kept_mask, kept_epoch, stalled = None, 0, 0
-    bar = tqdm(range(1, epochs + 1), desc="dataset mask", unit="epoch", disable=not progress)
+    bar = progress_bar(range(1, epochs + 1), progress=progress, desc="dataset mask", unit="epoch")
     for epoch in bar:
         order = torch.randperm(n, generator=generator).to(device)
         sums = {"loss": 0.0, "invariance": 0.0, "sparsity": 0.0}
         for start in range(0, n, batch_size):
             idx = order[start:start + batch_size]
-            invariance = _invariance(model.core(mask(z[idx])), y[idx], ref_loss[idx])
-            loss = torch.exp(invariance).mean() + _sparsity_penalty(mask.weight, lam)[0]
+            logits = model.core(mask(z[idx]))
+            if batch_invariance:  # the batch's mean loss must stay unchanged
+                invariance = (F.cross_entropy(logits, y[idx]) - ref_loss[idx].mean()) ** 2
+            else:  # every image's loss must stay unchanged
+                invariance = _invariance(logits, y[idx], ref_loss[idx])
+            loss = _exp_penalty(invariance, exp_cap).mean() + _sparsity_penalty(mask.weight, lam)[0]
             optimizer.zero_grad()
             loss.backward()
             sums["loss"] += loss.item()
@@ -425,13 +458,14 @@ def learn_image_masks(model, x: torch.Tensor, targets=None, lam: float = 0.07, l
                       max_steps: int = 20_000, patience: int = 300, batch_size: int = 64,
                       schedule_steps: int | None = None, inv_tol: float = 1e-6,
                       sparsity_tol: float = 1e-5, checkpoint=None, checkpoint_every: int = 50,
-                      progress: bool = True) -> dict:
+                      exp_cap: float | None = EXP_CAP, progress: bool = True) -> dict:
     """One mask per image of x (N, 1, H, W) in [0, 1]. Defaults are the paper's
     (lambda 0.07, lr 0.2 one-cycle, <= 20,000 steps, patience 300).
 
     Image i's loss is exp((l_i(x_bar_i) - l_i(x_i))^2) + lam/(H*W) * ||M_i||_1, with l_i the
     cross-entropy against ``targets[i]`` (default: the network's own prediction on the
-    unmasked image). Up to ``batch_size`` images are learned at once as the rows of a
+    unmasked image); above (l_i(x_bar_i) - l_i(x_i))^2 = ``exp_cap`` the exp continues
+    linearly (see ``_exp_penalty``; ``exp_cap=None``: the paper's exp everywhere). Up to ``batch_size`` images are learned at once as the rows of a
     (B, 1, H, W) mask: the loss is the sum of the rows' losses, so each row's gradient is
     its own image's, and each row has its own Adam step count and one-cycle learning rate
     (cosine, pct_start 0.1, as torch's ``OneCycleLR`` over ``schedule_steps`` steps, default
@@ -456,7 +490,7 @@ def learn_image_masks(model, x: torch.Tensor, targets=None, lam: float = 0.07, l
     ``checkpoint_every`` steps; a later call with the same arguments, data and network
     resumes from it and ends with exactly the masks of an uninterrupted run (a checkpoint
     written for anything else is refused with a :class:`UserError`). The checkpoint is
-    deleted once every image is done.
+    left holding the finished state: delete it once the results are saved.
 
     Returns NumPy arrays: ``masks`` (N, H, W) float32 unshifted, ``predictions`` (the
     targets), ``final_predictions`` (on the masked image at stop), ``steps`` (per image).
@@ -483,12 +517,12 @@ def learn_image_masks(model, x: torch.Tensor, targets=None, lam: float = 0.07, l
         checkpoint = Path(checkpoint)
         settings = dict(format=CHECKPOINT_FORMAT, lam=lam, lr=lr, max_steps=max_steps, patience=patience,
                         batch_size=batch_size, schedule_steps=total_steps, inv_tol=inv_tol,
-                        sparsity_tol=sparsity_tol, dtype=str(dtype))
+                        sparsity_tol=sparsity_tol, exp_cap=exp_cap, dtype=str(dtype))
         fingerprint = _fingerprint(model, x, targets, settings)
         if checkpoint.exists():
             run.load(checkpoint, fingerprint)
 
-    bar = tqdm(total=n, initial=int(run.done.sum()), desc="image masks", unit="img", disable=not progress)
+    bar = progress_bar(total=n, initial=int(run.done.sum()), progress=progress, desc="image masks", unit="img")
     while True:
         run.admit(batch_size)
         if len(run.idx) == 0:
@@ -497,7 +531,7 @@ def learn_image_masks(model, x: torch.Tensor, targets=None, lam: float = 0.07, l
         m = run.m.detach().requires_grad_(True)
         logits = model.core(apply_fourier_mask(z[rows], m))
         invariance = _invariance(logits, y[rows], ref_loss[rows])
-        loss = (torch.exp(invariance) + _sparsity_penalty(m, lam)).sum()
+        loss = (_exp_penalty(invariance, exp_cap) + _sparsity_penalty(m, lam)).sum()
 
         # Evaluate the current masks (the state after run.t steps) for the stopping rule.
         inv = invariance.detach().cpu().numpy().astype(np.float64)
@@ -535,8 +569,10 @@ def learn_image_masks(model, x: torch.Tensor, targets=None, lam: float = 0.07, l
         if checkpoint is not None and run.iteration % checkpoint_every == 0:
             run.save(checkpoint, fingerprint)
     bar.close()
-    if checkpoint is not None and checkpoint.exists():
-        checkpoint.unlink()  # the results are returned; the progress file has done its job
+    if checkpoint is not None:
+        # the finished state; the caller deletes the file once it has saved the results,
+        # so a kill between here and that save loses nothing
+        run.save(checkpoint, fingerprint)
     return {"masks": run.masks, "predictions": target_np.astype(np.int64),
             "final_predictions": run.final_predictions, "steps": run.steps}
 

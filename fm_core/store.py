@@ -59,9 +59,13 @@ def _data_identity(cfg: Profile) -> dict:
 
 
 def artefact_key(cfg: Profile, fields: tuple, **extra) -> str:
+    """The hash of ``fields`` of the profile, the data's identity, the training code's
+    version, the mask code's version when ``fields`` include mask settings (a new mask
+    algorithm relearns masks, not networks), and ``extra``."""
     settings = {f: getattr(cfg, f) for f in fields}
-    settings.update(_data_identity(cfg), training_version=TRAINING_VERSION,
-                    masks_version=fm_masks.MASKS_VERSION, **extra)
+    settings.update(_data_identity(cfg), training_version=TRAINING_VERSION, **extra)
+    if set(fields) - set(NETWORK_FIELDS):
+        settings["masks_version"] = fm_masks.MASKS_VERSION
     return stable_hash(settings)
 
 

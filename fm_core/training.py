@@ -14,14 +14,13 @@ import time
 import torch
 import torch.nn.functional as F
 from torchvision.transforms import v2
-from tqdm.auto import tqdm
 
 from .attacks import accuracy, eps_normalised, make_pgd, pgd_attack
 from .data import Dataset
 from .errors import UserError
 from .models import MaskedClassifier, build_model
 from .profiles import REGIMES, Profile
-from .utils import default_device, seed_everything
+from .utils import default_device, progress_bar, seed_everything
 
 TRAINING_VERSION = 1  # bump when training changes its results: cached networks retrain
 
@@ -87,7 +86,7 @@ def train_network(dataset: Dataset, regime: str, profile: Profile, progress: boo
     history = {k: [] for k in ("train_loss", "train_acc", "val_loss", "val_acc", "lr")}
     best = (float("inf"), None, -1)  # (val loss, state, epoch)
     start = time.perf_counter()
-    bar = tqdm(range(profile.epochs), desc=f"train {regime}", disable=not progress, leave=True)
+    bar = progress_bar(range(profile.epochs), progress=progress, desc=f"train {regime}", leave=True)
     for epoch in bar:
         model.train()
         order = torch.randperm(len(dataset.y_train), generator=generator)

@@ -1,4 +1,4 @@
-"""Small shared helpers: seeding, atomic writes, devices, hashing."""
+"""Small shared helpers: seeding, atomic writes, devices, hashing, progress bars."""
 from __future__ import annotations
 
 import contextlib
@@ -11,6 +11,19 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+
+def progress_bar(iterable=None, *, progress: bool = True, **kwargs):
+    """A tqdm bar (a widget in Jupyter when ipywidgets is installed, text otherwise),
+    off when ``progress`` is False or ``TQDM_DISABLE`` is set: the book build sets it,
+    since a bar executed by papermill would be printed into the rendered page."""
+    import warnings
+
+    with warnings.catch_warnings():  # tqdm.auto warns when ipywidgets is missing
+        warnings.simplefilter("ignore")
+        from tqdm.auto import tqdm
+    off = os.environ.get("TQDM_DISABLE", "").strip().lower() in ("1", "true", "yes")
+    return tqdm(iterable, disable=off or not progress, **kwargs)
 
 
 def seed_everything(seed: int) -> torch.Generator:

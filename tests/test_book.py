@@ -259,6 +259,10 @@ def test_full_book_smoke(tmp_path):
         executed = tmp_path / "_build" / "src" / nb.name
         errors = [o for o in _outputs(executed) if o["output_type"] == "error"]
         assert not errors, f"{nb.name}: {errors[0]['ename']}: {errors[0]['evalue']}"
+        # progress bars and warnings would be printed into the page
+        stderr = ["".join(o["text"])[:120] for o in _outputs(executed)
+                  if o["output_type"] == "stream" and o["name"] == "stderr"]
+        assert not stderr, f"{nb.name} printed to stderr: {stderr[0]!r}"
         page = html / f"{nb.stem}.html"
         assert page.is_file(), f"{nb.stem} was not rendered"
         text = page.read_text()

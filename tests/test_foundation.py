@@ -257,3 +257,14 @@ def test_from_arrays_accepts_uint8():
     x = np.zeros((4, 8, 8), dtype=np.uint8) + 255
     ds = from_arrays("t", x, np.arange(4) % 2, x, np.arange(4) % 2)
     assert float(ds.x_train.max()) == 1.0 and ds.num_classes == 2
+
+
+def test_progress_bars_obey_tqdm_disable(monkeypatch):
+    """The book build sets TQDM_DISABLE so that no bar is printed into a page."""
+    from fm_core.utils import progress_bar
+
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)
+    assert not progress_bar(range(2), progress=True).disable
+    assert progress_bar(range(2), progress=False).disable
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    assert progress_bar(range(2), progress=True).disable

@@ -159,6 +159,30 @@ def test_dataset_mask_keeps_accuracy_and_the_planted_frequencies(trained):
     assert filt[~planted].mean() < 0.02
 
 
+def test_exp_penalty_is_exp_below_the_cap_and_linear_above():
+    inv = torch.linspace(0, 10, 101, dtype=torch.float64, requires_grad=True)
+    capped = fm._exp_penalty(inv, 4.0)
+    below = inv.detach() <= 4.0
+    torch.testing.assert_close(capped[below], torch.exp(inv[below]))
+    (grad,) = torch.autograd.grad(capped.sum(), inv)
+    # above the cap: value and slope of exp at the cap, continued linearly
+    torch.testing.assert_close(grad[~below], torch.full_like(grad[~below], np.exp(4.0)))
+    torch.testing.assert_close(capped[~below], np.exp(4.0) * (1 + inv[~below] - 4.0))
+    torch.testing.assert_close(fm._exp_penalty(inv, None), torch.exp(inv))
+
+
+def test_batch_invariance_is_the_per_image_loss_at_batch_one(trained):
+    """At the paper's batch size 1 the batch-mean loss is the image's own loss."""
+    model, x, y = trained
+    kwargs = dict(lr=0.05, epochs=2, batch_size=1, patience=0, progress=False)
+    a = fm.learn_dataset_mask(model, x[:12], y[:12], batch_invariance=True, **kwargs)
+    b = fm.learn_dataset_mask(model, x[:12], y[:12], batch_invariance=False, **kwargs)
+    np.testing.assert_array_equal(a.mask, b.mask)
+    c = fm.learn_dataset_mask(model, x[:12], y[:12], batch_invariance=False, **dict(kwargs, batch_size=6))
+    d = fm.learn_dataset_mask(model, x[:12], y[:12], batch_invariance=True, **dict(kwargs, batch_size=6))
+    assert not np.array_equal(c.mask, d.mask)
+
+
 def test_dataset_mask_flags_when_no_epoch_qualifies(trained):
     model, x, y = trained
     result = fm.learn_dataset_mask(model, x[:30], y[:30], lr=0.05, epochs=2, batch_size=16,
@@ -275,7 +299,12 @@ def test_resume_after_a_kill_gives_identical_masks(model64, trained, tmp_path, m
     resumed = fm.learn_image_masks(model64, x, checkpoint=ckpt, **kw)
     for key in uninterrupted:
         np.testing.assert_array_equal(resumed[key], uninterrupted[key])
-    assert not ckpt.exists()  # done: the progress file is removed
+    # the checkpoint now holds the finished state (the caller deletes it once saved):
+    # another call returns the same masks without a single step
+    again = fm.learn_image_masks(model64, x, checkpoint=ckpt, **dict(kw, max_steps=kw["max_steps"]))
+    for key in uninterrupted:
+        np.testing.assert_array_equal(again[key], uninterrupted[key])
+    assert np.load(ckpt)["done"].all()
 
 
 def test_unreadable_checkpoint_is_a_user_error(model64, trained, tmp_path):
