@@ -153,7 +153,7 @@ def table2(cfg: Profile, progress: bool = True) -> pd.DataFrame:
     vanilla = store.get_network(cfg, "vanilla", progress)
     acc = reversal_accuracies(vanilla, x, x_adv, result["masks"])
     store.save_result(cfg, "table2", acc)
-    rows = [{"input": k, "paper": paper.TABLE2[k], "authors' notebook": paper.TABLE2_NOTEBOOK.get(k),
+    rows = [{"input": k, "paper": paper.TABLE2[k], "authors' notebook": paper.TABLE2_NOTEBOOK.get(k, ""),
              "this build": round(acc[k], 2)} for k in paper.TABLE2]
     return pd.DataFrame(rows).set_index("input")
 
@@ -233,7 +233,7 @@ def ground_truth_recovery(cfg: Profile, progress: bool = True) -> pd.DataFrame:
         values[f"class {ds.class_names[c]}"] = scores
         rows.append({"mask": f"class mask, {ds.class_names[c]} (vanilla)", **scores})
     store.save_result(cfg, "ground_truth", values)
-    return pd.DataFrame(rows).set_index("mask")
+    return pd.DataFrame(rows).set_index("mask").round({"auroc": 3, "precision_at_k": 2})
 
 
 def cue_reliance(cfg: Profile, progress: bool = True) -> pd.DataFrame:

@@ -565,7 +565,7 @@ def learn_image_masks(model, x: torch.Tensor, targets=None, lam: float = 0.07, l
                 _adam_update(run.m, grad, run.exp_avg, run.exp_avg_sq, run.t, lrs, beta1s)
                 run.m.clamp_(0.0, 1.0)
         run.iteration += 1
-        bar.set_postfix(active=len(run.idx), admitted=run.next_image)
+        bar.set_postfix(active=len(run.idx), admitted=run.next_image, refresh=False)  # per step: let tqdm rate-limit
         if checkpoint is not None and run.iteration % checkpoint_every == 0:
             run.save(checkpoint, fingerprint)
     bar.close()

@@ -193,8 +193,8 @@ def plot_band_partitions_and_energies(masks: Mapping[str, np.ndarray], size: int
 def plot_image_mask_grid(images, masks, labels, class_masks, class_names,
                          complement_filtered, mask_filtered, n_per_class: int = 5) -> Figure:
     """Figure 5: per class a row, the class-level mask first, then single-image masks of
-    that class; below, rows of images, images filtered by their complementary masks and
-    images filtered by their masks (the first ``n_per_class + 1`` images given).
+    that class; below, under the first class's masks, its images, the images filtered
+    by their complementary masks and the images filtered by their masks.
 
     ``images``, ``masks``, ``complement_filtered``, ``mask_filtered``: (N, H, W) aligned
     with ``labels`` (N,); ``class_masks``: (C, H, W)."""
@@ -212,15 +212,19 @@ def plot_image_mask_grid(images, masks, labels, class_masks, class_names,
                 _mask(ax, masks[members[j]], "single-image masks →" if c == j == 0 else "")
             else:
                 ax.axis("off")
-    shown = min(cols, len(images))
+    # below the first class's masks, in the same columns: its images, filtered
+    first = np.flatnonzero(labels == 0)[:n_per_class]
     for r, (stack, name) in enumerate([(images, "x"), (complement_filtered, "Mc(x)"),
                                        (mask_filtered, "M(x)")]):
-        for j, ax in enumerate(axes[n_classes + r]):
-            if j < shown:
-                _image(ax, stack[j])
+        row = axes[n_classes + r]
+        row[0].axis("off")
+        row[0].text(0.95, 0.5, f"{class_names[0]}:\n{name}", ha="right", va="center",
+                    fontsize=9, transform=row[0].transAxes)
+        for j, ax in enumerate(row[1:]):
+            if j < len(first):
+                _image(ax, stack[first[j]])
             else:
                 ax.axis("off")
-        axes[n_classes + r, 0].set_ylabel(name, fontsize=9)
     fig.suptitle(f"Masks {SHIFT_NOTE}, by class; images filtered by complements and masks", fontsize=10)
     fig.tight_layout()
     return fig
