@@ -168,6 +168,21 @@ def cmd_book(args) -> None:
     from .book import build_book
 
     build_book(profile=args.profile, data=args.data, only=args.only)
+    _print_networks(get_profile(args.profile, data=args.data))
+
+
+def _print_networks(cfg) -> None:
+    """The five networks' accuracies, from the results the book just stored."""
+    from .store import load_results
+
+    table1 = load_results(cfg).get("table1")
+    if not table1:
+        return
+    print(f"networks ({cfg.name}): clean / masked / PGD validation accuracy, training time")
+    for regime in (r for r in REGIMES if r in table1):
+        v = table1[regime]
+        print(f"  {regime:<12} {v['standard']:6.2f}% / {v['masked']:6.2f}% / {v['pgd']:6.2f}%  "
+              f"{v['train_seconds']:6.1f} s")
 
 
 def build_parser() -> argparse.ArgumentParser:
