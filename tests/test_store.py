@@ -132,7 +132,7 @@ def test_smoke_dataset_mask_recovers_planted_frequencies(smoke):
     from fm_core.analysis import ground_truth_scores
 
     direct = ground_truth_scores(symmetric_part(mask), ds.ground_truth.any(axis=0))
-    assert direct["auroc"] == pytest.approx(vanilla["auroc"])
+    assert direct["auroc"] == pytest.approx(vanilla["auroc"], abs=5e-4)  # the table rounds
 
 
 def test_smoke_tables_are_computed(smoke):
