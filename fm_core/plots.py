@@ -260,9 +260,11 @@ def plot_reversal_examples(x, x_adv, mask, filtered_x, filtered_xadv, complement
 
 # ------------------------------------------------------------------------- Figure 7
 
-def plot_band_preference(radial_pct: np.ndarray, angular_pct: np.ndarray) -> Figure:
-    """Figure 7: per band, the % of images whose adversarial-net mask has more energy
-    than the vanilla-net mask; dashed line at 50% (no preference)."""
+def plot_band_preference(radial_pct: np.ndarray, angular_pct: np.ndarray,
+                         comparison: str = "M_A,x > M_N,x") -> Figure:
+    """Figure 7: per band, the % of images whose first mask (``comparison``, "first >
+    second") has more energy than the second; dashed line at 50% (no preference)."""
+    first, second = (part.strip() for part in comparison.split(">"))
     fig, axes = plt.subplots(1, 2, figsize=(WIDTH, 3.0))
     for ax, pct, name in zip(axes, (radial_pct, angular_pct), ("(A) radial", "(B) angular")):
         pct = np.asarray(pct, dtype=float)
@@ -272,7 +274,7 @@ def plot_band_preference(radial_pct: np.ndarray, angular_pct: np.ndarray) -> Fig
         ax.axhline(50, color="k", ls="--", lw=1)
         ax.set_ylim(0, 100)
         ax.set_xlabel(f"{name.split()[1]} band" + (" (0 = DC)" if "radial" in name else ""))
-        ax.set_ylabel("% images with E(M_A,xA) > E(M_N,x)", fontsize=8)
+        ax.set_ylabel(f"% images with E({first}) > E({second})", fontsize=8)
         ax.set_title(name, fontsize=9)
     fig.tight_layout()
     return fig

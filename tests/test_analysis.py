@@ -340,7 +340,9 @@ def test_plot_functions_return_figures(small):
                                       x * 0.2, x * 0.8, n_per_class=3))
     _check(plots.plot_reversal_examples(x[:2], x[:2], m[:2], x[:2], x[:2], m[:2] > 0.5, x[:2],
                                         titles=["a", "b"]))
-    _check(plots.plot_band_preference(np.linspace(0, 100, 8), np.full(8, 50.0)))
+    fig = plots.plot_band_preference(np.linspace(0, 100, 8), np.full(8, 50.0), "M_N,xA > M_N,x")
+    assert fig.axes[0].get_ylabel() == "% images with E(M_N,xA) > E(M_N,x)"
+    _check(fig)
     _check(plots.plot_umap(np.random.default_rng(0).normal(size=(12, 2)), s["labels"], s["class_names"]))
     _check(plots.plot_ground_truth(m[0], s["truth"]))
     _check(plots.plot_samples(x[:, None], s["labels"], s["class_names"], n_per_class=4))
