@@ -239,8 +239,8 @@ def mask_classifier(masks: np.ndarray, labels: np.ndarray, seeds: Sequence[int] 
     """Table 3: can a linear classifier tell single-image masks apart by class?
 
     For each seed: subsample every class to the smallest class count (``balance``),
-    split 85/15 stratified (at least one test mask per class), fit StandardScaler + LogisticRegression on the flattened
-    masks, and score train and test accuracy. The same is done with the labels
+    split 85/15 stratified (at least one test mask per class), fit StandardScaler +
+    LogisticRegression on the flattened masks, and score train and test accuracy. The same is done with the labels
     shuffled (seeded) as a control: its *test* accuracy should sit at chance. With about
     as many pixels as masks (or more) a linear classifier memorises even shuffled labels,
     so the shuffled *train* accuracy is high here even for small ``C`` (the paper reports

@@ -215,13 +215,18 @@ def figure8(cfg: Profile, classifier: dict | None = None, progress: bool = True)
 
 
 # -------------------------------------------------------- ground truth (past the paper)
+def _planted_dataset(cfg: Profile):
+    ds = store.get_dataset(cfg)
+    if ds.ground_truth is None:
+        raise ValueError(f"the data set {cfg.data!r} has no planted frequencies (use data='synthetic')")
+    return ds
+
+
 def ground_truth_recovery(cfg: Profile, progress: bool = True) -> pd.DataFrame:
     """How well each dataset mask's symmetric part (what acts on a real image) singles
     out the synthetic data's planted texture frequencies: AUROC and precision at k,
     for every network's dataset mask and the vanilla network's class masks."""
-    ds = store.get_dataset(cfg)
-    if ds.ground_truth is None:
-        raise ValueError(f"the data set {cfg.data!r} has no planted frequencies (use data='synthetic')")
+    ds = _planted_dataset(cfg)
     union = ds.ground_truth.any(axis=0)
     rows, values = [], {}
     for regime, mask in dataset_masks(cfg, progress).items():
@@ -240,9 +245,7 @@ def cue_reliance(cfg: Profile, progress: bool = True) -> pd.DataFrame:
     """Which cue does each network use? Validation accuracy (%) with all frequencies, with
     only the planted texture frequencies (and DC), with them removed, and with only the low
     frequencies (radius <= size/8, where the shape cue lives), each a fixed Fourier mask."""
-    ds = store.get_dataset(cfg)
-    if ds.ground_truth is None:
-        raise ValueError(f"the data set {cfg.data!r} has no planted frequencies (use data='synthetic')")
+    ds = _planted_dataset(cfg)
     planted = ds.ground_truth.any(axis=0)
     fx, fy = analysis.frequency_grid(cfg.size)
     low = np.hypot(fx, fy) <= cfg.size / 8
@@ -262,11 +265,11 @@ def cue_reliance(cfg: Profile, progress: bool = True) -> pd.DataFrame:
 
 # ------------------------------------------------------------------ reproduction page
 def reproduction_summary(cfg: Profile, progress: bool = True) -> pd.DataFrame:
-    """Every number the paper reports (:mod:`fm_core.paper`) beside this build's, the
-    latter computed through the store (cached results are reused)."""
-    table1(cfg, progress)
-    table2(cfg, progress)
-    table3(cfg, progress)
+    """Every number the paper reports (:mod:`fm_core.paper`) beside this build's: the
+    results the other pages stored for this configuration, computing only those missing."""
+    for name, compute in (("table1", table1), ("table2", table2), ("table3", table3)):
+        if name not in store.load_results(cfg):
+            compute(cfg, progress)
     results = store.load_results(cfg)
     rows = []
     for regime, (std, masked) in paper.TABLE1.items():

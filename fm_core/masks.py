@@ -234,10 +234,11 @@ def _predict(model, x: torch.Tensor, masks=None, batch_size: int = EVAL_BATCH) -
     return torch.cat(preds) if preds else torch.zeros(0, dtype=torch.long)
 
 
-def masked_accuracy(model, x: torch.Tensor, y, mask) -> float:
-    """Accuracy (fraction) of the network on x with one Fourier mask (H, W) applied."""
-    y = torch.as_tensor(y).cpu()
-    return float((_predict(model, x, torch.as_tensor(mask)) == y).double().mean())
+def masked_accuracy(model, x: torch.Tensor, y, mask=None) -> float:
+    """Accuracy (fraction) of the network on x with one Fourier mask (H, W) applied
+    (``None``: unmasked)."""
+    mask = None if mask is None else torch.as_tensor(mask)
+    return float((_predict(model, x, mask) == torch.as_tensor(y).cpu()).double().mean())
 
 
 @torch.no_grad()
@@ -302,7 +303,7 @@ def learn_dataset_mask(model, x: torch.Tensor, y: torch.Tensor, lam: float = 0.2
     with torch.no_grad():
         z = model.normalize(x)
     ref_loss = _unmasked_losses(model, z, y)
-    accuracy_before = float((_predict(model, x) == y.cpu()).double().mean())
+    accuracy_before = masked_accuracy(model, x, y)
 
     mask = FourierMask((h, w)).to(device, dtype)
     n_batches = math.ceil(n / batch_size)
@@ -336,7 +337,7 @@ def learn_dataset_mask(model, x: torch.Tensor, y: torch.Tensor, lam: float = 0.2
                 mask.weight.clamp_(0.0, 1.0)
         for key, total in sums.items():
             history[key].append(total / n_batches)
-        accuracy = float((_predict(model, x, mask.weight.detach()) == y.cpu()).double().mean())
+        accuracy = masked_accuracy(model, x, y, mask.weight.detach())
         history["accuracy"].append(accuracy)
         bar.set_postfix(loss=f"{history['loss'][-1]:.4f}", sparsity=f"{history['sparsity'][-1]:.4f}",
                         acc=f"{accuracy:.4f}")
@@ -358,7 +359,7 @@ def learn_dataset_mask(model, x: torch.Tensor, y: torch.Tensor, lam: float = 0.2
         kept=kept,
         epoch=kept_epoch if kept else epoch,
         accuracy_before=accuracy_before,
-        accuracy_after=float((_predict(model, x, final) == y.cpu()).double().mean()),
+        accuracy_after=masked_accuracy(model, x, y, final),
         epochs_run=epoch,
         history=history,
     )
@@ -465,7 +466,8 @@ def learn_image_masks(model, x: torch.Tensor, targets=None, lam: float = 0.07, l
     Image i's loss is exp((l_i(x_bar_i) - l_i(x_i))^2) + lam/(H*W) * ||M_i||_1, with l_i the
     cross-entropy against ``targets[i]`` (default: the network's own prediction on the
     unmasked image); above (l_i(x_bar_i) - l_i(x_i))^2 = ``exp_cap`` the exp continues
-    linearly (see ``_exp_penalty``; ``exp_cap=None``: the paper's exp everywhere). Up to ``batch_size`` images are learned at once as the rows of a
+    linearly (see ``_exp_penalty``; ``exp_cap=None``: the paper's exp everywhere). Up to
+    ``batch_size`` images are learned at once as the rows of a
     (B, 1, H, W) mask: the loss is the sum of the rows' losses, so each row's gradient is
     its own image's, and each row has its own Adam step count and one-cycle learning rate
     (cosine, pct_start 0.1, as torch's ``OneCycleLR`` over ``schedule_steps`` steps, default

@@ -187,13 +187,27 @@ def get_image_masks(cfg: Profile, which: str = "vanilla_x", progress: bool = Tru
 def save_result(cfg: Profile, name: str, values: dict) -> Path:
     """Store a table's computed numbers (read back by the reproduction page)."""
     path = runs_dir(cfg) / "results" / f"{name}.json"
-    save_json_atomic(path, {"values": values, "profile": cfg.as_dict()})
+    save_json_atomic(path, {"values": values, "made_by": _made_by(cfg)})
     return path
 
 
+def _made_by(cfg: Profile) -> dict:
+    """What a stored result depends on: the configuration and the code versions, as
+    JSON reads them back."""
+    return json.loads(json.dumps({"profile": cfg.as_dict(), "training_version": TRAINING_VERSION,
+                                  "masks_version": fm_masks.MASKS_VERSION}, default=str))
+
+
 def load_results(cfg: Profile) -> dict[str, dict]:
-    folder = runs_dir(cfg) / "results"
-    return {p.stem: json.loads(p.read_text())["values"] for p in sorted(folder.glob("*.json"))}
+    """The stored results made by exactly this configuration and code (a run with, say,
+    another ``data`` shares the folder; its results are not this one's)."""
+    current = _made_by(cfg)
+    results = {}
+    for path in sorted((runs_dir(cfg) / "results").glob("*.json")):
+        stored = json.loads(path.read_text())
+        if stored.get("made_by") == current:
+            results[path.stem] = stored["values"]
+    return results
 
 
 def profile_for(profile: str | Profile = "quick", **overrides) -> Profile:

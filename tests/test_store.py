@@ -151,3 +151,25 @@ def test_smoke_networks_read_the_planted_texture(smoke):
     # the texture cue is what the vanilla network reads: without it, it falls towards chance
     assert vanilla["planted removed"] < vanilla["all frequencies"] - 20
     assert "cue_reliance" in store.load_results(smoke)
+
+
+def test_results_are_read_back_only_for_their_configuration(tmp_path, monkeypatch):
+    monkeypatch.setenv("FM_RUNS_DIR", str(tmp_path))
+    cfg = get_profile("smoke")
+    store.save_result(cfg, "table1", {"vanilla": 1})
+    assert store.load_results(cfg) == {"table1": {"vanilla": 1}}
+    # same folder, another data set or another mask algorithm: not this run's result
+    assert store.load_results(cfg.replace(data_seed=1)) == {}
+    monkeypatch.setattr(store.fm_masks, "MASKS_VERSION", store.fm_masks.MASKS_VERSION + 1)
+    assert store.load_results(cfg) == {}
+
+
+def test_reproduction_summary_reuses_the_pages_results(smoke, monkeypatch):
+    experiments.reproduction_summary(smoke)  # every table stored for this configuration
+
+    def refit(*args, **kwargs):
+        raise AssertionError("recomputed a table the store already held")
+
+    for name in ("table1", "table2", "table3"):
+        monkeypatch.setattr(experiments, name, refit)
+    assert len(experiments.reproduction_summary(smoke)) == 10 + 5 + 4 + 1
