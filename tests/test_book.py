@@ -23,6 +23,9 @@ EXPECTED_PAGES = [
     "05_single_image_masks", "06_adversarial_reversal", "07_mask_classifier",
     "08_ground_truth", "09_reproduction",
 ]
+#: the markdown pages listed in the toc beside the notebooks (build_report.md is a stub
+#: that the build replaces)
+EXTRA_PAGES = ["build_report", "citation"]
 #: pages that show a table of numbers (Table 1, Table 2, Table 3, the summary)
 TABLE_PAGES = {"03_networks", "06_adversarial_reversal", "07_mask_classifier", "09_reproduction"}
 PARAMETERS = {"profile", "data", "arch", "seed"}
@@ -110,7 +113,8 @@ def test_only_reuses_or_leaves_out_the_other_pages(tmp_book, tmp_path):
 
     build_book(profile="quick", only="03_", book_dir=tmp_book, output_dir=out, progress=False)
     report = read_build_report(out)
-    assert report["notebooks"]["00_introduction.ipynb"] == {"status": "reused", "profile": "smoke"}
+    assert report["notebooks"]["00_introduction.ipynb"] == {
+        "status": "reused", "profile": "smoke", "parameters": {"profile": "smoke"}}
     assert report["notebooks"]["03_networks.ipynb"]["status"] == "executed"
     assert (html / "00_introduction.html").is_file() and (html / "03_networks.html").is_file()
     assert report["sphinx_warnings"] == []
@@ -196,7 +200,9 @@ def test_toc_template_lists_every_page_in_order():
     import yaml
     toc = yaml.safe_load((BOOK / "_toc.yml").read_text())
     files = [c["file"] for p in toc["parts"] for c in p["chapters"]]
-    assert files == EXPECTED_PAGES
+    assert [f for f in files if f not in EXTRA_PAGES] == EXPECTED_PAGES
+    assert set(EXTRA_PAGES) <= set(files), "the build report and citation pages are listed"
+    assert all((BOOK / f"{page}.md").is_file() for page in EXTRA_PAGES)
     assert toc["root"] == "index" and (BOOK / "index.md").is_file()
     config = yaml.safe_load((BOOK / "_config.yml").read_text())
     assert config["execute"]["execute_notebooks"] == "off"
@@ -246,12 +252,24 @@ def test_paper_vs_build_table():
 
 
 # ------------------------------------------------------------------------- end to end
+@pytest.fixture(scope="module")
+def smoke_build(tmp_path_factory, _session_data_dir):
+    """The real book built with the smoke profile, once for the end-to-end tests (in its
+    own artefact store: the per-test store of conftest.py is not set up yet here)."""
+    out = tmp_path_factory.mktemp("smokebook")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("FM_RUNS_DIR", str(tmp_path_factory.mktemp("smokeruns")))
+        mp.setenv("FM_DATA_DIR", str(_session_data_dir))
+        index = build_book(profile="smoke", book_dir=BOOK, output_dir=out, progress=False)
+    return out, index
+
+
 @pytest.mark.slow
-def test_full_book_smoke(tmp_path):
+def test_full_book_smoke(smoke_build):
     """Every notebook of the real book runs with the smoke profile and renders."""
+    tmp_path, index = smoke_build
     notebooks = list_notebooks(BOOK)
     assert notebooks, "the book has no notebooks"
-    index = build_book(profile="smoke", book_dir=BOOK, output_dir=tmp_path, progress=False)
     report = read_build_report(tmp_path)
     html = index.parent
     for nb in notebooks:
@@ -263,10 +281,39 @@ def test_full_book_smoke(tmp_path):
         stderr = ["".join(o["text"])[:120] for o in _outputs(executed)
                   if o["output_type"] == "stream" and o["name"] == "stderr"]
         assert not stderr, f"{nb.name} printed to stderr: {stderr[0]!r}"
+        bars = ["".join(o["text"])[:120] for o in _outputs(executed)
+                if o["output_type"] == "stream" and re.search(r"\d+%\|", "".join(o["text"]))]
+        assert not bars, f"{nb.name} printed a progress bar: {bars[0]!r}"
         page = html / f"{nb.stem}.html"
         assert page.is_file(), f"{nb.stem} was not rendered"
         text = page.read_text()
         assert re.search(r'<img[^>]+src="_images/', text), f"{nb.stem} shows no figure"
         if nb.stem in TABLE_PAGES:
             assert "<table" in text, f"{nb.stem} shows no table"
+        plain = re.sub(r"<[^>]+>", "", text)
+        assert "Re-run this page" in plain and f"papermill book/{nb.name}" in plain
     assert report["sphinx_warnings"] == [], "\n".join(report["sphinx_warnings"])
+    for extra in EXTRA_PAGES:
+        assert (html / f"{extra}.html").is_file(), f"{extra} was not rendered"
+    # the long stages reported their progress (to the terminal, through this log)
+    assert re.search(r"train vanilla: +100%", (tmp_path / "_build" / "progress.log").read_text())
+
+
+@pytest.mark.slow
+def test_full_book_smoke_pages_look_right(smoke_build, tmp_path):
+    """Every built page, rendered headless offline and screenshotted: not blank, no
+    Python traceback, no raw TeX, no broken image, nothing fetched remotely."""
+    from fm_core import book_check
+
+    if book_check.find_chromium() is None:
+        reason = ("Chromium is not installed (apt-get install chromium): the built pages "
+                  "were not screenshotted")
+        print(f"SKIPPED: {reason}")
+        pytest.skip(reason)
+    _, index = smoke_build
+    problems = {}
+    for page in sorted(index.parent.glob("*.html")):
+        found = book_check.page_problems(page, png=tmp_path / f"{page.stem}.png")
+        if found:
+            problems[page.name] = found
+    assert not problems, problems

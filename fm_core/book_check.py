@@ -1,0 +1,181 @@
+"""Checks of the rendered website, as a reader would see it (used by the tests).
+
+- :func:`remote_assets`: scripts, stylesheets, fonts, icons and images that a page
+  would fetch from the network (``src``/``href`` starting ``http(s)://`` or ``//``);
+  the book must need none.
+- :func:`dump_dom` / :func:`screenshot`: the page rendered by headless Chromium with the
+  network cut off (a proxy that refuses, and every host name unresolvable), after
+  MathJax had time to typeset.
+- :func:`page_problems`: what a reader should never see: a blank page, a Python
+  traceback, raw TeX (MathJax did not run), an image whose file is missing.
+
+Chromium is optional: :func:`find_chromium` returns None where it is not installed
+(Debian: ``apt-get install chromium``).
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+REMOTE = re.compile(r"^\s*(https?:)?//", re.I)
+#: raw TeX that MathJax should have replaced (outside code blocks)
+RAW_TEX = re.compile(r"\$\$|\\frac\b|\\begin\{|\\\(|\\\[|\\mathcal\b|\\sum\b")
+TRACEBACK = "Traceback (most recent call last)"
+OFFLINE_FLAGS = ["--proxy-server=127.0.0.1:9", "--host-resolver-rules=MAP * ~NOTFOUND"]
+
+
+class _Assets(HTMLParser):
+    """Collects the assets of a page and its text outside code, scripts and styles."""
+
+    _HIDDEN = {"script", "style", "pre", "code", "textarea", "mjx-assistive-mml"}
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.assets: list[tuple[str, str]] = []  # (tag, url)
+        self.images: list[str] = []
+        self.text: list[str] = []
+        self._hidden = 0
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "script" and a.get("src"):
+            self.assets.append(("script", a["src"]))
+        elif tag == "link" and a.get("href"):
+            rel = (a.get("rel") or "").lower()
+            if any(r in rel for r in ("stylesheet", "preload", "icon", "modulepreload", "font")):
+                self.assets.append((f"link {rel}", a["href"]))
+        elif tag in ("img", "source", "iframe", "embed") and a.get("src"):
+            self.assets.append((tag, a["src"]))
+            if tag == "img":
+                self.images.append(a["src"])
+        if tag in self._HIDDEN:
+            self._hidden += 1
+
+    def handle_endtag(self, tag):
+        if tag in self._HIDDEN and self._hidden:
+            self._hidden -= 1
+
+    def handle_data(self, data):
+        if not self._hidden:
+            self.text.append(data)
+
+
+def _parse(html: str) -> _Assets:
+    parser = _Assets()
+    parser.feed(html)
+    parser.close()
+    return parser
+
+
+def remote_assets(html: str) -> list[str]:
+    """``tag url`` of each script, stylesheet, font, icon or image fetched remotely."""
+    found = [f"{tag} {url}" for tag, url in _parse(html).assets if REMOTE.match(url)]
+    # stylesheets inlined in the page: @import url(...) or url(https://fonts...)
+    found += [f"style {m}" for m in re.findall(r"url\(\s*['\"]?((?:https?:)?//[^)'\"]+)", html)]
+    return found
+
+
+def remote_urls_in_css(css: str) -> list[str]:
+    """Remote ``@import``/``url()`` targets of a stylesheet (fonts, icons)."""
+    return re.findall(r"url\(\s*['\"]?((?:https?:)?//[^)'\"]+)", css) + \
+        re.findall(r"@import\s+['\"]((?:https?:)?//[^'\"]+)", css)
+
+
+def find_chromium() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+def _chromium(args: list[str], timeout: float) -> subprocess.CompletedProcess:
+    browser = find_chromium()
+    if browser is None:
+        raise RuntimeError("Chromium is not installed (apt-get install chromium)")
+    with tempfile.TemporaryDirectory(prefix="fm-chromium-") as profile:
+        cmd = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+               "--no-first-run", "--disable-extensions", "--mute-audio",
+               f"--user-data-dir={profile}", *OFFLINE_FLAGS, "--virtual-time-budget=10000",
+               *args]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                              env=dict(os.environ, HOME=profile))
+
+
+def dump_dom(page: str | os.PathLike, timeout: float = 120) -> str:
+    """The page's DOM after its scripts ran (MathJax included), network cut off."""
+    proc = _chromium(["--dump-dom", Path(page).resolve().as_uri()], timeout)
+    if proc.returncode != 0 or "<html" not in proc.stdout.lower():
+        raise RuntimeError(f"chromium --dump-dom failed ({proc.returncode}): "
+                           f"{proc.stderr.strip()[-500:]}")
+    return proc.stdout
+
+
+def screenshot(page: str | os.PathLike, png: str | os.PathLike, size: str = "1280,2000",
+               timeout: float = 120) -> Path:
+    """A PNG of the page as rendered, network cut off."""
+    png = Path(png).resolve()
+    png.parent.mkdir(parents=True, exist_ok=True)
+    proc = _chromium([f"--screenshot={png}", f"--window-size={size}",
+                      Path(page).resolve().as_uri()], timeout)
+    if proc.returncode != 0 or not png.is_file():
+        raise RuntimeError(f"chromium --screenshot failed ({proc.returncode}): "
+                           f"{proc.stderr.strip()[-500:]}")
+    return png
+
+
+def dominant_colour_fraction(png: str | os.PathLike) -> float:
+    """The fraction of the image's pixels that have its most common colour."""
+    from PIL import Image
+    with Image.open(png) as image:
+        rgb = image.convert("RGB")
+        colours = rgb.getcolors(maxcolors=rgb.width * rgb.height)
+        return max(count for count, _ in colours) / (rgb.width * rgb.height)
+
+
+def missing_images(page: str | os.PathLike, html: str | None = None) -> list[str]:
+    """The ``<img src>`` of a page whose local file does not exist."""
+    page = Path(page)
+    html = page.read_text(encoding="utf-8") if html is None else html
+    missing = []
+    for src in _parse(html).images:
+        if REMOTE.match(src) or src.startswith("data:"):
+            continue
+        path = unquote(urlsplit(src).path)
+        if path and not (page.parent / path).is_file():
+            missing.append(src)
+    return missing
+
+
+def page_problems(page: str | os.PathLike, png: str | os.PathLike | None = None,
+                  blank_fraction: float = 0.995) -> list[str]:
+    """What is wrong with a rendered page, as a reader would see it: a blank screenshot
+    (``blank_fraction`` of its pixels one colour), a Python traceback in its text, raw
+    TeX left by MathJax, a broken image link, an asset fetched from the network.
+    With ``png``, the page is screenshotted there (Chromium needed)."""
+    page = Path(page)
+    problems = []
+    source = page.read_text(encoding="utf-8")
+    problems += [f"remote asset: {a}" for a in remote_assets(source)]
+    problems += [f"broken image: {src}" for src in missing_images(page, source)]
+    if find_chromium() is None:
+        text = " ".join(_parse(source).text)
+    else:
+        text = " ".join(_parse(dump_dom(page)).text)
+        for match in RAW_TEX.finditer(text):
+            start = max(0, match.start() - 40)
+            problems.append(f"raw TeX: ...{text[start:match.end() + 40]!r}...")
+            break
+        if png is not None:
+            fraction = dominant_colour_fraction(screenshot(page, png))
+            if fraction >= blank_fraction:
+                problems.append(f"blank page: {fraction:.1%} of the screenshot is one colour")
+    if TRACEBACK in text or TRACEBACK in source:
+        problems.append("a Python traceback is shown")
+    return problems

@@ -1,0 +1,179 @@
+"""The build's execute step: papermill runs one notebook into the build tree.
+
+Notebooks execute with the kernel ``python3``, their working directory the book folder,
+the repository root on ``PYTHONPATH`` (fm_core imports without installation),
+``TQDM_DISABLE=1`` (no progress bars in the pages) and ``FM_PROGRESS_FILE`` naming the
+build's ``progress.log``: :func:`fm_core.utils.progress_bar` writes the long stages'
+progress there, and :func:`execute` prints it on the terminal while the notebook runs
+(:mod:`fm_core.book_progress`).
+
+After a notebook ran, :func:`finish_executed` collapses its parameter cells and appends
+a "re-run this page" note with the papermill command that recomputes it.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shlex
+from pathlib import Path
+from typing import Callable
+
+from .book_progress import PROGRESS_FILE_ENV, ProgressTail
+from .errors import UserError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+KERNEL_NAME = "python3"
+RERUN_TAG = "fm-rerun-note"
+
+
+def first_line(source: str) -> str:
+    """The first line of code (not blank, not a comment) of a cell's source."""
+    lines = [line.strip() for line in (source or "").splitlines() if line.strip()]
+    return next((line for line in lines if not line.startswith("#")), lines[0] if lines else "")
+
+
+def one_line(text, limit: int = 300) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+@contextlib.contextmanager
+def kernel_environment(progress_file: Path | None = None):
+    """Environment that the papermill kernels inherit (restored afterwards)."""
+    saved = {k: os.environ.get(k) for k in ("PYTHONPATH", "TQDM_DISABLE", PROGRESS_FILE_ENV)}
+    paths = [str(REPO_ROOT)] + [p for p in (saved["PYTHONPATH"] or "").split(os.pathsep) if p]
+    os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+    os.environ["TQDM_DISABLE"] = "1"
+    if progress_file is not None:
+        os.environ[PROGRESS_FILE_ENV] = str(progress_file)
+    else:
+        os.environ.pop(PROGRESS_FILE_ENV, None)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def executed_ok(path: Path) -> tuple[bool, str | None, dict]:
+    """Whether ``path`` is a notebook that papermill executed without error, its profile
+    and the papermill parameters it ran with."""
+    try:
+        nb = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False, None, {}
+    meta = nb.get("metadata", {}).get("papermill")
+    if not meta or meta.get("exception"):
+        return False, None, {}
+    for cell in nb.get("cells", []):
+        if any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
+            return False, None, {}
+    parameters = dict(meta.get("parameters") or {})
+    return True, parameters.get("profile"), parameters
+
+
+def _kernel_manager_class():
+    """nbclient's kernel manager, asking for CurveZMQ transport encryption where this
+    jupyter_client offers it (ipykernel warns about plain TCP otherwise); else None."""
+    try:
+        import zmq
+        from jupyter_client.manager import AsyncKernelManager
+        from traitlets import default
+    except ImportError:  # pragma: no cover
+        return None
+    if not AsyncKernelManager.class_traits().get("transport_encryption") or not zmq.has("curve"):
+        return None
+
+    class EncryptedKernelManager(AsyncKernelManager):
+        @default("transport_encryption")
+        def _default_transport_encryption(self):
+            return "auto"
+
+    return EncryptedKernelManager
+
+
+def execute(nb: Path, out: Path, parameters: dict, book_dir: Path, progress: bool,
+            position: int, progress_file: Path | None = None,
+            emit: Callable[[str], None] | None = None) -> None:
+    """Execute ``nb`` into ``out`` with papermill. The lines that the kernel's progress
+    bars append to ``progress_file`` are handed to ``emit`` (prefixed with the notebook's
+    name) as they come. Raises UserError with one line naming the cell on failure."""
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
+    bar = ({"desc": nb.stem, "leave": False, "position": position, "disable": False}
+           if progress else False)
+    km_class = _kernel_manager_class()
+    extra = {"kernel_manager_class": km_class} if km_class is not None else {}
+    tail = (ProgressTail(progress_file, lambda line: emit(f"  {nb.stem} | {line}"))
+            if progress_file is not None and emit is not None else contextlib.nullcontext())
+    try:
+        with kernel_environment(progress_file), tail:
+            pm.execute_notebook(str(nb), str(out), parameters=parameters,
+                                kernel_name=KERNEL_NAME, language="python", cwd=str(book_dir),
+                                progress_bar=bar, log_output=False, **extra)
+    except PapermillExecutionError as err:
+        raise UserError(
+            f"notebook {nb.name} failed in cell [{err.exec_count}] "
+            f"(`{one_line(first_line(err.source), 80)}`): "
+            f"{err.ename}: {one_line(err.evalue)}; the executed notebook is kept at {out}"
+        ) from None
+    except (KeyboardInterrupt, UserError):
+        raise
+    except Exception as err:  # kernel died, kernel missing, unreadable notebook, ...
+        kept = f"; the partial notebook is at {out}" if out.exists() else ""
+        raise UserError(f"notebook {nb.name} could not be executed: "
+                        f"{type(err).__name__}: {one_line(err)}{kept}") from None
+
+
+def _shown_path(nb: Path) -> str:
+    """``nb`` relative to the repository when it is inside it (``book/03_x.ipynb``)."""
+    try:
+        return nb.resolve().relative_to(REPO_ROOT).as_posix()
+    except ValueError:
+        return str(nb)
+
+
+def rerun_note(nb: Path, parameters: dict) -> str:
+    """Markdown of the note appended to each executed page: how to recompute it."""
+    args = " ".join(f"-p {shlex.quote(str(k))} {shlex.quote(str(v))}"
+                    for k, v in parameters.items())
+    source = shlex.quote(_shown_path(nb))
+    book_args = " ".join(f"--{k} {shlex.quote(str(v))}" for k, v in parameters.items())
+    return "\n".join([
+        ":::{admonition} Re-run this page",
+        ":class: seealso",
+        f"This page is the notebook `{_shown_path(nb)}` executed by papermill with "
+        f"{', '.join(f'`{k}={v}`' for k, v in parameters.items()) or 'its defaults'}. "
+        "The download button at the top of the page (`.ipynb`) gives the executed "
+        "notebook, outputs included. To compute the page again, from the repository's root:",
+        "",
+        "```bash",
+        f"papermill {source} out.ipynb {args}".rstrip(),
+        f"python -m fm_core book {book_args} --only {shlex.quote(nb.stem)}".replace("  ", " "),
+        "```",
+        "",
+        "There are no Binder or Colab launch buttons: they need a network and a hosted "
+        "copy of the repository, and this book is built and read offline.",
+        ":::",
+    ])
+
+
+def finish_executed(out: Path, source: Path, parameters: dict) -> None:
+    """Collapse the ``parameters`` and ``injected-parameters`` cells of the executed
+    notebook ``out`` (the provenance block at the top of the page says what was used)
+    and append the re-run note (once)."""
+    import nbformat
+    nb = nbformat.read(out, as_version=4)
+    for cell in nb.cells:
+        tags = cell.get("metadata", {}).get("tags", [])
+        if ({"parameters", "injected-parameters"} & set(tags)) and "hide-input" not in tags:
+            cell.setdefault("metadata", {}).setdefault("tags", []).append("hide-input")
+    nb.cells = [c for c in nb.cells if RERUN_TAG not in c.get("metadata", {}).get("tags", [])]
+    nb.cells.append(nbformat.v4.new_markdown_cell(rerun_note(source, parameters),
+                                                  metadata={"tags": [RERUN_TAG]}))
+    nbformat.write(nb, out)

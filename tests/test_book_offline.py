@@ -1,0 +1,139 @@
+"""The book renders with no network (issue #10): MathJax, fonts, icons and scripts come
+with the website; one citation style; one search bar; the citation files.
+
+A tiny book (the real book's configuration and markdown pages plus one page of
+formulas, no notebooks) is built once through ``fm_core.book.build_book``."""
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from fm_core import book_check
+from fm_core.book import build_book, read_build_report
+
+REPO = Path(__file__).resolve().parent.parent
+BOOK = REPO / "book"
+MATH = r"""# Formulas
+
+A masked image, inline: $\bar{x} = \mathrm{Re}\,\mathcal{F}^{-1}(M \odot \mathcal{F}x)$.
+
+$$
+\mathcal{L}(M) = \frac{1}{N}\sum_{i=1}^{N} e^{(\Delta L_i)^2} + \lambda \frac{\|M\|_1}{d}
+$$
+
+```{math}
+:label: sparsity
+s(M) = \frac{1}{d}\sum_{k} |M_k|
+```
+
+By {eq}`sparsity`, and after {cite:t}`karantzas2022`.
+"""
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> Path:
+    """The html folder of the tiny book."""
+    book = tmp_path_factory.mktemp("mathbook") / "book"
+    book.mkdir()
+    for entry in BOOK.iterdir():
+        if entry.is_file() and entry.suffix != ".ipynb":
+            shutil.copy2(entry, book / entry.name)
+    (book / "math.md").write_text(MATH, encoding="utf-8")
+    toc = yaml.safe_load((BOOK / "_toc.yml").read_text())
+    toc["parts"].insert(0, {"caption": "Formulas", "chapters": [{"file": "math"}]})
+    (book / "_toc.yml").write_text(yaml.safe_dump(toc, sort_keys=False))
+    index = build_book(profile="smoke", book_dir=book, progress=False)
+    return index.parent
+
+
+def _pages(site: Path) -> list[Path]:
+    return sorted(site.glob("*.html"))
+
+
+def test_tiny_book_builds_without_warnings(site):
+    report = read_build_report(site.parent.parent)
+    assert report["status"] == "ok" and report["sphinx_warnings"] == []
+    assert {"index.html", "math.html", "citation.html", "build_report.html"} <= \
+        {p.name for p in _pages(site)}
+
+
+def test_no_page_fetches_anything_from_the_network(site):
+    remote = {p.name: book_check.remote_assets(p.read_text()) for p in _pages(site)}
+    assert not {k: v for k, v in remote.items() if v}, remote
+    # no stylesheet pulls fonts or icons remotely either
+    css = {str(p.relative_to(site)): book_check.remote_urls_in_css(p.read_text(errors="replace"))
+           for p in (site / "_static").rglob("*.css")}
+    assert not {k: v for k, v in css.items() if v}, css
+
+
+def test_mathjax_is_shipped_with_the_site(site):
+    page = (site / "math.html").read_text()
+    scripts = re.findall(r'<script[^>]+src="([^"]*mathjax[^"]*)"', page, re.I)
+    assert scripts, "the formula page loads no MathJax"
+    for src in scripts:
+        assert not book_check.REMOTE.match(src), src
+        assert (site / src.split("?")[0]).is_file(), f"{src} is not in the site"
+    # the CommonHTML fonts MathJax asks for are there too
+    assert list((site / "_static" / "mathjax").rglob("*.woff")), "MathJax fonts are missing"
+
+
+@pytest.mark.skipif(book_check.find_chromium() is None,
+                    reason="Chromium is not installed (apt-get install chromium): the "
+                           "offline rendering of formulas is not checked")
+def test_formulas_render_offline_in_chromium(site, tmp_path):
+    dom = book_check.dump_dom(site / "math.html")
+    assert re.search(r"<mjx-container|MathJax_", dom), "MathJax typeset nothing"
+    assert len(re.findall(r"<mjx-container", dom)) >= 3
+    assert book_check.page_problems(site / "math.html", png=tmp_path / "math.png") == []
+
+
+def test_one_citation_style(site):
+    """The text cites "[Karantzas et al., 2022]" and the bibliography's label is the same,
+    not pybtex's alpha label "[KBOC+22]"."""
+    page = (site / "citation.html").read_text()
+    text = re.sub(r"<[^>]+>", "", page)
+    assert "KBOC" not in text
+    assert "[Karantzas et al., 2022]" in text
+    labels = re.findall(r'<span class="label">(.*?)</span>\s*</span>', page, re.S)
+    labels = [re.sub(r"<[^>]+>", "", l) for l in labels]
+    assert "[Karantzas et al., 2022]" in labels, labels
+    assert "[The fm_core authors, 2026]" in labels, labels
+    # the index cites into the same bibliography, in the same words
+    assert "Karantzas et al., 2022" in re.sub(r"<[^>]+>", "", (site / "index.html").read_text())
+
+
+def test_one_search_bar(site):
+    page = (site / "math.html").read_text()
+    header = re.search(r'<header[^>]*id="pst-header".*?</header>', page, re.S)
+    assert header is None or "search" not in header.group(0).lower(), \
+        "the header shows a second search bar"
+    sidebar = page[page.index('id="pst-primary-sidebar"'):]
+    assert "search-button-field" in sidebar, "the sidebar's search bar is gone"
+
+
+def test_citation_files_agree():
+    from pybtex.database import parse_string
+
+    cff = yaml.safe_load((REPO / "CITATION.cff").read_text())
+    assert cff["cff-version"] == "1.2.0" and cff["type"] == "software"
+    assert cff["title"] and cff["authors"] and cff["message"]
+    paper = cff["preferred-citation"]
+    assert paper["type"] == "article" and paper["doi"] == "10.3389/frai.2022.890016"
+    assert [a["family-names"] for a in paper["authors"]][:3] == \
+        ["Karantzas", "Besier", "Ortega Caro"]
+
+    bib = parse_string((BOOK / "references.bib").read_text(), "bibtex")
+    assert bib.entries["karantzas2022"].fields["doi"] == paper["doi"]
+    assert str(paper["year"]) == bib.entries["karantzas2022"].fields["year"]
+    assert cff["version"] in bib.entries["fmcompanion2026"].fields["howpublished"]
+    # the BibTeX shown on the citation page is the bibliography's, entry for entry
+    page = (BOOK / "citation.md").read_text()
+    blocks = re.findall(r"```bibtex\n(.*?)```", page, re.S)
+    shown = parse_string("\n".join(blocks), "bibtex")
+    assert set(shown.entries) == {"karantzas2022", "fmcompanion2026"}
+    for key, entry in shown.entries.items():
+        assert dict(entry.fields) == dict(bib.entries[key].fields), key
