@@ -1,6 +1,6 @@
 """Data sets read from disk: the paper's Imagenette, any ImageFolder tree, and ``.npz`` files.
 
-Every loader returns a :class:`fm_core.data.Dataset` built by :func:`fm_core.data.from_arrays`,
+Every loader returns a :class:`fm_core.dataset.Dataset` built by :func:`fm_core.dataset.from_arrays`,
 which owns the checks on pixels and labels; this module only finds and decodes the files,
 and turns every problem a user can fix into a one-line :class:`~fm_core.errors.UserError`.
 
@@ -27,8 +27,10 @@ from torchvision.datasets import ImageFolder
 from torchvision.datasets.folder import IMG_EXTENSIONS
 from tqdm import tqdm
 
-from . import data
+from . import validate
+from .dataset import Dataset, from_arrays
 from .errors import UserError
+from .paths import IMAGENETTE_MEAN, IMAGENETTE_STD, data_dir
 from .utils import load_npz, save_npz_atomic, stable_hash
 
 # The paper's 5 of Imagenette's 10 classes, in the paper's (and ImageFolder's sorted) order.
@@ -39,13 +41,12 @@ IMAGENETTE_CLASSES: tuple[tuple[str, str], ...] = (
     ("n03394916", "French horn"),
     ("n03417042", "garbage truck"),
 )
-IMAGENETTE_MEAN, IMAGENETTE_STD = 0.449, 0.226  # the paper's grayscale normalisation
 IMAGENETTE_FOLDER = "imagenette2-160"
 IMAGENETTE_ARCHIVE = "imagenette2-160.tgz"
 IMAGENETTE_URL = "https://s3.amazonaws.com/fast-ai-imageclas/imagenette2-160.tgz"
 
-# Where decoded image folders are cached; None means data.DATA_DIR / "cache", looked up at
-# call time so that pointing data.DATA_DIR elsewhere (as tests do) moves the cache too.
+# Where decoded image folders are cached; None means data_dir() / "cache", looked up at
+# call time so that pointing FM_DATA_DIR elsewhere (as tests do) moves the cache too.
 CACHE_DIR: Path | None = None
 _CACHE_VERSION = 1  # bump when decoding changes, so old caches are never reused
 _NPZ_KEYS = ("x_train", "y_train", "x_val", "y_val")
@@ -54,7 +55,7 @@ _FOLDER_LAYOUT = "root/train/<class>/<image> and root/val/<class>/<image>"
 
 # --------------------------------------------------------------------------- npz files
 
-def load_npz_dataset(path: str | os.PathLike) -> data.Dataset:
+def load_npz_dataset(path: str | os.PathLike) -> Dataset:
     """Load an ``.npz`` with ``x_train``, ``y_train``, ``x_val``, ``y_val`` and optional
     ``class_names``; images (N, H, W) float in [0, 1] or uint8. The data set's name is the path."""
     path = Path(path)
@@ -64,22 +65,25 @@ def load_npz_dataset(path: str | os.PathLike) -> data.Dataset:
         raise UserError(f"{path}: missing array(s) {', '.join(missing)}; an .npz data set needs "
                         f"{', '.join(_NPZ_KEYS)} (and optionally class_names)")
     names = _npz_class_names(arrays.get("class_names"), path)
-    return data.from_arrays(str(path), *(arrays[k] for k in _NPZ_KEYS), class_names=names,
+    return from_arrays(str(path), *(arrays[k] for k in _NPZ_KEYS), class_names=names,
                             meta={"source": str(path)})
 
 
 def _read_npz(path: Path) -> dict:
-    """All arrays of an ``.npz``, refusing pickles; any unreadable file is a UserError."""
-    if not path.is_file():
-        raise UserError(f"{path}: no such file")
-    if not zipfile.is_zipfile(path):  # np.load would also accept a bare .npy or a pickle
-        raise UserError(f"{path}: not an .npz archive (save one with numpy.savez)")
+    """All arrays of an ``.npz``, refusing pickles, damaged files and arrays too large for
+    memory (checked from the headers before anything is allocated, see
+    :func:`fm_core.validate.npz_members`); any unreadable file is a UserError."""
+    validate.npz_members(path)
     try:
         return load_npz(path)
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+    except MemoryError:
+        raise UserError(f"{path}: too large to load into memory") from None
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:  # noqa: BLE001 - zlib, zip, format errors: all mean a damaged file
         # ValueError is also how numpy refuses object (pickled) arrays.
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise UserError(f"{path}: unreadable .npz ({reason})") from None
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise UserError(f"{path}: unreadable .npz ({reason[:160]})") from None
 
 
 def _npz_class_names(names: np.ndarray | None, path: Path) -> list[str] | None:
@@ -134,9 +138,17 @@ class _GrayFolder(ImageFolder):
             return torch.zeros(1, self._size, self._size, dtype=torch.uint8), -1, f"{path}: {exc}"
 
 
+# PIL modes whose convert("L") clips values above 255 instead of scaling them.
+_WIDE_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N", "F")
+
+
 def _open_gray(path: str) -> Image.Image:
-    """Open an image as 8-bit grayscale (PIL's ITU-R 601-2 luma, as transforms.Grayscale)."""
+    """Open an image as 8-bit grayscale (PIL's ITU-R 601-2 luma, as transforms.Grayscale).
+    16-bit and float images are refused (PIL would clip them to white, silently)."""
     with Image.open(path) as img:
+        if img.mode in _WIDE_MODES:
+            raise OSError(f"{img.mode} ({'float' if img.mode == 'F' else '16/32-bit'}) images are not "
+                          "supported; save them as 8-bit")
         return img.convert("L")
 
 
@@ -174,7 +186,7 @@ def _cache_file(root: Path, size: int, classes: list[str], folders: list[_GrayFo
     key = stable_hash({"v": _CACHE_VERSION, "root": str(root.resolve()), "size": size,
                        "classes": classes, "files": files})
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", root.resolve().name) or "folder"
-    cache_dir = Path(CACHE_DIR) if CACHE_DIR is not None else data.DATA_DIR / "cache"
+    cache_dir = Path(CACHE_DIR) if CACHE_DIR is not None else data_dir() / "cache"
     return cache_dir / f"{slug}-{size}-{key}.npz"
 
 
@@ -205,12 +217,13 @@ def _load_folder_arrays(root: Path, size: int, classes: list[str]) -> dict[str, 
     return arrays
 
 
-def load_image_folder(root: str | os.PathLike, size: int) -> data.Dataset:
+def load_image_folder(root: str | os.PathLike, size: int) -> Dataset:
     """Load an ImageFolder tree (``root/train/<class>/``, ``root/val/<class>/``) as grayscale
     ``size`` x ``size`` images (Resize then CenterCrop); classes are the sorted folder names
     and must be the same in both splits. Mean/std come from the training set; no augmentation."""
     root = Path(root)
     train_dir, val_dir = _split_dirs(root)
+    validate.image_folder(root)
     classes, val_classes = _class_dirs(train_dir), _class_dirs(val_dir)
     if not classes:
         raise UserError(f"{train_dir}: no class folder; expected {_FOLDER_LAYOUT}")
@@ -220,7 +233,7 @@ def load_image_folder(root: str | os.PathLike, size: int) -> data.Dataset:
         raise UserError(f"{root}: train/ and val/ must hold the same class folders "
                         f"(only in train: {only_train or 'none'}; only in val: {only_val or 'none'})")
     arrays = _load_folder_arrays(root, size, classes)
-    return data.from_arrays(str(root), **arrays, class_names=classes, meta={"source": str(root)})
+    return from_arrays(str(root), **arrays, class_names=classes, meta={"source": str(root)})
 
 
 # --------------------------------------------------------------------------- Imagenette
@@ -301,8 +314,8 @@ def _download_imagenette(root: Path) -> None:
         raise _imagenette_missing(root, f"download failed: {reason}") from None
 
 
-def load_imagenette(root: str | os.PathLike = data.DATA_DIR / IMAGENETTE_FOLDER, size: int = 128,
-                    download: bool | None = None) -> data.Dataset:
+def load_imagenette(root: str | os.PathLike | None = None, size: int = 128,
+                    download: bool | None = None) -> Dataset:
     """The paper's data: Imagenette's 5 classes (English springer, chain saw, church, French
     horn, garbage truck), grayscale, Resize(size) + CenterCrop(size) for both splits, with
     the paper's mean/std (0.449/0.226) and its random crop/flip as ``train_augment``.
@@ -310,7 +323,7 @@ def load_imagenette(root: str | os.PathLike = data.DATA_DIR / IMAGENETTE_FOLDER,
     ``download``: None tries torchvision's download only when fast.ai's server answers
     within seconds, True always tries, False never does. Without the data, a UserError
     names the file to fetch and the folder to extract it in."""
-    root = Path(root)
+    root = Path(root) if root is not None else data_dir() / IMAGENETTE_FOLDER
     found = _imagenette_root(root)
     if found is None:
         if download is False:
@@ -328,7 +341,7 @@ def load_imagenette(root: str | os.PathLike = data.DATA_DIR / IMAGENETTE_FOLDER,
             raise UserError(f"{found / split}: missing class folder(s) {', '.join(missing)}; "
                             f"re-extract {IMAGENETTE_ARCHIVE} there")
     arrays = _load_folder_arrays(found, size, synsets)
-    return data.from_arrays(
+    return from_arrays(
         "imagenette", **arrays, class_names=[name for _, name in IMAGENETTE_CLASSES],
         mean=IMAGENETTE_MEAN, std=IMAGENETTE_STD, train_augment=PaperTrainAugment(size),
         meta={"source": str(found), "synsets": synsets})

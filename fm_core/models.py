@@ -7,7 +7,10 @@ profiles narrow every layer by a width factor and use a global-pool head.
 """
 from __future__ import annotations
 
+import hashlib
 import json
+import pickle
+import warnings
 from pathlib import Path
 
 import torch
@@ -15,6 +18,7 @@ from torch import nn
 from torchvision.models import resnet as tv_resnet
 from torchvision.models import vgg as tv_vgg
 
+from . import validate
 from .errors import UserError
 from .utils import atomic_path
 
@@ -98,6 +102,8 @@ def build_model(arch: str, num_classes: int, size: int, mean: float, std: float,
                 width: float = 1.0, pooled_head: bool = False, **meta) -> MaskedClassifier:
     if arch not in BUILDERS:
         raise UserError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHS)}")
+    if arch == "vgg11_bn" and size < 32:  # five 2x2 poolings
+        raise UserError(f"vgg11_bn needs images of at least 32x32, these are {size}x{size} (try --arch resnet18)")
     core = BUILDERS[arch](num_classes, width=width, pooled_head=pooled_head)
     meta = dict(meta, arch=arch, num_classes=num_classes, size=size, mean=float(mean),
                 std=float(std), width=width, pooled_head=pooled_head)
@@ -108,13 +114,24 @@ def save_model(model: MaskedClassifier, path) -> None:
     """A plain tensor file: the core's weights and a JSON string of metadata.
 
     It loads with ``torch.load(weights_only=True)``: no code runs on loading."""
-    payload = {
-        "format": MODEL_FORMAT,
-        "state_dict": {k: v.detach().cpu() for k, v in model.core.state_dict().items()},
-        "meta_json": json.dumps(model.meta, sort_keys=True, default=str),
-    }
+    state = {k: v.detach().cpu().contiguous() for k, v in model.core.state_dict().items()}
+    meta_json = json.dumps(model.meta, sort_keys=True, default=str)
+    payload = {"format": MODEL_FORMAT, "state_dict": state, "meta_json": meta_json,
+               "sha256": weights_digest(state, meta_json)}
     with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+        with open(tmp, "wb") as fh:  # a Python file: a full disk is an OSError, not a C++ error
+            torch.save(payload, fh)
+
+
+def weights_digest(state: dict, meta_json: str) -> str:
+    """sha256 of a model file's content (names, dtypes, shapes and bytes of every tensor,
+    and the metadata): a model file carries it, so a flipped byte is caught on loading."""
+    digest = hashlib.sha256(meta_json.encode())
+    for name in sorted(state):
+        t = state[name].detach().cpu().contiguous()
+        digest.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return digest.hexdigest()
 
 
 def load_model(path, device: str | torch.device = "cpu") -> MaskedClassifier:
@@ -124,17 +141,26 @@ def load_model(path, device: str | torch.device = "cpu") -> MaskedClassifier:
     if not path.is_file():
         raise UserError(f"model file not found: {path}")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # UnpicklingError for code, others for junk
+        with warnings.catch_warnings():  # torch warns about pickle protocols of hostile files
+            warnings.simplefilter("ignore")
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:  # code or objects that would run or be built on loading
+        raise UserError(f"refusing {path}: not a plain tensor file (it holds pickled code or objects, "
+                        "which are never loaded)") from None
+    except Exception as exc:  # truncated, not a zip, junk
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UserError(f"refusing {path}: not a plain tensor file ({first[:120]})") from None
-    if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
-        raise UserError(f"{path} is not an fm_core model file (train one with `python -m fm_core train`)")
-    meta = json.loads(payload["meta_json"])
-    model = build_model(meta.pop("arch"), meta.pop("num_classes"), meta.pop("size"),
-                        meta.pop("mean"), meta.pop("std"), width=meta.pop("width"),
-                        pooled_head=meta.pop("pooled_head"), **meta)
-    model.core.load_state_dict(payload["state_dict"])
+    meta = validate.model_meta(path, payload)
+    if "sha256" in payload and payload["sha256"] != weights_digest(payload["state_dict"], payload["meta_json"]):
+        raise UserError(f"{path}: damaged model file (its weights do not match its checksum)")
+    try:
+        model = build_model(meta.pop("arch"), meta.pop("num_classes"), meta.pop("size"),
+                            meta.pop("mean"), meta.pop("std"), width=meta.pop("width"),
+                            pooled_head=meta.pop("pooled_head"), **meta)
+        model.core.load_state_dict(payload["state_dict"])
+    except (RuntimeError, TypeError, ValueError) as exc:  # weights that do not fit the architecture
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise UserError(f"{path}: damaged model file (weights do not fit its architecture: {first[:120]})") from None
     return model.to(device).eval()
 
 

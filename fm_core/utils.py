@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -12,13 +13,24 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .errors import UserError
+
 
 def progress_bar(iterable=None, *, progress: bool = True, **kwargs):
     """A tqdm bar (a widget in Jupyter when ipywidgets is installed, text otherwise),
     off when ``progress`` is False or ``TQDM_DISABLE`` is set: the book build sets it,
-    since a bar executed by papermill would be printed into the rendered page."""
+    since a bar executed by papermill would be printed into the rendered page.
+
+    When ``FM_PROGRESS_FILE`` names a file (the book build sets it for its kernels), the
+    bar is plain text appended to that file instead, never to stdout/stderr, one line at
+    most every ``FM_PROGRESS_INTERVAL`` seconds (default 5); the build prints the file's
+    new lines on its terminal (:mod:`fm_core.book_progress`)."""
     import warnings
 
+    path = os.environ.get("FM_PROGRESS_FILE", "").strip()
+    if path and progress:
+        from .book_progress import file_progress_bar
+        return file_progress_bar(path, iterable, **kwargs)
     with warnings.catch_warnings():  # tqdm.auto warns when ipywidgets is missing
         warnings.simplefilter("ignore")
         from tqdm.auto import tqdm
@@ -44,21 +56,62 @@ def stable_hash(obj, length: int = 12) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:length]
 
 
+class WriteError(UserError, OSError):
+    """A file could not be written because its folder is read-only or the disk is full:
+    a one-line :class:`UserError` (exit code 2) that is still an ``OSError``."""
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
+# errno values that mean "this place cannot take the file", not a bug of ours
+_STORAGE_ERRNOS = {errno.EACCES: "is read-only or not writable", errno.EPERM: "is read-only or not writable",
+                   errno.EROFS: "is on a read-only file system", errno.ENOSPC: "is on a full disk",
+                   errno.EDQUOT: "is over its disk quota", errno.EFBIG: "cannot hold a file this large"}
+
+
+def write_error(path, exc: OSError) -> OSError:
+    """``exc`` as a one-line :class:`WriteError` naming ``path`` when it means a read-only
+    folder or a full disk; ``exc`` itself otherwise."""
+    what = _STORAGE_ERRNOS.get(getattr(exc, "errno", None))
+    if what is None or isinstance(exc, WriteError):
+        return exc
+    path = Path(path)
+    return WriteError(exc.errno, f"cannot write {path}: {path.parent} {what} ({os.strerror(exc.errno)})")
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike):
     """Yield a temporary path beside ``path``; rename it onto ``path`` on success.
 
-    A run killed half-way never leaves a truncated file under the final name."""
+    A run killed half-way never leaves a truncated file under the final name, a failed
+    write leaves no temporary file, and a read-only folder or a full disk is reported
+    as a one-line :class:`WriteError`."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
+    except OSError as exc:
+        raise write_error(path, exc) from None
     try:
         yield Path(tmp)
         os.replace(tmp, path)
+    except OSError as exc:
+        raise write_error(path, exc) from None
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def file_digest(path) -> tuple[str, int]:
+    """(sha256 hex digest, size in bytes) of a file, read in 1 MiB blocks."""
+    digest, size = hashlib.sha256(), 0
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+            size += len(block)
+    return digest.hexdigest(), size
 
 
 def save_npz_atomic(path, **arrays) -> None:
@@ -68,8 +121,9 @@ def save_npz_atomic(path, **arrays) -> None:
 
 
 def save_json_atomic(path, obj) -> None:
+    text = json.dumps(obj, indent=2, sort_keys=True, default=str)
     with atomic_path(path) as tmp:
-        Path(tmp).write_text(json.dumps(obj, indent=2, sort_keys=True, default=str))
+        Path(tmp).write_text(text)
 
 
 def load_npz(path) -> dict:

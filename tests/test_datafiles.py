@@ -105,7 +105,7 @@ def test_imagenette_torchvision_layout(imagenette_root):
 
 def test_load_dataset_imagenette_uses_data_dir(imagenette_root, monkeypatch):
     root, _ = imagenette_root
-    monkeypatch.setattr(data, "DATA_DIR", root.parent)
+    monkeypatch.setenv("FM_DATA_DIR", str(root.parent))
     ds = data.load_dataset("imagenette", size=16, n_train=7)
     assert ds.x_train.shape == (7, 1, 16, 16) and ds.x_val.shape == (10, 1, 16, 16)
     assert ds.class_names == PAPER_NAMES and ds.train_augment is not None
@@ -319,7 +319,7 @@ def _bad_names(a):
     (_nan, r"x_train contains NaN"),
     (_not_square, r"images must be square, x_val is 8x5"),
     (_short_labels, r"y_train must have one integer label per image \(6\)"),
-    (_object_names, r"unreadable \.npz"),
+    (_object_names, r"holds Python objects \(a pickle\)"),
     (_bad_names, r"class_names must be a 1-D array of strings"),
 ])
 def test_npz_bad_contents(tmp_path, corrupt, pattern):
