@@ -13,12 +13,10 @@ def eps_normalised(eps_pixel: float, std: float) -> float:
     return eps_pixel / std
 
 
-def make_pgd(model: torch.nn.Module, eps_pixel: float, steps: int = 10,
-             seed: int | None = None) -> torchattacks.PGD:
-    """The paper's PGD: step eps/8, ``steps`` steps, random start, L-inf ball."""
-    attack = torchattacks.PGD(model, eps=eps_pixel, alpha=eps_pixel / 8, steps=steps,
-                              random_start=True)
-    return attack
+def make_pgd(model: torch.nn.Module, eps_pixel: float, steps: int = 10) -> torchattacks.PGD:
+    """The paper's PGD: step eps/8, ``steps`` steps, random start, L-inf ball. Its random
+    start draws from torch's global generator: seed that (as :func:`pgd_attack` does)."""
+    return torchattacks.PGD(model, eps=eps_pixel, alpha=eps_pixel / 8, steps=steps, random_start=True)
 
 
 def pgd_attack(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, eps_pixel: float,
@@ -36,18 +34,3 @@ def pgd_attack(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, eps_pix
     finally:
         torch.random.set_rng_state(state)
     return torch.cat(out) if out else x.clone()
-
-
-@torch.no_grad()
-def predict(model: torch.nn.Module, x: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
-    """Class predictions of ``model`` on ``x`` (in eval mode), on the CPU."""
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    preds = [model(x[i:i + batch_size].to(device)).argmax(1).cpu() for i in range(0, len(x), batch_size)]
-    model.train(was_training)
-    return torch.cat(preds) if preds else torch.zeros(0, dtype=torch.long)
-
-
-def accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    return float((predict(model, x) == y).float().mean()) if len(y) else float("nan")

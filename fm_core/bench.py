@@ -12,8 +12,9 @@ import time
 import torch
 import torch.nn.functional as F
 
-from .masks import learn_image_masks
+from .image_masks import learn_image_masks
 from .models import build_model, freeze
+from .paths import IMAGENETTE_MEAN, IMAGENETTE_STD
 from .profiles import get_profile
 from .utils import save_json_atomic
 
@@ -25,7 +26,7 @@ def make_bench_model(profile="quick", num_classes: int = 5, seed: int = 0):
     """The profile's architecture with random weights (mean/std: Imagenette's)."""
     profile = get_profile(profile)
     torch.manual_seed(seed)
-    model = build_model(profile.arch, num_classes, profile.size, 0.449, 0.226, width=profile.width,
+    model = build_model(profile.arch, num_classes, profile.size, IMAGENETTE_MEAN, IMAGENETTE_STD, width=profile.width,
                         pooled_head=profile.pooled_head, profile=profile.name, bench_note=BENCH_NOTE)
     return freeze(model)
 

@@ -7,6 +7,7 @@ Defaults come from the ``quick`` profile (``--profile`` picks another).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -29,26 +30,23 @@ def _out_path(value: str, suffix: str | None = None) -> Path:
     return path
 
 
-def _positive(kind):
-    def parse(text):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
-        return value
-    return parse
+def _positive(kind, maximum=None):
+    """A finite number > 0 (and <= ``maximum``): see :func:`fm_core.validate.number`."""
+    from .validate import positive
+
+    return positive(kind, maximum)
 
 
 def _non_negative_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0: {text!r}")
-    return value
+    from .validate import number
+
+    return number(int, minimum=0)(text)
+
+
+def _seed(text):
+    from .validate import seed
+
+    return seed(text)
 
 
 def _load_for_model(model, data: str, split: str, class_index=None):
@@ -97,8 +95,12 @@ def cmd_train(args) -> None:
     if ds.size != cfg.size:
         cfg = cfg.replace(size=ds.size)  # an .npz brings its own image size
     print(ds.describe())
-    model = train_network(ds, args.regime, cfg)
+    checkpoint = out.with_suffix(".partial.pt")  # rewritten every epoch: a rerun continues from it
+    if checkpoint.exists():
+        print(f"resuming from {checkpoint}")
+    model = train_network(ds, args.regime, cfg, checkpoint=checkpoint)
     save_model(model, out)
+    checkpoint.unlink(missing_ok=True)  # only once the model is saved
     m = model.meta["metrics"]
     print(f"{args.regime}: val acc {100 * m['val_acc']:.2f}%, PGD acc {100 * m['pgd_acc']:.2f}% "
           f"(eps {cfg.eps_pixel:.4f} px = {model.meta['eps_normalised']:.3f} normalised), "
@@ -106,48 +108,71 @@ def cmd_train(args) -> None:
 
 
 def cmd_mask(args) -> None:
-    from .masks import learn_dataset_mask
+    from .masks import DatasetMask
     from .models import freeze, load_model
-    from .utils import default_device, save_npz_atomic
+    from .utils import default_device
 
     out = _out_path(args.out, ".npz")
     model = freeze(load_model(args.model, device=default_device()))
-    cfg = get_profile(args.profile)
     _, x, y = _load_for_model(model, args.data, args.split, args.class_index)
-    result = learn_dataset_mask(
-        model, x, y, lam=args.lam or cfg.dmask_lam, lr=args.lr or cfg.dmask_lr,
-        epochs=args.epochs or cfg.dmask_epochs, batch_size=args.batch_size or cfg.dmask_batch_size,
-        patience=cfg.dmask_patience, seed=cfg.seed)
-    save_npz_atomic(out, mask=result.mask, accuracy_before=result.accuracy_before,
-                    accuracy_after=result.accuracy_after, kept=result.kept,
-                    **{f"history_{k}": v for k, v in result.history.items()})
+    learner = DatasetMask.from_profile(get_profile(args.profile), lam=args.lam, lr=args.lr, epochs=args.epochs,
+                                       batch_size=args.batch_size, seed=args.seed)
+    result = learner(model, x, y)
+    result.save(out)
     print(f"mask: accuracy {100 * result.accuracy_before:.2f}% -> {100 * result.accuracy_after:.2f}% "
-          f"masked, mean mask {result.mask.mean():.3f}, {result.epochs_run} epochs -> {out}")
+          f"masked, mean mask {result.mask.mean():.3f}, {int(result.steps[0])} epochs -> {out}")
 
 
 def cmd_image_masks(args) -> None:
     import numpy as np
 
-    from .masks import learn_image_masks
+    from .masks import ImageMasks
     from .models import freeze, load_model
-    from .utils import default_device, save_npz_atomic
+    from .utils import default_device
 
     out = _out_path(args.out, ".npz")
     model = freeze(load_model(args.model, device=default_device()))
-    cfg = get_profile(args.profile)
     _, x, y = _load_for_model(model, args.data, args.split)
     indices = np.arange(len(y)) if args.limit is None else np.arange(min(args.limit, len(y)))
-    result = learn_image_masks(
-        model, x[indices], lam=args.lam or cfg.imask_lam, lr=args.lr or cfg.imask_lr,
-        max_steps=args.max_steps or cfg.imask_max_steps,
-        patience=cfg.imask_patience if args.patience is None else args.patience,
-        batch_size=args.batch_size or cfg.imask_batch_size,
-        checkpoint=out.with_suffix(".partial.npz"))
-    save_npz_atomic(out, indices=indices, **{k: np.asarray(v) for k, v in result.items()})
-    out.with_suffix(".partial.npz").unlink(missing_ok=True)
-    kept = float(np.mean(result["final_predictions"] == result["predictions"]))
-    print(f"{len(indices)} single-image masks: prediction kept for {100 * kept:.1f}%, "
-          f"mean mask {result['masks'].mean():.3f}, median {int(np.median(result['steps']))} steps -> {out}")
+    learner = ImageMasks.from_profile(get_profile(args.profile), lam=args.lam, lr=args.lr,
+                                      max_steps=args.max_steps, patience=args.patience,
+                                      batch_size=args.batch_size)
+    checkpoint = out.with_suffix(".partial.npz")
+    result = learner(model, x[indices], checkpoint=checkpoint)
+    result.extra.update(indices=indices, labels=y[indices].numpy())
+    result.save(out)
+    checkpoint.unlink(missing_ok=True)
+    print(f"{len(indices)} single-image masks: prediction kept for {100 * result.kept.mean():.1f}%, "
+          f"mean mask {result.masks.mean():.3f}, median {int(np.median(result.steps))} steps -> {out}")
+
+
+def cmd_cues(args) -> None:
+
+    from . import synthetic
+    from .cue_analysis import behaviour
+    from .models import freeze, load_model
+    from .utils import default_device, save_json_atomic
+
+    out = _out_path(args.out, ".json")
+    model = freeze(load_model(args.model, device=default_device()))
+    config = model.meta.get("config", {})
+    data = args.data or config.get("data", "synthetic")
+    if data != "synthetic":
+        raise UserError(f"{data}: only the synthetic cue world has cue probes (--data synthetic)")
+    defaults = synthetic.CueWorld()
+    world = synthetic.CueWorld(h_ratio=config.get("cue_h_ratio", defaults.h_ratio),
+                               rho_l=config.get("cue_rho_l", defaults.rho_l),
+                               rho_h=config.get("cue_rho_h", defaults.rho_h))
+    seed = int(config.get("data_seed", 0))
+    probes = synthetic.load_probes(model.size, seed, world)
+    result = {"model": str(args.model), "world": dataclasses.asdict(world), "probe_seed":
+              seed + synthetic.PROBE_SEED_OFFSET, "probe_images": len(probes["conflict"]["y_low"]),
+              **behaviour(model, probes)}
+    save_json_atomic(out, result)
+    for key, value in result.items():
+        if key not in ("model", "world"):
+            print(f"  {key:<34} {value}")
+    print(f"L-bias {result['L-bias']:.3f} -> {out}")
 
 
 def cmd_bench(args) -> None:
@@ -167,13 +192,60 @@ def cmd_bench(args) -> None:
 def cmd_book(args) -> None:
     from .book import build_book
 
+    from .headline import write_headline
+
     build_book(profile=args.profile, data=args.data, only=args.only)
-    _print_networks(get_profile(args.profile, data=args.data))
+    cfg = get_profile(args.profile, data=args.data)
+    _print_networks(cfg)
+    print(f"headline numbers -> {write_headline(cfg)}")
+
+
+def cmd_expected(args) -> None:
+    from .headline import headline_path, write_expected
+
+    if not headline_path(args.profile).exists():
+        raise UserError(f"no headline file at {headline_path(args.profile)}; build the book first "
+                        f"(fm book --profile {args.profile})")
+    print(f"expected numbers -> {write_expected(args.profile)}")
+
+
+def cmd_readme(args) -> None:
+    from .headline import update_readme
+
+    update_readme()
+    print("README.md: results block regenerated from expected/quick.json")
+
+
+def cmd_runs(args) -> int:
+    """List (or with --verify, check) the artefact store, per profile."""
+    from .paths import runs_root
+    from .store import verify_store
+
+    root = runs_root()
+    folders = [root / args.profile] if args.profile else sorted(
+        p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")) if root.is_dir() else []
+    if not folders or not any(f.is_dir() for f in folders):
+        raise UserError(f"no artefact store at {folders[0] if args.profile else root}")
+    if not args.verify:
+        for folder in folders:
+            files = [p for p in folder.rglob("*") if p.is_file() and p.suffix in (".pt", ".npz")]
+            print(f"{folder}: {len(files)} artefacts, {sum(p.stat().st_size for p in files) / 2**20:.1f} MiB")
+        return 0
+    checked, problems = 0, []
+    for folder in folders:
+        n, found = verify_store(folder)
+        checked, problems = checked + n, problems + found
+    for path, problem in problems:
+        print(f"{path}: {problem}")
+    where = ", ".join(str(f) for f in folders)
+    print(f"{checked} artefacts checked in {where}: "
+          + (f"{len(problems)} problem(s)" if problems else "all intact"))
+    return 1 if problems else 0
 
 
 def _print_networks(cfg) -> None:
     """The five networks' accuracies, from the results the book just stored."""
-    from .store import load_results
+    from .pipeline import load_results
 
     table1 = load_results(cfg).get("table1")
     if not table1:
@@ -202,11 +274,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", default="synthetic")
     p.add_argument("--regime", default="vanilla", help=", ".join(REGIMES))
     p.add_argument("--arch", choices=["vgg11_bn", "resnet18"])
-    p.add_argument("--width", type=_positive(float))
-    p.add_argument("--size", type=_positive(int))
-    p.add_argument("--epochs", type=_positive(int))
-    p.add_argument("--batch-size", type=_positive(int))
-    p.add_argument("--seed", type=int)
+    p.add_argument("--width", type=_positive(float, 8.0))
+    p.add_argument("--size", type=_positive(int, 4096))
+    p.add_argument("--epochs", type=_positive(int, 100_000))
+    p.add_argument("--batch-size", type=_positive(int, 1 << 20))
+    p.add_argument("--seed", type=_seed)
     p.add_argument("--profile", default="quick", choices=profiles)
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_train)
@@ -220,6 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=_positive(float))
     p.add_argument("--epochs", type=_positive(int))
     p.add_argument("--batch-size", type=_positive(int))
+    p.add_argument("--seed", type=_seed, help="seeds the order of the images (default: the profile's)")
     p.add_argument("--profile", default="quick", choices=profiles)
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_mask)
@@ -234,10 +307,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--patience", type=_non_negative_int, help="0 turns early stopping off")
     p.add_argument("--lam", type=_positive(float))
     p.add_argument("--lr", type=_positive(float))
-    p.add_argument("--seed", type=int, default=0, help="recorded; mask learning is deterministic")
     p.add_argument("--profile", default="quick", choices=profiles)
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_image_masks)
+
+    p = sub.add_parser("cues", help="probe a model of the synthetic cue world: accuracies and L-bias; writes JSON")
+    p.add_argument("--model", required=True)
+    p.add_argument("--data", help="default: the world recorded in the model file")
+    p.add_argument("--out", default="cues.json")
+    p.set_defaults(func=cmd_cues)
 
     p = sub.add_parser("bench", help="batched vs one-at-a-time single-image masks; writes JSON")
     p.add_argument("--profile", default="quick", choices=profiles)
@@ -251,17 +329,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data")
     p.add_argument("--only", help="execute only notebooks whose name contains this")
     p.set_defaults(func=cmd_book)
+
+    p = sub.add_parser("expected", help="write expected/<profile>.json from the last build's headline numbers")
+    p.add_argument("--profile", default="quick", choices=profiles)
+    p.set_defaults(func=cmd_expected)
+
+    p = sub.add_parser("readme", help="regenerate README's results block from expected/quick.json")
+    p.set_defaults(func=cmd_readme)
+
+    p = sub.add_parser("runs", help="the artefact store; --verify checks every artefact against its record")
+    p.add_argument("--verify", action="store_true", help="one line per problem; exit code 1 if any")
+    p.add_argument("--profile", choices=profiles, help="only this profile's store (default: all)")
+    p.set_defaults(func=cmd_runs)
     return parser
 
 
 def main(argv=None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        args.func(args)
+        code = args.func(args)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print("error: out of memory (a data set or setting too large for this machine)", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    return 0
+    return code if isinstance(code, int) else 0

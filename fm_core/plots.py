@@ -1,10 +1,15 @@
 """Figures of the book: each function takes arrays or results and returns a Figure.
 
-Computation lives in :mod:`fm_core.analysis`; here are only layout and style. Masks
+Computation lives in :mod:`fm_core.experiments` and :mod:`fm_core.analysis`; here are
+only layout and style (and display transforms such as log spectra). Masks
 are stored unshifted (DC at [0, 0]) and are fftshifted for display (DC in the centre),
 which every mask panel's title notes. Masks use the colour map 'turbo' on [0, 1];
 signed differences use the diverging 'coolwarm'. Figures are sized for a ~9 in page.
 Nothing calls ``plt.show()``: close figures with ``plt.close(fig)`` when done.
+
+Size: one drawing function per figure of the paper and per data page, sharing the small
+helpers at the top (panels, colour maps, the DC-centred view); split by figure, each
+module would hold one function and a copy of the helpers.
 """
 from __future__ import annotations
 
@@ -55,17 +60,13 @@ def _grid(rows: int, cols: int, height_per_row: float | None = None):
 
 # ------------------------------------------------------------------------- Figure 1
 
-def plot_activation_spectra(spectra: Mapping[str, tuple] | None = None,
-                            intermodulation: tuple | None = None,
+def plot_activation_spectra(spectra: Mapping[str, tuple], intermodulation: tuple,
                             max_harmonic: float = 8.0) -> Figure:
     """Figure 1: amplitude spectra of sin(t) and of act(sin(t)) ("blue shift"), plus a
     panel with the intermodulation example (cos w1 t + cos w2 t)^2.
 
     ``spectra`` as from :func:`analysis.activation_spectra`; ``intermodulation`` as from
-    :func:`analysis.intermodulation_spectrum` (defaults are computed when None)."""
-    spectra = spectra if spectra is not None else analysis.activation_spectra()
-    if intermodulation is None:
-        intermodulation = analysis.intermodulation_spectrum(5, 12, 256)
+    :func:`analysis.intermodulation_spectrum`."""
     names = ["input"] + [n for n in spectra if n != "input"]
     fig, axes = _grid(2, (len(names) + 2) // 2, height_per_row=2.4)
     flat = axes.ravel()
@@ -122,12 +123,10 @@ def plot_mask_layer_schematic(image: np.ndarray, mask: np.ndarray, filtered: np.
 
 # ------------------------------------------------------------------------- Figure 3
 
-def plot_dataset_masks(masks: Mapping[str, np.ndarray], keep_zero: bool = False) -> Figure:
-    """Figure 3: dataset masks (top row) and each mask minus the first one (bottom row,
-    jointly min-max normalised and centred, see :func:`analysis.mask_differences`)."""
-    names = list(masks)
-    stack = np.stack([np.asarray(masks[n]) for n in names])
-    diffs = analysis.mask_differences(stack, reference=0, keep_zero=keep_zero)
+def plot_dataset_masks(figure3: Mapping) -> Figure:
+    """Figure 3: dataset masks (top row) and each mask minus the first one (bottom row),
+    as computed by :func:`fm_core.experiments.figure3`."""
+    names, stack, diffs = list(figure3["names"]), figure3["masks"], figure3["differences"]
     letters = "ABCDEFGHIJ"
     fig, axes = _grid(2, len(names), height_per_row=WIDTH / len(names) * 0.95)
     for j, name in enumerate(names):
@@ -145,6 +144,19 @@ def plot_dataset_masks(masks: Mapping[str, np.ndarray], keep_zero: bool = False)
 
 
 # ------------------------------------------------------------------------- Figure 4
+CUE_COLOURS = {"L": "tab:green", "H": "tab:orange"}
+
+
+def _mark_cue_bands(ax, cue_bands) -> None:
+    """Shade the radial bands that hold each planted cue (the cue world's truths)."""
+    for cue, indices in (cue_bands or {}).items():
+        for k, i in enumerate(indices):
+            ax.axvspan(i - 0.5, i + 0.5, color=CUE_COLOURS.get(cue, "0.8"), alpha=0.18, lw=0,
+                       label=f"{cue} cue" if k == 0 else None)
+    if cue_bands:
+        ax.legend(fontsize=7, loc="upper right")
+
+
 
 def _bars(ax, values, xlabel, title):
     values = np.asarray(values)
@@ -157,16 +169,15 @@ def _bars(ax, values, xlabel, title):
     ax.tick_params(labelsize=7)
 
 
-def plot_band_partitions_and_energies(masks: Mapping[str, np.ndarray], size: int,
-                                      n_bands: int = 16) -> Figure:
+def plot_band_partitions_and_energies(energies: Mapping) -> Figure:
     """Figure 4: the radial and angular partitions (top) and, for each mask, its band
-    energies minus those of the first (vanilla) mask: radial (middle row), angular
-    (bottom row). Red bars: more energy than the vanilla mask; blue: less."""
-    names = list(masks)
-    stack = np.stack([np.asarray(masks[n]) for n in names])
-    radial, angular = analysis.radial_bands(size, n_bands), analysis.angular_bands(size, n_bands)
-    radial_diff = analysis.energy_differences(stack, radial)
-    angular_diff = analysis.energy_differences(stack, angular)
+    energies minus those of the reference (vanilla) mask: radial (middle row), angular
+    (bottom row), as computed by :func:`fm_core.experiments.band_energy_differences`.
+    Red bars: more energy than the vanilla mask; blue: less."""
+    names = [energies["reference"]] + list(energies["regimes"])
+    n_bands = energies["n_bands"]
+    radial, angular = energies["radial_bands"], energies["angular_bands"]
+    radial_diff, angular_diff = energies["radial"], energies["angular"]
     cols = max(len(names) - 1, 2)
     fig = plt.figure(figsize=(WIDTH, 2.6 + 2 * 2.0))
     grid = fig.add_gridspec(3, cols, height_ratios=[1.3, 1, 1])
@@ -176,11 +187,15 @@ def plot_band_partitions_and_energies(masks: Mapping[str, np.ndarray], size: int
         _image(ax, _shift(bands.argmax(0)), f"{title} {SHIFT_NOTE}", cmap, colorbar=True)
     lim_r = np.abs(radial_diff).max() or 1.0
     lim_a = np.abs(angular_diff).max() or 1.0
+    what = "fraction kept" if energies.get("metric", "mean") == "mean" else "band energy"
     for j in range(len(names) - 1):
         label = f"{names[j + 1]} − {names[0]}"
         ax = fig.add_subplot(grid[1, j])
         _bars(ax, radial_diff[j], "radial band (0 = DC)", f"{label}: radial")
+        _mark_cue_bands(ax, energies.get("cue_bands", {}))
         ax.set_ylim(-lim_r * 1.1, lim_r * 1.1)
+        if j == 0:
+            ax.set_ylabel(f"Δ {what}", fontsize=8)
         ax = fig.add_subplot(grid[2, j])
         _bars(ax, angular_diff[j], f"angular band ({180 / n_bands:.3g}° each)", f"{label}: angular")
         ax.set_ylim(-lim_a * 1.1, lim_a * 1.1)
@@ -260,22 +275,31 @@ def plot_reversal_examples(x, x_adv, mask, filtered_x, filtered_xadv, complement
 
 # ------------------------------------------------------------------------- Figure 7
 
-def plot_band_preference(radial_pct: np.ndarray, angular_pct: np.ndarray,
-                         comparison: str = "M_A,x > M_N,x") -> Figure:
+def plot_band_preference(radial: Mapping, angular: Mapping, comparison: str = "M_A,x > M_N,x",
+                         cue_bands=None, metric: str = "mean") -> Figure:
     """Figure 7: per band, the % of images whose first mask (``comparison``, "first >
-    second") has more energy than the second; dashed line at 50% (no preference)."""
+    second") keeps more than the second, the same (grey) or less, stacked to 100%;
+    dashed line at 50%. ``radial``/``angular``: {"more", "equal", "less"} arrays."""
     first, second = (part.strip() for part in comparison.split(">"))
-    fig, axes = plt.subplots(1, 2, figsize=(WIDTH, 3.0))
-    for ax, pct, name in zip(axes, (radial_pct, angular_pct), ("(A) radial", "(B) angular")):
-        pct = np.asarray(pct, dtype=float)
-        has_bins = np.isfinite(pct)  # NaN: a band without frequency bins, left blank
-        ax.bar(np.flatnonzero(has_bins), pct[has_bins], color="tab:purple", width=0.9)
+    what = "keeps more" if metric == "mean" else "has more energy"
+    fig, axes = plt.subplots(1, 2, figsize=(WIDTH, 3.2))
+    for ax, parts, name in zip(axes, (radial, angular), ("(A) radial", "(B) angular")):
+        more, equal = np.asarray(parts["more"], float), np.asarray(parts["equal"], float)
+        less = np.asarray(parts["less"], float)
+        idx = np.flatnonzero(np.isfinite(more))  # NaN: a band without frequency bins
+        ax.bar(idx, more[idx], color="tab:purple", width=0.9, label=f"{first} {what}")
+        ax.bar(idx, equal[idx], bottom=more[idx], color="0.8", width=0.9, label="equal")
+        ax.bar(idx, less[idx], bottom=more[idx] + equal[idx], color="tab:cyan", width=0.9,
+               label=f"{second} {what}")
+        if "radial" in name:
+            _mark_cue_bands(ax, cue_bands)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.axhline(50, color="k", ls="--", lw=1)
         ax.set_ylim(0, 100)
         ax.set_xlabel(f"{name.split()[1]} band" + (" (0 = DC)" if "radial" in name else ""))
-        ax.set_ylabel(f"% images with E({first}) > E({second})", fontsize=8)
+        ax.set_ylabel("% of images", fontsize=8)
         ax.set_title(name, fontsize=9)
+    axes[1].legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     return fig
 
@@ -404,18 +428,16 @@ def plot_dataset_overview(dataset, n_per_class: int = 6) -> Figure:
     return fig
 
 
-def plot_paper_vs_build(summary) -> Figure:
+def plot_paper_vs_build(rows) -> Figure:
     """The reproduction page at a glance: each reported percentage (x) against this
     build's (y), one colour per table, with the line of equality.
 
-    ``summary``: the DataFrame of :func:`fm_core.experiments.reproduction_summary`
-    (index artefact, quantity; columns 'paper (reported)', 'this build')."""
-    frame = summary.reset_index()
-    frame = frame[frame["quantity"].str.contains("%")]
+    ``rows``: (artefact, quantity, paper, this build) as from :func:`fm_core.results.reproduction`."""
+    rows = [r for r in rows if "%" in r[1]]
     fig, ax = plt.subplots(figsize=(WIDTH * 0.55, WIDTH * 0.5))
-    for artefact, group in frame.groupby("artefact", sort=False):
-        ax.scatter(group["paper (reported)"].astype(float), group["this build"].astype(float),
-                   label=artefact, s=30)
+    for artefact in dict.fromkeys(r[0] for r in rows):
+        group = [r for r in rows if r[0] == artefact]
+        ax.scatter([float(r[2]) for r in group], [float(r[3]) for r in group], label=artefact, s=30)
     ax.plot([0, 100], [0, 100], color="0.6", lw=1, ls="--", label="equal")
     ax.set_xlim(-3, 103)
     ax.set_ylim(-3, 103)
@@ -423,5 +445,62 @@ def plot_paper_vs_build(summary) -> Figure:
     ax.set_ylabel("this build, %")
     ax.legend(fontsize=8, loc="lower right")
     ax.set_aspect("equal")
+    fig.tight_layout()
+    return fig
+
+
+# ------------------------------------------------------------------ the cue world
+def plot_probe_samples(probes: Mapping[str, dict], per_set: int = 5) -> Figure:
+    """A few images of each probe set, titled with the classes their cues show."""
+    names = list(probes)
+    fig, axes = _grid(len(names), per_set, height_per_row=1.5)
+    for i, name in enumerate(names):
+        p = probes[name]
+        for j in range(per_set):
+            lo, hi = int(p["y_low"][j]), int(p["y_high"][j])
+            title = f"L {lo if lo >= 0 else '-'} / H {hi if hi >= 0 else '-'}"
+            _image(axes[i, j], np.asarray(p["x"][j]).squeeze(), title, vmin=0, vmax=1)
+        axes[i, 0].set_ylabel(name, fontsize=9)
+        axes[i, 0].axis("on")
+        axes[i, 0].set_xticks([])
+        axes[i, 0].set_yticks([])
+    fig.tight_layout()
+    return fig
+
+
+def plot_cue_truths(truth: Mapping[str, np.ndarray], radial_bands: np.ndarray) -> Figure:
+    """The two cues' bins (all classes) over the radial partition of Figures 4 and 7."""
+    fig, axes = plt.subplots(1, 2, figsize=(WIDTH * 0.75, WIDTH * 0.36))
+    im = axes[0].imshow(_shift(np.asarray(radial_bands).argmax(0)), cmap="viridis")
+    fig.colorbar(im, ax=axes[0], fraction=0.046, label="radial band")
+    axes[0].set_title(f"radial bands {SHIFT_NOTE}", fontsize=9)
+    code = np.zeros(np.asarray(truth["low"]).shape[-2:])
+    code[np.asarray(truth["low"]).any(0)] = 1
+    code[np.asarray(truth["high"]).any(0)] = 2
+    from matplotlib.colors import ListedColormap
+    im = axes[1].imshow(_shift(code), cmap=ListedColormap(["white", CUE_COLOURS["L"], CUE_COLOURS["H"]]),
+                        vmin=-0.5, vmax=2.5)
+    bar = fig.colorbar(im, ax=axes[1], fraction=0.046, ticks=[0, 1, 2])
+    bar.ax.set_yticklabels(["no cue", "L bins", "H bins"])
+    axes[1].set_title(f"planted cue bins {SHIFT_NOTE}", fontsize=9)
+    for ax in axes:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.tight_layout()
+    return fig
+
+
+def plot_bias_vs_share(rows: Mapping[str, Mapping]) -> Figure:
+    """Behaviour against masks: each condition's L-bias (cue-conflict probes) against its
+    dataset mask's L-share; the diagonal is perfect agreement."""
+    fig, ax = plt.subplots(figsize=(WIDTH * 0.62, WIDTH * 0.5))
+    for i, (name, row) in enumerate(rows.items()):
+        ax.scatter(row["L-share"], row["L-bias"], s=36, color=plt.get_cmap("tab20")(i % 20), label=name)
+    ax.plot([0, 1], [0, 1], color="0.6", ls="--", lw=1)
+    ax.set_xlim(-0.03, 1.03)
+    ax.set_ylim(-0.03, 1.03)
+    ax.set_xlabel("mask's L-share  (mean on L bins / (L + H))")
+    ax.set_ylabel("L-bias  (cue-conflict probes)")
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
     fig.tight_layout()
     return fig

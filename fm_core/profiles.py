@@ -3,14 +3,15 @@
 ``smoke`` proves that everything runs (tests, CI), ``quick`` is the default of
 ``make book`` (a 2-core CPU, minutes), ``paper`` holds the paper's settings
 (Imagenette, 128x128, torchvision VGG11-bn, 50 epochs; for a GPU). The paper's
-values are cited from ``shared/paper/FACTS.md``.
+values are the paper's (Karantzas et al. 2022) and its authors' public code's.
 """
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .errors import UserError
+from .paths import IMAGENETTE_STD
 
 REGIMES = ("vanilla", "adversarial", "scale", "translate", "rotate")
 REGIME_LETTERS = {"vanilla": "N", "adversarial": "A", "scale": "S", "translate": "T", "rotate": "R"}
@@ -18,13 +19,11 @@ REGIME_LETTERS = {"vanilla": "N", "adversarial": "A", "scale": "S", "translate":
 # The paper's PGD eps is 0.06 in *normalised* units (authors' code); with Imagenette's
 # std 0.226 that is 0.01356 in [0, 1] pixel units (about 3.5/255).
 PAPER_EPS_NORMALISED = 0.06
-IMAGENETTE_STD = 0.226
 PAPER_EPS_PIXEL = PAPER_EPS_NORMALISED * IMAGENETTE_STD
-# The small profiles' eps, 2/255 in pixel units. Measured on the quick profile (12 epochs,
-# 2 threads): at the paper's 3.5/255 adversarial training does not get going on the
-# synthetic data (clean 38.5%, PGD 19.0%, against the vanilla network's 88.7% / 18.6%);
-# at 2/255 it learns (clean 94.3%, PGD 81.5% against vanilla's 88.8% / 41.7%).
-SMALL_EPS_PIXEL = 2 / 255
+# The small profiles' eps: 4/255 in pixel units, the eps the synthetic cue world's H
+# amplitude is calibrated against (fm_core.synthetic.CUE_EPS). Adversarial training there
+# uses 3 PGD steps and an eps warm-up over the first epochs (see fm_core.training).
+SMALL_EPS_PIXEL = 4 / 255
 
 
 @dataclass(frozen=True)
@@ -36,6 +35,13 @@ class Profile:
     data_seed: int = 0
     n_train: int | None = None  # None: the whole split
     n_val: int | None = None
+    # the synthetic cue world's knobs (fm_core.synthetic.CueWorld): H amplitude / eps,
+    # each cue's reliability, and which cues the images carry ("both"; "low"/"high":
+    # the positive controls)
+    cue_h_ratio: float = 1.25
+    cue_rho_l: float = 0.9
+    cue_rho_h: float = 1.0
+    cue_train: str = "both"
     # network
     arch: str = "vgg11_bn"
     width: float = 0.25  # channel multiplier; 1.0 is torchvision's architecture
@@ -49,12 +55,19 @@ class Profile:
     # PGD (paper: eps 0.06 normalised, step eps/8, 10 steps, random start)
     eps_pixel: float = PAPER_EPS_PIXEL
     pgd_steps: int = 10
+    # adversarial training only: PGD steps per batch (None: pgd_steps) and a linear eps
+    # warm-up over the first epochs (0: none, the paper). Evaluation always uses pgd_steps.
+    adv_train_steps: int | None = None
+    adv_warmup_epochs: int = 0
     # dataset and class masks (paper: lambda 0.2, lr 1e-3, batch 1, <= 100 epochs)
     dmask_lam: float = 0.2
     dmask_lr: float = 1e-2
     dmask_batch_size: int = 64
     dmask_epochs: int = 40
     dmask_patience: int = 7
+    # "batch_mean": the batch's mean loss is held (the authors' code); "per_image": each
+    # image's (the paper's batch-1 objective, in expectation). See fm_core.dataset_masks.
+    dmask_invariance: str = "per_image"
     # single-image masks (paper: lambda 0.07, lr 0.2, <= 20,000 steps, patience 300)
     imask_lam: float = 0.07
     imask_lr: float = 0.2
@@ -69,7 +82,6 @@ class Profile:
     bands: int = 16  # radial and angular band count (authors' notebooks: 64)
     classifier_seeds: int = 5
     umap_neighbors: int = 20
-    extra: dict = field(default_factory=dict)
 
     def replace(self, **changes) -> "Profile":
         unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
@@ -84,11 +96,13 @@ class Profile:
 PROFILES: dict[str, Profile] = {
     "smoke": Profile(
         name="smoke", size=32, n_train=None, n_val=1000, width=0.125, epochs=6,
+        adv_train_steps=3, adv_warmup_epochs=2,
         dmask_epochs=4, dmask_patience=2, imask_max_steps=60, imask_patience=20,
         imask_images=40, imask_batch_size=40, bands=8, classifier_seeds=2,
         umap_neighbors=5, eps_pixel=SMALL_EPS_PIXEL,
     ),
-    "quick": Profile(name="quick", eps_pixel=SMALL_EPS_PIXEL),
+    "quick": Profile(name="quick", eps_pixel=SMALL_EPS_PIXEL, epochs=10, adv_train_steps=3,
+                     adv_warmup_epochs=4),
     "paper": Profile(
         name="paper", data="imagenette", size=128, width=1.0, pooled_head=False,
         epochs=50, dmask_lr=1e-3, dmask_batch_size=1, dmask_epochs=100,

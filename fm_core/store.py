@@ -1,215 +1,294 @@
-"""The artefact store: every network, mask and result is computed once and kept.
+"""The artefact store: fetch, compute if missing, save. Nothing else.
 
-Artefacts live under ``runs/<profile>/`` (or ``$FM_RUNS_DIR/<profile>/``), named by a
-key that hashes every setting they depend on plus the version of the algorithm that
-made them; a notebook asks for what it needs (``get_network(cfg, "vanilla")``) and gets
-it from disk or computes it. Writes are atomic (temporary file, then rename), so an
-interrupted run never leaves a half-written artefact; single-image mask runs keep a
-checkpoint and resume.
+Artefacts live under ``runs/<profile>/`` (``$FM_RUNS_DIR/<profile>/``), named by a key
+that hashes the settings they depend on *and the source code of the modules that
+compute them* (:func:`code_hash`): edit a line of the mask learner and the next build
+relearns the masks, with no version number to remember. Every write is atomic, and
+beside each artefact a readable JSON record says what made it. The recipes that say
+what to compute live in :mod:`fm_core.pipeline`.
+
+Reliability: the record also holds the artefact's sha256 and size (written after the
+artefact), and every load checks them: a truncated or altered file, a missing or
+unreadable record, or a file that fails to load is reported in one line (a warning of
+the ``fm_core.store`` logger, on stderr), deleted and computed again, never used. One
+process computes an artefact while the others wait for it (an OS-level lock per
+artefact, ``<artefact>.lock``, released by the kernel when its holder dies).
+:func:`verify_store` checks a whole store (``fm runs --verify``).
 """
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
+import logging
 import os
 from pathlib import Path
+from types import ModuleType
+from typing import Callable, Iterable, TypeVar
 
-import numpy as np
-import torch
+from filelock import FileLock
 
-from . import masks as fm_masks
-from .data import Dataset, load_dataset
-from .models import MaskedClassifier, freeze, load_model, save_model
-from .profiles import Profile, get_profile
-from .training import TRAINING_VERSION, check_regime, train_network
-from .utils import default_device, load_npz, save_json_atomic, save_npz_atomic, stable_hash
+from .paths import runs_root
+from .utils import file_digest, save_json_atomic, stable_hash, write_error
 
-REPO_DIR = Path(__file__).resolve().parent.parent
-
-DATA_FIELDS = ("data", "size", "data_seed", "n_train", "n_val")
-NETWORK_FIELDS = DATA_FIELDS + ("arch", "width", "pooled_head", "seed", "epochs",
-                                "batch_size", "max_lr", "pct_start", "eps_pixel", "pgd_steps")
-DATASET_MASK_FIELDS = NETWORK_FIELDS + ("dmask_lam", "dmask_lr", "dmask_batch_size",
-                                        "dmask_epochs", "dmask_patience")
-IMAGE_MASK_FIELDS = NETWORK_FIELDS + ("imask_lam", "imask_lr", "imask_max_steps",
-                                      "imask_patience", "imask_images", "imask_schedule_steps")
-
-# The three single-image mask sets of the paper's code: (network, images).
-IMAGE_MASK_SETS = {
-    "vanilla_x": ("vanilla", "clean"),        # M_N,x
-    "adversarial_x": ("adversarial", "clean"),  # M_A,x
-    "vanilla_xadv": ("vanilla", "adversarial"),  # M_N,xA
-}
+T = TypeVar("T")
+log = logging.getLogger("fm_core.store")
+_MISSING = "missing"
 
 
-def runs_dir(cfg: Profile) -> Path:
-    root = Path(os.environ.get("FM_RUNS_DIR", REPO_DIR / "runs"))
-    return root / cfg.name
+def runs_dir(profile_name: str) -> Path:
+    return runs_root() / profile_name
 
 
-def _data_identity(cfg: Profile) -> dict:
-    """The data set's name, and for a user's file its size and modification time, so
-    that an edited file does not reuse stale artefacts."""
-    ident = {"data": cfg.data}
-    path = Path(str(cfg.data)).expanduser()
-    if cfg.data not in ("synthetic", "imagenette") and path.exists():
+@functools.lru_cache(maxsize=None)
+def _source_digest(path: str) -> str:
+    """Read once per process: the code that runs is the code that was imported, even if
+    the file is edited while a long build goes on."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def code_hash(modules: Iterable[ModuleType]) -> str:
+    """A hash of the source files of ``modules`` (order-independent)."""
+    digests = []
+    for module in sorted(set(modules), key=lambda m: m.__name__):
+        digests.append((module.__name__, _source_digest(str(Path(module.__file__)))))
+    return stable_hash(digests, length=16)
+
+
+def artefact_key(settings: dict, code: Iterable[ModuleType]) -> str:
+    """The key of an artefact: its settings and the code that computes it."""
+    return stable_hash({"settings": settings, "code": code_hash(code)})
+
+
+def fetch(path: Path, compute: Callable[[], T], save: Callable[[T, Path], None],
+          load: Callable[[Path], T], record: Callable[[T], dict] | None = None) -> T:
+    """``load(path)``; when the file is missing, ``compute()`` it first and ``save`` it,
+    then write ``record(value)`` (what made it) with the artefact's sha256 and size beside
+    it (:func:`record_path`).
+
+    A stored file that fails its check (see :func:`check_artefact`) or fails to load is
+    reported in one warning, deleted and computed again. Computing holds the artefact's
+    lock: a second process asking for it meanwhile waits, then loads it. Once the
+    artefact is saved, its checkpoint (:func:`partial_path`) is deleted."""
+    path = Path(path)
+    value, problem = _load_checked(path, load)
+    if problem is None:
+        return value
+    with _artefact_lock(path):
+        value, problem = _load_checked(path, load)  # made by another process while we waited?
+        if problem is None:
+            return value
+        if problem != _MISSING:
+            discard(path, problem)
+        value = compute()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save(value, path)
+        write_record(path, record(value) if record is not None else {})
+        partial_path(path).unlink(missing_ok=True)  # only once the artefact is saved
+    value, problem = _load_checked(path, load)
+    if problem is not None:
+        raise RuntimeError(f"{path}: freshly computed, but {problem}")
+    return value
+
+
+def record_path(path: Path) -> Path:
+    return Path(path).with_suffix(".json") if Path(path).suffix != ".json" else Path(path).with_suffix(".record.json")
+
+
+def partial_path(path: Path) -> Path:
+    """The checkpoint of a computation in progress, beside its artefact:
+    ``networks/vanilla-<key>.partial.pt``, ``masks/images-...-<key>.partial.npz``.
+    :func:`fetch` deletes it once the artefact is saved."""
+    path = Path(path)
+    return path.with_suffix(".partial" + path.suffix)
+
+
+def lock_path(path: Path) -> Path:
+    path = Path(path)
+    return path.with_name(path.name + ".lock")
+
+
+class _artefact_lock:
+    """The inter-process lock of one artefact (``<path>.lock``, an OS-level lock: the
+    kernel releases it when its holder dies, so a killed build never blocks the next).
+    The lock file is removed once the artefact exists: whoever then acquires a lock
+    finds the artefact and only loads it."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.lock = FileLock(str(lock_path(self.path)), is_singleton=False)
+
+    def __enter__(self):
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.lock.acquire()
+        except OSError as exc:
+            raise write_error(lock_path(self.path), exc) from None
+        return self
+
+    def __exit__(self, *exc_info):
+        try:
+            if self.path.exists() and record_path(self.path).exists():
+                lock_path(self.path).unlink(missing_ok=True)
+        finally:
+            self.lock.release()
+
+
+def write_record(path: Path, what: dict) -> None:
+    """``what`` and the artefact's sha256 and size, as its JSON record (after the artefact)."""
+    sha256, size = file_digest(path)
+    save_json_atomic(record_path(path), dict(what, sha256=sha256, size=size))
+
+
+@functools.lru_cache(maxsize=256)
+def _digest_cached(path: str, size: int, mtime_ns: int, ctime_ns: int, inode: int) -> tuple[str, int]:
+    return file_digest(path)
+
+
+def check_artefact(path: Path) -> str | None:
+    """None when ``path`` matches its record; otherwise what is wrong (``"missing"`` when
+    the artefact does not exist)."""
+    path = Path(path)
+    try:
         stat = path.stat()
-        ident.update(path=str(path.resolve()), bytes=stat.st_size, mtime=int(stat.st_mtime))
-    return ident
+    except FileNotFoundError:
+        return _MISSING
+    except OSError as exc:
+        return f"unreadable ({exc.strerror})"
+    rec = record_path(path)
+    try:
+        stored = json.loads(rec.read_text())
+    except FileNotFoundError:
+        return f"has no record ({rec.name})"
+    except (OSError, ValueError, UnicodeDecodeError):
+        return f"its record {rec.name} is unreadable"
+    if not isinstance(stored, dict) or not isinstance(stored.get("sha256"), str) \
+            or not isinstance(stored.get("size"), int):
+        return f"its record {rec.name} holds no checksum"
+    if stat.st_size != stored["size"]:
+        how = "truncated" if stat.st_size < stored["size"] else "longer than recorded"
+        return f"{how}: {stat.st_size} bytes, the record says {stored['size']}"
+    try:
+        sha256, _ = _digest_cached(str(path), stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
+    except OSError as exc:
+        return f"unreadable ({exc.strerror})"
+    if sha256 != stored["sha256"]:
+        return "altered: its sha256 differs from the record's"
+    return None
 
 
-def artefact_key(cfg: Profile, fields: tuple, **extra) -> str:
-    """The hash of ``fields`` of the profile, the data's identity, the training code's
-    version, the mask code's version when ``fields`` include mask settings (a new mask
-    algorithm relearns masks, not networks), and ``extra``."""
-    settings = {f: getattr(cfg, f) for f in fields}
-    settings.update(_data_identity(cfg), training_version=TRAINING_VERSION, **extra)
-    if set(fields) - set(NETWORK_FIELDS):
-        settings["masks_version"] = fm_masks.MASKS_VERSION
-    return stable_hash(settings)
+def _load_checked(path: Path, load: Callable[[Path], T]) -> tuple[T | None, str | None]:
+    problem = check_artefact(path)
+    if problem is not None:
+        return None, problem
+    try:
+        return load(path), None
+    except (MemoryError, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # noqa: BLE001 - any failure to load means: do not use it
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        return None, f"does not load ({first[:160]})"
 
 
-def _record(path: Path, cfg: Profile, **what) -> None:
-    """A readable JSON beside each artefact: the configuration that made it."""
-    save_json_atomic(path.with_suffix(".json"), dict(what, profile=cfg.as_dict()))
+def discard(path: Path, problem: str) -> None:
+    """Warn in one line, then delete a damaged artefact and its record."""
+    log.warning("fm_core store: %s: %s; deleted, computing it again", path, problem)
+    for p in (Path(path), record_path(path)):
+        try:
+            p.unlink(missing_ok=True)
+        except OSError as exc:
+            raise write_error(p, exc) from None
 
 
-@functools.lru_cache(maxsize=4)
-def _dataset_cached(data: str, size: int, seed: int, n_train, n_val) -> Dataset:
-    return load_dataset(data, size=size, seed=seed, n_train=n_train, n_val=n_val)
+# --------------------------------------------------------------------------- results
+def _result_digest(payload: dict) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
-def get_dataset(cfg: Profile) -> Dataset:
-    return _dataset_cached(cfg.data, cfg.size, cfg.data_seed, cfg.n_train, cfg.n_val)
-
-
-def get_network(cfg: Profile, regime: str, progress: bool = True) -> MaskedClassifier:
-    """The network trained under ``regime`` (frozen, eval mode), trained once."""
-    check_regime(regime)
-    path = runs_dir(cfg) / "networks" / f"{regime}-{artefact_key(cfg, NETWORK_FIELDS, regime=regime)}.pt"
-    device = default_device()
-    if not path.exists():
-        model = train_network(get_dataset(cfg), regime, cfg, progress=progress, device=device)
-        save_model(model, path)
-        _record(path, cfg, artefact="network", regime=regime,
-                metrics={k: v for k, v in model.meta["metrics"].items() if k != "history"})
-    return freeze(load_model(path, device=device))
-
-
-def get_networks(cfg: Profile, regimes=None, progress: bool = True) -> dict[str, MaskedClassifier]:
-    from .profiles import REGIMES
-
-    return {r: get_network(cfg, r, progress=progress) for r in (regimes or REGIMES)}
-
-
-def get_dataset_mask(cfg: Profile, regime: str = "vanilla", class_index: int | None = None,
-                     progress: bool = True) -> dict:
-    """The dataset mask of the ``regime`` network on the validation set (or on one
-    class's validation images): ``mask`` (H, W) unshifted, ``accuracy_before``,
-    ``accuracy_after``, ``kept`` and the per-epoch history."""
-    scope = "all" if class_index is None else f"class{class_index}"
-    key = artefact_key(cfg, DATASET_MASK_FIELDS, regime=regime, scope=scope)
-    path = runs_dir(cfg) / "masks" / f"dataset-{regime}-{scope}-{key}.npz"
-    if not path.exists():
-        ds = get_dataset(cfg)
-        x, y = ds.x_val, ds.y_val
-        if class_index is not None:
-            x, y = x[y == class_index], y[y == class_index]
-        result = fm_masks.learn_dataset_mask(
-            get_network(cfg, regime, progress), x, y, lam=cfg.dmask_lam, lr=cfg.dmask_lr,
-            epochs=cfg.dmask_epochs, batch_size=cfg.dmask_batch_size,
-            patience=cfg.dmask_patience, seed=cfg.seed, progress=progress)
-        history = {f"history_{k}": np.asarray(v, dtype=np.float64) for k, v in result.history.items()}
-        save_npz_atomic(path, mask=result.mask, accuracy_before=result.accuracy_before,
-                        accuracy_after=result.accuracy_after, kept=result.kept,
-                        epochs_run=result.epochs_run, **history)
-        _record(path, cfg, artefact="dataset_mask", regime=regime, scope=scope,
-                accuracy_before=result.accuracy_before, accuracy_after=result.accuracy_after)
-    arrays = load_npz(path)
-    out = {k: (v.item() if v.ndim == 0 else v) for k, v in arrays.items() if not k.startswith("history_")}
-    out["history"] = {k[len("history_"):]: v for k, v in arrays.items() if k.startswith("history_")}
-    return out
-
-
-def get_class_masks(cfg: Profile, regime: str = "vanilla", progress: bool = True) -> np.ndarray:
-    """(C, H, W): one dataset mask per class, learned on that class's validation images."""
-    ds = get_dataset(cfg)
-    return np.stack([get_dataset_mask(cfg, regime, c, progress)["mask"]
-                     for c in range(ds.num_classes)])
-
-
-def get_reversal_selection(cfg: Profile, progress: bool = True) -> dict:
-    """The validation images of the paper's single-image experiments (see
-    :func:`fm_core.masks.select_reversal_images`) and their PGD images."""
-    key = artefact_key(cfg, NETWORK_FIELDS, artefact="selection")
-    path = runs_dir(cfg) / "masks" / f"selection-{key}.npz"
-    if not path.exists():
-        ds = get_dataset(cfg)
-        sel = fm_masks.select_reversal_images(
-            get_network(cfg, "vanilla", progress), get_network(cfg, "adversarial", progress),
-            ds.x_val, ds.y_val, cfg.eps_pixel, cfg.pgd_steps, seed=cfg.seed)
-        indices = np.asarray(sel["indices"], dtype=np.int64)
-        x_adv = torch.as_tensor(sel["x_adv"]).numpy().astype(np.float32)
-        save_npz_atomic(path, indices=indices, x_adv=x_adv)
-    arrays = load_npz(path)
-    return {"indices": arrays["indices"], "x_adv": torch.from_numpy(arrays["x_adv"])}
-
-
-def get_image_masks(cfg: Profile, which: str = "vanilla_x", progress: bool = True) -> dict:
-    """Single-image masks for the selected images (at most ``cfg.imask_images``):
-    ``which`` is ``vanilla_x`` (M_N,x), ``adversarial_x`` (M_A,x) or ``vanilla_xadv``
-    (M_N,xA). Returns ``masks`` (N, H, W), ``indices`` (into the validation split),
-    ``labels``, ``predictions``, ``final_predictions``, ``steps``. The run keeps a
-    checkpoint: killed and restarted, it resumes where it stopped."""
-    if which not in IMAGE_MASK_SETS:
-        raise ValueError(f"which must be one of {list(IMAGE_MASK_SETS)}")
-    regime, images = IMAGE_MASK_SETS[which]
-    key = artefact_key(cfg, IMAGE_MASK_FIELDS, which=which)
-    path = runs_dir(cfg) / "masks" / f"images-{which}-{key}.npz"
-    if not path.exists():
-        ds = get_dataset(cfg)
-        sel = get_reversal_selection(cfg, progress)
-        n = len(sel["indices"]) if cfg.imask_images is None else min(cfg.imask_images, len(sel["indices"]))
-        indices = sel["indices"][:n]
-        x = ds.x_val[indices] if images == "clean" else sel["x_adv"][:n]
-        result = fm_masks.learn_image_masks(
-            get_network(cfg, regime, progress), x, lam=cfg.imask_lam, lr=cfg.imask_lr,
-            max_steps=cfg.imask_max_steps, patience=cfg.imask_patience,
-            batch_size=cfg.imask_batch_size, schedule_steps=cfg.imask_schedule_steps,
-            checkpoint=path.with_suffix(".partial.npz"), progress=progress)
-        save_npz_atomic(path, indices=indices, labels=ds.y_val[indices].numpy(),
-                        **{k: np.asarray(v) for k, v in result.items()})
-        path.with_suffix(".partial.npz").unlink(missing_ok=True)
-        _record(path, cfg, artefact="image_masks", which=which, n=int(n))
-    return load_npz(path)
-
-
-def save_result(cfg: Profile, name: str, values: dict) -> Path:
-    """Store a table's computed numbers (read back by the reproduction page)."""
-    path = runs_dir(cfg) / "results" / f"{name}.json"
-    save_json_atomic(path, {"values": values, "made_by": _made_by(cfg)})
+def save_result(profile_name: str, name: str, values: dict, made_by: dict) -> Path:
+    """Store a computed table's numbers (JSON) with what made them and their sha256
+    (a result is its own record: one atomic file)."""
+    path = runs_dir(profile_name) / "results" / f"{name}.json"
+    payload = json.loads(json.dumps({"values": values, "made_by": made_by}, default=str))
+    save_json_atomic(path, dict(payload, sha256=_result_digest(payload)))
     return path
 
 
-def _made_by(cfg: Profile) -> dict:
-    """What a stored result depends on: the configuration and the code versions, as
-    JSON reads them back."""
-    return json.loads(json.dumps({"profile": cfg.as_dict(), "training_version": TRAINING_VERSION,
-                                  "masks_version": fm_masks.MASKS_VERSION}, default=str))
+def check_result(path: Path) -> tuple[dict | None, str | None]:
+    """(payload, None) for an intact result file, (None, what is wrong) otherwise."""
+    try:
+        stored = json.loads(Path(path).read_text())
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None, "unreadable (truncated or not JSON)"
+    if not isinstance(stored, dict) or not {"values", "made_by", "sha256"} <= set(stored):
+        return None, "not a result file (no values, made_by and sha256)"
+    payload = {"values": stored["values"], "made_by": stored["made_by"]}
+    if stored["sha256"] != _result_digest(payload):
+        return None, "altered: its sha256 differs from its contents'"
+    return payload, None
 
 
-def load_results(cfg: Profile) -> dict[str, dict]:
-    """The stored results made by exactly this configuration and code (a run with, say,
-    another ``data`` shares the folder; its results are not this one's)."""
-    current = _made_by(cfg)
+def load_results(profile_name: str, made_by: dict) -> dict[str, dict]:
+    """The stored results made by exactly ``made_by`` (configuration and code); others
+    (another data set sharing the folder, older code) are ignored, damaged ones deleted
+    with a warning (whoever needs them computes them again)."""
+    current = json.loads(json.dumps(made_by, default=str))
     results = {}
-    for path in sorted((runs_dir(cfg) / "results").glob("*.json")):
-        stored = json.loads(path.read_text())
-        if stored.get("made_by") == current:
-            results[path.stem] = stored["values"]
+    for path in sorted((runs_dir(profile_name) / "results").glob("*.json")):
+        payload, problem = check_result(path)
+        if problem is not None:
+            log.warning("fm_core store: %s: %s; deleted, it will be computed again", path, problem)
+            path.unlink(missing_ok=True)
+            continue
+        if payload["made_by"] == current:
+            results[path.stem] = payload["values"]
     return results
 
 
-def profile_for(profile: str | Profile = "quick", **overrides) -> Profile:
-    """The profile with a notebook's or CLI's overrides (``None`` keeps the default)."""
-    return get_profile(profile, **overrides)
+# ------------------------------------------------------------------------ verification
+_ARTEFACT_SUFFIXES = (".pt", ".npz")
+
+
+def verify_store(root: Path) -> tuple[int, list[tuple[Path, str]]]:
+    """Check every artefact under ``root`` against its record, every result against its
+    checksum; report left-over temporary files and records without artefact.
+    Returns (number of files checked, [(path, problem)])."""
+    root = Path(root)
+    checked, problems = 0, []
+    if not root.is_dir():
+        return 0, [(root, "no such store")]
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        folder = Path(dirpath)
+        names = set(filenames)
+        for name in sorted(filenames):
+            path = folder / name
+            if name.endswith(".tmp"):
+                problems.append((path, "left-over temporary file of an interrupted write"))
+            elif name.endswith(".lock") or ".partial." in name:
+                continue  # a lock, or the checkpoint of a computation in progress
+            elif folder.name == "results" and name.endswith(".json"):
+                checked += 1
+                _, problem = check_result(path)
+                if problem is not None:
+                    problems.append((path, problem))
+            elif name.endswith(_ARTEFACT_SUFFIXES):
+                checked += 1
+                problem = check_artefact(path)
+                if problem is not None:
+                    problems.append((path, problem))
+            elif name.endswith(".json"):
+                stem = name[:-len(".record.json")] if name.endswith(".record.json") else name[:-len(".json")]
+                owners = [stem + s for s in _ARTEFACT_SUFFIXES + (".json",)]
+                if not any(o in names and record_path(folder / o).name == name for o in owners):
+                    problems.append((path, "record without its artefact"))
+    return checked, problems
+
+
+def package_code_hash() -> str:
+    """A hash of every source file of the ``fm_core`` package."""
+    package = Path(__file__).resolve().parent
+    digests = []
+    for path in sorted(package.glob("*.py")) + sorted(package.glob("*.json")):
+        digests.append((path.name, _source_digest(str(path))))
+    return stable_hash(digests, length=16)

@@ -8,7 +8,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from fm_core import analysis, plots  # noqa: E402
+from fm_core import analysis, experiments, mask_classifier, plots  # noqa: E402
 
 SIZES = (8, 32, 33, 128)
 BAND_COUNTS = (1, 3, 8, 16, 64)
@@ -216,7 +216,7 @@ def planted_masks(n_per_class=60, n_classes=4, size=10, seed=0):
 def classifier_result():
     masks, labels = planted_masks()
     keep = np.r_[0:240, 0:20]  # an unbalanced set: class 0 has duplicates
-    return analysis.mask_classifier(masks[keep], labels[keep], seeds=(0, 1, 2))
+    return mask_classifier.mask_classifier(masks[keep], labels[keep], seeds=(0, 1, 2))
 
 
 def test_mask_classifier_separates_planted_classes(classifier_result):
@@ -246,20 +246,20 @@ def test_mask_classifier_balances_and_reports(classifier_result):
 def test_mask_classifier_small_runs_keep_one_test_mask_per_class():
     masks, labels = planted_masks()
     few = np.concatenate([np.flatnonzero(labels == c)[:3] for c in range(4)])  # 12 masks
-    r = analysis.mask_classifier(masks[few], labels[few], seeds=(0,))
+    r = mask_classifier.mask_classifier(masks[few], labels[few], seeds=(0,))
     assert r["n_test"] == 4 and r["n_train"] == 8  # 15% would be 2 < 4 classes
     too_few = np.concatenate([np.flatnonzero(labels == c)[:1] for c in range(4)])
     with pytest.raises(ValueError, match="too few masks"):
-        analysis.mask_classifier(masks[too_few], labels[too_few], seeds=(0,))
+        mask_classifier.mask_classifier(masks[too_few], labels[too_few], seeds=(0,))
 
 
 def test_umap_embedding_shape_and_determinism():
     features = np.random.default_rng(4).normal(size=(40, 5))
-    a = analysis.umap_embedding(features, n_neighbors=20, seed=0)
-    b = analysis.umap_embedding(features, n_neighbors=20, seed=0)
+    a = mask_classifier.umap_embedding(features, n_neighbors=20, seed=0)
+    b = mask_classifier.umap_embedding(features, n_neighbors=20, seed=0)
     assert a.shape == (40, 2) and np.isfinite(a).all()
     np.testing.assert_allclose(a, b)
-    assert analysis.umap_embedding(features[:5]).shape == (5, 2)  # n_neighbors clipped
+    assert mask_classifier.umap_embedding(features[:5]).shape == (5, 2)  # n_neighbors clipped
 
 
 # ------------------------------------------------------------------ ground truth
@@ -332,16 +332,21 @@ def test_plot_functions_return_figures(small):
     s = small
     x, m = s["images"], s["masks"]
     named = {name: m[i] for i, name in enumerate(["N", "A", "S", "T", "R"])}
-    _check(plots.plot_activation_spectra())
+    _check(plots.plot_activation_spectra(analysis.activation_spectra(), analysis.intermodulation_spectrum(5, 12)))
     _check(plots.plot_mask_layer_schematic(x[0], m[0], x[0] * 0.5))
-    _check(plots.plot_dataset_masks(named))
-    _check(plots.plot_band_partitions_and_energies(named, s["size"], n_bands=8))
+    _check(plots.plot_dataset_masks(experiments.figure3(named)))
+    _check(plots.plot_band_partitions_and_energies(
+        experiments.band_energy_differences({"vanilla": m[0], "b": m[1], "c": m[2]}, n_bands=8)))
+    _check(plots.plot_paper_vs_build([("Table 1", "a, %", 80.0, 70.0), ("Table 2", "b, %", 50.0, 55.0)]))
     _check(plots.plot_image_mask_grid(x, m, s["labels"], m[:3], s["class_names"],
                                       x * 0.2, x * 0.8, n_per_class=3))
     _check(plots.plot_reversal_examples(x[:2], x[:2], m[:2], x[:2], x[:2], m[:2] > 0.5, x[:2],
                                         titles=["a", "b"]))
-    fig = plots.plot_band_preference(np.linspace(0, 100, 8), np.full(8, 50.0), "M_N,xA > M_N,x")
-    assert fig.axes[0].get_ylabel() == "% images with E(M_N,xA) > E(M_N,x)"
+    more = np.linspace(0, 90, 8)
+    parts = {"more": more, "equal": np.full(8, 10.0), "less": 90 - more}
+    fig = plots.plot_band_preference(parts, parts, "M_N,xA > M_N,x", cue_bands={"L": [1], "H": [6]})
+    labels = [t.get_text() for t in fig.axes[1].get_legend().get_texts()]
+    assert labels == ["M_N,xA keeps more", "equal", "M_N,x keeps more"]
     _check(fig)
     _check(plots.plot_umap(np.random.default_rng(0).normal(size=(12, 2)), s["labels"], s["class_names"]))
     _check(plots.plot_ground_truth(m[0], s["truth"]))

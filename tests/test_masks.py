@@ -9,8 +9,9 @@ import pytest
 import torch
 from torch import nn
 
+from fm_core import fourier, image_masks, mask_objective, reversal
 from fm_core import masks as fm
-from fm_core.attacks import accuracy
+from fm_core.evaluation import accuracy
 from fm_core.bench import run_bench
 from fm_core.errors import UserError
 from fm_core.models import MaskedClassifier
@@ -109,7 +110,7 @@ def test_ones_mask_is_identity_and_layer_fits_model_slot():
     m = torch.rand(SIZE, SIZE, dtype=torch.float64)
     model.mask = fm.FourierMask.from_array(m).double()
     assert model.mask.weight.shape == (1, 1, SIZE, SIZE)
-    torch.testing.assert_close(model(x), fm.masked_logits(model, x, m))
+    torch.testing.assert_close(model(x), fourier.masked_logits(model, x, m))
     assert not torch.allclose(model(x), model.core(z))
 
 
@@ -147,8 +148,8 @@ def test_dataset_mask_keeps_accuracy_and_the_planted_frequencies(trained):
     assert result.accuracy_after >= 0.99 * result.accuracy_before
     assert result.mask.shape == (SIZE, SIZE) and result.mask.dtype == np.float32
     assert result.mask.min() >= 0 and result.mask.max() <= 1
-    assert result.epochs_run < 30  # the sparsity plateau stopped it
-    assert all(len(v) == result.epochs_run for v in result.history.values())
+    assert result.steps[0] < 30  # the sparsity plateau stopped it
+    assert all(len(v) == result.steps[0] for v in result.history.values())
     # it removed almost everything but some planted frequencies, which carry the classes
     assert result.mask.mean() < 0.1
     filt = fm.symmetric_part(result.mask)
@@ -161,25 +162,25 @@ def test_dataset_mask_keeps_accuracy_and_the_planted_frequencies(trained):
 
 def test_exp_penalty_is_exp_below_the_cap_and_linear_above():
     inv = torch.linspace(0, 10, 101, dtype=torch.float64, requires_grad=True)
-    capped = fm._exp_penalty(inv, 4.0)
+    capped = mask_objective.exp_penalty(inv, 4.0)
     below = inv.detach() <= 4.0
     torch.testing.assert_close(capped[below], torch.exp(inv[below]))
     (grad,) = torch.autograd.grad(capped.sum(), inv)
     # above the cap: value and slope of exp at the cap, continued linearly
     torch.testing.assert_close(grad[~below], torch.full_like(grad[~below], np.exp(4.0)))
     torch.testing.assert_close(capped[~below], np.exp(4.0) * (1 + inv[~below] - 4.0))
-    torch.testing.assert_close(fm._exp_penalty(inv, None), torch.exp(inv))
+    torch.testing.assert_close(mask_objective.exp_penalty(inv, None), torch.exp(inv))
 
 
 def test_batch_invariance_is_the_per_image_loss_at_batch_one(trained):
     """At the paper's batch size 1 the batch-mean loss is the image's own loss."""
     model, x, y = trained
     kwargs = dict(lr=0.05, epochs=2, batch_size=1, patience=0, progress=False)
-    a = fm.learn_dataset_mask(model, x[:12], y[:12], batch_invariance=True, **kwargs)
-    b = fm.learn_dataset_mask(model, x[:12], y[:12], batch_invariance=False, **kwargs)
+    a = fm.learn_dataset_mask(model, x[:12], y[:12], invariance="batch_mean", **kwargs)
+    b = fm.learn_dataset_mask(model, x[:12], y[:12], invariance="per_image", **kwargs)
     np.testing.assert_array_equal(a.mask, b.mask)
-    c = fm.learn_dataset_mask(model, x[:12], y[:12], batch_invariance=False, **dict(kwargs, batch_size=6))
-    d = fm.learn_dataset_mask(model, x[:12], y[:12], batch_invariance=True, **dict(kwargs, batch_size=6))
+    c = fm.learn_dataset_mask(model, x[:12], y[:12], invariance="per_image", **dict(kwargs, batch_size=6))
+    d = fm.learn_dataset_mask(model, x[:12], y[:12], invariance="batch_mean", **dict(kwargs, batch_size=6))
     assert not np.array_equal(c.mask, d.mask)
 
 
@@ -187,7 +188,7 @@ def test_dataset_mask_flags_when_no_epoch_qualifies(trained):
     model, x, y = trained
     result = fm.learn_dataset_mask(model, x[:30], y[:30], lr=0.05, epochs=2, batch_size=16,
                                    keep_ratio=2.0, progress=False)
-    assert not result.kept and result.epochs_run == 2 and result.epoch == 2
+    assert not result.kept[0] and result.steps[0] == 2 and result.settings["epoch_kept"] == 2
 
 
 # -------------------------------------------------------------- single-image masks
@@ -198,13 +199,13 @@ def test_one_cycle_matches_torch():
     optimizer = torch.optim.Adam([param], lr=max_lr)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=max_lr, total_steps=total, pct_start=0.1)
     for step in range(total):
-        lr, beta1 = fm.one_cycle(step, total, max_lr)
+        lr, beta1 = mask_objective.one_cycle(step, total, max_lr)
         assert lr == pytest.approx(optimizer.param_groups[0]["lr"], rel=1e-12)
         assert beta1 == pytest.approx(optimizer.param_groups[0]["betas"][0], rel=1e-12)
         optimizer.step()
         schedule.step()
     # the authors' 4-million-step schedule never got far past its starting lr of 0.2 / 25
-    assert 0.008 < fm.one_cycle(19_999, 4_000_000, 0.2)[0] < 0.0093
+    assert 0.008 < mask_objective.one_cycle(19_999, 4_000_000, 0.2)[0] < 0.0093
 
 
 def test_single_image_mask_equals_torch_adam_with_one_cycle(model64):
@@ -230,9 +231,9 @@ def test_single_image_mask_equals_torch_adam_with_one_cycle(model64):
         schedule.step()
         with torch.no_grad():
             mask.clamp_(0, 1)
-    assert ours["steps"][0] == steps
-    np.testing.assert_allclose(ours["masks"][0], mask.detach()[0, 0].numpy(), atol=1e-6, rtol=0)
-    assert ours["masks"][0].mean() < 0.9  # it learned something
+    assert ours.steps[0] == steps
+    np.testing.assert_allclose(ours.masks[0], mask.detach()[0, 0].numpy(), atol=1e-6, rtol=0)
+    assert ours.masks[0].mean() < 0.9  # it learned something
 
 
 def test_batched_equals_one_at_a_time(model64, trained):
@@ -240,22 +241,22 @@ def test_batched_equals_one_at_a_time(model64, trained):
     batched = fm.learn_image_masks(model64, x, batch_size=3, **IMAGE_KW)
     alone = [fm.learn_image_masks(model64, x[i:i + 1], batch_size=1, **IMAGE_KW) for i in range(len(x))]
     # the images stopped early, at different steps, so the pool was refilled part-way
-    assert len(set(batched["steps"].tolist())) >= 3
-    assert batched["steps"].max() < IMAGE_KW["max_steps"]
+    assert len(set(batched.steps.tolist())) >= 3
+    assert batched.steps.max() < IMAGE_KW["max_steps"]
     for i, one in enumerate(alone):
-        assert batched["steps"][i] == one["steps"][0]
-        assert batched["final_predictions"][i] == one["final_predictions"][0]
-        np.testing.assert_allclose(batched["masks"][i], one["masks"][0], atol=1e-7, rtol=0)
+        assert batched.steps[i] == one.steps[0]
+        assert batched.final_predictions[i] == one.final_predictions[0]
+        np.testing.assert_allclose(batched.masks[i], one.masks[0], atol=1e-7, rtol=0)
     # the masks are the network's own: the masked prediction stays its prediction
-    np.testing.assert_array_equal(batched["final_predictions"], batched["predictions"])
-    assert batched["masks"].shape == (8, SIZE, SIZE) and batched["masks"].dtype == np.float32
-    assert batched["masks"].mean() < 0.1
+    np.testing.assert_array_equal(batched.final_predictions, batched.predictions)
+    assert batched.masks.shape == (8, SIZE, SIZE) and batched.masks.dtype == np.float32
+    assert batched.masks.mean() < 0.1
 
 
 def test_patience_zero_runs_exactly_max_steps(model64, trained):
     x = trained[1][:5].double()
     result = fm.learn_image_masks(model64, x, max_steps=25, patience=0, batch_size=2, progress=False)
-    np.testing.assert_array_equal(result["steps"], [25] * 5)
+    np.testing.assert_array_equal(result.steps, [25] * 5)
 
 
 def test_stopping_needs_the_target_prediction(model64, trained):
@@ -264,10 +265,13 @@ def test_stopping_needs_the_target_prediction(model64, trained):
     x, y = trained[1][:6].double(), trained[2][:6]
     wrong = (y + 1) % len(FREQS)
     result = fm.learn_image_masks(model64, x, targets=wrong, batch_size=3, **IMAGE_KW)
-    np.testing.assert_array_equal(result["predictions"], wrong.numpy())
-    early = result["steps"] < IMAGE_KW["max_steps"]
-    np.testing.assert_array_equal(result["final_predictions"][early], wrong.numpy()[early])
+    np.testing.assert_array_equal(result.predictions, wrong.numpy())
+    early = result.steps < IMAGE_KW["max_steps"]
+    np.testing.assert_array_equal(result.final_predictions[early], wrong.numpy()[early])
     assert not early.all()
+
+
+RESULT_ARRAYS = ("masks", "steps", "kept", "predictions", "final_predictions")
 
 
 def test_resume_after_a_kill_gives_identical_masks(model64, trained, tmp_path, monkeypatch):
@@ -276,7 +280,7 @@ def test_resume_after_a_kill_gives_identical_masks(model64, trained, tmp_path, m
     uninterrupted = fm.learn_image_masks(model64, x, **kw)
 
     ckpt = tmp_path / "masks.ckpt.npz"
-    real_save, calls = fm.save_npz_atomic, []
+    real_save, calls = image_masks.save_npz_atomic, []
 
     def save_then_die(*args, **kwargs):
         calls.append(1)
@@ -284,10 +288,10 @@ def test_resume_after_a_kill_gives_identical_masks(model64, trained, tmp_path, m
             raise KeyboardInterrupt
         real_save(*args, **kwargs)
 
-    monkeypatch.setattr(fm, "save_npz_atomic", save_then_die)
+    monkeypatch.setattr(image_masks, "save_npz_atomic", save_then_die)
     with pytest.raises(KeyboardInterrupt):
         fm.learn_image_masks(model64, x, checkpoint=ckpt, **kw)
-    monkeypatch.setattr(fm, "save_npz_atomic", real_save)
+    monkeypatch.setattr(image_masks, "save_npz_atomic", real_save)
     state = load_npz(ckpt)  # part-way: some images done, some in the pool, some not started
     assert 0 < state["done"].sum() and len(state["idx"]) == 3 and state["next_image"] < len(x)
 
@@ -297,13 +301,13 @@ def test_resume_after_a_kill_gives_identical_masks(model64, trained, tmp_path, m
         fm.learn_image_masks(model64, x[:6], checkpoint=ckpt, **kw)
 
     resumed = fm.learn_image_masks(model64, x, checkpoint=ckpt, **kw)
-    for key in uninterrupted:
-        np.testing.assert_array_equal(resumed[key], uninterrupted[key])
+    for key in RESULT_ARRAYS:
+        np.testing.assert_array_equal(getattr(resumed, key), getattr(uninterrupted, key))
     # the checkpoint now holds the finished state (the caller deletes it once saved):
     # another call returns the same masks without a single step
     again = fm.learn_image_masks(model64, x, checkpoint=ckpt, **dict(kw, max_steps=kw["max_steps"]))
-    for key in uninterrupted:
-        np.testing.assert_array_equal(again[key], uninterrupted[key])
+    for key in RESULT_ARRAYS:
+        np.testing.assert_array_equal(getattr(again, key), getattr(uninterrupted, key))
     assert np.load(ckpt)["done"].all()
 
 
@@ -355,7 +359,7 @@ def reversal_toy():
 def test_select_reversal_images():
     x, y = reversal_toy()
     vanilla = threshold_net(0.5)
-    sel = fm.select_reversal_images(vanilla, threshold_net(0.3), x, y, eps_pixel=0.05)
+    sel = reversal.select_reversal_images(vanilla, threshold_net(0.3), x, y, eps_pixel=0.05)
     np.testing.assert_array_equal(sel["indices"], [1, 5])
     assert sel["indices"].dtype == np.int64
     assert sel["counts"] == {"images": 9, "agree": 6, "flipped": 3, "selected": 2}
@@ -372,12 +376,50 @@ def test_reversal_accuracies():
     # a DC-only mask keeps the mean (all this net sees); its complement removes it
     dc_only = np.zeros((len(x), 4, 4), np.float32)
     dc_only[:, 0, 0] = 1
-    acc = fm.reversal_accuracies(model, x, x_adv, dc_only)
+    acc = reversal.reversal_accuracies(model, x, x_adv, dc_only)
     x_a = 100 * (model(x_adv).argmax(1) == clean).double().mean().item()
     assert acc["x"] == 100 and acc["M(x)"] == 100 and acc["n"] == len(x)
     assert acc["x_A"] == pytest.approx(x_a) and acc["M(x_A)"] == pytest.approx(x_a)
     assert 0 < x_a < 100
     assert acc["Mc(x)"] == pytest.approx(100 * (clean == 1).double().mean().item())  # mean 0 -> class 1
+
+
+def test_reversal_controls():
+    masks = np.zeros((4, 6, 6), np.float32)
+    masks[:, :2, :3] = 1.0  # 6 kept bins each
+    masks[3, 0, 0] = 0.0  # 5 kept
+    random = reversal.random_masks_like(masks, seed=1)
+    np.testing.assert_array_equal((random > 0.5).sum(axis=(1, 2)), [6, 6, 6, 5])
+    assert not np.array_equal(random[0], masks[0])  # another place, same size
+    labels = np.array([0, 1, 0, 1, 1, 2])
+    partner = reversal.same_class_partner(labels, seed=0)
+    assert (labels[partner] == labels).all()
+    assert (partner[:5] != np.arange(5)).all() and partner[5] == 5  # class 2 has one image
+
+    x, _ = reversal_toy()
+    model = threshold_net(0.5)
+    x_adv = x + torch.tensor([-0.1, 0.1]).repeat(5)[:len(x), None, None, None]
+    dc_only = np.zeros((len(x), 4, 4), np.float32)
+    dc_only[:, 0, 0] = 1
+    none = np.zeros((2, 4, 4), np.float32)  # class masks that remove everything
+    acc = reversal.reversal_accuracies(model, x, x_adv, dc_only, labels=np.arange(len(x)) % 2, class_masks=none)
+    # another image's DC mask is the same DC mask; the empty class mask leaves mean 0 -> class 1
+    assert acc["same-class image's mask (x_A)"] == acc["M(x_A)"]
+    clean = model(x).argmax(1)
+    assert acc["class mask (x_A)"] == pytest.approx(100 * (clean == 1).double().mean().item())
+
+
+def test_mask_result_saves_and_loads(model64, trained, tmp_path):
+    result = fm.ImageMasks(max_steps=3, patience=0, batch_size=2)(model64, trained[1][:3].double(), progress=False)
+    result.extra["indices"] = np.array([4, 5, 6])
+    result.save(tmp_path / "r.npz")
+    back = fm.MaskResult.load(tmp_path / "r.npz")
+    for key in RESULT_ARRAYS:
+        np.testing.assert_array_equal(getattr(back, key), getattr(result, key))
+    assert back.settings == json.loads(json.dumps(result.settings)) and back.settings["max_steps"] == 3
+    np.testing.assert_array_equal(back.extra["indices"], [4, 5, 6])
+    with pytest.raises(ValueError, match="holds 3 masks"):
+        back.mask
 
 
 # -------------------------------------------------------------------------------- bench
@@ -389,4 +431,6 @@ def test_run_bench_writes_json(tmp_path):
     saved = json.loads(out.read_text())
     assert saved["images"] == 4 and saved["steps"] == 3 and saved["image_size"] == [SIZE, SIZE]
     assert set(saved["seconds"]) == {"batched", "one_at_a_time", "floor"}
-    assert result["ratios"]["one_at_a_time/batched"] > 0
+    seconds = result["seconds"]  # the ratios are those of the times measured in this run
+    assert result["ratios"]["one_at_a_time/batched"] == pytest.approx(seconds["one_at_a_time"] / seconds["batched"])
+    assert saved["ratios"] == pytest.approx(result["ratios"])

@@ -1,68 +1,159 @@
-"""The artefact store and the smoke profile's results: caching, keys, resume after a
-kill, and the paper's mask claims checked on the smoke profile (the networks are the
-ones the end-to-end book test trains, shared through ``runs/smoke``)."""
+"""The artefact store and the pipeline: caching, keys that follow settings *and code*,
+resume after a kill, garbage in the store, and the paper's mask claims checked on the
+smoke profile (in a temporary store of this session, never the repository's runs/)."""
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from fm_core import experiments, store
+from fm_core import paths, pipeline, results, store
+from fm_core.analysis import ground_truth_scores
 from fm_core.data import load_dataset
-from fm_core.masks import symmetric_part
+from fm_core.fourier import symmetric_part
 from fm_core.models import save_model
-from fm_core.profiles import get_profile
+from fm_core.profiles import REGIMES, get_profile
 from fm_core.training import train_network
 
 
-def test_keys_depend_on_what_the_artefact_depends_on(monkeypatch):
+def _key(cfg, fields, code, **extra):
+    return store.artefact_key(pipeline._settings(cfg, fields, **extra), code)
+
+
+def test_tests_never_use_the_repository_store():
+    assert paths.runs_root() != paths.REPO_ROOT / "runs"
+    assert paths.data_dir() != paths.REPO_ROOT / "data"
+
+
+def test_keys_depend_on_the_settings_of_what_the_artefact_depends_on():
     cfg = get_profile("smoke")
-    dm = store.artefact_key(cfg, store.DATASET_MASK_FIELDS, regime="vanilla")
-    net_key = store.artefact_key(cfg, store.NETWORK_FIELDS, regime="vanilla")
-    assert net_key == store.artefact_key(cfg, store.NETWORK_FIELDS, regime="vanilla")
+    net = _key(cfg, pipeline.NETWORK_FIELDS, pipeline.NETWORK_CODE, regime="vanilla")
+    assert net == _key(cfg, pipeline.NETWORK_FIELDS, pipeline.NETWORK_CODE, regime="vanilla")
     # a mask setting does not retrain networks, a training setting does
-    assert net_key == store.artefact_key(cfg.replace(dmask_lam=0.5), store.NETWORK_FIELDS, regime="vanilla")
-    assert net_key != store.artefact_key(cfg.replace(epochs=3), store.NETWORK_FIELDS, regime="vanilla")
-    assert net_key != store.artefact_key(cfg, store.NETWORK_FIELDS, regime="rotate")
-    # a new mask algorithm relearns masks, not networks
-    monkeypatch.setattr(store.fm_masks, "MASKS_VERSION", store.fm_masks.MASKS_VERSION + 1)
-    assert net_key == store.artefact_key(cfg, store.NETWORK_FIELDS, regime="vanilla")
-    assert store.artefact_key(cfg, store.DATASET_MASK_FIELDS, regime="vanilla") != dm
-    monkeypatch.undo()
-    dm = store.artefact_key(cfg, store.DATASET_MASK_FIELDS, regime="vanilla")
-    assert dm != store.artefact_key(cfg.replace(dmask_lam=0.5), store.DATASET_MASK_FIELDS, regime="vanilla")
+    assert net == _key(cfg.replace(dmask_lam=0.5), pipeline.NETWORK_FIELDS, pipeline.NETWORK_CODE, regime="vanilla")
+    assert net != _key(cfg.replace(epochs=3), pipeline.NETWORK_FIELDS, pipeline.NETWORK_CODE, regime="vanilla")
+    assert net != _key(cfg, pipeline.NETWORK_FIELDS, pipeline.NETWORK_CODE, regime="rotate")
+    dm = _key(cfg, pipeline.DATASET_MASK_FIELDS, pipeline.DATASET_MASK_CODE, regime="vanilla")
+    assert dm != _key(cfg.replace(dmask_lam=0.5), pipeline.DATASET_MASK_FIELDS, pipeline.DATASET_MASK_CODE,
+                      regime="vanilla")
 
 
-def test_store_computes_once_then_loads(tmp_path, monkeypatch):
-    monkeypatch.setenv("FM_RUNS_DIR", str(tmp_path))
+_KEYS_SCRIPT = """
+import json
+from fm_core import pipeline, store
+from fm_core.profiles import get_profile
+cfg = get_profile("smoke")
+def key(fields, code):
+    return store.artefact_key(pipeline._settings(cfg, fields, regime="vanilla"), code)
+print(json.dumps({"network": key(pipeline.NETWORK_FIELDS, pipeline.NETWORK_CODE),
+                  "dataset_mask": key(pipeline.DATASET_MASK_FIELDS, pipeline.DATASET_MASK_CODE),
+                  "image_masks": key(pipeline.IMAGE_MASK_FIELDS, pipeline.IMAGE_MASK_CODE),
+                  "results": store.package_code_hash()}))
+"""
+
+
+def _keys_of(package_parent: Path) -> dict:
+    env = dict(os.environ, PYTHONPATH=str(package_parent))
+    out = subprocess.run([sys.executable, "-c", _KEYS_SCRIPT], env=env, cwd=package_parent,
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
+
+
+def test_editing_the_mask_learner_relearns_masks_not_networks(tmp_path):
+    """An edit of one line of the dataset-mask learner changes the dataset masks' keys
+    (and the results'), not the networks' or the single-image masks'."""
+    source = Path(pipeline.__file__).resolve().parent
+    copies = {}
+    for name in ("original", "edited"):
+        shutil.copytree(source, tmp_path / name / "fm_core", ignore=shutil.ignore_patterns("__pycache__"))
+        copies[name] = tmp_path / name
+    learner = copies["edited"] / "fm_core" / "dataset_masks.py"
+    text = learner.read_text()
+    learner.write_text(text.replace("    kept = kept_mask is not None",
+                                    "    kept = kept_mask is not None  # an edit", 1))
+    assert learner.read_text() != text
+    before, after = _keys_of(copies["original"]), _keys_of(copies["edited"])
+    assert before["network"] == after["network"]
+    assert before["image_masks"] == after["image_masks"]
+    assert before["dataset_mask"] != after["dataset_mask"]
+    assert before["results"] != after["results"]
+
+
+def test_store_computes_once_then_loads(monkeypatch):
     cfg = get_profile("smoke", n_train=200, n_val=100, epochs=1, dmask_epochs=2)
     calls = []
-    real = store.train_network
+    real = pipeline.train_network
 
     def counting(*args, **kwargs):
         calls.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(store, "train_network", counting)
-    a = store.get_network(cfg, "vanilla", progress=False)
-    b = store.get_network(cfg, "vanilla", progress=False)
+    monkeypatch.setattr(pipeline, "train_network", counting)
+    a = pipeline.get_network(cfg, "vanilla", progress=False)
+    b = pipeline.get_network(cfg, "vanilla", progress=False)
     assert len(calls) == 1
     x = torch.rand(4, 1, 32, 32)
     with torch.no_grad():
         assert torch.equal(a(x), b(x))
-    files = list((tmp_path / "smoke" / "networks").iterdir())
+    files = list((store.runs_dir("smoke") / "networks").iterdir())
     assert {p.suffix for p in files} == {".pt", ".json"}
     assert not [p for p in files if p.name.endswith(".tmp")]
-    m1 = store.get_dataset_mask(cfg, "vanilla", progress=False)
-    m2 = store.get_dataset_mask(cfg, "vanilla", progress=False)
-    assert np.array_equal(m1["mask"], m2["mask"]) and m1["mask"].shape == (32, 32)
+    m1 = pipeline.get_dataset_mask(cfg, "vanilla", progress=False)
+    m2 = pipeline.get_dataset_mask(cfg, "vanilla", progress=False)
+    assert np.array_equal(m1.mask, m2.mask) and m1.mask.shape == (32, 32)
     assert len(calls) == 1
+
+
+def test_validation_halves_are_disjoint_balanced_and_fixed():
+    cfg = get_profile("smoke", n_train=200, n_val=100)
+    fit, score = pipeline.val_halves(cfg)
+    y = pipeline.get_dataset(cfg).y_val.numpy()
+    assert not set(fit) & set(score) and len(fit) + len(score) == len(y)
+    assert np.abs(np.bincount(y[fit]) - np.bincount(y[score])).max() <= 1
+    again = pipeline.val_halves(cfg)
+    assert np.array_equal(fit, again[0]) and np.array_equal(score, again[1])
+
+
+def test_dataset_masks_never_see_the_scoring_half(monkeypatch):
+    cfg = get_profile("smoke", n_train=200, n_val=100, epochs=1, dmask_epochs=1)
+    seen = []
+    real = pipeline.masks.DatasetMask.__call__
+
+    def spy(self, model, x, y, progress=True):
+        seen.append(x.clone())
+        return real(self, model, x, y, progress=progress)
+
+    monkeypatch.setattr(pipeline.masks.DatasetMask, "__call__", spy)
+    pipeline.get_dataset_mask(cfg, "vanilla", progress=False)
+    pipeline.get_dataset_mask(cfg, "vanilla", class_index=1, progress=False)
+    x_score, _ = pipeline.score_half(cfg)
+    for x in seen:  # no image of the scoring half was given to a learner
+        same = (x[:, None] == x_score[None]).flatten(2).all(-1)
+        assert not same.any()
+
+
+def test_garbage_results_are_ignored(monkeypatch):
+    cfg = get_profile("smoke")
+    folder = store.runs_dir("smoke") / "results"
+    folder.mkdir(parents=True)
+    (folder / "broken.json").write_text("{not json")
+    (folder / "list.json").write_text("[1, 2]")
+    (folder / "table9.json").write_text(json.dumps({"values": {"a": 1}, "made_by": {"profile": "other"}}))
+    pipeline.save_result(cfg, "table1", {"vanilla": 1})
+    assert pipeline.load_results(cfg) == {"table1": {"vanilla": 1}}
+    # same folder, another data set or other code: not this run's result
+    assert pipeline.load_results(cfg.replace(data_seed=1)) == {}
+    monkeypatch.setattr(store, "package_code_hash", lambda: "edited")
+    assert pipeline.load_results(cfg) == {}
 
 
 # ------------------------------------------------------------- resume after a real kill
@@ -104,72 +195,64 @@ def test_image_masks_killed_half_way_resume_to_the_same_masks(tiny_model_file, t
     subprocess.run(_image_masks_cmd(tiny_model_file, killed), check=True, env=env,
                    capture_output=True, timeout=600)
     a, b = np.load(full), np.load(killed)
-    for key in ("masks", "predictions", "final_predictions", "steps", "indices"):
+    for key in ("masks", "predictions", "final_predictions", "steps", "extra_indices"):
         assert np.array_equal(a[key], b[key]), key
     assert not partial.exists()
 
 
 # ------------------------------------------------- the paper's claims on the smoke profile
-@pytest.fixture(scope="module")
-def smoke():
-    return get_profile("smoke")
+@pytest.mark.slow
+def test_smoke_dataset_mask_keeps_accuracy_on_held_out_images(smoke):
+    mask = pipeline.get_dataset_mask(smoke, "vanilla", progress=False)
+    assert mask.kept[0]  # on its own (fit) images
+    assert mask.accuracy_after >= 0.99 * mask.accuracy_before
+    assert mask.mask.mean() < 0.9  # and it did remove frequencies
+    table = results.table1(smoke, progress=False)
+    # on the held-out half, the mask costs at most a few points (chance is 20%)
+    assert table["vanilla"]["masked"] >= table["vanilla"]["standard"] - 10
+    assert table["vanilla"]["standard"] > 40
 
 
-def test_smoke_dataset_mask_keeps_accuracy(smoke):
-    mask = store.get_dataset_mask(smoke, "vanilla", progress=False)
-    assert mask["kept"]
-    assert mask["accuracy_after"] >= 0.99 * mask["accuracy_before"]
-    assert mask["mask"].mean() < 0.9  # and it did remove frequencies
-
-
+@pytest.mark.slow
 def test_smoke_dataset_mask_recovers_planted_frequencies(smoke):
-    ds = store.get_dataset(smoke)
-    mask = store.get_dataset_mask(smoke, "vanilla", progress=False)["mask"]
-    scores = experiments.ground_truth_recovery(smoke)
-    vanilla = scores.loc["dataset mask, vanilla"]
-    # well above chance (0.5): the planted texture frequencies are among those kept
-    assert vanilla["auroc"] >= 0.9, vanilla
-    from fm_core.analysis import ground_truth_scores
-
+    ds = pipeline.get_dataset(smoke)
+    mask = pipeline.get_dataset_mask(smoke, "vanilla", progress=False).mask
+    scores = results.ground_truth(smoke, progress=False)
+    vanilla = scores["dataset mask, vanilla"]
+    assert vanilla["auroc"] >= 0.9, vanilla  # well above chance (0.5)
     direct = ground_truth_scores(symmetric_part(mask), ds.ground_truth.any(axis=0))
-    assert direct["auroc"] == pytest.approx(vanilla["auroc"], abs=5e-4)  # the table rounds
+    assert direct == vanilla
 
 
-def test_smoke_tables_are_computed(smoke):
-    t2 = experiments.table2(smoke)
-    assert t2.loc["x", "this build"] == 100.0 and t2.loc["x_A", "this build"] == 0.0
-    summary = experiments.reproduction_summary(smoke)
-    assert len(summary) == 10 + 5 + 4 + 1
-    assert summary["this build"].notna().all()
+@pytest.mark.slow
+def test_smoke_reversal_beats_a_random_mask_of_the_same_size(smoke):
+    t2 = results.table2(smoke, progress=False)
+    assert t2["x"] == 100.0 and t2["n"] > 0
+    # the image's own mask restores more of the clean prediction on x_A than a random
+    # mask keeping as many frequencies; its complement loses more of it than the mask does
+    assert t2["M(x_A)"] > t2["random mask, same size (x_A)"] + 10
+    assert t2["Mc(x)"] < t2["M(x)"]
 
 
+@pytest.mark.slow
 def test_smoke_networks_read_the_planted_texture(smoke):
-    table = experiments.cue_reliance(smoke)
-    assert list(table.columns)[:3] == ["all frequencies", "planted + DC only", "planted removed"]
-    assert len(table) == 5 and table.notna().all().all()
-    vanilla = table.loc["N (vanilla)"]
-    # the texture cue is what the vanilla network reads: without it, it falls towards chance
+    table = results.cue_reliance(smoke, progress=False)
+    assert list(table) == list(REGIMES)
+    vanilla = table["vanilla"]
+    assert list(vanilla)[:3] == ["all frequencies", "planted + DC only", "planted removed"]
+    # without the planted frequencies, the vanilla network falls towards chance
     assert vanilla["planted removed"] < vanilla["all frequencies"] - 20
-    assert "cue_reliance" in store.load_results(smoke)
+    assert "cue_reliance" in pipeline.load_results(smoke)
 
 
-def test_results_are_read_back_only_for_their_configuration(tmp_path, monkeypatch):
-    monkeypatch.setenv("FM_RUNS_DIR", str(tmp_path))
-    cfg = get_profile("smoke")
-    store.save_result(cfg, "table1", {"vanilla": 1})
-    assert store.load_results(cfg) == {"table1": {"vanilla": 1}}
-    # same folder, another data set or another mask algorithm: not this run's result
-    assert store.load_results(cfg.replace(data_seed=1)) == {}
-    monkeypatch.setattr(store.fm_masks, "MASKS_VERSION", store.fm_masks.MASKS_VERSION + 1)
-    assert store.load_results(cfg) == {}
-
-
-def test_reproduction_summary_reuses_the_pages_results(smoke, monkeypatch):
-    experiments.reproduction_summary(smoke)  # every table stored for this configuration
+@pytest.mark.slow
+def test_reproduction_reuses_the_pages_results(smoke, monkeypatch):
+    rows = results.reproduction(smoke, progress=False)  # every table stored for this configuration
+    assert len(rows) == 10 + 5 + 4 + 1 and all(r[3] is not None for r in rows)
 
     def refit(*args, **kwargs):
         raise AssertionError("recomputed a table the store already held")
 
     for name in ("table1", "table2", "table3"):
-        monkeypatch.setattr(experiments, name, refit)
-    assert len(experiments.reproduction_summary(smoke)) == 10 + 5 + 4 + 1
+        monkeypatch.setattr(results, name, refit)
+    assert results.reproduction(smoke, progress=False) == rows

@@ -1,0 +1,110 @@
+"""The Fourier mask layer (Karantzas et al. 2022, Figure 2) and its helpers.
+
+A mask M (real, H x W, values in [0, 1]) filters a *normalised* image z as
+``z_bar = Re IFFT2(M * FFT2(z))``. Masks are stored in the unshifted FFT layout (DC at
+[0, 0]) and shown fftshifted (:func:`centered`). Only maths here: no learning, no data.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+COMPLEMENT_THRESHOLD = 1e-8  # the paper's Mc: 1 where M < 1e-8
+
+
+def model_device_dtype(model) -> tuple[torch.device, torch.dtype]:
+    p = next(model.parameters())
+    return p.device, p.dtype
+
+
+def as_mask_batch(m) -> torch.Tensor:
+    """(H, W) -> (1, 1, H, W); (B, H, W) -> (B, 1, H, W); 4-d arrays unchanged."""
+    m = torch.as_tensor(m)
+    if m.dim() == 2:
+        return m[None, None]
+    if m.dim() == 3:
+        return m[:, None]
+    if m.dim() == 4:
+        return m
+    raise ValueError(f"a mask must have shape (H, W), (B, H, W) or (B, 1, H, W), got {tuple(m.shape)}")
+
+
+def apply_fourier_mask(z: torch.Tensor, m) -> torch.Tensor:
+    """``Re IFFT2(m * FFT2(z))`` over the last two dimensions.
+
+    z: (B, 1, H, W) or (B, H, W). m: unshifted, one mask for every image, (H, W) or
+    (1, 1, H, W), or one per image, (B, H, W) or (B, 1, H, W); NumPy arrays are accepted."""
+    # Both go to (B, 1, H, W) so that mask b always meets image b (never broadcasting
+    # a (B, H, W) mask across the channel axis).
+    m = as_mask_batch(m).to(device=z.device, dtype=z.dtype)
+    flat = z.dim() == 3
+    if flat:
+        z = z.unsqueeze(1)
+    out = torch.fft.ifft2(m * torch.fft.fft2(z)).real
+    return out.squeeze(1) if flat else out
+
+
+class FourierMask(nn.Module):
+    """The mask layer: a learnable ``weight`` of shape (n_masks, 1, H, W), initialised to ones.
+
+    One mask is shared by every image; n_masks = B pairs mask b with image b. It fits the
+    ``model.mask`` slot of :class:`fm_core.models.MaskedClassifier`, where it sees the
+    normalised image."""
+
+    def __init__(self, size: int | tuple[int, int], n_masks: int = 1):
+        super().__init__()
+        h, w = (size, size) if isinstance(size, int) else size
+        self.weight = nn.Parameter(torch.ones(n_masks, 1, h, w))
+
+    @classmethod
+    def from_array(cls, m) -> "FourierMask":
+        """A layer holding the given mask(s): (H, W), (B, H, W) or (B, 1, H, W), unshifted."""
+        weight = as_mask_batch(m).to(torch.get_default_dtype())
+        layer = cls(tuple(weight.shape[-2:]), n_masks=weight.shape[0])
+        with torch.no_grad():
+            layer.weight.copy_(weight)
+        return layer
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return apply_fourier_mask(z, self.weight)
+
+
+def masked_logits(model, x: torch.Tensor, m) -> torch.Tensor:
+    """The network's logits on the masked image: ``core(mask(normalize(x)))`` for x in [0, 1]."""
+    return model.core(apply_fourier_mask(model.normalize(x), m))
+
+
+@torch.no_grad()
+def filter_images(model, x: torch.Tensor, m) -> torch.Tensor:
+    """The masked images in pixel space, on the CPU, for display (the mask acts on the
+    normalised image). m as in :func:`apply_fourier_mask`."""
+    x = x.to(*model_device_dtype(model))
+    return (apply_fourier_mask(model.normalize(x), m) * model.std + model.mean).cpu()
+
+
+def complement(m):
+    """The paper's complementary mask Mc: 1 where M < 1e-8 (removed frequencies), else 0."""
+    if isinstance(m, torch.Tensor):
+        return (m < COMPLEMENT_THRESHOLD).to(m.dtype if m.is_floating_point() else torch.float32)
+    m = np.asarray(m)
+    return (m < COMPLEMENT_THRESHOLD).astype(m.dtype if m.dtype.kind == "f" else np.float32)
+
+
+def centered(m):
+    """The mask with the DC term moved to the centre (fftshift), for display."""
+    if isinstance(m, torch.Tensor):
+        return torch.fft.fftshift(m, dim=(-2, -1))
+    return np.fft.fftshift(m, axes=(-2, -1))
+
+
+def symmetric_part(m):
+    """(M(k) + M(-k)) / 2, where -k is the index (-i mod H, -j mod W).
+
+    A real image's spectrum is Hermitian, so taking the real part of the inverse FFT
+    means the filter actually applied is this symmetric part of M, not M itself."""
+    h, w = m.shape[-2:]
+    neg_i, neg_j = (-np.arange(h)) % h, (-np.arange(w)) % w
+    if isinstance(m, torch.Tensor):
+        neg_i, neg_j = torch.as_tensor(neg_i, device=m.device), torch.as_tensor(neg_j, device=m.device)
+    return (m + m[..., neg_i, :][..., neg_j]) / 2

@@ -1,0 +1,25 @@
+"""Where things live, and the constants more than one module needs: one place for each.
+
+``FM_DATA_DIR`` and ``FM_RUNS_DIR`` move the data folder and the artefact store (the
+tests point both at temporary folders); both are read at call time.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+BOOK_DIR = REPO_ROOT / "book"
+
+# The paper's grayscale Imagenette normalisation (authors' code: mean 0.449, std 0.226).
+IMAGENETTE_MEAN, IMAGENETTE_STD = 0.449, 0.226
+
+
+def data_dir() -> Path:
+    """Data sets, downloaded or generated (``$FM_DATA_DIR``, default ``<repo>/data``)."""
+    return Path(os.environ.get("FM_DATA_DIR") or REPO_ROOT / "data")
+
+
+def runs_root() -> Path:
+    """The artefact store (``$FM_RUNS_DIR``, default ``<repo>/runs``)."""
+    return Path(os.environ.get("FM_RUNS_DIR") or REPO_ROOT / "runs")

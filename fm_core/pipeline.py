@@ -1,0 +1,229 @@
+"""The recipes: what each artefact is made from. Notebooks, the CLI and tests ask here
+(``get_network(cfg, "vanilla")``, ``get_dataset_mask(cfg, "adversarial")``, ...) and get
+the artefact from :mod:`fm_core.store`, computed once.
+
+Held-out scoring: the validation split is cut in two class-balanced halves
+(:func:`val_halves`). Dataset and class masks are learned on the *fit* half; every number
+that judges them (masked accuracy, cue shares, recovery) is computed on the *score*
+half, and the single-image experiments use score-half images, so a class mask used as a
+control there never saw them.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import (attacks, data, datafiles, dataset, dataset_masks, evaluation, fourier, image_masks,
+               mask_objective, mask_result, masks, models, reversal, store, synthetic, training)
+from .dataset import Dataset
+from .mask_result import MaskResult
+from .models import MaskedClassifier, freeze, load_model, save_model
+from .profiles import Profile
+from .training import check_regime, train_network
+from .utils import default_device, load_npz, save_npz_atomic
+
+DATA_FIELDS = ("data", "size", "data_seed", "n_train", "n_val", "cue_h_ratio", "cue_rho_l", "cue_rho_h",
+               "cue_train")
+NETWORK_FIELDS = DATA_FIELDS + ("arch", "width", "pooled_head", "seed", "epochs", "batch_size",
+                                "max_lr", "pct_start", "eps_pixel", "pgd_steps", "adv_train_steps",
+                                "adv_warmup_epochs")
+DATASET_MASK_FIELDS = NETWORK_FIELDS + ("dmask_lam", "dmask_lr", "dmask_batch_size", "dmask_epochs",
+                                        "dmask_patience", "dmask_invariance")
+IMAGE_MASK_FIELDS = NETWORK_FIELDS + ("imask_lam", "imask_lr", "imask_max_steps", "imask_patience",
+                                      "imask_images", "imask_schedule_steps")
+
+# The code each kind of artefact depends on: editing any of these files changes its key.
+NETWORK_CODE = (training, models, attacks, evaluation, fourier, dataset, data, synthetic, datafiles)
+SPLIT_CODE = NETWORK_CODE + (reversal,)  # val_halves and the reversal selection live here and there
+DATASET_MASK_CODE = NETWORK_CODE + (mask_objective, mask_result, dataset_masks, masks)
+IMAGE_MASK_CODE = SPLIT_CODE + (mask_objective, mask_result, image_masks, masks)
+
+# The three single-image mask sets of the paper's code: (network, images).
+IMAGE_MASK_SETS = {
+    "vanilla_x": ("vanilla", "clean"),        # M_N,x
+    "adversarial_x": ("adversarial", "clean"),  # M_A,x
+    "vanilla_xadv": ("vanilla", "adversarial"),  # M_N,xA
+}
+
+
+def _settings(cfg: Profile, fields: tuple, **extra) -> dict:
+    """The profile's ``fields``, the data's identity and ``extra``."""
+    settings = {f: getattr(cfg, f) for f in fields}
+    path = Path(str(cfg.data)).expanduser()
+    if cfg.data not in ("synthetic", "imagenette") and path.exists():  # a user's file: its identity
+        stat = path.stat()
+        settings.update(data_path=str(path.resolve()), data_bytes=stat.st_size, data_mtime=int(stat.st_mtime))
+    settings.update(extra)
+    return settings
+
+
+def _record(cfg: Profile, **what) -> dict:
+    return dict(what, profile=cfg.as_dict())
+
+
+def _where(cfg: Profile, kind: str, name: str) -> Path:
+    return store.runs_dir(cfg.name) / kind / name
+
+
+# ------------------------------------------------------------------------------ data
+def cue_world(cfg: Profile) -> synthetic.CueWorld:
+    return synthetic.CueWorld(h_ratio=cfg.cue_h_ratio, rho_l=cfg.cue_rho_l, rho_h=cfg.cue_rho_h,
+                              train_cues=cfg.cue_train)
+
+
+@functools.lru_cache(maxsize=8)
+def _dataset_cached(name: str, size: int, seed: int, n_train, n_val, world) -> Dataset:
+    return data.load_dataset(name, size=size, seed=seed, n_train=n_train, n_val=n_val, world=world)
+
+
+def get_dataset(cfg: Profile) -> Dataset:
+    return _dataset_cached(cfg.data, cfg.size, cfg.data_seed, cfg.n_train, cfg.n_val, cue_world(cfg))
+
+
+@functools.lru_cache(maxsize=8)
+def _probes_cached(size: int, seed: int, world) -> dict:
+    return synthetic.load_probes(size, seed, dataclasses.replace(world, train_cues="both"))
+
+
+def get_probes(cfg: Profile) -> dict:
+    """The cue world's held-out probe sets (both cues, whatever ``cue_train`` says: the
+    positive controls are probed on the same images as every other network)."""
+    if cfg.data != "synthetic":
+        raise ValueError(f"the data set {cfg.data!r} has no cue probes (use data='synthetic')")
+    return _probes_cached(cfg.size, cfg.data_seed, cue_world(cfg))
+
+
+def val_halves(cfg: Profile) -> tuple[np.ndarray, np.ndarray]:
+    """(fit, score): two disjoint, class-balanced halves of the validation indices."""
+    y = get_dataset(cfg).y_val.numpy()
+    rng = np.random.default_rng(cfg.seed)
+    fit, score = [], []
+    for c in np.unique(y):
+        members = rng.permutation(np.flatnonzero(y == c))
+        fit.append(members[: len(members) // 2])
+        score.append(members[len(members) // 2:])
+    return np.sort(np.concatenate(fit)), np.sort(np.concatenate(score))
+
+
+def fit_half(cfg: Profile) -> tuple[torch.Tensor, torch.Tensor]:
+    ds, (idx, _) = get_dataset(cfg), val_halves(cfg)
+    return ds.x_val[idx], ds.y_val[idx]
+
+
+def score_half(cfg: Profile) -> tuple[torch.Tensor, torch.Tensor]:
+    ds, (_, idx) = get_dataset(cfg), val_halves(cfg)
+    return ds.x_val[idx], ds.y_val[idx]
+
+
+# -------------------------------------------------------------------------- networks
+def get_network(cfg: Profile, regime: str, progress: bool = True) -> MaskedClassifier:
+    """The network trained under ``regime`` (frozen, eval mode), trained once."""
+    check_regime(regime)
+    key = store.artefact_key(_settings(cfg, NETWORK_FIELDS, regime=regime), NETWORK_CODE)
+    device = default_device()
+
+    path = _where(cfg, "networks", f"{regime}-{key}.pt")
+
+    def compute():  # resumable: killed part-way, the next call continues from the last epoch
+        return train_network(get_dataset(cfg), regime, cfg, progress=progress, device=device,
+                             checkpoint=store.partial_path(path))
+
+    def record(model):
+        metrics = {k: v for k, v in model.meta["metrics"].items() if k != "history"}
+        return _record(cfg, artefact="network", regime=regime, metrics=metrics)
+
+    model = store.fetch(path, compute, save=save_model,
+                        load=lambda p: load_model(p, device=device), record=record)
+    return freeze(model)
+
+
+# ----------------------------------------------------------------------------- masks
+def get_dataset_mask(cfg: Profile, regime: str = "vanilla", class_index: int | None = None,
+                     progress: bool = True) -> MaskResult:
+    """The dataset mask of the ``regime`` network, learned on the fit half of the
+    validation set (or on one class's fit-half images)."""
+    scope = "all" if class_index is None else f"class{class_index}"
+    key = store.artefact_key(_settings(cfg, DATASET_MASK_FIELDS, regime=regime, scope=scope),
+                             DATASET_MASK_CODE)
+
+    def compute():
+        x, y = fit_half(cfg)
+        if class_index is not None:
+            x, y = x[y == class_index], y[y == class_index]
+        return masks.DatasetMask.from_profile(cfg)(get_network(cfg, regime, progress), x, y, progress=progress)
+
+    return store.fetch(_where(cfg, "masks", f"dataset-{regime}-{scope}-{key}.npz"), compute,
+                       save=MaskResult.save, load=MaskResult.load,
+                       record=lambda r: _record(cfg, artefact="dataset_mask", regime=regime, scope=scope,
+                                                 accuracy_before=r.accuracy_before,
+                                                 accuracy_after=r.accuracy_after))
+
+
+def get_class_masks(cfg: Profile, regime: str = "vanilla", progress: bool = True) -> np.ndarray:
+    """(C, H, W): one dataset mask per class, learned on that class's fit-half images."""
+    return np.stack([get_dataset_mask(cfg, regime, c, progress).mask
+                     for c in range(get_dataset(cfg).num_classes)])
+
+
+def get_reversal_selection(cfg: Profile, progress: bool = True) -> dict:
+    """The score-half validation images of the paper's single-image experiments (see
+    :func:`fm_core.reversal.select_reversal_images`): ``indices`` into the validation
+    split, and their PGD images ``x_adv``."""
+    key = store.artefact_key(_settings(cfg, NETWORK_FIELDS, artefact="selection"), SPLIT_CODE)
+
+    def compute():
+        ds, (_, score) = get_dataset(cfg), val_halves(cfg)
+        sel = reversal.select_reversal_images(
+            get_network(cfg, "vanilla", progress), get_network(cfg, "adversarial", progress),
+            ds.x_val[score], ds.y_val[score], cfg.eps_pixel, cfg.pgd_steps, seed=cfg.seed)
+        return {"indices": score[sel["indices"]].astype(np.int64),
+                "x_adv": sel["x_adv"].numpy().astype(np.float32)}
+
+    arrays = store.fetch(_where(cfg, "masks", f"selection-{key}.npz"), compute,
+                         save=lambda a, p: save_npz_atomic(p, **a), load=load_npz)
+    return {"indices": arrays["indices"], "x_adv": torch.from_numpy(arrays["x_adv"])}
+
+
+def get_image_masks(cfg: Profile, which: str = "vanilla_x", progress: bool = True) -> MaskResult:
+    """Single-image masks for the selected images (at most ``cfg.imask_images``):
+    ``which`` is ``vanilla_x`` (M_N,x), ``adversarial_x`` (M_A,x) or ``vanilla_xadv``
+    (M_N,xA). ``extra`` holds ``indices`` (into the validation split) and ``labels``.
+    The run keeps a checkpoint: killed and restarted, it resumes where it stopped."""
+    if which not in IMAGE_MASK_SETS:
+        raise ValueError(f"which must be one of {list(IMAGE_MASK_SETS)}")
+    regime, images = IMAGE_MASK_SETS[which]
+    key = store.artefact_key(_settings(cfg, IMAGE_MASK_FIELDS, which=which), IMAGE_MASK_CODE)
+    path = _where(cfg, "masks", f"images-{which}-{key}.npz")
+    checkpoint = store.partial_path(path)  # store.fetch deletes it once the result is saved
+
+    def compute():
+        ds = get_dataset(cfg)
+        sel = get_reversal_selection(cfg, progress)
+        n = len(sel["indices"]) if cfg.imask_images is None else min(cfg.imask_images, len(sel["indices"]))
+        indices = sel["indices"][:n]
+        x = ds.x_val[indices] if images == "clean" else sel["x_adv"][:n]
+        result = masks.ImageMasks.from_profile(cfg)(get_network(cfg, regime, progress), x,
+                                                    checkpoint=checkpoint, progress=progress)
+        result.extra.update(indices=indices, labels=ds.y_val[indices].numpy())
+        return result
+
+    return store.fetch(path, compute, save=MaskResult.save, load=MaskResult.load,
+                       record=lambda r: _record(cfg, artefact="image_masks", which=which, n=len(r.masks)))
+
+
+# --------------------------------------------------------------------------- results
+def made_by(cfg: Profile) -> dict:
+    """What a stored result depends on: the configuration and the whole package's code."""
+    return {"profile": cfg.as_dict(), "code": store.package_code_hash()}
+
+
+def save_result(cfg: Profile, name: str, values: dict) -> Path:
+    return store.save_result(cfg.name, name, values, made_by(cfg))
+
+
+def load_results(cfg: Profile) -> dict[str, dict]:
+    return store.load_results(cfg.name, made_by(cfg))

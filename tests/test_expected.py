@@ -1,0 +1,48 @@
+"""Headline numbers as data: the comparison of a build with expected/<profile>.json, and
+(slow, opt-in with FM_CHECK_QUICK=1: a quick computation takes ~15 minutes on 2 cores) a
+fresh quick computation compared with the committed expected/quick.json, so that a
+change that moves a result is seen."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from fm_core import headline, results
+from fm_core.profiles import get_profile
+
+
+def test_compare_flags_numbers_outside_their_tolerance():
+    expected = {"values": {"table1.vanilla.standard": 80.0, "ground_truth.x.auroc": 0.9},
+                "tolerances": [["table1.", 4.0], ["ground_truth.", 0.05], ["", 5.0]]}
+    assert headline.compare({"table1.vanilla.standard": 83.9, "ground_truth.x.auroc": 0.94}, expected) == []
+    problems = headline.compare({"table1.vanilla.standard": 75.0}, expected)
+    assert len(problems) == 2 and "75" in problems[0] and "missing" in problems[1]
+
+
+def test_readme_block_is_made_from_the_expected_values():
+    expected = headline.load_expected("quick")
+    block = headline.readme_block(expected)
+    standard = expected["values"]["table1.vanilla.standard"]
+    assert f"{standard:.2f}%" in block
+
+
+def test_headline_flattens_the_stored_results():
+    cfg = get_profile("smoke")
+    from fm_core import pipeline
+
+    pipeline.save_result(cfg, "table1", {"vanilla": {"standard": 81.5, "mask_kept": True}})
+    flat = results.headline(cfg)
+    assert flat == {"table1.vanilla.standard": 81.5}  # booleans are not headline numbers
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.environ.get("FM_CHECK_QUICK") != "1",
+                    reason="a fresh quick computation takes ~15 min on 2 cores; set FM_CHECK_QUICK=1")
+def test_fresh_quick_results_match_expected():
+    cfg = get_profile("quick")
+    for compute in (results.table1, results.table2, results.table3, results.figure4, results.figure7,
+                    results.ground_truth, results.cue_reliance):
+        compute(cfg, progress=False)
+    problems = headline.compare(results.headline(cfg), headline.load_expected("quick"))
+    assert not problems, "\n".join(problems)

@@ -1,0 +1,100 @@
+"""The pure experiment functions on tiny networks and hand-made masks: milliseconds each,
+and answers known in advance."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from fm_core import experiments
+from fm_core.mask_result import MaskResult
+from fm_core.models import MaskedClassifier
+
+
+class ReadsDC(nn.Module):
+    """Class 0 when the image's mean exceeds 0.5, else class 1 (all it sees is the DC)."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(1, 2)
+        with torch.no_grad():
+            self.linear.weight.copy_(torch.tensor([[10.0], [-10.0]]))
+            self.linear.bias.copy_(torch.tensor([-5.0, 5.0]))
+
+    def forward(self, z):
+        return self.linear(z.mean(dim=(1, 2, 3))[:, None])
+
+
+def dc_net(train_seconds=1.0, pgd_acc=0.5):
+    return MaskedClassifier(ReadsDC(), 0.0, 1.0, {"size": 4, "metrics": {"pgd_acc": pgd_acc,
+                                                                        "train_seconds": train_seconds}})
+
+
+def constant_images(levels):
+    return torch.tensor(levels, dtype=torch.float32)[:, None, None, None].expand(-1, 1, 4, 4).clone()
+
+
+def mask_result(mask):
+    return MaskResult(masks=np.asarray(mask, np.float32)[None], steps=np.array([1]), kept=np.array([True]))
+
+
+def test_table1_scores_masks_on_the_images_given():
+    x = constant_images([0.8, 0.9, 0.2, 0.1])
+    y = torch.tensor([0, 0, 1, 1])
+    keep_dc, remove_dc = np.zeros((4, 4)), np.ones((4, 4))
+    keep_dc[0, 0], remove_dc[0, 0] = 1, 0
+    nets = {"vanilla": dc_net(), "adversarial": dc_net(pgd_acc=0.75)}
+    table = experiments.table1(nets, {"vanilla": mask_result(keep_dc), "adversarial": mask_result(remove_dc)}, x, y)
+    assert table["vanilla"]["standard"] == 100.0 and table["vanilla"]["masked"] == 100.0
+    # without the DC every image has mean 0: class 1, right for half of them
+    assert table["adversarial"]["masked"] == 50.0 and table["adversarial"]["pgd"] == 75.0
+    assert table["vanilla"]["mask_mean"] == pytest.approx(1 / 16, abs=1e-4)
+
+
+def test_band_differences_see_a_mask_that_keeps_low_frequencies():
+    size = 16
+    f = np.fft.fftfreq(size) * size
+    r = np.hypot(f[:, None], f[None, :])
+    low, high = (r <= 4).astype(float), (r > 4).astype(float)
+    for metric in ("mean", "energy"):
+        out = experiments.band_energy_differences({"vanilla": high, "robust": low}, n_bands=8, metric=metric)
+        assert out["low_minus_high_radial"]["robust"] > 0, metric
+    # the fraction kept does not reward sparsity: half a band kept scores half
+    half = low.copy()
+    half[::2] = 0
+    out = experiments.band_energy_differences({"vanilla": low, "half": half * low}, n_bands=8)
+    assert out["radial"][0][1:3].max() < 0  # the half mask keeps less of the low bands
+
+
+def test_band_preference_reports_ties():
+    size = 8
+    a = np.ones((5, size, size))
+    b = np.ones((5, size, size))
+    b[:2] = 0.5  # two of five images: the reference keeps less everywhere
+    out = experiments.band_preference(b, {"a > b": a}, n_bands=4)
+    cmp = out["comparisons"]["a > b"]["radial"]
+    np.testing.assert_allclose(cmp["more"], 40.0)
+    np.testing.assert_allclose(cmp["equal"], 60.0)
+    np.testing.assert_allclose(cmp["less"], 0.0)
+
+
+def test_cue_reliance_on_a_network_that_reads_the_dc():
+    x = constant_images([0.8, 0.9, 0.2, 0.1])
+    y = torch.tensor([0, 0, 1, 1])
+    low = np.zeros((2, 4, 4), bool)
+    high = np.zeros((2, 4, 4), bool)
+    low[0, 1, 0] = low[0, 3, 0] = True
+    high[0, 2, 2] = True
+    table = experiments.cue_reliance({"vanilla": dc_net()}, x, y, {"low": low, "high": high})["vanilla"]
+    # the DC is kept by every probe but the removals (which keep it too): all 100%
+    assert table == {"all frequencies": 100.0, "L bins + DC only": 100.0, "H bins + DC only": 100.0,
+                     "L bins removed": 100.0, "H bins removed": 100.0}
+
+
+def test_image_mask_statistics():
+    r = MaskResult(masks=np.array([[[0.0, 1.0]], [[0.0, 0.0]]], np.float32), steps=np.array([10, 30]),
+                   kept=np.array([True, False]))
+    stats = experiments.image_mask_statistics({"set": r})["set"]
+    assert stats == {"images": 2, "mean mask value": 0.25, "removed (M < 1e-8), %": 75.0,
+                     "median steps": 20, "max steps": 30, "prediction kept, %": 50.0}
