@@ -1,8 +1,12 @@
-"""Command line: ``python -m fm_core`` (or ``fm``) with the sub-commands
-``data``, ``train``, ``mask``, ``image-masks``, ``bench`` and ``book``.
+"""Command line: ``python -m fm_core`` (or ``fm``) with the sub-commands ``data``,
+``train``, ``mask``, ``image-masks``, ``cues``, ``runs``, ``bench``, ``book``,
+``expected`` and ``readme``.
 
 A user's mistake is reported as one line on stderr with exit code 2, never a traceback.
 Defaults come from the ``quick`` profile (``--profile`` picks another).
+
+Size: one short function per sub-command and the one parser that lists them all; each
+command's work is done by the library, so a reader finds every verb and flag here.
 """
 from __future__ import annotations
 

@@ -139,6 +139,13 @@ def verdict(question: dict) -> str:
     lines.append(f"**Masks.** Their dataset masks' L-shares are {van['L-share']:.2f} and {adv['L-share']:.2f}: "
                  + ("the masks move the same way as the behaviour." if agrees else
                     "the masks do not show the behavioural shift; that is a finding about the masks."))
+    off = [f"{name} (L-bias {r['L-bias']:.2f}, L-share {r['L-share']:.2f})" for name, r in rows.items()
+           if abs(r["L-share"] - r["L-bias"]) > 0.3]
+    right = [name for name, r in rows.items() if abs(r["L-share"] - r["L-bias"]) <= 0.3]
+    lines.append(f"Masks and behaviour agree within 0.3 for {len(right)} of {len(rows)} conditions"
+                 + (f"; they disagree for {'; '.join(off)}. A mask keeps a cue whenever removing it "
+                    "changes the loss, also when the network's decisions follow the other cue: "
+                    "the L-share overstates a secondary cue." if off else "."))
     rho = question["rank correlation (L-bias, L-share)"]
     lines.append(f"Across all {question['conditions']} conditions, Spearman's rho between L-bias and L-share "
                  f"is {rho:.2f}" + (" (undefined: too few distinct values)." if rho != rho else "."))
@@ -150,3 +157,23 @@ def verdict(question: dict) -> str:
                      + ("the masks find the cue a network was given." if ok else
                         "the masks miss the cue a network was given, which limits what they can tell."))
     return "\n\n".join(lines)
+
+
+def image_mask_rounding(cfg: Profile, n_images: int = 16, regime: str = "vanilla", progress: bool = True) -> dict:
+    """How much of a single-image mask is stable under float rounding: the same images'
+    masks learned one at a time (batch 1) and all together (one batch), which differ
+    only in the order of floating-point sums. Reports the mean |difference|, the share
+    of bins that differ by more than 0.01 and the share that change side of 0.5."""
+    from .masks import ImageMasks
+
+    ds = pipeline.get_dataset(cfg)
+    indices = pipeline.get_reversal_selection(cfg, progress)["indices"][:n_images]
+    net = pipeline.get_network(cfg, regime, progress)
+    x = ds.x_val[indices]
+    alone = ImageMasks.from_profile(cfg, batch_size=1)(net, x, progress=progress).masks
+    together = ImageMasks.from_profile(cfg, batch_size=len(x))(net, x, progress=progress).masks
+    diff = np.abs(alone - together)
+    return {"images": int(len(x)), "mean |difference|": round(float(diff.mean()), 5),
+            "bins differing by > 0.01, %": round(100 * float((diff > 0.01).mean()), 2),
+            "bins changing side of 0.5, %": round(100 * float(((alone > 0.5) != (together > 0.5)).mean()), 2),
+            "masks identical, %": round(100 * float((diff.reshape(len(x), -1).max(1) == 0).mean()), 1)}

@@ -50,7 +50,16 @@ def write_expected(profile_name: str) -> Path:
     return path
 
 
+# Numbers on a 0-1 scale (biases, shares, AUROCs, correlations, mask values), wherever
+# they appear: their tolerance, before the percentage rules above.
+UNIT_SCALE = ("L-bias", "L-share", "AUROC", "auroc", "precision", "correlation", "alike", "mask mean",
+              "mask_mean", "mean on", "mean elsewhere", "low_minus_high")
+UNIT_TOLERANCE = 0.1
+
+
 def tolerance(key: str, tolerances=TOLERANCES) -> float:
+    if any(word in key for word in UNIT_SCALE):
+        return UNIT_TOLERANCE
     return next(tol for prefix, tol in tolerances if key.startswith(prefix))
 
 
@@ -87,6 +96,16 @@ def readme_block(expected: dict) -> str:
         lines.append(f"Table 3 (held-out masks): true labels {v['table3.true_labels.test_mean']:.1f}%, "
                      f"shuffled labels {v['table3.shuffled_labels.test_mean']:.1f}% "
                      f"(chance {v.get('table3.chance', float('nan')):.1f}%).")
+    rows = [(name, v.get(f"cues.{name}.L-bias"), v.get(f"cues.{name}.L-share"))
+            for name in ("vanilla", "adversarial", "vanilla, robust-H world", "adversarial, robust-H world",
+                         "vanilla, trained on L only", "vanilla, trained on H only")]
+    if all(b is not None for _, b, _ in rows):
+        lines += ["", "The cue world (held-out probes; masks learned on the other half of the validation set):", "",
+                  "| network | L-bias (behaviour) | L-share of its dataset mask |", "|---|---|---|"]
+        lines += [f"| {name} | {bias:.2f} | {share:.2f} |" for name, bias, share in rows]
+        lines.append(f"\nSpearman's rho between L-bias and L-share over the book's "
+                     f"{sum(1 for k in v if k.startswith('cues.') and k.endswith('.L-bias'))} conditions: "
+                     f"{v['cues.rank_correlation']:.2f}.")
     gt = v.get("ground_truth.dataset mask, vanilla.auroc")
     if gt is not None:
         lines.append(f"Planted-frequency AUROC of the vanilla dataset mask: {gt:.3f}.")

@@ -17,11 +17,12 @@ from fm_core.report import Page, paper_vs_build_table
 
 REPO = Path(__file__).resolve().parent.parent
 BOOK = REPO / "book"
-#: the book's pages, in order (DESIGN.md, "The book")
+#: the book's pages, in the toc's order: the paper's artefacts, the pages past the paper,
+#: the summary
 EXPECTED_PAGES = [
     "00_introduction", "01_dataset", "02_blue_shift", "03_networks", "04_dataset_masks",
     "05_single_image_masks", "06_adversarial_reversal", "07_mask_classifier",
-    "08_ground_truth", "09_reproduction",
+    "08_ground_truth", "10_cue_question", "11_stability", "09_reproduction",
 ]
 #: the markdown pages listed in the toc beside the notebooks (build_report.md is a stub
 #: that the build replaces)

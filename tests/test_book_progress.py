@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 
 import nbformat
-import pytest
 
 from fm_core.book import build_book
 from fm_core.book_progress import ProgressTail
