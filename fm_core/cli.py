@@ -73,8 +73,8 @@ def cmd_data(args) -> None:
     start = time.perf_counter()
     ds = load_dataset(args.data, size=args.size, seed=args.seed)
     print(ds.describe() + f"; pixel mean {ds.mean:.3f}, std {ds.std:.3f}"
-          + ("; planted texture frequencies: %d bins" % ds.ground_truth.sum()
-             if ds.ground_truth is not None else ""))
+          + (f"; planted cue bins: L {int(ds.truth['low'].sum())}, H {int(ds.truth['high'].sum())}"
+             if ds.truth is not None else ""))
     if args.show:
         from .plots import plot_dataset_overview
 

@@ -66,6 +66,12 @@ def mask_classifier(masks: np.ndarray, labels: np.ndarray, seeds: Sequence[int] 
     """
     x = np.asarray(masks, dtype=float).reshape(len(masks), -1)
     labels = np.asarray(labels)
+    present, counts = np.unique(labels, return_counts=True)
+    if (counts >= 2).sum() < 2:
+        raise ValueError(f"too few masks to classify: {dict(zip(present.tolist(), counts.tolist()))} masks "
+                         "per class; at least two classes with two masks each are needed")
+    usable = np.isin(labels, present[counts >= 2])  # a class with one mask cannot be split
+    x, labels = x[usable], labels[usable]
     true_train, true_test, shuf_train, shuf_test = [], [], [], []
     decision = n_train = n_test = None
     for seed in seeds:

@@ -69,7 +69,15 @@ def figure7(cfg: Profile, n_bands: int | None = None, metric: str = "mean", prog
 
 def table3(cfg: Profile, progress: bool = True) -> dict:
     result = get_image_masks(cfg, "vanilla_x", progress)
-    clf = experiments.table3(result.masks, result.extra["labels"], range(cfg.classifier_seeds))
+    try:
+        clf = experiments.table3(result.masks, result.extra["labels"], range(cfg.classifier_seeds))
+    except ValueError as err:  # e.g. the selection holds one class only (a failed network)
+        nan = float("nan")
+        values = {kind: {f"{split}_{stat}": nan for split in ("train", "test") for stat in ("mean", "std")}
+                  for kind in ("true_labels", "shuffled_labels")}
+        values.update(chance=nan, n_per_class=0, reason=str(err))
+        pipeline.save_result(cfg, "table3", values)
+        return {"values": values, "classifier": None}
     values = {kind: {f"{split}_{stat}": round(clf[kind][f"{split}_{stat}"], 2)
                      for split in ("train", "test") for stat in ("mean", "std")}
               for kind in ("true_labels", "shuffled_labels")}
