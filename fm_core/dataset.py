@@ -28,8 +28,8 @@ class Dataset:
     class_names: list[str]
     mean: float = 0.0  # of the training set; lives inside the model wrapper
     std: float = 1.0
-    # (C, H, W) bool: the frequencies that carry each class's planted texture cue,
-    # in the masks' unshifted FFT layout. Only the synthetic data set has it.
+    # (C, H, W) bool: the frequencies that carry each class's planted cues, in the
+    # masks' unshifted FFT layout. Only the synthetic data set has it.
     ground_truth: np.ndarray | None = None
     # The cue world's truths, {"low": (C, H, W), "high": (C, H, W)} bool (synthetic only);
     # ground_truth is then their union.
