@@ -72,11 +72,13 @@ def band_means(masks: np.ndarray, bands: np.ndarray) -> np.ndarray:
         return sums / counts
 
 
-def band_comparison(masks_a: np.ndarray, masks_b: np.ndarray, bands: np.ndarray, tie: float = 1e-3) -> dict:
-    """Per band, % of images whose mask A keeps more (mean value above B's by > ``tie``),
+def band_comparison(masks_a: np.ndarray, masks_b: np.ndarray, bands: np.ndarray, tie: float = 1e-3,
+                    values=band_means) -> dict:
+    """Per band, % of images whose mask A keeps more (its band value above B's by > ``tie``),
     the same within ``tie``, or less than mask B: ``{"more", "equal", "less"}`` arrays of
-    (n_bands,) summing to 100 (NaN for empty bands)."""
-    a, b = band_means(masks_a, bands), band_means(masks_b, bands)
+    (n_bands,) summing to 100 (NaN for empty bands). ``values(masks, bands)`` measures a
+    band: the fraction kept by default, or another measure (Figure 7's energy)."""
+    a, b = values(masks_a, bands), values(masks_b, bands)
     diff = a - b
     out = {"more": 100.0 * (diff > tie).mean(0), "equal": 100.0 * (np.abs(diff) <= tie).mean(0),
            "less": 100.0 * (diff < -tie).mean(0)}

@@ -176,13 +176,7 @@ def band_preference(reference: np.ndarray, others: Mapping[str, np.ndarray], n_b
     half = n_bands // 2
 
     def compare(a, b, bands):
-        va, vb = _band_values(a, bands, metric), _band_values(b, bands, metric)
-        diff = va - vb
-        res = {"more": 100.0 * (diff > tie).mean(0), "equal": 100.0 * (np.abs(diff) <= tie).mean(0),
-               "less": 100.0 * (diff < -tie).mean(0)}
-        for v in res.values():
-            v[np.isnan(va).all(0)] = np.nan
-        return res
+        return cue_analysis.band_comparison(a, b, bands, tie, values=lambda m, bd: _band_values(m, bd, metric))
 
     for name, other in others.items():
         r = compare(other, reference, radial)

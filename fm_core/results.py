@@ -141,7 +141,7 @@ def headline(cfg: Profile) -> dict:
         if isinstance(value, dict):
             for k, v in value.items():
                 walk(f"{prefix}.{k}" if prefix else str(k), v)
-        elif isinstance(value, (int, float, bool, np.integer, np.floating)) and not isinstance(value, bool):
+        elif isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
             flat[prefix] = float(value)
 
     walk("", pipeline.load_results(cfg))
