@@ -70,6 +70,12 @@ def _load_for_model(model, data: str, split: str, class_index=None):
 def cmd_data(args) -> None:
     from .data import load_dataset
 
+    if args.get:  # only "imagenette" so far; argparse's choices refuse the rest
+        from .imagenette_download import get_imagenette
+
+        get_imagenette()
+        print("use it with --data imagenette (e.g. fm book --profile paper --data imagenette)")
+        return
     start = time.perf_counter()
     ds = load_dataset(args.data, size=args.size, seed=args.seed)
     print(ds.describe() + f"; pixel mean {ds.mean:.3f}, std {ds.std:.3f}"
@@ -266,7 +272,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     profiles = list(PROFILES)
 
-    p = sub.add_parser("data", help="describe a data set; --show writes a PNG overview")
+    p = sub.add_parser("data", help="describe a data set; --show writes a PNG overview; "
+                                    "--get imagenette downloads the paper's data")
+    p.add_argument("--get", choices=["imagenette"],
+                   help="download into the data folder ($FM_DATA_DIR, default data/), resumable")
     p.add_argument("--data", default="synthetic")
     p.add_argument("--size", type=int, default=32)
     p.add_argument("--seed", type=int, default=0)

@@ -30,20 +30,10 @@ from tqdm import tqdm
 from . import validate
 from .dataset import Dataset, from_arrays
 from .errors import UserError
+from .imagenette_download import (IMAGENETTE_ARCHIVE, IMAGENETTE_CLASSES, IMAGENETTE_FOLDER,  # noqa: F401
+                                  find_imagenette_tree, get_imagenette, imagenette_url)
 from .paths import IMAGENETTE_MEAN, IMAGENETTE_STD, data_dir
 from .utils import load_npz, save_npz_atomic, stable_hash
-
-# The paper's 5 of Imagenette's 10 classes, in the paper's (and ImageFolder's sorted) order.
-IMAGENETTE_CLASSES: tuple[tuple[str, str], ...] = (
-    ("n02102040", "English springer"),
-    ("n03000684", "chain saw"),
-    ("n03028079", "church"),
-    ("n03394916", "French horn"),
-    ("n03417042", "garbage truck"),
-)
-IMAGENETTE_FOLDER = "imagenette2-160"
-IMAGENETTE_ARCHIVE = "imagenette2-160.tgz"
-IMAGENETTE_URL = "https://s3.amazonaws.com/fast-ai-imageclas/imagenette2-160.tgz"
 
 # Where decoded image folders are cached; None means data_dir() / "cache", looked up at
 # call time so that pointing FM_DATA_DIR elsewhere (as tests do) moves the cache too.
@@ -262,15 +252,6 @@ class PaperTrainAugment:
         return f"PaperTrainAugment(RandomResizedCrop({self.size}, antialias=True), RandomHorizontalFlip())"
 
 
-def _imagenette_root(root: Path) -> Path | None:
-    """The folder holding ``train/`` and ``val/``: ``root`` itself (the extracted tarball) or
-    ``root/imagenette2-160`` (torchvision's ``Imagenette(root, size='160px')`` layout)."""
-    for candidate in (root, root / IMAGENETTE_FOLDER):
-        if (candidate / "train" / IMAGENETTE_CLASSES[0][0]).is_dir():
-            return candidate
-    return None
-
-
 def _network_available(host: str = "s3.amazonaws.com", port: int = 443, timeout: float = 3.0) -> bool:
     """Whether ``host`` answers within ``timeout`` seconds. The probe runs in a daemon thread
     because a DNS lookup ignores socket timeouts and can hang on an offline machine."""
@@ -290,28 +271,14 @@ def _network_available(host: str = "s3.amazonaws.com", port: int = 443, timeout:
 
 
 def _imagenette_missing(root: Path, reason: str) -> UserError:
-    """The one-line instruction: which file to fetch and where to extract it."""
+    """The one-line instruction: the command that fetches it, or which file to fetch and
+    where to extract it."""
     root = root.resolve()
     where = root.parent if root.name == IMAGENETTE_FOLDER else root
     return UserError(
-        f"Imagenette not found ({reason}): download {IMAGENETTE_ARCHIVE} (about 94 MB, from "
-        f"fast.ai's Imagenette page, {IMAGENETTE_URL}) and extract it in {where}/ so that "
-        f"{where / IMAGENETTE_FOLDER / 'train' / IMAGENETTE_CLASSES[0][0]}/ exists")
-
-
-def _download_imagenette(root: Path) -> None:
-    """Download and extract imagenette2-160 with torchvision, next to or inside ``root``."""
-    from torchvision.datasets import Imagenette
-
-    # torchvision extracts into <its root>/imagenette2-160, which is ``root`` when ``root``
-    # bears that name (the default, data/imagenette2-160) and ``root``'s child otherwise.
-    target = root.parent if root.name == IMAGENETTE_FOLDER else root
-    target.mkdir(parents=True, exist_ok=True)
-    try:
-        Imagenette(str(target), split="train", size="160px", download=True)
-    except Exception as exc:  # urllib, http.client, md5 and tar errors all mean the same to a user
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise _imagenette_missing(root, f"download failed: {reason}") from None
+        f"Imagenette not found ({reason}): run `fm data --get imagenette`, or download "
+        f"{IMAGENETTE_ARCHIVE} (about 94 MB, {imagenette_url()}) and extract it in {where}/ "
+        f"so that {where / IMAGENETTE_FOLDER / 'train' / IMAGENETTE_CLASSES[0][0]}/ exists")
 
 
 def load_imagenette(root: str | os.PathLike | None = None, size: int = 128,
@@ -324,14 +291,16 @@ def load_imagenette(root: str | os.PathLike | None = None, size: int = 128,
     within seconds, True always tries, False never does. Without the data, a UserError
     names the file to fetch and the folder to extract it in."""
     root = Path(root) if root is not None else data_dir() / IMAGENETTE_FOLDER
-    found = _imagenette_root(root)
+    found = find_imagenette_tree(root)
     if found is None:
         if download is False:
             raise _imagenette_missing(root, "download disabled")
         if download is None and not _network_available():
             raise _imagenette_missing(root, "no network access")
-        _download_imagenette(root)
-        found = _imagenette_root(root)
+        # torchvision extracts into <its folder>/imagenette2-160, which is ``root`` when
+        # ``root`` bears that name (the default, data/imagenette2-160) and its child otherwise.
+        get_imagenette(root.parent if root.name == IMAGENETTE_FOLDER else root)
+        found = find_imagenette_tree(root)
         if found is None:
             raise _imagenette_missing(root, "the download did not produce it")
     synsets = [wnid for wnid, _ in IMAGENETTE_CLASSES]
