@@ -7,7 +7,7 @@ build's ``progress.log``: :func:`fm_core.utils.progress_bar` writes the long sta
 progress there, and :func:`execute` prints it on the terminal while the notebook runs
 (:mod:`fm_core.book_progress`).
 
-After a notebook ran, :func:`finish_executed` collapses its parameter cells and appends
+After a notebook ran, :func:`finish_executed` removes its parameter cells from the page and appends
 a "re-run this page" note with the papermill command that recomputes it.
 """
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import Callable
 
 from .book_progress import PROGRESS_FILE_ENV, ProgressTail
 from .errors import UserError
+from .paths import STAGE_LOG_ENV
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 KERNEL_NAME = "python3"
@@ -39,9 +40,10 @@ def one_line(text, limit: int = 300) -> str:
 
 
 @contextlib.contextmanager
-def kernel_environment(progress_file: Path | None = None):
-    """Environment that the papermill kernels inherit (restored afterwards)."""
-    saved = {k: os.environ.get(k) for k in ("PYTHONPATH", "TQDM_DISABLE", PROGRESS_FILE_ENV)}
+def kernel_environment(progress_file: Path | None = None, stage_log: Path | None = None):
+    """Environment that the papermill kernels inherit (restored afterwards): the
+    progress file and the stage log (:data:`fm_core.store.STAGE_LOG_ENV`) among it."""
+    saved = {k: os.environ.get(k) for k in ("PYTHONPATH", "TQDM_DISABLE", PROGRESS_FILE_ENV, STAGE_LOG_ENV)}
     paths = [str(REPO_ROOT)] + [p for p in (saved["PYTHONPATH"] or "").split(os.pathsep) if p]
     os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
     os.environ["TQDM_DISABLE"] = "1"
@@ -49,6 +51,10 @@ def kernel_environment(progress_file: Path | None = None):
         os.environ[PROGRESS_FILE_ENV] = str(progress_file)
     else:
         os.environ.pop(PROGRESS_FILE_ENV, None)
+    if stage_log is not None:
+        os.environ[STAGE_LOG_ENV] = str(stage_log)
+    else:
+        os.environ.pop(STAGE_LOG_ENV, None)
     try:
         yield
     finally:
@@ -98,7 +104,7 @@ def _kernel_manager_class():
 
 def execute(nb: Path, out: Path, parameters: dict, book_dir: Path, progress: bool,
             position: int, progress_file: Path | None = None,
-            emit: Callable[[str], None] | None = None) -> None:
+            emit: Callable[[str], None] | None = None, stage_log: Path | None = None) -> None:
     """Execute ``nb`` into ``out`` with papermill. The lines that the kernel's progress
     bars append to ``progress_file`` are handed to ``emit`` (prefixed with the notebook's
     name) as they come. Raises UserError with one line naming the cell on failure."""
@@ -112,7 +118,7 @@ def execute(nb: Path, out: Path, parameters: dict, book_dir: Path, progress: boo
     tail = (ProgressTail(progress_file, lambda line: emit(f"  {nb.stem} | {line}"))
             if progress_file is not None and emit is not None else contextlib.nullcontext())
     try:
-        with kernel_environment(progress_file), tail:
+        with kernel_environment(progress_file, stage_log), tail:
             pm.execute_notebook(str(nb), str(out), parameters=parameters,
                                 kernel_name=KERNEL_NAME, language="python", cwd=str(book_dir),
                                 progress_bar=bar, log_output=False, **extra)
@@ -164,15 +170,15 @@ def rerun_note(nb: Path, parameters: dict) -> str:
 
 
 def finish_executed(out: Path, source: Path, parameters: dict) -> None:
-    """Collapse the ``parameters`` and ``injected-parameters`` cells of the executed
-    notebook ``out`` (the provenance block at the top of the page says what was used)
-    and append the re-run note (once)."""
+    """Leave the ``parameters`` and ``injected-parameters`` cells of the executed
+    notebook ``out`` out of the page (the provenance block at its top and the re-run
+    note at its end say which values were used) and append the re-run note (once)."""
     import nbformat
     nb = nbformat.read(out, as_version=4)
     for cell in nb.cells:
         tags = cell.get("metadata", {}).get("tags", [])
-        if ({"parameters", "injected-parameters"} & set(tags)) and "hide-input" not in tags:
-            cell.setdefault("metadata", {}).setdefault("tags", []).append("hide-input")
+        if ({"parameters", "injected-parameters"} & set(tags)) and "remove-cell" not in tags:
+            cell.setdefault("metadata", {}).setdefault("tags", []).append("remove-cell")
     nb.cells = [c for c in nb.cells if RERUN_TAG not in c.get("metadata", {}).get("tags", [])]
     nb.cells.append(nbformat.v4.new_markdown_cell(rerun_note(source, parameters),
                                                   metadata={"tags": [RERUN_TAG]}))

@@ -28,6 +28,24 @@ MASK_CMAP = "turbo"
 DIFF_CMAP = "coolwarm"
 IMAGE_CMAP = "gray"
 SHIFT_NOTE = "(DC centred)"
+# Figures are WIDTH inches at DPI and shown in a column about 800 px wide, i.e. scaled by
+# about 0.6 (800 px / 1350 px) on a screen's 96 px per inch: 10 pt text reads as 9 pt.
+DPI = 150
+FONT = 10
+TITLE_FONT = 11
+
+
+def _use_book_style() -> None:
+    """Resolution and type sizes of every figure drawn after this module is imported
+    (Jupyter's inline backend saves figures at the figure's own dpi)."""
+    plt.rcParams.update({
+        "figure.dpi": DPI, "savefig.dpi": DPI, "font.size": FONT, "axes.titlesize": FONT,
+        "axes.labelsize": FONT, "xtick.labelsize": FONT, "ytick.labelsize": FONT,
+        "legend.fontsize": FONT, "figure.titlesize": TITLE_FONT,
+    })
+
+
+_use_book_style()
 
 
 def _shift(mask: np.ndarray) -> np.ndarray:
@@ -41,7 +59,7 @@ def _image(ax, img, title="", cmap=IMAGE_CMAP, vmin=None, vmax=None, colorbar=Fa
     ax.set_xticks([])
     ax.set_yticks([])
     if title:
-        ax.set_title(title, fontsize=9)
+        ax.set_title(title, fontsize=FONT)
     if colorbar:
         ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
     return im
@@ -77,17 +95,17 @@ def plot_activation_spectra(spectra: Mapping[str, tuple], intermodulation: tuple
         label = "sin(t)" if name == "input" else f"{name}(sin(t))"
         if name == "hardtanh":
             label += f", clipped at ±{analysis.HARDTANH_LIMIT}"
-        ax.set_title(f"({letter}) {label}", fontsize=9)
-        ax.set_xlabel("frequency / input frequency", fontsize=8)
-        ax.set_ylabel("amplitude", fontsize=8)
+        ax.set_title(f"({letter}) {label}", fontsize=FONT)
+        ax.set_xlabel("frequency / input frequency", fontsize=FONT)
+        ax.set_ylabel("amplitude", fontsize=FONT)
     ax = flat[len(names)]
     freqs, amps = intermodulation
     keep = amps > 1e-3 * amps.max()
     last = freqs[keep].max() * 1.2
     ax.stem(freqs[freqs <= last], amps[freqs <= last], basefmt=" ", markerfmt=".")
     ax.set_title(f"({'ABCDEFGHIJ'[len(names)]}) intermodulation: (cos w1t + cos w2t)²\n"
-                 "peaks at 0, w2−w1, 2w1, w1+w2, 2w2", fontsize=9)
-    ax.set_xlabel("cycles per window", fontsize=8)
+                 "peaks at 0, w2−w1, 2w1, w1+w2, 2w2", fontsize=FONT)
+    ax.set_xlabel("cycles per window", fontsize=FONT)
     for extra in flat[len(names) + 1:]:
         extra.axis("off")
     fig.tight_layout()
@@ -115,7 +133,7 @@ def plot_mask_layer_schematic(image: np.ndarray, mask: np.ndarray, filtered: np.
         if step in ("FFT2", "IFFT2"):
             right.annotate("", xy=(-0.05, 0.5), xytext=(-0.45, 0.5), xycoords="axes fraction",
                            arrowprops=dict(arrowstyle="->", lw=1.2))
-            right.text(-0.25, 0.55, step, transform=right.transAxes, ha="center", va="bottom", fontsize=8)
+            right.text(-0.25, 0.55, step, transform=right.transAxes, ha="center", va="bottom", fontsize=FONT)
         else:
             right.text(-0.25, 0.5, step, transform=right.transAxes, ha="center", va="center", fontsize=16)
     return fig
@@ -134,12 +152,12 @@ def plot_dataset_masks(figure3: Mapping) -> Figure:
     fig.colorbar(im, ax=axes[0, :].tolist(), fraction=0.02, pad=0.01, label="mask value")
     axes[1, 0].axis("off")
     axes[1, 0].text(0.5, 0.5, f"differences\nminus ({letters[0]})\n{SHIFT_NOTE}",
-                    ha="center", va="center", fontsize=9, transform=axes[1, 0].transAxes)
+                    ha="center", va="center", fontsize=FONT, transform=axes[1, 0].transAxes)
     for j in range(1, len(names)):
         im = _image(axes[1, j], _shift(diffs[j - 1]), f"({letters[j]}-{letters[0]})",
                     DIFF_CMAP, -0.5, 0.5)
     fig.colorbar(im, ax=axes[1, :].tolist(), fraction=0.02, pad=0.01, label="normalised difference")
-    fig.suptitle(f"Dataset masks {SHIFT_NOTE}", fontsize=10)
+    fig.suptitle(f"Dataset masks {SHIFT_NOTE}", fontsize=TITLE_FONT)
     return fig
 
 
@@ -154,7 +172,7 @@ def _mark_cue_bands(ax, cue_bands) -> None:
             ax.axvspan(i - 0.5, i + 0.5, color=CUE_COLOURS.get(cue, "0.8"), alpha=0.18, lw=0,
                        label=f"{cue} cue" if k == 0 else None)
     if cue_bands:
-        ax.legend(fontsize=7, loc="upper right")
+        ax.legend(fontsize=FONT, loc="upper right")
 
 
 
@@ -164,8 +182,8 @@ def _bars(ax, values, xlabel, title):
     ax.bar(np.arange(len(values)), values, color=colors, width=0.9)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.axhline(0, color="k", lw=0.6)
-    ax.set_xlabel(xlabel, fontsize=8)
-    ax.set_title(title, fontsize=9)
+    ax.set_xlabel(xlabel, fontsize=FONT)
+    ax.set_title(title, fontsize=FONT)
     ax.tick_params(labelsize=7)
 
 
@@ -195,7 +213,7 @@ def plot_band_partitions_and_energies(energies: Mapping) -> Figure:
         _mark_cue_bands(ax, energies.get("cue_bands", {}))
         ax.set_ylim(-lim_r * 1.1, lim_r * 1.1)
         if j == 0:
-            ax.set_ylabel(f"Δ {what}", fontsize=8)
+            ax.set_ylabel(f"Δ {what}", fontsize=FONT)
         ax = fig.add_subplot(grid[2, j])
         _bars(ax, angular_diff[j], f"angular band ({180 / n_bands:.3g}° each)", f"{label}: angular")
         ax.set_ylim(-lim_a * 1.1, lim_a * 1.1)
@@ -220,7 +238,7 @@ def plot_image_mask_grid(images, masks, labels, class_masks, class_names,
     for c, name in enumerate(class_names):
         row = axes[c]
         _mask(row[0], class_masks[c], "class mask" if c == 0 else "")
-        row[0].set_ylabel(name, fontsize=9)
+        row[0].set_ylabel(name, fontsize=FONT)
         members = np.flatnonzero(labels == c)[:n_per_class]
         for j, ax in enumerate(row[1:]):
             if j < len(members):
@@ -228,20 +246,23 @@ def plot_image_mask_grid(images, masks, labels, class_masks, class_names,
             else:
                 ax.axis("off")
     # below the first class's masks, in the same columns: its images, filtered
+    mapped = next((ax.images[0] for ax in axes[:n_classes].ravel() if ax.images), None)
     first = np.flatnonzero(labels == 0)[:n_per_class]
     for r, (stack, name) in enumerate([(images, "x"), (complement_filtered, "Mc(x)"),
                                        (mask_filtered, "M(x)")]):
         row = axes[n_classes + r]
         row[0].axis("off")
         row[0].text(0.95, 0.5, f"{class_names[0]}:\n{name}", ha="right", va="center",
-                    fontsize=9, transform=row[0].transAxes)
+                    fontsize=FONT, transform=row[0].transAxes)
         for j, ax in enumerate(row[1:]):
             if j < len(first):
                 _image(ax, stack[first[j]])
             else:
                 ax.axis("off")
-    fig.suptitle(f"Masks {SHIFT_NOTE}, by class; images filtered by complements and masks", fontsize=10)
+    fig.suptitle(f"Masks {SHIFT_NOTE}, by class; images filtered by complements and masks", fontsize=TITLE_FONT)
     fig.tight_layout()
+    if mapped is not None:
+        fig.colorbar(mapped, ax=axes[:n_classes].ravel().tolist(), fraction=0.025, pad=0.01, label="mask value")
     return fig
 
 
@@ -268,8 +289,12 @@ def plot_reversal_examples(x, x_adv, mask, filtered_x, filtered_xadv, complement
             else:
                 _image(ax, stack[i], head)
         if titles is not None:
-            axes[i, 0].set_ylabel(titles[i], fontsize=9)
+            axes[i, 0].set_ylabel(titles[i], fontsize=FONT)
     fig.tight_layout()
+    mask_columns = [j for j, (_, _, kind) in enumerate(columns) if kind in ("mask", "complement")]
+    for j in mask_columns:  # one colour bar under each mask column (values in [0, 1])
+        fig.colorbar(axes[-1, j].images[0], ax=axes[:, j].tolist(), orientation="horizontal",
+                     fraction=0.03, pad=0.02, label="mask value" if j == mask_columns[0] else "complement")
     return fig
 
 
@@ -297,9 +322,9 @@ def plot_band_preference(radial: Mapping, angular: Mapping, comparison: str = "M
         ax.axhline(50, color="k", ls="--", lw=1)
         ax.set_ylim(0, 100)
         ax.set_xlabel(f"{name.split()[1]} band" + (" (0 = DC)" if "radial" in name else ""))
-        ax.set_ylabel("% of images", fontsize=8)
-        ax.set_title(name, fontsize=9)
-    axes[1].legend(fontsize=7, loc="lower right")
+        ax.set_ylabel("% of images", fontsize=FONT)
+        ax.set_title(name, fontsize=FONT)
+    axes[1].legend(fontsize=FONT, loc="lower right")
     fig.tight_layout()
     return fig
 
@@ -316,8 +341,8 @@ def plot_umap(embedding: np.ndarray, labels: np.ndarray, class_names: Sequence[s
         ax.scatter(pts[:, 0], pts[:, 1], s=8, color=colors(c % 10), label=name, alpha=0.8)
     ax.set_xlabel("UMAP 1")
     ax.set_ylabel("UMAP 2")
-    ax.set_title("UMAP of the linear classifier's outputs on single-image masks", fontsize=9)
-    ax.legend(fontsize=8, markerscale=2, loc="best")
+    ax.set_title("UMAP of the linear classifier's outputs on single-image masks", fontsize=FONT)
+    ax.legend(fontsize=FONT, markerscale=2, loc="best")
     fig.tight_layout()
     return fig
 
@@ -339,7 +364,7 @@ def plot_ground_truth(mask: np.ndarray, truth: np.ndarray) -> Figure:
     axes[2].set_xlabel("false-positive rate")
     axes[2].set_ylabel("true-positive rate")
     axes[2].set_title(f"AUROC {scores['auroc']:.3f}, precision@{scores['k']} "
-                      f"{scores['precision_at_k']:.2f}", fontsize=9)
+                      f"{scores['precision_at_k']:.2f}", fontsize=FONT)
     axes[2].set_aspect("equal")
     fig.tight_layout()
     return fig
@@ -358,7 +383,7 @@ def plot_samples(x: np.ndarray, y: np.ndarray, class_names: Sequence[str], n_per
                 _image(ax, x[members[j]], vmin=0, vmax=1)
             else:
                 ax.axis("off")
-        axes[c, 0].set_ylabel(name, fontsize=9)
+        axes[c, 0].set_ylabel(name, fontsize=FONT)
     fig.tight_layout()
     return fig
 
@@ -371,7 +396,7 @@ def plot_power_spectrum(mean_power: np.ndarray, title: str = "mean power spectru
     fig, ax = plt.subplots(figsize=(WIDTH * 0.5, WIDTH * 0.42))
     im = ax.imshow(np.maximum(power, floor), cmap="magma", norm=LogNorm(), interpolation="nearest")
     fig.colorbar(im, ax=ax, label="power (log scale)")
-    ax.set_title(f"{title} {SHIFT_NOTE}", fontsize=9)
+    ax.set_title(f"{title} {SHIFT_NOTE}", fontsize=FONT)
     ax.set_xticks([])
     ax.set_yticks([])
     fig.tight_layout()
@@ -395,7 +420,7 @@ def plot_training_history(history: Mapping[str, Sequence[float]]) -> Figure:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(panel)
         if len(curves) > 1:
-            ax.legend(fontsize=8)
+            ax.legend(fontsize=FONT)
     fig.tight_layout()
     return fig
 
@@ -418,12 +443,13 @@ def plot_dataset_overview(dataset, n_per_class: int = 6) -> Figure:
                 _image(axes[c, j], x[members[j]], vmin=0, vmax=1)
             else:
                 axes[c, j].axis("off")
-        axes[c, 0].set_ylabel(name, fontsize=9)
+        axes[c, 0].set_ylabel(name, fontsize=FONT)
         _image(axes[c, n_per_class], np.log10(_shift(power[c]) + 1e-12),
-               "log10 power" if c == 0 else "", "magma")
+               "log10 power" if c == 0 else "", "magma", colorbar=True)
         if truth is not None:
-            _image(axes[c, -1], _shift(truth[c]), "planted" if c == 0 else "", "Greys", 0, 1)
-    fig.suptitle(f"{dataset.describe()}; spectra {SHIFT_NOTE}", fontsize=10)
+            _image(axes[c, -1], _shift(truth[c]), "planted" if c == 0 else "", "Greys", 0, 1,
+                   colorbar=True)
+    fig.suptitle(f"{dataset.describe()}; spectra {SHIFT_NOTE}", fontsize=TITLE_FONT)
     fig.tight_layout()
     return fig
 
@@ -443,7 +469,7 @@ def plot_paper_vs_build(rows) -> Figure:
     ax.set_ylim(-3, 103)
     ax.set_xlabel("paper (reported), %")
     ax.set_ylabel("this build, %")
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=FONT, loc="lower right")
     ax.set_aspect("equal")
     fig.tight_layout()
     return fig
@@ -460,7 +486,7 @@ def plot_probe_samples(probes: Mapping[str, dict], per_set: int = 5) -> Figure:
             lo, hi = int(p["y_low"][j]), int(p["y_high"][j])
             title = f"L {lo if lo >= 0 else '-'} / H {hi if hi >= 0 else '-'}"
             _image(axes[i, j], np.asarray(p["x"][j]).squeeze(), title, vmin=0, vmax=1)
-        axes[i, 0].set_ylabel(name, fontsize=9)
+        axes[i, 0].set_ylabel(name, fontsize=FONT)
         axes[i, 0].axis("on")
         axes[i, 0].set_xticks([])
         axes[i, 0].set_yticks([])
@@ -473,7 +499,7 @@ def plot_cue_truths(truth: Mapping[str, np.ndarray], radial_bands: np.ndarray) -
     fig, axes = plt.subplots(1, 2, figsize=(WIDTH * 0.75, WIDTH * 0.36))
     im = axes[0].imshow(_shift(np.asarray(radial_bands).argmax(0)), cmap="viridis")
     fig.colorbar(im, ax=axes[0], fraction=0.046, label="radial band")
-    axes[0].set_title(f"radial bands {SHIFT_NOTE}", fontsize=9)
+    axes[0].set_title(f"radial bands {SHIFT_NOTE}", fontsize=FONT)
     code = np.zeros(np.asarray(truth["low"]).shape[-2:])
     code[np.asarray(truth["low"]).any(0)] = 1
     code[np.asarray(truth["high"]).any(0)] = 2
@@ -482,7 +508,7 @@ def plot_cue_truths(truth: Mapping[str, np.ndarray], radial_bands: np.ndarray) -
                         vmin=-0.5, vmax=2.5)
     bar = fig.colorbar(im, ax=axes[1], fraction=0.046, ticks=[0, 1, 2])
     bar.ax.set_yticklabels(["no cue", "L bins", "H bins"])
-    axes[1].set_title(f"planted cue bins {SHIFT_NOTE}", fontsize=9)
+    axes[1].set_title(f"planted cue bins {SHIFT_NOTE}", fontsize=FONT)
     for ax in axes:
         ax.set_xticks([])
         ax.set_yticks([])
@@ -501,6 +527,28 @@ def plot_bias_vs_share(rows: Mapping[str, Mapping]) -> Figure:
     ax.set_ylim(-0.03, 1.03)
     ax.set_xlabel("mask's L-share  (mean on L bins / (L + H))")
     ax.set_ylabel("L-bias  (cue-conflict probes)")
-    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
+    ax.legend(fontsize=FONT, loc="center left", bbox_to_anchor=(1.02, 0.5))
+    fig.tight_layout()
+    return fig
+
+
+def plot_step_budget_curve(curve: Mapping) -> Figure:
+    """Single-image masks against their step budget (:func:`fm_core.experiments.step_budget_curve`):
+    the median steps taken, and quality (mean mask value, prediction kept, agreement with
+    the largest budget's masks)."""
+    budgets = np.asarray(curve["budget"])
+    fig, axes = plt.subplots(1, 2, figsize=(WIDTH, 3.0))
+    axes[0].plot(budgets, curve["median steps"], marker="o", label="median steps taken")
+    axes[0].plot(budgets, budgets, color="0.6", ls="--", lw=1, label="budget")
+    axes[0].set_xlabel("step budget (max steps = one-cycle length)")
+    axes[0].set_ylabel("steps")
+    axes[0].legend(fontsize=FONT)
+    axes[1].plot(budgets, curve["mean mask value"], marker="o", label="mean mask value")
+    axes[1].plot(budgets, np.asarray(curve["prediction kept, %"]) / 100, marker="s", label="prediction kept")
+    axes[1].plot(budgets, curve["correlation with the largest budget's masks"], marker="^",
+                 label="correlation with the largest budget")
+    axes[1].set_xlabel("step budget")
+    axes[1].set_ylim(-0.05, 1.05)
+    axes[1].legend(fontsize=FONT)
     fig.tight_layout()
     return fig

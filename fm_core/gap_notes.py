@@ -1,0 +1,169 @@
+"""Why a number differs from the paper's: one short paragraph per group of gaps, its
+words chosen by the numbers (which table, which way the gap goes, what the controls
+measured) and by the build's setting (synthetic cue world, Imagenette, the paper's own
+set-up). Pages call :func:`gap_notes` under a table; every number in the text is
+formatted from the results, none is typed.
+"""
+from __future__ import annotations
+
+from typing import Iterable, Mapping
+
+from . import paper
+from .profiles import Profile
+from .tables import DIFFERS, REPRODUCED_WITHIN_PP, Comparison
+
+
+def papers_setup(cfg: Profile) -> bool:
+    """Imagenette at 128 px through torchvision's full-width VGG11-bn, as in the paper."""
+    return (cfg.data == "imagenette" and cfg.size == 128 and cfg.width == 1
+            and cfg.arch == "vgg11_bn" and not cfg.pooled_head)
+
+
+def setting(cfg: Profile) -> str:
+    """The clause that says how this build's set-up differs from the paper's."""
+    net = f"{cfg.arch} at width x{cfg.width:g}, {cfg.epochs} epochs"
+    if cfg.data == "synthetic":
+        return (f"This build trains on the synthetic two-cue world at {cfg.size} px ({net}), "
+                "not on Imagenette at 128 px")
+    if papers_setup(cfg):
+        return "This build runs the paper's set-up (Imagenette-5, 128 px, VGG11-bn)"
+    if cfg.data == "imagenette":
+        return f"This build uses the paper's Imagenette-5, but at {cfg.size} px ({net})"
+    return f"This build uses the data set {cfg.data} at {cfg.size} px ({net}), not Imagenette"
+
+
+def _pp(value: float) -> str:
+    return f"{value:.1f}"
+
+
+def _number(c: Comparison, value) -> str:
+    return _pp(value) if c.kind == "pp" else f"{value:g}"
+
+
+def _rows(group: list[Comparison]) -> str:
+    """The rows of a group as "name: paper -> this build"; Table 1 one entry per network."""
+    if group[0].table == "Table 1":
+        networks: dict[str, list[str]] = {}
+        for c in group:
+            regime, what = c.label.split(": ", 1)
+            what = "" if what == "accuracy" else what.replace("accuracy ", "") + " "
+            networks.setdefault(regime, []).append(f"{what}{_pp(c.paper)} → {_pp(c.build)}")
+        return "; ".join(f"{regime} {', '.join(parts)}" for regime, parts in networks.items())
+    return "; ".join(f"{c.label.split(': ')[0]} {_number(c, c.paper)} → {_number(c, c.build)}"
+                     for c in group)
+
+
+def _table1(group, higher: bool, cfg: Profile, context: Mapping) -> str:
+    if cfg.data == "synthetic":
+        why = ("the cue world is built so that its planted cues can be learned, so its "
+               "accuracies say how well they were learned and cannot be compared with "
+               "Imagenette's" if higher else
+               "the profile's network is smaller and trains for fewer epochs than the paper's")
+    elif papers_setup(cfg):
+        why = ("the set-up is the paper's, so a gap this size points at training: compare the "
+               "kept epoch and the validation loss in the training history on the networks "
+               "page, and other seeds")
+    else:
+        why = ("the task differs from the paper's in image size and network" if higher else
+               "the smaller images and network change what can be learned")
+    return f"{setting(cfg)}; {why}."
+
+
+def _table2(group, higher: bool, cfg: Profile, context: Mapping) -> str:
+    key = group[0].key
+    # the controls: the rows the paper has no number for (random, same-class and class masks)
+    controls = {k: v for k, v in context.get("table2", {}).items() if k != "n" and k not in paper.TABLE2}
+    if key == "table2.M(x_A)":
+        lead = ("Masks learned on clean images bring the clean prediction back on more "
+                "adversarial images than in the paper." if higher else
+                "Masks learned on clean images bring the clean prediction back on fewer "
+                "adversarial images than in the paper.")
+        if controls:
+            name, best = max(controls.items(), key=lambda kv: kv[1])
+            own = group[0].build
+            lead += (f" A control restores about as much ({name}: {_pp(best)}), so the reversal "
+                     "comes from the class's frequencies rather than from the image's own mask."
+                     if best >= own - REPRODUCED_WITHIN_PP else
+                     f" The controls restore less (best: {name}, {_pp(best)}), so the image's own "
+                     "mask matters.")
+        return lead
+    if key == "table2.Mc(x)":
+        if higher:
+            return ("The complements keep the class more often than in the paper: the "
+                    "frequencies the masks drop still carry it.")
+        where = ("a few planted bins, which the masks keep" if cfg.data == "synthetic"
+                 else "the frequencies that the masks keep")
+        return (f"The complements lose the class more often than in the paper: the class's "
+                f"evidence lies in {where}, and the complement removes them.")
+    if key == "table2.M(x)":
+        return ("Some learned masks change the clean prediction: their optimisation stopped "
+                "(step limit or patience) before the prediction was kept.")
+    return f"{setting(cfg)}."
+
+
+def _table3(group, higher: bool, cfg: Profile, context: Mapping) -> str:
+    key = group[0].key
+    values = context.get("table3", {})
+    per_class = values.get("n_per_class")
+    if key.endswith(".train"):
+        return ("On its own training masks the linear classifier reaches a different accuracy "
+                "than the paper's: with about as many mask pixels as masks, or more, it can "
+                "fit them, even under shuffled labels, and the paper's classifier was trained "
+                "differently. Training accuracy is not the score; the test rows are."
+                if higher else
+                "The classifier fits its training masks less well than the paper's did.")
+    if key == "table3.true_labels.test":
+        shuffled = values.get("shuffled_labels", {}).get("test_mean")
+        masks = f" ({per_class} masks per class)" if per_class else ""
+        text = (f"Single-image masks separate the classes {'better' if higher else 'less well'} "
+                f"than in the paper{masks}.")
+        if shuffled is not None:
+            text += (" The accuracy is still above the shuffled-labels control, so the masks "
+                     "carry class information." if group[0].build > shuffled + REPRODUCED_WITHIN_PP
+                     else " It is no better than the shuffled-labels control: a linear classifier "
+                     "finds no class information in these masks.")
+        return text
+    chance = values.get("chance")
+    text = "The shuffled-labels test accuracy is the control: it should lie near chance"
+    if chance is None:
+        return text + "."
+    near = abs(group[0].build - chance) <= REPRODUCED_WITHIN_PP
+    return text + (f" ({_pp(chance)}), and it does."
+                   if near else
+                   f" ({_pp(chance)}), and lies {'above' if group[0].build > chance else 'below'} it "
+                   "by more than the tolerance: the held-out split is small, so its accuracy is "
+                   "noisy (see the spread over seeds).")
+
+
+def _selection(group, higher: bool, cfg: Profile, context: Mapping) -> str:
+    return ("The selection keeps the validation images (scoring half) whose prediction PGD "
+            "flips, up to the profile's limit; its size follows this build's validation set "
+            f"and profile ({cfg.data}), not the paper's.")
+
+
+_EXPLAIN = {"Table 1": _table1, "Table 2": _table2, "Table 3": _table3, "Section 3": _selection}
+
+
+def gap_notes(comparisons: Iterable[Comparison], cfg: Profile, context: Mapping | None = None) -> str:
+    """Markdown: for every comparison whose verdict is "differs", grouped by what it
+    measures and the direction of the gap, one paragraph naming the rows and saying why.
+    ``context``: the tables' full values (``{"table2": ..., "table3": ...}``), whose
+    controls the text consults. Empty when every number is reproduced."""
+    context = context or {}
+    groups: dict[tuple, list[Comparison]] = {}
+    for c in comparisons:
+        if c.verdict == DIFFERS:
+            groups.setdefault((c.table, c.key, c.gap > 0), []).append(c)
+    # One explanation per direction for Table 1's two accuracies, and for Table 3's two
+    # training accuracies (true and shuffled labels).
+    merged: dict[tuple, list[Comparison]] = {}
+    for (table, key, higher), group in groups.items():
+        family = "" if table == "Table 1" else "train" if key.endswith(".train") else key
+        merged.setdefault((table, family, higher), []).extend(group)
+    paragraphs = []
+    for (table, _, higher), group in merged.items():
+        direction = "above" if higher else "below"
+        explain = _EXPLAIN.get(table, lambda *a: f"{setting(cfg)}.")
+        paragraphs.append(f"**{table}, {direction} the paper** (paper → this build: {_rows(group)}). "
+                          + explain(group, higher, cfg, context))
+    return "\n\n".join(paragraphs)

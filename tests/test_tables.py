@@ -1,0 +1,59 @@
+"""Verdicts computed from the numbers, and the gap paragraphs chosen by them."""
+from __future__ import annotations
+
+import math
+
+from fm_core import gap_notes, tables
+from fm_core.profiles import get_profile
+
+QUICK = get_profile("quick")
+
+
+def test_verdict_follows_the_stated_tolerance():
+    tol = tables.REPRODUCED_WITHIN_PP
+    assert tables.verdict(80.0, 80.0 + tol) == "reproduced"
+    assert tables.verdict(80.0, 80.0 - tol - 0.01) == "differs"
+    assert tables.verdict(100.0, 100.0, by_construction=True) == "by construction"
+    assert tables.verdict(None, 3.0) == "-" and tables.verdict(3.0, math.nan) == "-"
+    assert tables.verdict(1000, 1000 * (1 + tables.COUNT_WITHIN_FRACTION), kind="count") == "reproduced"
+    assert tables.verdict(1421, 200, kind="count") == "differs"
+
+
+def test_frame_shows_integers_as_integers_missing_as_dash_and_human_headers():
+    table = tables.frame({"a": {"n_train": 40.0, "val_acc": 98.857, "k": 7, "x": None}}, "run_tag")
+    assert list(table.columns) == ["n train", "val acc", "k", "x"] and table.index.name == "run tag"
+    assert table.iloc[0].tolist() == [40, "98.86", 7, "-"]
+
+
+def _table2(m_xa, class_mask):
+    return {"x": 100.0, "x_A": 0.0, "M(x)": 100.0, "M(x_A)": m_xa, "Mc(x)": 54.0,
+            "random mask, same size (x_A)": 20.0, "same-class image's mask (x_A)": 30.0,
+            "class mask (x_A)": class_mask, "n": 200}
+
+
+def test_table2_verdicts_and_construction_rows():
+    table = tables.table2(_table2(59.0, 40.0))
+    assert table.loc["x", "verdict"] == "by construction"
+    assert table.loc["M(x_A)", "verdict"] == "reproduced"
+    assert table.loc["class mask (x_A)", "verdict"] == "-"
+
+
+def test_gap_notes_only_for_differing_rows_and_worded_by_the_controls():
+    agree = tables.table2_comparisons(_table2(59.0, 40.0))
+    assert gap_notes.gap_notes(agree, QUICK, {"table2": _table2(59.0, 40.0)}) == ""
+    own = _table2(95.0, 40.0)
+    text = gap_notes.gap_notes(tables.table2_comparisons(own), QUICK, {"table2": own})
+    assert "Table 2, above the paper" in text and "the image's own mask matters" in text
+    assert "\n\n" not in text  # one paragraph: only M(x_A) differs
+    shared = _table2(95.0, 93.0)
+    text = gap_notes.gap_notes(tables.table2_comparisons(shared), QUICK, {"table2": shared})
+    assert "class's frequencies rather than from the image's own mask" in text
+
+
+def test_table1_gaps_share_one_paragraph_per_direction():
+    values = {r: {"standard": 99.0, "masked": 99.0} for r in ("vanilla", "adversarial")}
+    comps = tables.table1_comparisons(values)
+    assert [c.verdict for c in comps] == ["differs"] * 4
+    text = gap_notes.gap_notes(comps, QUICK)
+    assert text.count("**Table 1, above the paper**") == 1 and "synthetic two-cue world" in text
+    assert list(tables.table1(values).index) == ["N (vanilla)", "A (adversarial)"]
