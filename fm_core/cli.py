@@ -1,5 +1,5 @@
 """Command line: ``python -m fm_core`` (or ``fm``) with the sub-commands ``data``,
-``train``, ``mask``, ``image-masks``, ``cues``, ``runs``, ``bench``, ``book``,
+``train``, ``mask``, ``image-masks``, ``attribute``, ``cues``, ``runs``, ``bench``, ``book``,
 ``expected`` and ``readme``.
 
 A user's mistake is reported as one line on stderr with exit code 2, never a traceback.
@@ -185,12 +185,44 @@ def cmd_cues(args) -> None:
     print(f"L-bias {result['L-bias']:.3f} -> {out}")
 
 
+def cmd_attribute(args) -> None:
+    from .methods import get_method
+    from .models import freeze, load_model
+    from .utils import default_device
+
+    out = _out_path(args.out, ".npz")
+    model = freeze(load_model(args.model, device=default_device()))
+    if args.eps is not None and args.method != "heatmap" or args.top_k is not None and args.method != "ablation":
+        raise UserError("--eps belongs to --method heatmap and --top-k to --method ablation")
+    settings = {"heatmap": dict(eps=args.eps), "ablation": dict(top_k=args.top_k)}.get(args.method, {})
+    if args.method == "mask":  # the profile's dataset-mask settings, as `fm mask` uses them
+        cfg = get_profile(args.profile)
+        settings = dict(lam=cfg.dmask_lam, lr=cfg.dmask_lr, epochs=cfg.dmask_epochs, batch_size=cfg.dmask_batch_size,
+                        patience=cfg.dmask_patience, invariance=cfg.dmask_invariance, seed=cfg.seed)
+    method = get_method(args.method, **settings)  # checks the settings before any data is loaded
+    _, x, y = _load_for_model(model, args.data, args.split)
+    n = len(y) if args.limit is None else min(args.limit, len(y))
+    result = method.attribute(model, x[:n], y[:n])
+    result.save(out)
+    c = result.cost
+    print(f"{args.method} map of {n} images: {c['forward_passes']} forward and {c['backward_passes']} backward "
+          f"passes, {c['seconds']:.1f} s -> {out}")
+
+
 def cmd_bench(args) -> None:
     from .bench import make_bench_images, make_bench_model, run_bench
 
     cfg = get_profile(args.profile)
     out = _out_path(args.out, ".json")
     x = make_bench_images(cfg.size, n=args.batch_size)
+    if args.methods:  # the peer methods' passes and seconds instead (fm_core.method_results)
+        from .method_results import bench_methods
+        result = bench_methods(make_bench_model(cfg.name), x, out=out)
+        for name, cost in result["methods"].items():
+            print(f"  {name:<9} {cost['forward_passes']:>8} forward, {cost['backward_passes']:>7} backward, "
+                  f"{cost['seconds']:.2f} s")
+        print(f"peer methods on {len(x)} images -> {out}")
+        return
     result = run_bench(make_bench_model(cfg.name), x, steps=args.steps, batch_size=args.batch_size, out=out)
     ratios, secs = result["ratios"], result["seconds"]
     print(f"bench ({args.batch_size} images x {args.steps} steps, {cfg.size}x{cfg.size}, "
@@ -330,10 +362,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="cues.json")
     p.set_defaults(func=cmd_cues)
 
+    p = sub.add_parser("attribute", help="one peer method's frequency map of a model (map, settings, cost); writes .npz")
+    p.add_argument("--method", required=True, choices=["mask", "heatmap", "ablation", "gradient"])
+    p.add_argument("--model", required=True)
+    p.add_argument("--data", default="synthetic")
+    p.add_argument("--split", default="val", choices=["train", "val"])
+    p.add_argument("--limit", type=_positive(int), help="only the first N images")
+    p.add_argument("--eps", type=float, help="heatmap: L2 norm of each basis image (default 4.0)")
+    p.add_argument("--top-k", type=int, help="ablation: also the binary map of the top k pairs")
+    p.add_argument("--profile", default="quick", choices=profiles, help="mask: the profile's mask settings")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_attribute)
+
     p = sub.add_parser("bench", help="batched vs one-at-a-time single-image masks; writes JSON")
     p.add_argument("--profile", default="quick", choices=profiles)
     p.add_argument("--batch-size", type=_positive(int), default=64)
     p.add_argument("--steps", type=_positive(int), default=30)
+    p.add_argument("--methods", action="store_true", help="instead: each peer method's passes and seconds")
     p.add_argument("--out", default="bench.json")
     p.set_defaults(func=cmd_bench)
 

@@ -1,0 +1,153 @@
+"""Peer methods (fm_core.methods) on a network whose answer is known: a linear classifier
+that reads exactly one frequency pair. Every method must rank that pair first, the heat
+map must equal its closed form, the mask's cost formula must equal the counted passes,
+and bad input must be one line with exit code 2 through the CLI."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from fm_core import cli, faithfulness, methods
+from fm_core.errors import UserError
+from fm_core.masks import DatasetMask
+from fm_core.models import MaskedClassifier, build_model, freeze, save_model
+
+SIZE, FREQ, GAIN = 8, (1, 2), 40.0
+
+
+def wave(size=SIZE, freq=FREQ) -> torch.Tensor:
+    """The unit-L2 cosine plane wave at ``freq`` (row, column cycles per image)."""
+    i, j = np.meshgrid(np.arange(size), np.arange(size), indexing="ij")
+    w = np.cos(2 * np.pi * (freq[0] * i + freq[1] * j) / size)
+    return torch.tensor(w / np.linalg.norm(w), dtype=torch.float32)
+
+
+def one_frequency_network() -> MaskedClassifier:
+    """Two classes; the logit difference is GAIN * <wave, x - 0.5>: only FREQ matters."""
+    linear = nn.Linear(SIZE * SIZE, 2)
+    with torch.no_grad():
+        linear.weight.copy_(torch.stack([-wave().ravel(), wave().ravel()]) * GAIN / 2)
+        linear.bias.zero_()
+    return freeze(MaskedClassifier(nn.Sequential(nn.Flatten(), linear), 0.5, 1.0, {"size": SIZE}))
+
+
+def images(n=32, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    y = torch.arange(n) % 2
+    noise = 0.03 * torch.randn(n, 1, SIZE, SIZE, generator=g)
+    x = 0.5 + (2 * y - 1).float()[:, None, None, None] * 0.15 * wave() + noise
+    return x.clamp(0, 1), y
+
+
+def top_bin(values):
+    flat = np.argmax(methods.symmetric_part(np.asarray(values, dtype=float)))
+    return np.unravel_index(flat, (SIZE, SIZE))
+
+
+def is_freq(b):
+    return b in (FREQ, ((-FREQ[0]) % SIZE, (-FREQ[1]) % SIZE))
+
+
+@pytest.mark.parametrize("name, settings", [
+    ("heatmap", dict(eps=1.0)), ("ablation", dict(top_k=1)), ("gradient", {}),
+    ("mask", dict(lr=0.05, epochs=30, patience=0, batch_size=32))])
+def test_every_method_ranks_the_one_used_frequency_first(name, settings):
+    model, (x, y) = one_frequency_network(), images()
+    result = methods.get_method(name, **settings).attribute(model, x, y, progress=False)
+    assert result.values.shape == (SIZE, SIZE) and result.method == name
+    assert is_freq(top_bin(result.values)), (name, top_bin(result.values))
+    assert result.cost["forward_passes"] > 0 and result.cost["seconds"] >= 0
+    if name == "ablation":  # the DFM keeps exactly that pair
+        assert result.extra["dfm"].sum() == 2 and is_freq(top_bin(result.extra["dfm"]))
+    if name == "gradient":
+        assert result.cost["backward_passes"] == len(x)
+
+
+def test_pairs_cover_the_spectrum_once():
+    for h, w in ((8, 8), (7, 9), (32, 32)):
+        pairs = methods.frequency_pairs(h, w)
+        assert methods.pair_indicators(h, w, pairs).sum(0).eq(1).all()
+    assert len(methods.frequency_pairs(32, 32)) == 514  # (1024 + 4 self-paired bins) / 2
+
+
+def test_heat_map_of_a_linear_model_is_its_closed_form():
+    model, (x, y) = one_frequency_network(), images(n=6)
+    eps, pairs = 0.4, methods.frequency_pairs(SIZE, SIZE)
+    result = methods.FourierHeatMap(eps=eps, seed=3).attribute(model, x, y, progress=False)
+    bases = methods.basis_images(SIZE, SIZE, pairs).double().numpy()
+    signs = methods.heat_map_signs(len(pairs), len(x), seed=3).double().numpy()
+    z, s, w = (x[:, 0].double().numpy() - 0.5), (2 * y.numpy() - 1), wave().double().numpy()
+    margin = GAIN * np.einsum("nhw,hw->n", z, w)  # no clipping at this eps: checked below
+    assert ((x[None] + eps * torch.tensor(signs)[..., None, None, None] * torch.tensor(bases)[:, None, None])
+            .abs().le(1).all())
+    shift = GAIN * eps * signs * np.einsum("phw,hw->p", bases, w)[:, None]
+    loss = np.logaddexp(0, -s * (margin + shift)).mean(1) - np.logaddexp(0, -s * margin).mean()
+    errors = (s * (margin + shift) < 0).mean(1)
+    np.testing.assert_allclose(result.values, methods.mirrored(loss, SIZE, SIZE, pairs), atol=1e-4)
+    np.testing.assert_allclose(result.extra["error_rate"], methods.mirrored(errors, SIZE, SIZE, pairs))
+    assert result.cost["forward_passes"] == len(x) * (len(pairs) + 1) and result.cost["backward_passes"] == 0
+
+
+def test_mask_cost_from_its_record_equals_the_counted_passes():
+    model, (x, y) = one_frequency_network(), images()
+    with methods.PassCounter(model) as counter:
+        result = DatasetMask(lr=0.05, epochs=5, patience=0, batch_size=8)(model, x, y, progress=False)
+    recorded = methods.FourierMask.from_result(result).cost
+    assert (recorded["forward_passes"], recorded["backward_passes"]) == (counter.forward, counter.backward)
+
+
+def test_faithful_map_beats_the_random_floor():
+    model, (x, y) = one_frequency_network(), images(n=16, seed=1)
+    truth = np.zeros((SIZE, SIZE))
+    truth[FREQ], truth[(-FREQ[0]) % SIZE, (-FREQ[1]) % SIZE] = 1, 1
+    curves = faithfulness.frequency_curves(model, x, y, {"truth": truth}, points=5, progress=False)
+    assert curves["truth"]["deletion accuracy"][0] <= 0.6  # the one pair removed: chance
+    assert curves["truth"]["insertion accuracy"][0] == 1.0  # only that pair kept: all right
+    assert curves["truth"]["AUC deletion accuracy"] < curves["random"]["AUC deletion accuracy"]
+    assert curves["truth"]["AUC insertion accuracy"] > curves["random"]["AUC insertion accuracy"]
+    scores = faithfulness.truth_scores(truth, {"low": truth.astype(bool), "high": np.roll(truth, 1, 0) > 0})
+    assert scores["AUROC L"] == 1.0 and scores["precision@k L"] == 1.0 and scores["L-share"] == 1.0
+
+
+def test_bad_input_is_a_user_error():
+    model, (x, y) = one_frequency_network(), images(n=4)
+    with pytest.raises(UserError, match="unknown method"):
+        methods.get_method("saliency")
+    with pytest.raises(UserError, match="eps"):
+        methods.FourierHeatMap(eps=0.0).attribute(model, x, y)
+    with pytest.raises(UserError, match="shape"):
+        methods.GradientSpectrum().attribute(model, x[:, 0], y)
+    with pytest.raises(UserError, match="labels"):
+        methods.GradientSpectrum().attribute(model, x, y[:2])
+    with pytest.raises(UserError, match="expects"):
+        methods.GradientSpectrum().attribute(model, torch.zeros(2, 1, 4, 4), y[:2])
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory):
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("model") / "m.pt"
+    save_model(build_model("resnet18", 5, 32, 0.5, 0.25, width=0.0625), path)
+    return path
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--method", "saliency"], "invalid choice"),
+    (["--method", "heatmap", "--eps", "0"], "eps"),
+    (["--method", "heatmap", "--eps", "-1"], "eps"),
+    (["--method", "gradient", "--limit", "0"], "limit"),
+])
+def test_cli_bad_input_is_one_line_and_exit_2(model_file, tmp_path, capsys, argv, message):
+    code = cli.main(["attribute", "--model", str(model_file), "--out", str(tmp_path / "m.npz"), *argv])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and message in err, err
+
+
+def test_cli_attribute_writes_map_settings_and_cost(model_file, tmp_path, capsys):
+    out = tmp_path / "map.npz"
+    assert cli.main(["attribute", "--method", "gradient", "--model", str(model_file), "--limit", "8",
+                     "--out", str(out)]) == 0
+    saved = methods.FrequencyMap.load(out)
+    assert saved.values.shape == (32, 32) and saved.cost["backward_passes"] == 8 and saved.settings["images"] == 8
