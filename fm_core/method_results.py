@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from . import cue_analysis, faithfulness, methods, pipeline, store
+from .method_plots import METHOD_TITLES
 from .profiles import Profile
 from .utils import save_json_atomic
 
@@ -146,32 +147,35 @@ def summary(result: dict) -> dict:
 def verdict(result: dict) -> str:
     """The page's conclusion in words, chosen by the numbers (nothing typed)."""
     s = summary(result)
+    t = METHOD_TITLES
     lines = []
     if all("AUROC" in v for v in s.values()):
         best = max(s, key=lambda m: s[m]["AUROC"])
         worst = min(s, key=lambda m: s[m]["AUROC"])
-        lines.append(f"**Truth.** Averaged over the networks and both cues, the {best} map finds the planted "
-                     f"frequencies best (AUROC {s[best]['AUROC']:.2f}), the {worst} map worst "
+        lines.append(f"**Truth.** Averaged over the networks and both cues, the {t[best]} finds the planted "
+                     f"frequencies best (AUROC {s[best]['AUROC']:.2f}), the {t[worst]} worst "
                      f"({s[worst]['AUROC']:.2f}).")
     faithful = [m for m in s if s[m]["deletion vs random"] < 0 and s[m]["insertion vs random"] > 0]
     best_del = min(s, key=lambda m: s[m]["deletion vs random"])
     lines.append(f"**Faithfulness.** Against a random ranking, {len(faithful)} of {len(s)} maps both remove accuracy "
-                 f"faster on deletion and restore it faster on insertion ({', '.join(faithful) or 'none'}); the "
-                 f"{best_del} map's deletion curve falls fastest (area {s[best_del]['deletion vs random']:+.2f} "
+                 f"faster on deletion and restore it faster on insertion ({', '.join(t[m] for m in faithful) or 'none'}); the "
+                 f"{t[best_del]}'s deletion curve falls fastest (area {s[best_del]['deletion vs random']:+.2f} "
                  "against random).")
     cheap = min(s, key=lambda m: s[m]["forward passes"])
     dear = max(s, key=lambda m: s[m]["forward passes"])
     ratio = s[dear]["forward passes"] / max(s[cheap]["forward passes"], 1)
-    lines.append(f"**Cost.** The {cheap} map is the cheapest ({s[cheap]['forward passes']:.0f} forward passes), "
-                 f"the {dear} map the dearest ({s[dear]['forward passes']:.0f}, {ratio:.0f} times as many).")
+    lines.append(f"**Cost.** The {t[cheap]} is the cheapest ({s[cheap]['forward passes']:.0f} forward passes), "
+                 f"the {t[dear]} the dearest ({s[dear]['forward passes']:.0f}, {ratio:.3g} times as many).")
     if all("|L-share - L-bias|" in v for v in s.values()):
         gaps = {m: v["|L-share - L-bias|"] for m, v in s.items() if v["|L-share - L-bias|"] == v["|L-share - L-bias|"]}
         if gaps:
             closest = min(gaps, key=gaps.get)
-            lines.append(f"**Behaviour.** The {closest} map's L-share is closest to the networks' cue-conflict "
+            lines.append(f"**Behaviour.** The {t[closest]}'s L-share is closest to the networks' cue-conflict "
                          f"L-bias (mean gap {gaps[closest]:.2f}); the Fourier mask's gap is {gaps.get('mask', np.nan):.2f}"
                          + (": the mask is the best reader of behaviour here." if closest == "mask" else
-                            ": a cheaper or simpler map reads behaviour at least as well as the mask here."))
+                            f": the {t[closest]} reads behaviour better than the mask here"
+                            + (", and at a fraction of its passes." if s[closest]["forward passes"]
+                               < s["mask"]["forward passes"] else ", though it costs more passes.")))
     return "\n\n".join(lines)
 
 
