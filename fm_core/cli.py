@@ -1,5 +1,5 @@
 """Command line: ``python -m fm_core`` (or ``fm``) with the sub-commands ``data``,
-``train``, ``mask``, ``image-masks``, ``attribute``, ``cues``, ``runs``, ``bench``, ``book``,
+``train``, ``mask``, ``image-masks``, ``merge``, ``attribute``, ``cues``, ``runs``, ``bench``, ``book``,
 ``expected`` and ``readme``.
 
 A user's mistake is reported as one line on stderr with exit code 2, never a traceback.
@@ -91,6 +91,7 @@ def cmd_data(args) -> None:
 
 
 def cmd_train(args) -> None:
+    from . import distributed
     from .data import load_dataset
     from .models import save_model
     from .training import check_regime, train_network
@@ -104,11 +105,19 @@ def cmd_train(args) -> None:
     ds = load_dataset(cfg.data, size=cfg.size, seed=cfg.data_seed)
     if ds.size != cfg.size:
         cfg = cfg.replace(size=ds.size)  # an .npz brings its own image size
-    print(ds.describe())
+    ranks = distributed.init_distributed()  # under torchrun/srun: DistributedDataParallel
     checkpoint = out.with_suffix(".partial.pt")  # rewritten every epoch: a rerun continues from it
-    if checkpoint.exists():
-        print(f"resuming from {checkpoint}")
-    model = train_network(ds, args.regime, cfg, checkpoint=checkpoint)
+    if ranks.is_main:
+        print(ds.describe() + (f"; {ranks.world_size} processes" if ranks.distributed else ""))
+        if checkpoint.exists():
+            print(f"resuming from {checkpoint}")
+    try:
+        model = train_network(ds, args.regime, cfg, checkpoint=checkpoint, progress=ranks.is_main,
+                              device=distributed.rank_device(ranks), distributed=ranks.distributed)
+    finally:
+        distributed.close()
+    if not ranks.is_main:  # the ranks hold the same network: rank 0 writes it
+        return
     save_model(model, out)
     checkpoint.unlink(missing_ok=True)  # only once the model is saved
     m = model.meta["metrics"]
@@ -136,24 +145,53 @@ def cmd_mask(args) -> None:
 def cmd_image_masks(args) -> None:
     import numpy as np
 
+    from . import distributed
     from .masks import ImageMasks
     from .models import freeze, load_model
-    from .utils import default_device
 
     out = _out_path(args.out, ".npz")
-    model = freeze(load_model(args.model, device=default_device()))
+    ranks = distributed.init_distributed()  # under torchrun/srun: each rank learns its shard
+    model = freeze(load_model(args.model, device=distributed.rank_device(ranks)))
+    if args.dtype == "float64":
+        model = model.double()  # the learner runs in the model's dtype
     _, x, y = _load_for_model(model, args.data, args.split)
     indices = np.arange(len(y)) if args.limit is None else np.arange(min(args.limit, len(y)))
     learner = ImageMasks.from_profile(get_profile(args.profile), lam=args.lam, lr=args.lr,
                                       max_steps=args.max_steps, patience=args.patience,
                                       batch_size=args.batch_size)
-    checkpoint = out.with_suffix(".partial.npz")
-    result = learner(model, x[indices], checkpoint=checkpoint)
-    result.extra.update(indices=indices, labels=y[indices].numpy())
-    result.save(out)
-    checkpoint.unlink(missing_ok=True)
+
+    def learn(positions, checkpoint):
+        chosen = indices[positions]
+        result = learner(model, x[chosen], checkpoint=checkpoint, progress=ranks.is_main)
+        result.extra.update(indices=chosen, labels=y[chosen].numpy())
+        return result
+
+    try:
+        if ranks.distributed:
+            result = distributed.learn_sharded(learn, len(indices), out, ranks)
+        else:
+            checkpoint = out.with_suffix(".partial.npz")
+            result = learn(np.arange(len(indices)), checkpoint)
+            result.save(out)
+            checkpoint.unlink(missing_ok=True)
+    finally:
+        distributed.close()
+    if result is None:  # not rank 0: its shard is saved and merged by rank 0
+        return
     print(f"{len(indices)} single-image masks: prediction kept for {100 * result.kept.mean():.1f}%, "
-          f"mean mask {result.masks.mean():.3f}, median {int(np.median(result.steps))} steps -> {out}")
+          f"mean mask {result.masks.mean():.3f}, median {int(np.median(result.steps))} steps"
+          + (f", {ranks.world_size} processes" if ranks.distributed else "") + f" -> {out}")
+
+
+def cmd_merge(args) -> None:
+    from .distributed import find_shards, merge_shards
+
+    out = _out_path(args.out, ".npz")
+    shards = [Path(s) for s in args.shards] or find_shards(out)
+    result = merge_shards(shards)
+    result.save(out)
+    print(f"{len(shards)} shards merged: {len(result.masks)} single-image masks -> {out} "
+          "(the shards are kept)")
 
 
 def cmd_cues(args) -> None:
@@ -352,9 +390,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--patience", type=_non_negative_int, help="0 turns early stopping off")
     p.add_argument("--lam", type=_positive(float))
     p.add_argument("--lr", type=_positive(float))
+    p.add_argument("--dtype", default="float32", choices=["float32", "float64"],
+                   help="float64: results of one and of many processes agree to 1e-6")
     p.add_argument("--profile", default="quick", choices=profiles)
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_image_masks)
+
+    p = sub.add_parser("merge", help="merge the shards of a multi-process image-masks run into one file")
+    p.add_argument("shards", nargs="*", help="shard files (default: <out>.rank*-of-*.npz beside --out)")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_merge)
 
     p = sub.add_parser("cues", help="probe a model of the synthetic cue world: accuracies and L-bias; writes JSON")
     p.add_argument("--model", required=True)

@@ -192,27 +192,48 @@ def get_image_masks(cfg: Profile, which: str = "vanilla_x", progress: bool = Tru
     """Single-image masks for the selected images (at most ``cfg.imask_images``):
     ``which`` is ``vanilla_x`` (M_N,x), ``adversarial_x`` (M_A,x) or ``vanilla_xadv``
     (M_N,xA). ``extra`` holds ``indices`` (into the validation split) and ``labels``.
-    The run keeps a checkpoint: killed and restarted, it resumes where it stopped."""
+    The run keeps a checkpoint: killed and restarted, it resumes where it stopped.
+    Under torchrun or srun each rank learns its shard of the images (with its own
+    checkpoint) and one rank merges them into the artefact (see :mod:`fm_core.distributed`)."""
+    from . import distributed  # only this recipe runs sharded
+
     if which not in IMAGE_MASK_SETS:
         raise ValueError(f"which must be one of {list(IMAGE_MASK_SETS)}")
     regime, images = IMAGE_MASK_SETS[which]
     key = store.artefact_key(_settings(cfg, IMAGE_MASK_FIELDS, which=which), IMAGE_MASK_CODE)
     path = _where(cfg, "masks", f"images-{which}-{key}.npz")
-    checkpoint = store.partial_path(path)  # store.fetch deletes it once the result is saved
+    ranks = distributed.init_distributed()
+    progress = progress and ranks.is_main
 
-    def compute():
-        ds = get_dataset(cfg)
-        sel = get_reversal_selection(cfg, progress)
+    def selected():
+        """The validation indices of the run's images, and the images."""
+        ds, sel = get_dataset(cfg), get_reversal_selection(cfg, progress)
         n = len(sel["indices"]) if cfg.imask_images is None else min(cfg.imask_images, len(sel["indices"]))
         indices = sel["indices"][:n]
-        x = ds.x_val[indices] if images == "clean" else sel["x_adv"][:n]
-        result = masks.ImageMasks.from_profile(cfg)(get_network(cfg, regime, progress), x,
-                                                    checkpoint=checkpoint, progress=progress)
-        result.extra.update(indices=indices, labels=ds.y_val[indices].numpy())
+        return indices, (ds.x_val[indices] if images == "clean" else sel["x_adv"][:n])
+
+    def learn(positions=None, checkpoint=store.partial_path(path)):  # fetch deletes this checkpoint
+        indices, x = selected()
+        if positions is not None:
+            indices, x = indices[positions], x[positions]
+        network = get_network(cfg, regime, progress).to(distributed.rank_device(ranks))
+        result = masks.ImageMasks.from_profile(cfg)(network, x, checkpoint=checkpoint, progress=progress)
+        result.extra.update(indices=indices, labels=get_dataset(cfg).y_val[indices].numpy())
         return result
 
-    return store.fetch(path, compute, save=MaskResult.save, load=MaskResult.load,
-                       record=lambda r: _record(cfg, artefact="image_masks", which=which, n=len(r.masks)))
+    compute = learn
+    if ranks.distributed:
+        shards = [distributed.shard_path(path, r, ranks.world_size) for r in range(ranks.world_size)]
+        if not store.record_path(path).exists():
+            distributed.learn_shard(learn, len(selected()[0]), path, ranks)
+            distributed.barrier()  # every shard saved
+        if all(shard.exists() for shard in shards):
+            compute = functools.partial(distributed.merge_shards, shards)  # whoever holds the lock merges
+    result = store.fetch(path, compute, save=MaskResult.save, load=MaskResult.load,
+                         record=lambda r: _record(cfg, artefact="image_masks", which=which, n=len(r.masks)))
+    if ranks.distributed:  # the artefact exists now: this rank's shard is no longer needed
+        distributed.remove_shards(shards[ranks.rank:ranks.rank + 1])
+    return result
 
 
 # --------------------------------------------------------------------------- results

@@ -27,6 +27,7 @@ from .dataset import Dataset
 from .evaluation import accuracy, loss_and_accuracy
 from .errors import UserError
 from .models import MaskedClassifier, build_model
+from .distributed import DataParallel
 from .profiles import REGIMES, Profile
 from .utils import atomic_path, default_device, progress_bar, seed_everything
 
@@ -84,7 +85,8 @@ def new_model(dataset: Dataset, profile: Profile, regime: str) -> MaskedClassifi
 
 def train_network(dataset: Dataset, regime: str, profile: Profile, progress: bool = True,
                   device: str | torch.device | None = None,
-                  checkpoint: str | Path | None = None) -> MaskedClassifier:
+                  checkpoint: str | Path | None = None,
+                  distributed: bool = False) -> MaskedClassifier:
     """Train one network of the paper under ``regime``; the model's ``meta`` records the
     configuration and metrics (clean and PGD validation accuracy, time, history).
 
@@ -93,11 +95,16 @@ def train_network(dataset: Dataset, regime: str, profile: Profile, progress: boo
     exists, training continues after its last completed epoch and ends with the weights
     an uninterrupted run gets (bit-identical on CPU); one made for other settings or
     other data is refused with a :class:`UserError`. The caller deletes it once the
-    model is saved (a kill in between loses nothing)."""
+    model is saved (a kill in between loses nothing).
+
+    ``distributed``: under torchrun or srun, DistributedDataParallel: each process trains
+    on its share of every batch, and only rank 0 writes the checkpoint (see
+    :class:`fm_core.distributed.DataParallel`); one process without a launcher."""
     check_regime(regime)
     device = torch.device(device) if device is not None else default_device()
     generator = seed_everything(profile.seed)
     model = new_model(dataset, profile, regime).to(device)
+    parallel = DataParallel(model, enabled=distributed)
     optimiser = torch.optim.Adam(model.parameters(), lr=profile.max_lr, weight_decay=0.0)
     steps_per_epoch = -(-len(dataset.y_train) // profile.batch_size)
     schedule = torch.optim.lr_scheduler.OneCycleLR(
@@ -127,7 +134,7 @@ def train_network(dataset: Dataset, regime: str, profile: Profile, progress: boo
         order = torch.randperm(len(dataset.y_train), generator=generator)
         seen, loss_sum, correct = 0, 0.0, 0
         for i in range(0, len(order), profile.batch_size):
-            idx = order[i:i + profile.batch_size]
+            idx = parallel.share(order[i:i + profile.batch_size])
             xb, yb = dataset.x_train[idx], dataset.y_train[idx]
             if dataset.train_augment is not None:
                 xb = dataset.train_augment(xb)
@@ -135,7 +142,7 @@ def train_network(dataset: Dataset, regime: str, profile: Profile, progress: boo
             if attack is not None:
                 xb = attack(xb, yb)  # torchattacks evaluates the model in eval mode
                 model.train()
-            logits = model(xb)
+            logits = parallel.model(xb)
             loss = F.cross_entropy(logits, yb)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
@@ -144,7 +151,8 @@ def train_network(dataset: Dataset, regime: str, profile: Profile, progress: boo
             seen += len(yb)
             loss_sum += loss.item() * len(yb)
             correct += (logits.argmax(1) == yb).sum().item()
-        val_loss, val_acc = loss_and_accuracy(model, dataset.x_val, dataset.y_val)
+        seen, loss_sum, correct = parallel.sum(seen, loss_sum, correct)
+        val_loss, val_acc = parallel.evaluate(loss_and_accuracy, model, dataset.x_val, dataset.y_val)
         for key, value in zip(history, (loss_sum / seen, correct / seen, val_loss, val_acc,
                                         schedule.get_last_lr()[0])):
             history[key].append(value)
@@ -152,7 +160,7 @@ def train_network(dataset: Dataset, regime: str, profile: Profile, progress: boo
         # epochs are not candidates (their clean loss is lower, their robustness is not)
         if val_loss < best[0] and epoch >= warmup_epochs(profile, regime):
             best = (val_loss, copy.deepcopy(model.core.state_dict()), epoch)
-        if checkpoint is not None:
+        if checkpoint is not None and parallel.is_main:
             save_checkpoint(checkpoint, fingerprint, epoch, elapsed + time.perf_counter() - start,
                             history, best, model, optimiser, schedule, generator)
         bar.set_postfix(loss=f"{loss_sum / seen:.3f}", val_loss=f"{val_loss:.3f}",
