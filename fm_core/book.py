@@ -39,6 +39,7 @@ import sys
 import time
 from pathlib import Path
 
+from .book_progress import read_stage_log
 from .book_execute import KERNEL_NAME, REPO_ROOT, execute, executed_ok, finish_executed, one_line
 from .book_render import BUILD, fill_report_page, render, write_report_page
 from .book_toc import EXTRA_PART_CAPTION, make_toc, write_toc
@@ -130,6 +131,10 @@ class _Build:
     def progress_log(self) -> Path:
         return self.build_dir / "progress.log"
 
+    @property
+    def stage_log(self) -> Path:
+        return self.build_dir / "stages.jsonl"
+
     def say(self, message: str) -> None:
         _say(message, self.progress)
 
@@ -194,6 +199,8 @@ def _execute_all(build: _Build) -> None:
     """Execute the selected notebooks in order; stop at the first that fails."""
     build.build_dir.mkdir(parents=True, exist_ok=True)
     build.progress_log.write_text("", encoding="utf-8")
+    build.stage_log.write_text("", encoding="utf-8")
+    stage_offset = 0
     overall = None
     if build.progress and build.selected:
         from tqdm.auto import tqdm
@@ -207,7 +214,7 @@ def _execute_all(build: _Build) -> None:
             t0 = time.perf_counter()
             try:
                 execute(nb, out, build.parameters, build.book_dir, build.progress, position=1,
-                        progress_file=build.progress_log, emit=build.say)
+                        progress_file=build.progress_log, emit=build.say, stage_log=build.stage_log)
             except UserError:
                 build.report["notebooks"][nb.name] = {
                     "status": "failed", "seconds": round(time.perf_counter() - t0, 2),
@@ -217,9 +224,10 @@ def _execute_all(build: _Build) -> None:
                 raise
             seconds = time.perf_counter() - t0
             finish_executed(out, nb, build.parameters)
+            stages, stage_offset = read_stage_log(build.stage_log, stage_offset)
             build.report["notebooks"][nb.name] = {
                 "status": "executed", "profile": build.profile, "seconds": round(seconds, 2),
-                "parameters": dict(build.parameters)}
+                "parameters": dict(build.parameters), "stages": stages}
             build.pages.append(nb.stem)
             build.say(f"{nb.stem}: {format_seconds(seconds)}")
             if overall is not None:

@@ -21,6 +21,7 @@ from typing import Callable
 
 from .book_progress import PROGRESS_FILE_ENV, ProgressTail
 from .errors import UserError
+from .paths import STAGE_LOG_ENV
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 KERNEL_NAME = "python3"
@@ -39,9 +40,10 @@ def one_line(text, limit: int = 300) -> str:
 
 
 @contextlib.contextmanager
-def kernel_environment(progress_file: Path | None = None):
-    """Environment that the papermill kernels inherit (restored afterwards)."""
-    saved = {k: os.environ.get(k) for k in ("PYTHONPATH", "TQDM_DISABLE", PROGRESS_FILE_ENV)}
+def kernel_environment(progress_file: Path | None = None, stage_log: Path | None = None):
+    """Environment that the papermill kernels inherit (restored afterwards): the
+    progress file and the stage log (:data:`fm_core.store.STAGE_LOG_ENV`) among it."""
+    saved = {k: os.environ.get(k) for k in ("PYTHONPATH", "TQDM_DISABLE", PROGRESS_FILE_ENV, STAGE_LOG_ENV)}
     paths = [str(REPO_ROOT)] + [p for p in (saved["PYTHONPATH"] or "").split(os.pathsep) if p]
     os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
     os.environ["TQDM_DISABLE"] = "1"
@@ -49,6 +51,10 @@ def kernel_environment(progress_file: Path | None = None):
         os.environ[PROGRESS_FILE_ENV] = str(progress_file)
     else:
         os.environ.pop(PROGRESS_FILE_ENV, None)
+    if stage_log is not None:
+        os.environ[STAGE_LOG_ENV] = str(stage_log)
+    else:
+        os.environ.pop(STAGE_LOG_ENV, None)
     try:
         yield
     finally:
@@ -98,7 +104,7 @@ def _kernel_manager_class():
 
 def execute(nb: Path, out: Path, parameters: dict, book_dir: Path, progress: bool,
             position: int, progress_file: Path | None = None,
-            emit: Callable[[str], None] | None = None) -> None:
+            emit: Callable[[str], None] | None = None, stage_log: Path | None = None) -> None:
     """Execute ``nb`` into ``out`` with papermill. The lines that the kernel's progress
     bars append to ``progress_file`` are handed to ``emit`` (prefixed with the notebook's
     name) as they come. Raises UserError with one line naming the cell on failure."""
@@ -112,7 +118,7 @@ def execute(nb: Path, out: Path, parameters: dict, book_dir: Path, progress: boo
     tail = (ProgressTail(progress_file, lambda line: emit(f"  {nb.stem} | {line}"))
             if progress_file is not None and emit is not None else contextlib.nullcontext())
     try:
-        with kernel_environment(progress_file), tail:
+        with kernel_environment(progress_file, stage_log), tail:
             pm.execute_notebook(str(nb), str(out), parameters=parameters,
                                 kernel_name=KERNEL_NAME, language="python", cwd=str(book_dir),
                                 progress_bar=bar, log_output=False, **extra)

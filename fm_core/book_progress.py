@@ -17,6 +17,7 @@ what is computed, how far it is, time spent and the estimated time left.
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import threading
@@ -148,3 +149,24 @@ class ProgressTail:
             text = line.decode("utf-8", "replace").rstrip()
             if text:
                 self.emit(text)
+
+
+def read_stage_log(path: Path, offset: int = 0) -> tuple[dict[str, dict], int]:
+    """Seconds and artefact count per stage in ``path`` from byte ``offset`` on, and the
+    offset reached (the book reads each notebook's share of one log)."""
+    stages: dict[str, dict] = {}
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(offset)
+            data = fh.read()
+    except OSError:
+        return stages, offset
+    for line in data.decode("utf-8", "replace").splitlines():
+        try:
+            entry = json.loads(line)
+            row = stages.setdefault(str(entry["stage"]), {"seconds": 0.0, "count": 0})
+            row["seconds"] = round(row["seconds"] + float(entry["seconds"]), 2)
+            row["count"] += 1
+        except (ValueError, KeyError, TypeError):
+            continue  # a torn last line of a killed kernel
+    return stages, offset + len(data)

@@ -95,8 +95,46 @@ def report_page(report: dict) -> str:
         f"- Sphinx warnings: {PLACEHOLDERS['warnings']} (listed in "
         "`_build/build_report.json`; the full log is `_build/sphinx.log`)",
         f"- the whole build: {PLACEHOLDERS['total']}", "",
+        *stage_table(report),
     ]
     return "\n".join(lines)
+
+
+def stage_table(report: dict) -> list[str]:
+    """Markdown lines of "where the time goes": per executed notebook, the seconds of each
+    stage of the artefact store (training, masks, ...; the artefacts computed there, in
+    brackets) and the rest (kernel start, evaluation, plots, analysis)."""
+    executed = {n: e for n, e in sorted(report["notebooks"].items()) if e.get("status") == "executed"}
+    stages = sorted({s for e in executed.values() for s in e.get("stages", {})})
+    if not executed:
+        return []
+    lines = ["## Where the time goes", "",
+             "Each artefact the store computed (`fm_core.store.fetch`) logged its seconds under "
+             "its stage; *rest* is the notebook's remaining time: starting the kernel, "
+             "evaluations, analysis and plots. An artefact computed by an earlier page is "
+             "only loaded by the later ones.", "",
+             "| notebook | " + " | ".join(stages) + " | rest | total |",
+             "|---" * (len(stages) + 3) + "|"]
+    totals = dict.fromkeys(stages, 0.0)
+    rest_total = 0.0
+    for name, entry in executed.items():
+        cells, used = [], 0.0
+        for stage in stages:
+            row = entry.get("stages", {}).get(stage)
+            if row:
+                cells.append(f"{format_seconds(row['seconds'])} ({row['count']})")
+                used += row["seconds"]
+                totals[stage] += row["seconds"]
+            else:
+                cells.append("-")
+        rest = max(0.0, entry["seconds"] - used)
+        rest_total += rest
+        lines.append(f"| {Path(name).stem} | " + " | ".join(cells)
+                     + f" | {format_seconds(rest)} | {format_seconds(entry['seconds'])} |")
+    lines.append("| **total** | " + " | ".join(f"**{format_seconds(t)}**" for t in totals.values())
+                 + f" | **{format_seconds(rest_total)}** | "
+                 f"**{format_seconds(sum(e['seconds'] for e in executed.values()))}** |")
+    return lines + [""]
 
 
 def write_report_page(src: Path, report: dict) -> Path:

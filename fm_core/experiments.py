@@ -8,6 +8,8 @@ learned on (the callers pass the score half of the validation set).
 """
 from __future__ import annotations
 
+import dataclasses
+import time
 from dataclasses import asdict, dataclass
 from typing import Mapping
 
@@ -15,9 +17,11 @@ import numpy as np
 import torch
 
 from . import analysis, cue_analysis, mask_classifier
+from .attacks import pgd_attack
 from .evaluation import accuracy
 from .fourier import complement, filter_images, symmetric_part
 from .mask_result import MaskResult
+from .masks import ImageMasks
 from .reversal import reversal_accuracies
 
 
@@ -32,22 +36,24 @@ class NetworkScore:
 
     standard: float  # on held-out images
     masked: float  # the same images through the network's dataset mask
-    pgd: float  # PGD accuracy on the validation set (measured at training)
+    pgd: float  # PGD accuracy on the same held-out images
     mask_mean: float
     mask_kept: bool  # the mask met its accuracy criterion on its own (fit) images
     train_seconds: float
 
 
 def table1(networks: Mapping[str, torch.nn.Module], dataset_masks: Mapping[str, MaskResult],
-           x: torch.Tensor, y: torch.Tensor) -> dict[str, dict]:
-    """Table 1: each network's accuracy on (x, y), unmasked and through its dataset mask
-    (x: images the masks were not learned on), plus PGD accuracy, mask mean, time."""
+           x: torch.Tensor, y: torch.Tensor, eps: float, pgd_steps: int, seed: int = 0) -> dict[str, dict]:
+    """Table 1: each network's accuracy on (x, y), unmasked, through its dataset mask
+    (x: images the masks were not learned on) and under PGD (``eps`` in pixel units,
+    ``pgd_steps`` steps), plus mask mean and training time."""
     out = {}
     for regime, net in networks.items():
         mask, metrics = dataset_masks[regime], net.meta["metrics"]
+        x_adv = pgd_attack(net, x, y, eps, pgd_steps, seed=seed)
         out[regime] = asdict(NetworkScore(
             standard=pct(accuracy(net, x, y)), masked=pct(accuracy(net, x, y, mask.mask)),
-            pgd=pct(metrics["pgd_acc"]), mask_mean=round(float(mask.mask.mean()), 4),
+            pgd=pct(accuracy(net, x_adv, y)), mask_mean=round(float(mask.mask.mean()), 4),
             mask_kept=bool(mask.kept[0]), train_seconds=round(metrics["train_seconds"], 1)))
     return out
 
@@ -138,6 +144,51 @@ def image_mask_statistics(results: Mapping[str, MaskResult]) -> dict[str, dict]:
                    "median steps": int(np.median(r.steps)), "max steps": int(r.steps.max()),
                    "prediction kept, %": round(100 * float(r.kept.mean()), 1)}
             for name, r in results.items()}
+
+
+def step_budget_curve(model, x: torch.Tensor, learner: ImageMasks, budgets) -> dict:
+    """Steps against quality for single-image masks: for each step budget B the masks of
+    ``x`` learned with ``max_steps`` = the one-cycle length = B (the stopping rule
+    unchanged), and per budget the median steps taken, the mean mask value (sparsity),
+    the share whose masked prediction is kept, and the mean per-image correlation with the
+    masks of the largest budget (does a shorter run find the same mask?). Seconds are
+    wall time on this machine, for comparison within one run."""
+    budgets = sorted(int(b) for b in budgets)
+    runs, seconds = {}, {}
+    for budget in budgets:
+        start = time.perf_counter()
+        runs[budget] = dataclasses.replace(learner, max_steps=budget, schedule_steps=budget)(model, x, progress=False)
+        seconds[budget] = round(time.perf_counter() - start, 2)
+    reference = runs[budgets[-1]].masks.reshape(len(x), -1)
+
+    def agreement(masks: np.ndarray) -> float:
+        flat = masks.reshape(len(x), -1)
+        corr = [np.corrcoef(a, b)[0, 1] for a, b in zip(flat, reference) if a.std() > 0 and b.std() > 0]
+        return round(float(np.mean(corr)), 4) if corr else float("nan")
+
+    return {"budget": budgets,
+            "median steps": [int(np.median(runs[b].steps)) for b in budgets],
+            "mean mask value": [round(float(runs[b].masks.mean()), 4) for b in budgets],
+            "prediction kept, %": [pct(runs[b].kept.mean()) for b in budgets],
+            "correlation with the largest budget's masks": [agreement(runs[b].masks) for b in budgets],
+            "seconds": [seconds[b] for b in budgets], "images": len(x)}
+
+
+def step_budget_summary(curve: Mapping, budget: int) -> str:
+    """One paragraph on ``budget`` (the profile's) against the largest budget of ``curve``,
+    its verdict chosen by the numbers: the same masks when the mean mask value is within
+    0.05, the kept share within 5 points and the per-image correlation >= 0.8."""
+    i, j = curve["budget"].index(budget), len(curve["budget"]) - 1
+    value, kept, corr = (curve[k] for k in ("mean mask value", "prediction kept, %",
+                                            "correlation with the largest budget's masks"))
+    same = abs(value[i] - value[j]) <= 0.05 and kept[i] >= kept[j] - 5 and corr[i] >= 0.8
+    return (f"With this profile's budget of {budget} steps the median image stops after "
+            f"{curve['median steps'][i]} steps ({curve['median steps'][j]} with {curve['budget'][j]}); "
+            f"the masks' mean value is {value[i]:.3f} ({value[j]:.3f}), the masked prediction is kept for "
+            f"{kept[i]:.1f}% of the images ({kept[j]:.1f}%), and each mask correlates {corr[i]:.2f} on average "
+            f"with the same image's mask from the longer run. "
+            + ("The shorter budget finds the same masks." if same else
+               "The shorter budget changes the masks: it trades what they say for time."))
 
 
 # ------------------------------------------------------------------ Figure 6, Table 2

@@ -15,6 +15,11 @@ BOOK_DIR = REPO_ROOT / "book"
 IMAGENETTE_MEAN, IMAGENETTE_STD = 0.449, 0.226
 
 
+# When set, the artefact store appends one JSON line per artefact it computes (stage,
+# name, seconds) to this file: the book build's "where the time goes" (fm_core.store).
+STAGE_LOG_ENV = "FM_STAGE_LOG"
+
+
 def data_dir() -> Path:
     """Data sets, downloaded or generated (``$FM_DATA_DIR``, default ``<repo>/data``)."""
     return Path(os.environ.get("FM_DATA_DIR") or REPO_ROOT / "data")

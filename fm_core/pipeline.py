@@ -12,25 +12,24 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from . import (attacks, data, datafiles, dataset, dataset_masks, evaluation, fourier, image_masks,
+from . import (attacks, data, datafiles, dataset, dataset_masks, evaluation, experiments, fourier, image_masks,
                mask_objective, mask_result, masks, models, reversal, store, synthetic, training)
 from .dataset import Dataset
 from .mask_result import MaskResult
 from .models import MaskedClassifier, freeze, load_model, save_model
 from .profiles import Profile
 from .training import check_regime, train_network
-from .utils import default_device, load_npz, save_npz_atomic
+from .utils import default_device, load_npz, save_json_atomic, save_npz_atomic
 
 DATA_FIELDS = ("data", "size", "data_seed", "n_train", "n_val", "cue_h_ratio", "cue_rho_l", "cue_rho_h",
                "cue_train")
-NETWORK_FIELDS = DATA_FIELDS + ("arch", "width", "pooled_head", "seed", "epochs", "batch_size",
-                                "max_lr", "pct_start", "eps_pixel", "pgd_steps", "adv_train_steps",
-                                "adv_warmup_epochs")
+NETWORK_FIELDS = DATA_FIELDS + training.TRAINING_FIELDS
 DATASET_MASK_FIELDS = NETWORK_FIELDS + ("dmask_lam", "dmask_lr", "dmask_batch_size", "dmask_epochs",
                                         "dmask_patience", "dmask_invariance")
 IMAGE_MASK_FIELDS = NETWORK_FIELDS + ("imask_lam", "imask_lr", "imask_max_steps", "imask_patience",
@@ -129,15 +128,16 @@ def get_network(cfg: Profile, regime: str, progress: bool = True) -> MaskedClass
     path = _where(cfg, "networks", f"{regime}-{key}.pt")
 
     def compute():  # resumable: killed part-way, the next call continues from the last epoch
+        # PGD accuracy is measured where a table needs it (fm_core.experiments.table1)
         return train_network(get_dataset(cfg), regime, cfg, progress=progress, device=device,
-                             checkpoint=store.partial_path(path))
+                             checkpoint=store.partial_path(path), evaluate_pgd=False)
 
     def record(model):
         metrics = {k: v for k, v in model.meta["metrics"].items() if k != "history"}
         return _record(cfg, artefact="network", regime=regime, metrics=metrics)
 
-    model = store.fetch(path, compute, save=save_model,
-                        load=lambda p: load_model(p, device=device), record=record)
+    model = store.fetch(path, compute, save=save_model, load=lambda p: load_model(p, device=device),
+                        record=record, stage="training")
     return freeze(model)
 
 
@@ -158,6 +158,7 @@ def get_dataset_mask(cfg: Profile, regime: str = "vanilla", class_index: int | N
 
     return store.fetch(_where(cfg, "masks", f"dataset-{regime}-{scope}-{key}.npz"), compute,
                        save=MaskResult.save, load=MaskResult.load,
+                       stage="dataset masks" if class_index is None else "class masks",
                        record=lambda r: _record(cfg, artefact="dataset_mask", regime=regime, scope=scope,
                                                  accuracy_before=r.accuracy_before,
                                                  accuracy_after=r.accuracy_after))
@@ -184,7 +185,7 @@ def get_reversal_selection(cfg: Profile, progress: bool = True) -> dict:
                 "x_adv": sel["x_adv"].numpy().astype(np.float32)}
 
     arrays = store.fetch(_where(cfg, "masks", f"selection-{key}.npz"), compute,
-                         save=lambda a, p: save_npz_atomic(p, **a), load=load_npz)
+                         save=lambda a, p: save_npz_atomic(p, **a), load=load_npz, stage="reversal selection (PGD)")
     return {"indices": arrays["indices"], "x_adv": torch.from_numpy(arrays["x_adv"])}
 
 
@@ -229,11 +230,33 @@ def get_image_masks(cfg: Profile, which: str = "vanilla_x", progress: bool = Tru
             distributed.barrier()  # every shard saved
         if all(shard.exists() for shard in shards):
             compute = functools.partial(distributed.merge_shards, shards)  # whoever holds the lock merges
-    result = store.fetch(path, compute, save=MaskResult.save, load=MaskResult.load,
+    result = store.fetch(path, compute, save=MaskResult.save, load=MaskResult.load, stage="single-image masks",
                          record=lambda r: _record(cfg, artefact="image_masks", which=which, n=len(r.masks)))
     if ranks.distributed:  # the artefact exists now: this rank's shard is no longer needed
         distributed.remove_shards(shards[ranks.rank:ranks.rank + 1])
     return result
+
+
+def step_budgets(cfg: Profile) -> list[int]:
+    """The step budgets of :func:`get_step_budget_curve`: a quarter, half, one and two
+    times the profile's ``imask_max_steps``."""
+    return sorted({max(1, cfg.imask_max_steps // 4), max(1, cfg.imask_max_steps // 2),
+                   cfg.imask_max_steps, 2 * cfg.imask_max_steps})
+
+
+def get_step_budget_curve(cfg: Profile, n_images: int = 16, progress: bool = True) -> dict:
+    """:func:`fm_core.experiments.step_budget_curve` for the vanilla network on the first
+    ``n_images`` images of the single-image selection (computed once)."""
+    key = store.artefact_key(_settings(cfg, IMAGE_MASK_FIELDS, n_images=n_images, budgets=step_budgets(cfg)),
+                             IMAGE_MASK_CODE + (experiments,))
+
+    def compute():
+        indices = get_reversal_selection(cfg, progress)["indices"][:n_images]
+        return experiments.step_budget_curve(get_network(cfg, "vanilla", progress), get_dataset(cfg).x_val[indices],
+                                             masks.ImageMasks.from_profile(cfg), step_budgets(cfg))
+
+    return store.fetch(_where(cfg, "masks", f"step-budgets-{key}.json"), compute, save=lambda v, p: save_json_atomic(p, v),
+                       load=lambda p: json.loads(Path(p).read_text(encoding="utf-8")), stage="single-image masks")
 
 
 # --------------------------------------------------------------------------- results

@@ -59,6 +59,11 @@ class Profile:
     # warm-up over the first epochs (0: none, the paper). Evaluation always uses pgd_steps.
     adv_train_steps: int | None = None
     adv_warmup_epochs: int = 0
+    # early stopping that stops (0: off, the paper trains every epoch): training ends once
+    # this many epochs pass without the validation loss falling by early_stop_delta below
+    # its best (fm_core.training.should_stop_early)
+    early_stop_patience: int = 0
+    early_stop_delta: float = 1e-3
     # dataset and class masks (paper: lambda 0.2, lr 1e-3, batch 1, <= 100 epochs)
     dmask_lam: float = 0.2
     dmask_lr: float = 1e-2

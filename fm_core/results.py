@@ -29,7 +29,8 @@ def _saved(cfg: Profile, name: str, values):
 def table1(cfg: Profile, progress: bool = True) -> dict:
     x, y = pipeline.score_half(cfg)
     return _saved(cfg, "table1", experiments.table1(networks(cfg, progress=progress),
-                                                    dataset_masks(cfg, progress=progress), x, y))
+                                                    dataset_masks(cfg, progress=progress), x, y,
+                                                    cfg.eps_pixel, cfg.pgd_steps, seed=cfg.seed))
 
 
 def figure4(cfg: Profile, n_bands: int | None = None, metric: str = "mean", progress: bool = True) -> dict:

@@ -22,18 +22,24 @@ import hashlib
 import json
 import logging
 import os
+import time
 from pathlib import Path
 from types import ModuleType
 from typing import Callable, Iterable, TypeVar
 
 from filelock import FileLock
 
-from .paths import runs_root
+from .paths import STAGE_LOG_ENV, runs_root
 from .utils import file_digest, save_json_atomic, stable_hash, write_error
 
 T = TypeVar("T")
 log = logging.getLogger("fm_core.store")
 _MISSING = "missing"
+# Where the time goes: when $FM_STAGE_LOG names a file, every artefact computed appends one JSON
+# line {"stage", "artefact", "seconds"} to it (the book build sets it for its kernels and
+# sums the lines per notebook in its report). "seconds" excludes the artefacts computed
+# inside (a network trained while its mask is learned counts as training).
+_nested_seconds: list[float] = []  # per computation in progress: time spent in nested ones
 
 
 def runs_dir(profile_name: str) -> Path:
@@ -61,7 +67,8 @@ def artefact_key(settings: dict, code: Iterable[ModuleType]) -> str:
 
 
 def fetch(path: Path, compute: Callable[[], T], save: Callable[[T, Path], None],
-          load: Callable[[Path], T], record: Callable[[T], dict] | None = None) -> T:
+          load: Callable[[Path], T], record: Callable[[T], dict] | None = None,
+          stage: str | None = None) -> T:
     """``load(path)``; when the file is missing, ``compute()`` it first and ``save`` it,
     then write ``record(value)`` (what made it) with the artefact's sha256 and size beside
     it (:func:`record_path`).
@@ -80,15 +87,36 @@ def fetch(path: Path, compute: Callable[[], T], save: Callable[[T, Path], None],
             return value
         if problem != _MISSING:
             discard(path, problem)
-        value = compute()
+        value, seconds = _timed(compute, stage or path.parent.name, path.name)
         path.parent.mkdir(parents=True, exist_ok=True)
         save(value, path)
-        write_record(path, record(value) if record is not None else {})
+        write_record(path, dict(record(value) if record is not None else {}, compute_seconds=round(seconds, 2)))
         partial_path(path).unlink(missing_ok=True)  # only once the artefact is saved
     value, problem = _load_checked(path, load)
     if problem is not None:
         raise RuntimeError(f"{path}: freshly computed, but {problem}")
     return value
+
+
+def _timed(compute: Callable[[], T], stage: str, name: str) -> tuple[T, float]:
+    """``compute()`` and its wall seconds; logs the seconds not spent in nested fetches."""
+    _nested_seconds.append(0.0)
+    start = time.perf_counter()
+    try:
+        value = compute()
+    finally:
+        seconds = time.perf_counter() - start
+        own = seconds - _nested_seconds.pop()
+        if _nested_seconds:
+            _nested_seconds[-1] += seconds
+    log_file = os.environ.get(STAGE_LOG_ENV, "").strip()
+    if log_file:
+        try:
+            with open(log_file, "a", encoding="utf-8") as fh:
+                fh.write(json.dumps({"stage": stage, "artefact": name, "seconds": round(own, 3)}) + "\n")
+        except OSError as exc:  # timing is a report, never a reason to fail a build
+            log.warning("cannot append to the stage log %s: %s", log_file, exc)
+    return value, seconds
 
 
 def record_path(path: Path) -> Path:

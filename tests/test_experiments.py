@@ -26,9 +26,8 @@ class ReadsDC(nn.Module):
         return self.linear(z.mean(dim=(1, 2, 3))[:, None])
 
 
-def dc_net(train_seconds=1.0, pgd_acc=0.5):
-    return MaskedClassifier(ReadsDC(), 0.0, 1.0, {"size": 4, "metrics": {"pgd_acc": pgd_acc,
-                                                                        "train_seconds": train_seconds}})
+def dc_net(train_seconds=1.0):
+    return MaskedClassifier(ReadsDC(), 0.0, 1.0, {"size": 4, "metrics": {"train_seconds": train_seconds}})
 
 
 def constant_images(levels):
@@ -40,15 +39,19 @@ def mask_result(mask):
 
 
 def test_table1_scores_masks_on_the_images_given():
-    x = constant_images([0.8, 0.9, 0.2, 0.1])
+    x = constant_images([0.7, 0.9, 0.3, 0.1])
     y = torch.tensor([0, 0, 1, 1])
     keep_dc, remove_dc = np.zeros((4, 4)), np.ones((4, 4))
     keep_dc[0, 0], remove_dc[0, 0] = 1, 0
-    nets = {"vanilla": dc_net(), "adversarial": dc_net(pgd_acc=0.75)}
-    table = experiments.table1(nets, {"vanilla": mask_result(keep_dc), "adversarial": mask_result(remove_dc)}, x, y)
+    nets = {"vanilla": dc_net(), "adversarial": dc_net()}
+    masks = {"vanilla": mask_result(keep_dc), "adversarial": mask_result(remove_dc)}
+    table = experiments.table1(nets, masks, x, y, eps=0.35, pgd_steps=10)
     assert table["vanilla"]["standard"] == 100.0 and table["vanilla"]["masked"] == 100.0
     # without the DC every image has mean 0: class 1, right for half of them
-    assert table["adversarial"]["masked"] == 50.0 and table["adversarial"]["pgd"] == 75.0
+    assert table["adversarial"]["masked"] == 50.0
+    # PGD with eps 0.35 flips the images 0.2 from the threshold 0.5, never those 0.4 away
+    assert table["vanilla"]["pgd"] == 50.0
+    assert experiments.table1(nets, masks, x, y, eps=0.05, pgd_steps=10)["vanilla"]["pgd"] == 100.0
     assert table["vanilla"]["mask_mean"] == pytest.approx(1 / 16, abs=1e-4)
 
 

@@ -1,0 +1,130 @@
+"""The speed levers and their accounting: real early stopping, the store's stage log and
+the build report's "where the time goes" table, and the step-budget curve of
+single-image masks. (Speed itself is measured by ``fm bench``, never in a test.)"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import torch
+from torch import nn
+
+from fm_core import experiments, store
+from fm_core.book_progress import read_stage_log
+from fm_core.book_render import report_page
+from fm_core.masks import ImageMasks
+from fm_core.models import MaskedClassifier
+from fm_core.paths import STAGE_LOG_ENV
+from fm_core.profiles import get_profile
+from fm_core.training import should_stop_early, train_network
+from fm_core.dataset import Dataset, from_arrays
+
+
+def test_early_stopping_waits_patience_epochs_after_the_best():
+    cfg = get_profile("smoke").replace(early_stop_patience=2, early_stop_delta=1e-3)
+    losses = [1.0, 0.5, 0.4999, 0.4995]  # best at epoch 1; two epochs without a 1e-3 gain
+    assert should_stop_early(losses, 1, cfg)
+    assert not should_stop_early(losses[:3], 1, cfg)  # one epoch since the best: wait
+    assert not should_stop_early([1.0, 0.5, 0.45, 0.4], 3, cfg)  # still improving
+    assert not should_stop_early(losses, 1, cfg.replace(early_stop_patience=0))  # off
+    assert not should_stop_early(losses, -1, cfg)  # no candidate yet (eps warm-up)
+
+
+def _tiny_dataset(n=64, size=32, seed=0) -> Dataset:
+    g = torch.Generator().manual_seed(seed)
+    y = torch.arange(n) % 2
+    x = (0.3 + 0.4 * y[:, None, None].float() + 0.05 * torch.randn(n, size, size, generator=g)).clamp(0, 1).numpy()
+    y = y.numpy()
+    return from_arrays("tiny", x[: n // 2], y[: n // 2], x[n // 2:], y[n // 2:], ["dark", "bright"])
+
+
+def test_training_stops_early_and_says_how_many_epochs_it_trained():
+    ds = _tiny_dataset()
+    cfg = get_profile("smoke").replace(width=0.0625, epochs=30, batch_size=16,
+                                       early_stop_patience=1, early_stop_delta=0.5)
+    model = train_network(ds, "vanilla", cfg, progress=False, evaluate_pgd=False)
+    metrics = model.meta["metrics"]
+    # a 0.5 gain in validation loss is out of reach after the first epochs: it stops
+    assert metrics["epochs_trained"] < cfg.epochs
+    assert metrics["epochs_trained"] == len(metrics["history"]["val_loss"])
+    assert "pgd_acc" not in metrics
+    full = train_network(ds, "vanilla", cfg.replace(early_stop_patience=0, epochs=3), progress=False)
+    assert full.meta["metrics"]["epochs_trained"] == 3 and "pgd_acc" in full.meta["metrics"]
+
+
+def test_stage_log_counts_each_artefact_once_without_its_nested_ones(tmp_path, monkeypatch):
+    import time
+
+    log = tmp_path / "stages.jsonl"
+    monkeypatch.setenv(STAGE_LOG_ENV, str(log))
+
+    def save(value, path):
+        path.write_text(json.dumps(value))
+
+    def load(path):
+        return json.loads(path.read_text())
+
+    def inner():
+        time.sleep(0.2)
+        return 1
+
+    def outer():
+        value = store.fetch(tmp_path / "a" / "inner.json", inner, save, load, stage="inner stage")
+        time.sleep(0.1)
+        return value + 1
+
+    assert store.fetch(tmp_path / "a" / "outer.json", outer, save, load, stage="outer stage") == 2
+    stages, offset = read_stage_log(log)
+    assert offset == log.stat().st_size
+    assert stages["inner stage"]["count"] == 1 and stages["outer stage"]["count"] == 1
+    assert stages["inner stage"]["seconds"] >= 0.2
+    assert 0.1 <= stages["outer stage"]["seconds"] < 0.2  # its own time, not the inner's
+    record = json.loads((tmp_path / "a" / "outer.record.json").read_text())
+    assert record["compute_seconds"] >= 0.3  # the record keeps the whole time
+    # fetched again: loaded, nothing logged
+    store.fetch(tmp_path / "a" / "outer.json", outer, save, load, stage="outer stage")
+    assert read_stage_log(log, offset) == ({}, offset)
+    log.write_text(log.read_text() + '{"stage": "torn')  # a killed kernel's last line is skipped
+    assert read_stage_log(log)[0]["inner stage"]["count"] == 1
+
+
+def test_build_report_shows_where_the_time_goes():
+    report = {"profile": "smoke", "notebooks": {
+        "03_networks.ipynb": {"status": "executed", "seconds": 100.0,
+                              "stages": {"training": {"seconds": 60.0, "count": 5}}},
+        "05_single.ipynb": {"status": "executed", "seconds": 30.0,
+                            "stages": {"single-image masks": {"seconds": 25.0, "count": 3}}},
+        "06_other.ipynb": {"status": "reused"}}}
+    page = report_page(report)
+    assert "## Where the time goes" in page
+    rows = [line for line in page.splitlines() if line.startswith("| 03_networks")]
+    assert rows and "(5)" in rows[0] and "40 s" in rows[0]  # 100 s - 60 s of training
+    assert "| 06_other |" not in page.split("## Where the time goes")[1]
+
+
+class ReadsOneFrequency(nn.Module):
+    """Class 1 when the image's (0, 2) Fourier amplitude is large."""
+
+    def __init__(self):
+        super().__init__()
+        self.scale = nn.Parameter(torch.ones(()))  # the learners read device and dtype from a parameter
+
+    def forward(self, z):
+        amplitude = torch.fft.fft2(z[:, 0]).abs()[:, 0, 2]
+        return torch.stack([torch.zeros_like(amplitude), self.scale * (amplitude - 2.0)], dim=1)
+
+
+def test_step_budget_curve_reports_steps_and_quality_per_budget():
+    size = 8
+    j = torch.arange(size, dtype=torch.float32)
+    grating = torch.cos(2 * np.pi * 2 * j / size)[None, None, None, :].expand(4, 1, size, size)
+    x = (0.5 + 0.3 * grating + 0.05 * torch.randn(4, 1, size, size, generator=torch.Generator().manual_seed(0)))
+    model = MaskedClassifier(ReadsOneFrequency(), 0.0, 1.0, {"size": size})
+    curve = experiments.step_budget_curve(model, x.clamp(0, 1), ImageMasks(max_steps=40, patience=5), [10, 40, 20])
+    assert curve["budget"] == [10, 20, 40]
+    assert all(s <= b for s, b in zip(curve["median steps"], curve["budget"]))
+    assert curve["correlation with the largest budget's masks"][-1] == 1.0
+    # more steps, sparser masks: the sparsity term keeps pulling
+    assert curve["mean mask value"][0] > curve["mean mask value"][-1]
+    text = experiments.step_budget_summary(curve, 20)
+    assert "20 steps" in text and ("same masks" in text or "changes the masks" in text)
