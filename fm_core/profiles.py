@@ -22,7 +22,8 @@ PAPER_EPS_NORMALISED = 0.06
 PAPER_EPS_PIXEL = PAPER_EPS_NORMALISED * IMAGENETTE_STD
 # The small profiles' eps: 4/255 in pixel units, the eps the synthetic cue world's H
 # amplitude is calibrated against (fm_core.synthetic.CUE_EPS). Adversarial training there
-# uses 3 PGD steps and an eps warm-up over the first epochs (see fm_core.training).
+# uses few PGD steps (quick: one, from a random start) and an eps warm-up over the first
+# epochs (see fm_core.training).
 SMALL_EPS_PIXEL = 4 / 255
 
 
@@ -106,8 +107,14 @@ PROFILES: dict[str, Profile] = {
         imask_images=40, imask_batch_size=40, bands=8, classifier_seeds=2,
         umap_neighbors=5, eps_pixel=SMALL_EPS_PIXEL,
     ),
-    "quick": Profile(name="quick", eps_pixel=SMALL_EPS_PIXEL, epochs=10, adv_train_steps=3,
-                     adv_warmup_epochs=4),
+    # quick trades, to build the book in ten minutes on 2 cores (README, "Choices"):
+    # 8 epochs with early stopping (was 10), one-step adversarial training from a random
+    # start (Wong et al. 2020; was 3 PGD steps) with a 2-epoch eps warm-up (was 4), dataset masks
+    # over 15 epochs (was 40; their sparsity settles by about epoch 12), single-image
+    # masks with a 300-step budget (was 600; the steps-vs-quality curve is on page 05)
+    "quick": Profile(name="quick", eps_pixel=SMALL_EPS_PIXEL, epochs=8, adv_train_steps=1,
+                     adv_warmup_epochs=2, early_stop_patience=2, dmask_epochs=15,
+                     imask_max_steps=300),
     "paper": Profile(
         name="paper", data="imagenette", size=128, width=1.0, pooled_head=False,
         epochs=50, dmask_lr=1e-3, dmask_batch_size=1, dmask_epochs=100,

@@ -254,12 +254,13 @@ def test_paper_vs_build_table():
 
 # ------------------------------------------------------------------------- end to end
 @pytest.fixture(scope="module")
-def smoke_build(tmp_path_factory, _session_data_dir):
-    """The real book built with the smoke profile, once for the end-to-end tests (in its
-    own artefact store: the per-test store of conftest.py is not set up yet here)."""
+def smoke_build(tmp_path_factory, _session_data_dir, smoke_runs):
+    """The real book built with the smoke profile, once for the end-to-end tests, in the
+    session's smoke store (conftest.py): the smoke claims of test_store.py then load the
+    networks and masks the book computed instead of computing them a second time."""
     out = tmp_path_factory.mktemp("smokebook")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("FM_RUNS_DIR", str(tmp_path_factory.mktemp("smokeruns")))
+        mp.setenv("FM_RUNS_DIR", str(smoke_runs))
         mp.setenv("FM_DATA_DIR", str(_session_data_dir))
         index = build_book(profile="smoke", book_dir=BOOK, output_dir=out, progress=False)
     return out, index
