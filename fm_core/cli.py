@@ -95,8 +95,10 @@ def cmd_train(args) -> None:
     from .data import load_dataset
     from .models import save_model
     from .training import check_regime, train_network
+    from .utils import resolve_device
 
     check_regime(args.regime)
+    device = resolve_device(args.device)  # first: a missing GPU fails before any work
     out = _out_path(args.out)
     base = get_profile(args.profile)
     cfg = base.replace(data=args.data, **{k: v for k, v in dict(
@@ -113,7 +115,8 @@ def cmd_train(args) -> None:
             print(f"resuming from {checkpoint}")
     try:
         model = train_network(ds, args.regime, cfg, checkpoint=checkpoint, progress=ranks.is_main,
-                              device=distributed.rank_device(ranks), distributed=ranks.distributed)
+                              device=distributed.rank_device(ranks) if ranks.distributed else device,
+                              distributed=ranks.distributed)
     finally:
         distributed.close()
     if not ranks.is_main:  # the ranks hold the same network: rank 0 writes it
@@ -129,10 +132,10 @@ def cmd_train(args) -> None:
 def cmd_mask(args) -> None:
     from .masks import DatasetMask
     from .models import freeze, load_model
-    from .utils import default_device
+    from .utils import resolve_device
 
     out = _out_path(args.out, ".npz")
-    model = freeze(load_model(args.model, device=default_device()))
+    model = freeze(load_model(args.model, device=resolve_device(args.device)))
     _, x, y = _load_for_model(model, args.data, args.split, args.class_index)
     learner = DatasetMask.from_profile(get_profile(args.profile), lam=args.lam, lr=args.lr, epochs=args.epochs,
                                        batch_size=args.batch_size, seed=args.seed)
@@ -148,10 +151,12 @@ def cmd_image_masks(args) -> None:
     from . import distributed
     from .masks import ImageMasks
     from .models import freeze, load_model
+    from .utils import resolve_device
 
     out = _out_path(args.out, ".npz")
+    device = resolve_device(args.device)
     ranks = distributed.init_distributed()  # under torchrun/srun: each rank learns its shard
-    model = freeze(load_model(args.model, device=distributed.rank_device(ranks)))
+    model = freeze(load_model(args.model, device=distributed.rank_device(ranks) if ranks.distributed else device))
     if args.dtype == "float64":
         model = model.double()  # the learner runs in the model's dtype
     _, x, y = _load_for_model(model, args.data, args.split)
@@ -249,24 +254,37 @@ def cmd_attribute(args) -> None:
 
 def cmd_bench(args) -> None:
     from .bench import make_bench_images, make_bench_model, run_bench
+    from .utils import resolve_device
 
     cfg = get_profile(args.profile)
     out = _out_path(args.out, ".json")
+    device = resolve_device(args.device)
+    if args.gpu_check:  # scripts/gpu_check.sh: the paper profile's rates and projected wall time
+        from .gpu_check import run_gpu_check
+
+        result = run_gpu_check(device, tiny=args.tiny, out=out)
+        hours = result["projection"]["hours"]
+        print(f"gpu check on {result['device']}" + (" (tiny sizes)" if args.tiny else "")
+              + f": whole paper profile {hours['low']:.1f} / {hours['assumed']:.1f} / {hours['high']:.1f} h "
+              f"(low / assumed / high steps per image mask) -> {out}")
+        return
     x = make_bench_images(cfg.size, n=args.batch_size)
     if args.methods:  # the peer methods' passes and seconds instead (fm_core.method_results)
         from .method_results import bench_methods
-        result = bench_methods(make_bench_model(cfg.name), x, out=out)
+        result = bench_methods(make_bench_model(cfg.name).to(device), x, out=out)
         for name, cost in result["methods"].items():
             print(f"  {name:<9} {cost['forward_passes']:>8} forward, {cost['backward_passes']:>7} backward, "
                   f"{cost['seconds']:.2f} s")
         print(f"peer methods on {len(x)} images -> {out}")
         return
-    result = run_bench(make_bench_model(cfg.name), x, steps=args.steps, batch_size=args.batch_size, out=out)
-    ratios, secs = result["ratios"], result["seconds"]
-    print(f"bench ({args.batch_size} images x {args.steps} steps, {cfg.size}x{cfg.size}, "
-          f"{result['threads']} threads): batched {secs['batched']:.2f} s, one at a time "
-          f"{secs['one_at_a_time']:.2f} s ({ratios['one_at_a_time/batched']:.1f}x), floor "
-          f"{secs['floor']:.2f} s (batched/floor {ratios['batched/floor']:.2f}) -> {out}")
+    cases = [c.strip() for c in args.cases.split(",") if c.strip()] if args.cases else None
+    result = run_bench(make_bench_model(cfg.name).to(device), x, steps=args.steps, batch_size=args.batch_size,
+                       out=out, cases=cases, train_batch_size=cfg.batch_size)
+    print(f"bench ({args.batch_size} images x {args.steps} steps, {cfg.size}x{cfg.size}, {result['device']}, "
+          f"{result['threads']} threads); ratios (a/b > 1: b is faster):")
+    for name, ratio in result["ratios"].items():
+        print(f"  {name:<45} {ratio:7.2f}")
+    print(f"-> {out}")
 
 
 def cmd_book(args) -> None:
@@ -364,6 +382,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_seed)
     p.add_argument("--profile", default="quick", choices=profiles)
     p.add_argument("--out", required=True)
+    p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("mask", help="learn a dataset (or class) mask for a model")
@@ -378,6 +397,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_seed, help="seeds the order of the images (default: the profile's)")
     p.add_argument("--profile", default="quick", choices=profiles)
     p.add_argument("--out", required=True)
+    p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N")
     p.set_defaults(func=cmd_mask)
 
     p = sub.add_parser("image-masks", help="learn single-image masks, many at once")
@@ -394,6 +414,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="float64: results of one and of many processes agree to 1e-6")
     p.add_argument("--profile", default="quick", choices=profiles)
     p.add_argument("--out", required=True)
+    p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N")
     p.set_defaults(func=cmd_image_masks)
 
     p = sub.add_parser("merge", help="merge the shards of a multi-process image-masks run into one file")
@@ -419,12 +440,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_attribute)
 
-    p = sub.add_parser("bench", help="batched vs one-at-a-time single-image masks; writes JSON")
+    p = sub.add_parser("bench", help="mask and training steps: seconds and ratios (batched, bf16, "
+                                     "channels_last); writes JSON")
     p.add_argument("--profile", default="quick", choices=profiles)
     p.add_argument("--batch-size", type=_positive(int), default=64)
     p.add_argument("--steps", type=_positive(int), default=30)
     p.add_argument("--methods", action="store_true", help="instead: each peer method's passes and seconds")
+    p.add_argument("--cases", help="comma-separated bench cases (default: all; see fm_core.bench.CASES)")
+    p.add_argument("--gpu-check", action="store_true",
+                   help="instead: the paper profile's mask-step rates, a training epoch and the projected "
+                        "wall time of the whole profile (scripts/gpu_check.sh)")
+    p.add_argument("--tiny", action="store_true", help="--gpu-check with toy sizes (runs on a CPU in seconds)")
     p.add_argument("--out", default="bench.json")
+    p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N")
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("book", help="execute the notebooks and render the book")

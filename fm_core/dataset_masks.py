@@ -68,7 +68,9 @@ def learn_dataset_mask(model, x: torch.Tensor, y: torch.Tensor, lam: float = 0.2
     bar = progress_bar(range(1, epochs + 1), progress=progress, desc="dataset mask", unit="epoch")
     for epoch in bar:
         order = torch.randperm(n, generator=generator).to(device)
-        sums = {"loss": 0.0, "invariance": 0.0, "sparsity": 0.0}
+        # summed on the device in float64 (what Python's float sum of .item() values gives),
+        # read once per epoch: no host sync inside the epoch
+        sums = torch.zeros(3, device=device, dtype=torch.float64)
         for start in range(0, n, batch_size):
             idx = order[start:start + batch_size]
             logits = model.core(mask(z[idx]))
@@ -79,14 +81,13 @@ def learn_dataset_mask(model, x: torch.Tensor, y: torch.Tensor, lam: float = 0.2
             loss = exp_penalty(change, exp_cap).mean() + sparsity_penalty(mask.weight, lam)[0]
             optimizer.zero_grad()
             loss.backward()
-            sums["loss"] += loss.item()
-            sums["invariance"] += change.mean().item()
-            sums["sparsity"] += mask.weight.detach().mean().item()  # before the step, as the authors log it
+            # sparsity before the step, as the authors log it
+            sums += torch.stack([loss.detach(), change.detach().mean(), mask.weight.detach().mean()]).double()
             optimizer.step()
             schedule.step()
             with torch.no_grad():
                 mask.weight.clamp_(0.0, 1.0)
-        for key, total in sums.items():
+        for key, total in zip(("loss", "invariance", "sparsity"), sums.tolist()):
             history[key].append(total / n_batches)
         accuracy = masked_accuracy(model, x, y, mask.weight.detach())
         history["accuracy"].append(accuracy)

@@ -18,6 +18,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .errors import UserError
+
 
 def invariance(logits: torch.Tensor, y: torch.Tensor, ref_loss: torch.Tensor) -> torch.Tensor:
     """(L(f(z_bar)) - L(f(z)))^2 per image; the loss takes exp of it."""
@@ -72,17 +74,80 @@ ADAM_BETA2 = 0.999
 ADAM_EPS = 1e-8
 
 
+def adam_coefficients(steps, lrs, beta1s) -> np.ndarray:
+    """(3, P) float64: 1 - beta1, lr / (1 - beta1^t) and sqrt(1 - beta2^t) for update
+    number t = ``steps[p]`` of row p, the per-row numbers of torch.optim.Adam's update."""
+    beta1s = np.asarray(beta1s, dtype=np.float64)
+    bias_correction1 = 1 - beta1s ** np.asarray(steps)
+    bias_correction2_sqrt = np.sqrt(1 - ADAM_BETA2 ** np.asarray(steps, dtype=np.float64))
+    return np.stack([1 - beta1s, np.asarray(lrs, dtype=np.float64) / bias_correction1, bias_correction2_sqrt])
+
+
+def one_cycle_adam_table(max_steps: int, total_steps: int, max_lr: float) -> np.ndarray:
+    """(3, max(max_steps, 1)) float64: :func:`adam_coefficients` of update t = 1..max_steps
+    of one row under :func:`one_cycle` (update t uses the schedule's step t - 1). Computed
+    once per run, so the learner looks rows' coefficients up on the device by step count
+    instead of building them on the host every step."""
+    steps = np.arange(1, max(max_steps, 1) + 1)
+    lrs, beta1s = zip(*(one_cycle(int(t) - 1, total_steps, max_lr) for t in steps))
+    return adam_coefficients(steps, lrs, beta1s)
+
+
+def adam_step(param, grad, exp_avg, exp_avg_sq, one_minus_beta1, step_size, bias_correction2_sqrt,
+              frozen=None) -> None:
+    """torch.optim.Adam's update (no weight decay), in place, each per-row coefficient a
+    (P, 1, 1, 1) tensor in ``param``'s dtype (see :func:`adam_coefficients`). Rows where
+    the (P,) bool ``frozen`` is True keep their values exactly (finished masks)."""
+    exp_avg.lerp_(grad, one_minus_beta1)
+    exp_avg_sq.mul_(ADAM_BETA2).addcmul_(grad, grad, value=1 - ADAM_BETA2)
+    denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(ADAM_EPS)
+    update = step_size * (exp_avg / denom)
+    if frozen is not None:
+        update.masked_fill_(frozen.view(-1, 1, 1, 1), 0.0)
+    param.sub_(update)
+
+
 def adam_update(param, grad, exp_avg, exp_avg_sq, steps, lrs, beta1s) -> None:
     """torch.optim.Adam's update (no weight decay), in place, with its own step count,
     lr and beta1 for each row of a (P, 1, H, W) parameter. Rows are independent, so row p
     moves exactly as it would under its own ``torch.optim.Adam``."""
-    def per_row(values):
-        return torch.tensor(values, dtype=param.dtype, device=param.device).view(-1, 1, 1, 1)
+    coefficients = torch.tensor(adam_coefficients(steps, lrs, beta1s), dtype=param.dtype, device=param.device)
+    adam_step(param, grad, exp_avg, exp_avg_sq, *coefficients.view(3, -1, 1, 1, 1))
 
-    beta1s = np.asarray(beta1s, dtype=np.float64)
-    bias_correction1 = 1 - beta1s ** steps
-    bias_correction2_sqrt = np.sqrt(1 - ADAM_BETA2 ** np.asarray(steps, dtype=np.float64))
-    exp_avg.lerp_(grad, per_row(1 - beta1s))
-    exp_avg_sq.mul_(ADAM_BETA2).addcmul_(grad, grad, value=1 - ADAM_BETA2)
-    denom = (exp_avg_sq.sqrt() / per_row(bias_correction2_sqrt)).add_(ADAM_EPS)
-    param.sub_(per_row(np.asarray(lrs) / bias_correction1) * (exp_avg / denom))
+
+# How the frozen network runs inside the mask learners. "fp32": in the model's own dtype
+# (the default, and what every stored result uses). "bf16": its convolutions and matrix
+# products under torch.autocast in bfloat16 (8-bit mantissa), the FFT and the mask in
+# float32; masks then agree with fp32 ones only to within BF16_MASK_TOLERANCE.
+PRECISIONS = ("fp32", "bf16")
+# The stated tolerances: mean absolute difference from the fp32, contiguous masks, which
+# ``fm bench`` reports (``agreement``) and tests/test_bench.py asserts. channels_last only
+# reorders float additions, but Adam divides by the gradient's running size, so a bin
+# whose gradient is near zero takes full steps in a direction rounding decides: a few
+# bins differ a lot and the mean a little (quick profile, random weights, 30 steps:
+# bf16 about 0.04, channels_last about 0.002; final predictions the same).
+BF16_MASK_TOLERANCE = 0.05
+CHANNELS_LAST_MASK_TOLERANCE = 0.01
+
+
+def check_precision(precision: str, device) -> str:
+    """``precision`` if the device can run it; a one-line UserError otherwise."""
+    if precision not in PRECISIONS:
+        raise UserError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    device = torch.device(device)
+    if precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise UserError(f"bf16 is not supported on {torch.cuda.get_device_name(device)}; use fp32")
+    return precision
+
+
+def network_logits(core, z: torch.Tensor, precision: str = "fp32", channels_last: bool = False) -> torch.Tensor:
+    """The frozen network's logits on (masked, normalised) images z, in z's dtype.
+    ``channels_last``: z in that memory format (the core should be too; same numbers up
+    to float rounding); ``precision``: see :data:`PRECISIONS`."""
+    if channels_last:
+        z = z.contiguous(memory_format=torch.channels_last)
+    if precision == "fp32":
+        return core(z)
+    with torch.autocast(z.device.type, dtype=torch.bfloat16):
+        logits = core(z)
+    return logits.to(z.dtype)

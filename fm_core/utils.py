@@ -50,6 +50,30 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+DEVICE_CHOICES = ("auto", "cpu", "cuda")
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """The device a ``--device`` value names: ``auto`` (CUDA when available, else the
+    CPU), ``cpu``, ``cuda`` or ``cuda:N``. Asking for CUDA where there is none is a
+    one-line :class:`UserError` (exit code 2), not a traceback from deep inside torch."""
+    name = str(name).strip().lower()
+    if name == "auto":
+        return default_device()
+    if name == "cpu":
+        return torch.device("cpu")
+    if name == "cuda" or name.startswith("cuda:"):
+        if not torch.cuda.is_available():
+            built = "without CUDA" if torch.version.cuda is None else f"with CUDA {torch.version.cuda}, but no GPU is visible"
+            raise UserError(f"--device {name}: this machine has no CUDA device (torch {torch.__version__} is built "
+                            f"{built}); use --device cpu or auto")
+        index = name.partition(":")[2]
+        if index and (not index.isdigit() or int(index) >= torch.cuda.device_count()):
+            raise UserError(f"--device {name}: there are {torch.cuda.device_count()} CUDA device(s), cuda:0 onwards")
+        return torch.device(name)
+    raise UserError(f"unknown device {name!r}; choose one of {', '.join(DEVICE_CHOICES)} (or cuda:N)")
+
+
 def stable_hash(obj, length: int = 12) -> str:
     """A short hash of a JSON-serialisable object, independent of key order."""
     text = json.dumps(obj, sort_keys=True, default=str)

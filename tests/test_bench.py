@@ -1,0 +1,131 @@
+"""fm bench: every case runs and its ratios are the quotients of the times measured in the
+same run (never a speed threshold); the speed options keep masks within their stated
+tolerances; and the single-image learner's host syncs are few and change no result."""
+import json
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from fm_core import bench, image_masks
+from fm_core.cli import main
+from fm_core.mask_objective import BF16_MASK_TOLERANCE, CHANNELS_LAST_MASK_TOLERANCE
+from fm_core.models import MaskedClassifier
+
+SIZE = 12
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def tiny_model(seed: int = 0) -> MaskedClassifier:
+    torch.manual_seed(seed)
+    core = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
+                         nn.Conv2d(8, 8, 3, stride=2, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+                         nn.Flatten(), nn.Linear(8, 3))
+    return MaskedClassifier(core, 0.5, 0.25, {"size": SIZE, "num_classes": 3}).eval()
+
+
+def images(n: int, seed: int = 0) -> torch.Tensor:
+    return torch.rand(n, 1, SIZE, SIZE, generator=torch.Generator().manual_seed(seed))
+
+
+def test_every_case_runs_and_ratios_are_the_measured_quotients(tmp_path):
+    out = tmp_path / "bench.json"
+    result = bench.run_bench(tiny_model(), images(4), steps=2, batch_size=4, out=out)
+    saved = json.loads(out.read_text())
+    assert set(saved["cases"]) == set(bench.CASES) >= {"batched", "mask_step", "precision", "channels_last",
+                                                      "training_step"}
+    assert "sharded" in saved["pending"]  # fm_core.distributed's case, not run here
+    cases = result["cases"]
+    s = cases["batched"]["seconds"]
+    assert result["ratios"]["one_at_a_time/batched"] == pytest.approx(s["one_at_a_time"] / s["batched"])
+    assert result["ratios"]["batched/floor"] == pytest.approx(s["batched"] / s["floor"])
+    s = cases["precision"]["seconds"]
+    assert result["ratios"]["mask_step fp32/bf16"] == pytest.approx(s["fp32"] / s["bf16"])
+    s = cases["channels_last"]["seconds"]
+    assert result["ratios"]["mask_step contiguous/channels_last"] == pytest.approx(s["contiguous"] / s["channels_last"])
+    s = cases["training_step"]["seconds"]
+    assert result["ratios"]["training_step contiguous/channels_last"] == pytest.approx(s["fp32"] / s["fp32_channels_last"])
+    assert result["ratios"]["training_step fp32/bf16 (channels_last)"] == pytest.approx(
+        s["fp32_channels_last"] / s["bf16_channels_last"])
+    per_batch = cases["mask_step"]["per_batch_size"]
+    assert list(per_batch) == ["1", "2", "4"]
+    assert result["ratios"]["mask_step image rate: batch 4/batch 1"] == pytest.approx(
+        per_batch["4"]["image_steps_per_s"] / per_batch["1"]["image_steps_per_s"])
+    for case in ("precision", "channels_last"):
+        assert set(cases[case]["agreement"]) >= {"mean_abs_mask_difference", "tolerance", "within_tolerance"}
+    assert saved["ratios"] == pytest.approx(result["ratios"])
+
+
+def test_a_registered_case_joins_the_json(monkeypatch):
+    monkeypatch.setattr(bench, "CASES", dict(bench.CASES))
+    monkeypatch.setattr(bench, "PENDING", dict(bench.PENDING))
+
+    @bench.register_case("sharded")
+    def sharded(setup):
+        return {"seconds": {"one": 2.0, "two": 1.0}, "ratios": {"sharded one/two": 2.0}}
+
+    result = bench.run_bench(tiny_model(), images(2), steps=1, batch_size=2, cases=["sharded"])
+    assert result["ratios"] == {"sharded one/two": 2.0} and "sharded" not in result["pending"]
+    with pytest.raises(Exception, match="unknown bench case"):
+        bench.run_bench(tiny_model(), images(2), steps=1, batch_size=2, cases=["nope"])
+
+
+def test_speed_options_stay_within_their_tolerances():
+    model, x = tiny_model(), images(6, seed=1)
+    kw = dict(max_steps=60, patience=0, batch_size=6, progress=False)
+    fp32 = image_masks.learn_image_masks(model, x, **kw)
+    bf16 = image_masks.learn_image_masks(model, x, precision="bf16", **kw)
+    last = image_masks.learn_image_masks(bench.copy.deepcopy(model), x, channels_last=True, **kw)
+    assert fp32.masks.mean() < 0.99  # the masks moved
+    assert np.abs(bf16.masks - fp32.masks).mean() <= BF16_MASK_TOLERANCE
+    assert np.abs(last.masks - fp32.masks).mean() <= CHANNELS_LAST_MASK_TOLERANCE
+    assert bf16.settings["precision"] == "bf16" and "precision" not in fp32.settings
+
+
+def test_host_syncs_are_few_and_change_nothing(monkeypatch):
+    """The learner reads the pool on the host only when a row can have finished; forcing a
+    read after every step (the old behaviour) gives bit-identical results."""
+    model, x = tiny_model().double(), images(7, seed=2).double()
+    kw = dict(lam=0.01, lr=0.05, max_steps=120, patience=8, inv_tol=1e-4, sparsity_tol=1e-4, batch_size=3,
+              progress=False)
+    calls = []
+    real_collect = image_masks._ImageMaskRun.collect_finished
+
+    def counting_collect(self):
+        calls.append(self.iteration)
+        return real_collect(self)
+
+    monkeypatch.setattr(image_masks._ImageMaskRun, "collect_finished", counting_collect)
+    deferred = image_masks.learn_image_masks(model, x, **kw)
+    iterations, syncs = calls[-1], len(calls)
+    calls.clear()
+    real_bound = image_masks._ImageMaskRun.steps_until_a_row_can_finish
+    monkeypatch.setattr(image_masks._ImageMaskRun, "steps_until_a_row_can_finish", lambda self, *a: 1)
+    every_step = image_masks.learn_image_masks(model, x, **kw)
+    assert len(calls) == calls[-1] + 1 == iterations + 1  # a read after every step
+    assert syncs < iterations / 2, (syncs, iterations)
+    assert len(set(deferred.steps.tolist())) >= 3  # images stopped at different steps
+    for key in ("masks", "steps", "final_predictions", "kept"):
+        np.testing.assert_array_equal(getattr(deferred, key), getattr(every_step, key))
+
+    monkeypatch.setattr(image_masks._ImageMaskRun, "steps_until_a_row_can_finish", real_bound)
+    calls.clear()  # patience 0: read when the pool is filled and when it has finished
+    image_masks.learn_image_masks(model, x[:3], max_steps=40, patience=0, batch_size=3, progress=False)
+    assert len(calls) == 2
+
+
+def test_cli_bench_writes_the_chosen_cases(tmp_path, capsys):
+    out = tmp_path / "b.json"
+    assert main(["bench", "--profile", "smoke", "--batch-size", "2", "--steps", "1", "--cases",
+                 "batched,mask_step", "--device", "cpu", "--out", str(out)]) == 0
+    saved = json.loads(out.read_text())
+    assert set(saved["cases"]) == {"batched", "mask_step"}
+    assert "one_at_a_time/batched" in capsys.readouterr().out
