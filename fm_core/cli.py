@@ -154,6 +154,8 @@ def cmd_image_masks(args) -> None:
     from .utils import resolve_device
 
     out = _out_path(args.out, ".npz")
+    if args.precision == "bf16" and args.dtype == "float64":
+        raise UserError("--precision bf16 runs the network in bfloat16: it does not go with --dtype float64")
     device = resolve_device(args.device)
     ranks = distributed.init_distributed()  # under torchrun/srun: each rank learns its shard
     model = freeze(load_model(args.model, device=distributed.rank_device(ranks) if ranks.distributed else device))
@@ -163,7 +165,8 @@ def cmd_image_masks(args) -> None:
     indices = np.arange(len(y)) if args.limit is None else np.arange(min(args.limit, len(y)))
     learner = ImageMasks.from_profile(get_profile(args.profile), lam=args.lam, lr=args.lr,
                                       max_steps=args.max_steps, patience=args.patience,
-                                      batch_size=args.batch_size)
+                                      batch_size=args.batch_size, precision=args.precision,
+                                      channels_last=args.channels_last)
 
     def learn(positions, checkpoint):
         chosen = indices[positions]
@@ -412,6 +415,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=_positive(float))
     p.add_argument("--dtype", default="float32", choices=["float32", "float64"],
                    help="float64: results of one and of many processes agree to 1e-6")
+    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"],
+                   help="bf16: the network under bfloat16 autocast (faster where native; masks within "
+                        "BF16_MASK_TOLERANCE of fp32's, fm_core/mask_objective.py)")
+    p.add_argument("--channels-last", action="store_true", help="the network in channels_last memory (a speed option)")
     p.add_argument("--profile", default="quick", choices=profiles)
     p.add_argument("--out", required=True)
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N")

@@ -94,6 +94,7 @@ def init_distributed() -> Ranks:
         raise UserError("MASTER_ADDR is not set: export the host of rank 0, e.g. MASTER_ADDR=$(scontrol "
                         "show hostnames $SLURM_JOB_NODELIST | head -n 1), or launch with torchrun")
     os.environ.setdefault("MASTER_PORT", "29500")
+    share_cores()
     if torch.cuda.is_available():
         torch.cuda.set_device(ranks.local_rank)
         dist.init_process_group("nccl", rank=ranks.rank, world_size=ranks.world_size,
@@ -101,6 +102,33 @@ def init_distributed() -> Ranks:
     else:
         dist.init_process_group("gloo", rank=ranks.rank, world_size=ranks.world_size, timeout=BARRIER_TIMEOUT)
     return ranks
+
+
+def available_cores() -> int:
+    """The CPU cores this process may run on (its affinity: a SLURM or container limit)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def local_world_size(env=None) -> int:
+    """How many ranks share this machine: torchrun's ``LOCAL_WORLD_SIZE``, srun's
+    ``SLURM_NTASKS_PER_NODE`` (when set as one number), else 1."""
+    env = os.environ if env is None else env
+    for name in ("LOCAL_WORLD_SIZE", "SLURM_NTASKS_PER_NODE"):
+        try:
+            return max(1, int(env[name]))
+        except (KeyError, ValueError):
+            continue
+    return 1
+
+
+def share_cores() -> int:
+    """Give this rank its share of the machine's cores as torch threads. Left alone,
+    every rank would start one thread per core (W ranks: W x cores threads fighting for
+    the cores), or torchrun's OMP_NUM_THREADS=1 would leave cores idle; cores / ranks
+    on this machine is neither. Returns the thread count."""
+    threads = max(1, available_cores() // local_world_size())
+    torch.set_num_threads(threads)
+    return threads
 
 
 def rank_device(ranks: Ranks) -> torch.device:

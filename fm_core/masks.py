@@ -56,7 +56,11 @@ class DatasetMask:
 class ImageMasks:
     """One mask per image, many learned at once; ``y`` (targets) defaults to the network's
     own predictions. Defaults are the paper's; see
-    :func:`fm_core.image_masks.learn_image_masks` (``checkpoint`` makes the run resumable)."""
+    :func:`fm_core.image_masks.learn_image_masks` (``checkpoint`` makes the run resumable).
+    ``precision="bf16"`` and ``channels_last=True`` are speed options, off by default (no
+    profile sets them, so the store's results are fp32): masks within
+    ``BF16_MASK_TOLERANCE`` / ``CHANNELS_LAST_MASK_TOLERANCE`` of
+    :mod:`fm_core.mask_objective` of the default ones."""
 
     lam: float = 0.07
     lr: float = 0.2
@@ -65,6 +69,8 @@ class ImageMasks:
     batch_size: int = 64
     schedule_steps: int | None = None
     exp_cap: float | None = EXP_CAP
+    precision: str = "fp32"
+    channels_last: bool = False
 
     @classmethod
     def from_profile(cls, cfg, **overrides) -> "ImageMasks":

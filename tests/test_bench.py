@@ -1,6 +1,7 @@
 """fm bench: every case runs and its ratios are the quotients of the times measured in the
 same run (never a speed threshold); the speed options keep masks within their stated
-tolerances; and the single-image learner's host syncs are few and change no result."""
+tolerances; and the single-image learner's host syncs are few and change no result. The
+sharded case (2 torchrun ranks vs one process) runs with tiny sizes."""
 import json
 
 import numpy as np
@@ -8,10 +9,14 @@ import pytest
 import torch
 from torch import nn
 
-from fm_core import bench, image_masks
+from fm_core import bench, distributed, image_masks
 from fm_core.cli import main
+from fm_core.errors import UserError
 from fm_core.mask_objective import BF16_MASK_TOLERANCE, CHANNELS_LAST_MASK_TOLERANCE
+from fm_core.mask_result import MaskResult
+from fm_core.masks import ImageMasks
 from fm_core.models import MaskedClassifier
+from fm_core.profiles import get_profile
 
 SIZE = 12
 
@@ -38,11 +43,12 @@ def images(n: int, seed: int = 0) -> torch.Tensor:
 
 def test_every_case_runs_and_ratios_are_the_measured_quotients(tmp_path):
     out = tmp_path / "bench.json"
-    result = bench.run_bench(tiny_model(), images(4), steps=2, batch_size=4, out=out)
+    in_process = [name for name in bench.CASES if name != "sharded"]  # sharded: its own test below
+    result = bench.run_bench(tiny_model(), images(4), steps=2, batch_size=4, out=out, cases=in_process)
     saved = json.loads(out.read_text())
-    assert set(saved["cases"]) == set(bench.CASES) >= {"batched", "mask_step", "precision", "channels_last",
+    assert set(saved["cases"]) == set(in_process) >= {"batched", "mask_step", "precision", "channels_last",
                                                       "training_step"}
-    assert "sharded" in saved["pending"]  # fm_core.distributed's case, not run here
+    assert "sharded" in bench.CASES and saved["pending"] == {}
     cases = result["cases"]
     s = cases["batched"]["seconds"]
     assert result["ratios"]["one_at_a_time/batched"] == pytest.approx(s["one_at_a_time"] / s["batched"])
@@ -129,3 +135,54 @@ def test_cli_bench_writes_the_chosen_cases(tmp_path, capsys):
     saved = json.loads(out.read_text())
     assert set(saved["cases"]) == {"batched", "mask_step"}
     assert "one_at_a_time/batched" in capsys.readouterr().out
+
+
+def test_sharded_case_times_two_ranks_against_one_process(tmp_path):
+    """Two `fm image-masks` commands (one process; torchrun, 2 ranks) on 4 tiny images:
+    seconds of both, their quotient, and merged masks equal to the one-process ones."""
+    model = bench.make_bench_model("smoke")
+    result = bench.run_bench(model, bench.make_bench_images(model.size, n=4), steps=2, batch_size=4,
+                             cases=["sharded"], out=tmp_path / "b.json")
+    case = json.loads((tmp_path / "b.json").read_text())["cases"]["sharded"]
+    s = case["seconds"]
+    assert set(s) == {"one_process", "sharded_2_ranks"} and min(s.values()) > 0
+    assert result["ratios"] == {"sharded: one process/2 ranks": pytest.approx(s["one_process"] / s["sharded_2_ranks"])}
+    assert case["max_abs_diff"] <= 1e-6 and case["same_steps"]
+    assert case["ranks"] == 2 and case["threads"]["per_rank"] == max(1, case["cores"] // 2)
+    assert "parallel efficiency" in case["note"]
+    with pytest.raises(UserError, match="build_model"):  # it saves the model: needs a rebuildable one
+        bench.run_bench(tiny_model(), images(2), steps=1, batch_size=2, cases=["sharded"])
+
+
+def test_each_rank_gets_its_share_of_the_cores(monkeypatch):
+    assert distributed.local_world_size({}) == 1
+    assert distributed.local_world_size({"LOCAL_WORLD_SIZE": "4"}) == 4
+    assert distributed.local_world_size({"SLURM_NTASKS_PER_NODE": "2"}) == 2
+    assert distributed.local_world_size({"SLURM_NTASKS_PER_NODE": "2(x3)"}) == 1  # not one number
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+    assert distributed.share_cores() == torch.get_num_threads() == max(1, distributed.available_cores() // 2)
+
+
+def test_cli_image_masks_speed_options(tmp_path, monkeypatch):
+    """`fm image-masks --precision bf16` (and --channels-last) on the tiny model: the options
+    reach the learner, and bf16's masks are within BF16_MASK_TOLERANCE of fp32's."""
+    cfg = get_profile("quick")
+    assert ImageMasks.from_profile(cfg).precision == "fp32" and not ImageMasks.from_profile(cfg).channels_last
+    assert ImageMasks.from_profile(cfg, precision="bf16").precision == "bf16"
+    from fm_core import models
+    monkeypatch.setattr(models, "load_model", lambda path, device="cpu": tiny_model())
+    x, y = images(6, seed=1)[:, 0].numpy(), np.arange(6) % 3
+    np.savez(tmp_path / "data.npz", x_train=x, y_train=y, x_val=x, y_val=y)
+    args = ["image-masks", "--model", "tiny", "--data", str(tmp_path / "data.npz"), "--max-steps", "60",
+            "--patience", "0", "--batch-size", "6", "--lam", "0.07", "--lr", "0.2", "--device", "cpu"]
+    results = {}
+    for name, extra in {"fp32": [], "bf16": ["--precision", "bf16"], "last": ["--channels-last"]}.items():
+        assert main(args + extra + ["--out", str(tmp_path / f"{name}.npz")]) == 0
+        results[name] = MaskResult.load(tmp_path / f"{name}.npz")
+    assert "precision" not in results["fp32"].settings and results["bf16"].settings["precision"] == "bf16"
+    assert results["last"].settings["channels_last"]
+    assert results["fp32"].masks.mean() < 0.99  # the masks moved
+    assert np.abs(results["bf16"].masks - results["fp32"].masks).mean() <= BF16_MASK_TOLERANCE
+    assert np.abs(results["last"].masks - results["fp32"].masks).mean() <= CHANNELS_LAST_MASK_TOLERANCE
+    assert main(args + ["--precision", "bf16", "--dtype", "float64", "--out", str(tmp_path / "x.npz")]) == 2
+    assert main(args + ["--precision", "fp16", "--out", str(tmp_path / "x.npz")]) == 2
