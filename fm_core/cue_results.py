@@ -81,7 +81,7 @@ def stability_variant(cfg: Profile, seed: int) -> Profile:
 
 
 # Extra seeds train on fewer images for fewer epochs (said on the stability page).
-STABILITY_CHEAPER = {"quick": {"n_train": 2000, "epochs": 6},
+STABILITY_CHEAPER = {"quick": {"n_train": 1500, "epochs": 5},
                      "smoke": {}}
 STABILITY_SEEDS = {"smoke": 2, "quick": 3}
 
@@ -159,7 +159,7 @@ def verdict(question: dict) -> str:
     return "\n\n".join(lines)
 
 
-def image_mask_rounding(cfg: Profile, n_images: int = 16, regime: str = "vanilla", progress: bool = True) -> dict:
+def image_mask_rounding(cfg: Profile, n_images: int = 8, regime: str = "vanilla", progress: bool = True) -> dict:
     """How much of a single-image mask is stable under float rounding: the same images'
     masks learned one at a time (batch 1) and all together (one batch), which differ
     only in the order of floating-point sums. Reports the mean |difference|, the share

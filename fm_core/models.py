@@ -35,13 +35,39 @@ def build_vgg11_bn(num_classes: int, width: float = 1.0, pooled_head: bool = Fal
         net = tv_vgg.vgg11_bn(weights=None, num_classes=num_classes)
     else:
         cfg = [v if v == "M" else _scaled(v, width) for v in tv_vgg.cfgs["A"]]
-        net = tv_vgg.VGG(tv_vgg.make_layers(cfg, batch_norm=True), num_classes=num_classes)
+        # torchvision's VGG class without its 25088x4096 head: made on the meta device, so
+        # the 120M weights that the narrow network replaces are never drawn (that took a
+        # second per model built or loaded)
+        with torch.device("meta"):
+            net = tv_vgg.VGG(nn.Identity(), num_classes=num_classes, init_weights=False)
+        net.features = tv_vgg.make_layers(cfg, batch_norm=True)
         if pooled_head:
             net.avgpool = nn.AdaptiveAvgPool2d(1)
             net.classifier = nn.Linear(cfg[-2], num_classes)
+        else:
+            net.avgpool = nn.AdaptiveAvgPool2d((7, 7))
+            net.classifier = nn.Sequential(
+                nn.Linear(cfg[-2] * 7 * 7, 4096), nn.ReLU(True), nn.Dropout(), nn.Linear(4096, 4096),
+                nn.ReLU(True), nn.Dropout(), nn.Linear(4096, num_classes))
+        _init_as_torchvision_vgg(net)
     first = net.features[0]
     net.features[0] = nn.Conv2d(1, first.out_channels, kernel_size=3, padding=1)
     return net
+
+
+def _init_as_torchvision_vgg(net: nn.Module) -> None:
+    """torchvision's VGG initialisation (``init_weights=True``)."""
+    for m in net.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            if m.bias is not None:
+                nn.init.constant_(m.bias, 0)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.constant_(m.weight, 1)
+            nn.init.constant_(m.bias, 0)
+        elif isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, 0, 0.01)
+            nn.init.constant_(m.bias, 0)
 
 
 class _NarrowResNet18(tv_resnet.ResNet):
