@@ -86,17 +86,23 @@ def pgd_step_size(eps: float, steps: int) -> float:
     return 1.25 * eps if steps == 1 else 2.5 * eps / steps
 
 
-def should_stop_early(val_losses: list[float], best_epoch: int, profile: Profile) -> bool:
-    """Real early stopping: stop once ``early_stop_patience`` epochs have passed since the
-    best epoch without the validation loss falling by more than ``early_stop_delta``
-    below the best (0 patience: never; the paper trains all its epochs). Epochs of the
-    eps warm-up are never the best (see :func:`train_network`), so they cannot stop a run."""
+def should_stop_early(val_losses: list[float], first_candidate: int, profile: Profile) -> bool:
+    """Real early stopping (Keras' ``EarlyStopping`` with ``min_delta``): stop once
+    ``early_stop_patience`` epochs in a row failed to bring the validation loss more than
+    ``early_stop_delta`` below the lowest loss so far (0 patience: never; the paper trains
+    all its epochs). Epochs before ``first_candidate`` (the eps warm-up of adversarial
+    training, whose losses are not comparable) neither set the bar nor count."""
     patience = profile.early_stop_patience
-    if not patience or best_epoch < 0:
+    if not patience:
         return False
-    recent = val_losses[best_epoch + 1:]
-    best_loss = val_losses[best_epoch]
-    return len(recent) >= patience and min(recent[-patience:]) > best_loss - profile.early_stop_delta
+    bar, waited = float("inf"), 0
+    for loss in val_losses[first_candidate:]:
+        if loss < bar - profile.early_stop_delta:
+            bar, waited = loss, 0
+        else:
+            waited += 1
+            bar = min(bar, loss)
+    return waited >= patience
 
 
 def new_model(dataset: Dataset, profile: Profile, regime: str) -> MaskedClassifier:
@@ -160,7 +166,7 @@ def train_network(dataset: Dataset, regime: str, profile: Profile, progress: boo
     for epoch in bar:
         # checked before each epoch, from the history: a resumed run stops where an
         # uninterrupted one did
-        if should_stop_early(history["val_loss"], best[2], profile):
+        if should_stop_early(history["val_loss"], warmup_epochs(profile, regime), profile):
             break
         model.train()
         if attack is not None:

@@ -20,14 +20,17 @@ from fm_core.training import should_stop_early, train_network
 from fm_core.dataset import Dataset, from_arrays
 
 
-def test_early_stopping_waits_patience_epochs_after_the_best():
+def test_early_stopping_waits_patience_epochs_without_a_real_improvement():
     cfg = get_profile("smoke").replace(early_stop_patience=2, early_stop_delta=1e-3)
-    losses = [1.0, 0.5, 0.4999, 0.4995]  # best at epoch 1; two epochs without a 1e-3 gain
-    assert should_stop_early(losses, 1, cfg)
-    assert not should_stop_early(losses[:3], 1, cfg)  # one epoch since the best: wait
-    assert not should_stop_early([1.0, 0.5, 0.45, 0.4], 3, cfg)  # still improving
-    assert not should_stop_early(losses, 1, cfg.replace(early_stop_patience=0))  # off
-    assert not should_stop_early(losses, -1, cfg)  # no candidate yet (eps warm-up)
+    assert should_stop_early([1.0, 0.5, 0.4999, 0.4995], 0, cfg)  # two epochs of < 1e-3 gains
+    assert not should_stop_early([1.0, 0.5, 0.4999], 0, cfg)  # one: wait
+    assert not should_stop_early([1.0, 0.5, 0.45, 0.4], 0, cfg)  # still improving
+    # creeping down by less than delta per epoch is no improvement, though each is a new best
+    assert should_stop_early([0.004, 0.0035, 0.0031, 0.0028], 0, cfg)
+    assert not should_stop_early([1.0, 0.5, 0.4999, 0.4995], 0, cfg.replace(early_stop_patience=0))  # off
+    # warm-up epochs (the first two here) neither set the bar nor count
+    assert not should_stop_early([0.2, 0.1, 0.5, 0.4, 0.3], 2, cfg)
+    assert should_stop_early([0.2, 0.1, 0.5, 0.5, 0.5], 2, cfg)
 
 
 def _tiny_dataset(n=64, size=32, seed=0) -> Dataset:
