@@ -102,8 +102,8 @@ class Profile:
 PROFILES: dict[str, Profile] = {
     "smoke": Profile(
         name="smoke", size=32, n_train=None, n_val=1000, width=0.125, epochs=6,
-        adv_train_steps=3, adv_warmup_epochs=2,
-        dmask_epochs=4, dmask_patience=2, imask_max_steps=60, imask_patience=20,
+        adv_train_steps=1, adv_warmup_epochs=2,
+        dmask_epochs=6, dmask_batch_size=32, dmask_lr=0.02, dmask_patience=2, imask_max_steps=60, imask_patience=20,
         imask_images=40, imask_batch_size=40, bands=8, classifier_seeds=2,
         umap_neighbors=5, eps_pixel=SMALL_EPS_PIXEL,
     ),

@@ -427,7 +427,7 @@ def test_mask_result_saves_and_loads(model64, trained, tmp_path):
 def test_run_bench_writes_json(tmp_path):
     model = tiny_model()
     out = tmp_path / "bench.json"
-    result = run_bench(model, torch.rand(4, 1, SIZE, SIZE), steps=3, batch_size=4, out=out)
+    result = run_bench(model, torch.rand(4, 1, SIZE, SIZE), steps=3, batch_size=4, out=out, cases=["batched"])
     saved = json.loads(out.read_text())
     assert saved["images"] == 4 and saved["steps"] == 3 and saved["image_size"] == [SIZE, SIZE]
     assert set(saved["seconds"]) == {"batched", "one_at_a_time", "floor"}

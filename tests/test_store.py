@@ -206,8 +206,8 @@ def test_smoke_dataset_mask_keeps_accuracy_on_held_out_images(smoke):
     mask = pipeline.get_dataset_mask(smoke, "vanilla", progress=False)
     assert mask.kept[0]  # on its own (fit) images
     assert mask.accuracy_after >= 0.99 * mask.accuracy_before
-    # and it removed frequencies: it starts at ones (smoke's 4 epochs of the per-image
-    # objective move it only part of the way; quick's masks are in the book)
+    # and it removed frequencies: it starts at ones (smoke's 6 short epochs of the
+    # per-image objective move it only part of the way; quick's masks are in the book)
     assert mask.mask.mean() < 0.98
     table = results.table1(smoke, progress=False)
     # on the held-out half, the mask costs at most a few points (chance is 20%)
