@@ -101,11 +101,10 @@ def report_page(report: dict) -> str:
 
 
 def stage_table(report: dict) -> list[str]:
-    """Markdown lines of "where the time goes": per executed notebook, the seconds of each
-    stage of the artefact store (training, masks, ...; the artefacts computed there, in
-    brackets) and the rest (kernel start, evaluation, plots, analysis)."""
+    """Markdown lines of "where the time goes": per executed notebook, what the artefact
+    store computed there (seconds per stage, artefacts in brackets) and the rest (kernel
+    start, evaluation, plots, analysis); then the totals per stage."""
     executed = {n: e for n, e in sorted(report["notebooks"].items()) if e.get("status") == "executed"}
-    stages = sorted({s for e in executed.values() for s in e.get("stages", {})})
     if not executed:
         return []
     lines = ["## Where the time goes", "",
@@ -113,47 +112,25 @@ def stage_table(report: dict) -> list[str]:
              "its stage; *rest* is the notebook's remaining time: starting the kernel, "
              "evaluations, analysis and plots. An artefact computed by an earlier page is "
              "only loaded by the later ones.", "",
-             "| notebook | " + " | ".join(stages) + " | rest | total |",
-             "|---" * (len(stages) + 3) + "|"]
-    totals = dict.fromkeys(stages, 0.0)
+             "| notebook | computed here | rest | total |", "|---|---|---|---|"]
+    totals: dict[str, list] = {}
     rest_total = 0.0
     for name, entry in executed.items():
-        cells, used = [], 0.0
-        for stage in stages:
-            row = entry.get("stages", {}).get(stage)
-            if row:
-                cells.append(f"{format_seconds(row['seconds'])} ({row['count']})")
-                used += row["seconds"]
-                totals[stage] += row["seconds"]
-            else:
-                cells.append("-")
+        stages = entry.get("stages", {})
+        used = sum(row["seconds"] for row in stages.values())
         rest = max(0.0, entry["seconds"] - used)
         rest_total += rest
-        lines.append(f"| {Path(name).stem} | " + " | ".join(cells)
-                     + f" | {format_seconds(rest)} | {format_seconds(entry['seconds'])} |")
-    lines.append("| **total** | " + " | ".join(f"**{format_seconds(t)}**" for t in totals.values())
-                 + f" | **{format_seconds(rest_total)}** | "
-                 f"**{format_seconds(sum(e['seconds'] for e in executed.values()))}** |")
+        for stage, row in stages.items():
+            total = totals.setdefault(stage, [0.0, 0])
+            total[0] += row["seconds"]
+            total[1] += row["count"]
+        computed = "; ".join(f"{stage} {format_seconds(row['seconds'])} ({row['count']})"
+                             for stage, row in sorted(stages.items(), key=lambda kv: -kv[1]["seconds"])) or "-"
+        lines.append(f"| {Path(name).stem} | {_cell(computed)} | {format_seconds(rest)} | "
+                     f"{format_seconds(entry['seconds'])} |")
+    lines += ["", "| stage | time | artefacts |", "|---|---|---|"]
+    for stage, (seconds, count) in sorted(totals.items(), key=lambda kv: -kv[1][0]):
+        lines.append(f"| {_cell(stage)} | {format_seconds(seconds)} | {count} |")
+    lines.append(f"| rest | {format_seconds(rest_total)} | |")
+    lines.append(f"| **all notebooks** | **{format_seconds(sum(e['seconds'] for e in executed.values()))}** | |")
     return lines + [""]
-
-
-def write_report_page(src: Path, report: dict) -> Path:
-    path = src / f"{REPORT_PAGE}.md"
-    path.write_text(report_page(report), encoding="utf-8")
-    return path
-
-
-def fill_report_page(html_dir: Path, report: dict) -> None:
-    """Put the render time, Sphinx warning count and whole build time into the rendered
-    report page (which was written before they were known)."""
-    values = {
-        PLACEHOLDERS["render"]: format_seconds(report.get("render_seconds", 0.0)),
-        PLACEHOLDERS["warnings"]: str(len(report.get("sphinx_warnings", []))),
-        PLACEHOLDERS["total"]: format_seconds(report.get("total_seconds", 0.0)),
-    }
-    for path in (html_dir / f"{REPORT_PAGE}.html", html_dir / "_sources" / f"{REPORT_PAGE}.md"):
-        if path.is_file():
-            text = path.read_text(encoding="utf-8")
-            for key, value in values.items():
-                text = text.replace(key, value)
-            path.write_text(text, encoding="utf-8")

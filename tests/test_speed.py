@@ -100,9 +100,11 @@ def test_build_report_shows_where_the_time_goes():
         "06_other.ipynb": {"status": "reused"}}}
     page = report_page(report)
     assert "## Where the time goes" in page
-    rows = [line for line in page.splitlines() if line.startswith("| 03_networks")]
-    assert rows and "(5)" in rows[0] and "40 s" in rows[0]  # 100 s - 60 s of training
-    assert "| 06_other |" not in page.split("## Where the time goes")[1]
+    section = page.split("## Where the time goes")[1]
+    rows = [line for line in section.splitlines() if line.startswith("| 03_networks")]
+    assert rows and "training 1 min 00 s (5)" in rows[0] and "| 40.0 s |" in rows[0]  # 100 s - 60 s
+    assert "| 06_other |" not in section
+    assert "| training | 1 min 00 s | 5 |" in section and "| single-image masks | 25.0 s | 3 |" in section
 
 
 class ReadsOneFrequency(nn.Module):
