@@ -134,3 +134,25 @@ def stage_table(report: dict) -> list[str]:
     lines.append(f"| rest | {format_seconds(rest_total)} | |")
     lines.append(f"| **all notebooks** | **{format_seconds(sum(e['seconds'] for e in executed.values()))}** | |")
     return lines + [""]
+
+
+def write_report_page(src: Path, report: dict) -> Path:
+    path = src / f"{REPORT_PAGE}.md"
+    path.write_text(report_page(report), encoding="utf-8")
+    return path
+
+
+def fill_report_page(html_dir: Path, report: dict) -> None:
+    """Put the render time, Sphinx warning count and whole build time into the rendered
+    report page (which was written before they were known)."""
+    values = {
+        PLACEHOLDERS["render"]: format_seconds(report.get("render_seconds", 0.0)),
+        PLACEHOLDERS["warnings"]: str(len(report.get("sphinx_warnings", []))),
+        PLACEHOLDERS["total"]: format_seconds(report.get("total_seconds", 0.0)),
+    }
+    for path in (html_dir / f"{REPORT_PAGE}.html", html_dir / "_sources" / f"{REPORT_PAGE}.md"):
+        if path.is_file():
+            text = path.read_text(encoding="utf-8")
+            for key, value in values.items():
+                text = text.replace(key, value)
+            path.write_text(text, encoding="utf-8")
