@@ -174,22 +174,21 @@ def _pair_chunks(n_pairs: int, n_images: int, batch_size: int, desc: str, progre
 
 # -------------------------------------------------------------------------- methods
 @dataclass
-class FourierMask:
-    """The dataset mask (Karantzas et al. 2022) as a frequency map: the learned mask."""
+class FourierMask(DatasetMask):
+    """The dataset mask (Karantzas et al. 2022) as a frequency map: the learner of
+    :class:`fm_core.masks.DatasetMask` with the small profiles' defaults (batches of 64,
+    lr 1e-2, 40 epochs, each image's loss held) instead of the paper's batch-1 ones."""
 
-    lam: float = 0.2
     lr: float = 1e-2
     epochs: int = 40
     batch_size: int = 64
-    patience: int = 7
     invariance: str = "per_image"
-    seed: int = 0
     name = "mask"
 
     def attribute(self, model, x, y, progress: bool = True) -> FrequencyMap:
         x, y = check_inputs(model, x, y)
         with PassCounter(model) as counter:
-            result = DatasetMask(**asdict(self))(model, x, y, progress=progress)
+            result = self(model, x, y, progress=progress)
         return FrequencyMap(result.mask.astype(np.float64), self.name, counter.cost(), dict(result.settings))
 
     @staticmethod

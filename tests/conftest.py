@@ -4,6 +4,7 @@ are deterministic, so sharing them changes nothing but the time)."""
 from __future__ import annotations
 
 import pytest
+import torch
 
 
 @pytest.fixture(scope="session")
@@ -30,3 +31,13 @@ def smoke(smoke_runs, monkeypatch):
 
     monkeypatch.setenv("FM_RUNS_DIR", str(smoke_runs))
     return get_profile("smoke")
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny tensors: two threads only add synchronisation cost (and stall on a busy
+    machine). Files of tiny-network tests use it for every test (``pytestmark``)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -21,12 +21,7 @@ from fm_core.profiles import get_profile
 SIZE = 12
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
 
 def tiny_model(seed: int = 0) -> MaskedClassifier:

@@ -22,13 +22,7 @@ SIZE = 12
 FREQS = [(0, 2), (2, 0), (2, 2)]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Tiny tensors: two threads only add synchronisation cost (and stall on a busy machine).
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
 
 def toy_data(n: int, seed: int):
