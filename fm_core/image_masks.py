@@ -300,6 +300,7 @@ def learn_image_masks(model, x: torch.Tensor, targets=None, lam: float = 0.07, l
                     batch_size=batch_size, schedule_steps=total_steps, inv_tol=inv_tol,
                     sparsity_tol=sparsity_tol, exp_cap=exp_cap, **_speed_settings(precision, channels_last))
     return MaskResult(masks=run.masks, steps=run.steps, kept=run.final_predictions == target_np,
+                      converged=run.steps < max_steps,  # the stopping rule fired inside the budget
                       predictions=target_np.astype(np.int64), final_predictions=run.final_predictions,
                       settings=settings)
 

@@ -133,25 +133,63 @@ def test_symmetric_part_is_the_filter_actually_applied():
 
 # ---------------------------------------------------------------------- dataset masks
 
-def test_dataset_mask_keeps_accuracy_and_the_planted_frequencies(trained):
+SMALL = dict(lr=0.05, max_steps=300, batch_size=16, window=10, tol=2e-3, patience=2, schedule="constant",
+             revert=False, invariance="batch_mean", progress=False)
+
+
+def _planted() -> np.ndarray:
+    planted = np.zeros((SIZE, SIZE), bool)
+    for i, j in FREQS:
+        planted[i, j] = planted[-i, -j] = True
+    return planted
+
+
+def test_dataset_mask_converges_keeps_accuracy_and_the_planted_frequencies(trained):
     model, x, y = trained
-    result = fm.learn_dataset_mask(model, x, y, lr=0.05, epochs=30, batch_size=16, patience=3, tol=1e-4,
-                                   progress=False)
-    assert result.kept
+    result = fm.learn_dataset_mask(model, x, y, **SMALL)
+    assert result.converged[0] and result.all_converged and result.kept[0]
     assert result.accuracy_before >= 0.95
     assert result.accuracy_after >= 0.99 * result.accuracy_before
     assert result.mask.shape == (SIZE, SIZE) and result.mask.dtype == np.float32
     assert result.mask.min() >= 0 and result.mask.max() <= 1
-    assert result.steps[0] < 30  # the sparsity plateau stopped it
-    assert all(len(v) == result.steps[0] for v in result.history.values())
+    assert result.steps[0] < 300 and result.steps[0] % 10 == 0  # it stopped at a window's end, settled
+    assert len(result.history["step"]) == result.steps[0] // 10
+    assert result.history["change"][-1] <= 2e-3  # the window-averaged mask stopped moving
     # it removed almost everything but some planted frequencies, which carry the classes
     assert result.mask.mean() < 0.1
     filt = fm.symmetric_part(result.mask)
-    planted = np.zeros((SIZE, SIZE), bool)
-    for i, j in FREQS:
-        planted[i, j] = planted[-i, -j] = True
     assert sum(filt[i, j] > 0.2 for i, j in FREQS) >= 2
-    assert filt[~planted].mean() < 0.02
+    assert filt[~_planted()].mean() < 0.02
+
+
+def test_the_budget_is_counted_in_steps_not_epochs(trained):
+    """Never converging (tol 0), the same budget gives the same steps on 24 or 120 images."""
+    model, x, y = trained
+    settings = dict(SMALL, tol=0.0, max_steps=40)
+    few, many = (fm.learn_dataset_mask(model, x[:n], y[:n], **settings) for n in (24, 120))
+    assert few.steps[0] == many.steps[0] == 40
+    assert not few.converged[0] and not many.converged[0] and not few.all_converged
+
+
+def test_lambda_path_rows_are_masks_learned_alone(trained):
+    """One batched run, one row per lambda, each row the mask that lambda learns alone."""
+    model, x, y = trained
+    lams = (0.05, 0.5, 5.0)
+    path = fm.learn_lambda_path(model, x, y, lams=lams, **SMALL)
+    assert path.masks.shape == (3, SIZE, SIZE) and path.converged.all()
+    for row, lam in enumerate(lams):
+        alone = fm.learn_dataset_mask(model, x, y, lam=lam, **SMALL)
+        assert path.steps[row] == alone.steps[0]
+        assert np.abs(path.masks[row] - alone.mask).mean() < 1e-3
+    assert path.masks[0].mean() >= path.masks[2].mean()  # a larger lambda keeps less
+
+
+def test_lambda_path_takes_a_learning_rate_per_row(trained):
+    model, x, y = trained
+    sweep = fm.learn_lambda_path(model, x, y, lams=0.2, **dict(SMALL, lr=[0.01, 0.05]))
+    assert sweep.masks.shape[0] == 2 and list(sweep.extra["lrs"]) == [0.01, 0.05]
+    slow = fm.learn_dataset_mask(model, x, y, lam=0.2, **dict(SMALL, lr=0.01))
+    assert np.abs(sweep.masks[0] - slow.mask).mean() < 1e-3
 
 
 def test_exp_penalty_is_exp_below_the_cap_and_linear_above():
@@ -169,20 +207,40 @@ def test_exp_penalty_is_exp_below_the_cap_and_linear_above():
 def test_batch_invariance_is_the_per_image_loss_at_batch_one(trained):
     """At the paper's batch size 1 the batch-mean loss is the image's own loss."""
     model, x, y = trained
-    kwargs = dict(lr=0.05, epochs=2, batch_size=1, patience=0, progress=False)
-    a = fm.learn_dataset_mask(model, x[:12], y[:12], invariance="batch_mean", **kwargs)
-    b = fm.learn_dataset_mask(model, x[:12], y[:12], invariance="per_image", **kwargs)
+    kwargs = dict(SMALL, batch_size=1, max_steps=24, tol=0.0)
+    a = fm.learn_dataset_mask(model, x[:12], y[:12], **dict(kwargs, invariance="batch_mean"))
+    b = fm.learn_dataset_mask(model, x[:12], y[:12], **dict(kwargs, invariance="per_image"))
     np.testing.assert_array_equal(a.mask, b.mask)
-    c = fm.learn_dataset_mask(model, x[:12], y[:12], invariance="per_image", **dict(kwargs, batch_size=6))
-    d = fm.learn_dataset_mask(model, x[:12], y[:12], invariance="batch_mean", **dict(kwargs, batch_size=6))
+    c = fm.learn_dataset_mask(model, x[:12], y[:12], **dict(kwargs, invariance="per_image", batch_size=6))
+    d = fm.learn_dataset_mask(model, x[:12], y[:12], **dict(kwargs, invariance="batch_mean", batch_size=6))
     assert not np.array_equal(c.mask, d.mask)
 
 
-def test_dataset_mask_flags_when_no_epoch_qualifies(trained):
+def test_kl_objective_holds_the_output_distribution(trained):
     model, x, y = trained
-    result = fm.learn_dataset_mask(model, x[:30], y[:30], lr=0.05, epochs=2, batch_size=16,
-                                   keep_ratio=2.0, progress=False)
-    assert not result.kept[0] and result.steps[0] == 2 and result.settings["epoch_kept"] == 2
+    result = fm.learn_dataset_mask(model, x, y, **dict(SMALL, invariance="kl"))
+    assert 0 <= result.mask.min() and result.mask.max() <= 1
+    assert result.accuracy_after >= 0.95 * result.accuracy_before
+
+
+def test_the_papers_rule_reverts_and_flags_when_no_window_qualifies(trained):
+    model, x, y = trained
+    paper = dict(SMALL, revert=True, max_steps=20, tol=0.0)
+    result = fm.learn_dataset_mask(model, x[:30], y[:30], keep_ratio=2.0, **paper)
+    assert not result.kept[0] and result.steps[0] == 20 and not result.converged[0]
+    # the paper's defaults: batch 1, one-cycle over epochs x images, a window of one epoch
+    defaults = fm.learn_dataset_mask(model, x[:6], y[:6], epochs=2, progress=False)
+    assert defaults.settings["max_steps"] == 12 and defaults.settings["window"] == 6
+    assert defaults.settings["schedule"] == "one_cycle" and defaults.settings["revert"]
+
+
+def test_results_save_and_load_convergence(trained, tmp_path):
+    model, x, y = trained
+    result = fm.learn_dataset_mask(model, x, y, **dict(SMALL, max_steps=20))
+    result.save(tmp_path / "m.npz")
+    back = fm.MaskResult.load(tmp_path / "m.npz")
+    np.testing.assert_array_equal(back.converged, result.converged)
+    np.testing.assert_array_equal(back.steps, result.steps)
 
 
 # -------------------------------------------------------------- single-image masks
