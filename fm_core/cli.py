@@ -137,12 +137,13 @@ def cmd_mask(args) -> None:
     out = _out_path(args.out, ".npz")
     model = freeze(load_model(args.model, device=resolve_device(args.device)))
     _, x, y = _load_for_model(model, args.data, args.split, args.class_index)
-    learner = DatasetMask.from_profile(get_profile(args.profile), lam=args.lam, lr=args.lr, epochs=args.epochs,
+    learner = DatasetMask.from_profile(get_profile(args.profile), lam=args.lam, lr=args.lr, max_steps=args.max_steps,
                                        batch_size=args.batch_size, seed=args.seed)
     result = learner(model, x, y)
     result.save(out)
     print(f"mask: accuracy {100 * result.accuracy_before:.2f}% -> {100 * result.accuracy_after:.2f}% "
-          f"masked, mean mask {result.mask.mean():.3f}, {int(result.steps[0])} epochs -> {out}")
+          f"masked, mean mask {result.mask.mean():.3f}, {int(result.steps[0])} steps, "
+          f"{'converged' if result.all_converged else 'NOT converged within the budget'} -> {out}")
 
 
 def cmd_image_masks(args) -> None:
@@ -242,9 +243,8 @@ def cmd_attribute(args) -> None:
         raise UserError("--eps belongs to --method heatmap and --top-k to --method ablation")
     settings = {"heatmap": dict(eps=args.eps), "ablation": dict(top_k=args.top_k)}.get(args.method, {})
     if args.method == "mask":  # the profile's dataset-mask settings, as `fm mask` uses them
-        cfg = get_profile(args.profile)
-        settings = dict(lam=cfg.dmask_lam, lr=cfg.dmask_lr, epochs=cfg.dmask_epochs, batch_size=cfg.dmask_batch_size,
-                        patience=cfg.dmask_patience, invariance=cfg.dmask_invariance, seed=cfg.seed)
+        from .masks import DatasetMask
+        settings = dataclasses.asdict(DatasetMask.from_profile(get_profile(args.profile)))
     method = get_method(args.method, **settings)  # checks the settings before any data is loaded
     _, x, y = _load_for_model(model, args.data, args.split)
     n = len(y) if args.limit is None else min(args.limit, len(y))
@@ -395,7 +395,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--class", dest="class_index", type=int)
     p.add_argument("--lam", type=_positive(float))
     p.add_argument("--lr", type=_positive(float))
-    p.add_argument("--epochs", type=_positive(int))
+    p.add_argument("--max-steps", type=_positive(int, 10_000_000),
+                   help="optimiser steps at most (default: the profile's); learning stops once the mask converges")
     p.add_argument("--batch-size", type=_positive(int))
     p.add_argument("--seed", type=_seed, help="seeds the order of the images (default: the profile's)")
     p.add_argument("--profile", default="quick", choices=profiles)

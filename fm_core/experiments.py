@@ -39,6 +39,8 @@ class NetworkScore:
     pgd: float  # PGD accuracy on the same held-out images
     mask_mean: float
     mask_kept: bool  # the mask met its accuracy criterion on its own (fit) images
+    mask_steps: int  # optimiser steps the mask took
+    mask_converged: bool  # it settled within its budget
     train_seconds: float
 
 
@@ -54,7 +56,8 @@ def table1(networks: Mapping[str, torch.nn.Module], dataset_masks: Mapping[str, 
         out[regime] = asdict(NetworkScore(
             standard=pct(accuracy(net, x, y)), masked=pct(accuracy(net, x, y, mask.mask)),
             pgd=pct(accuracy(net, x_adv, y)), mask_mean=round(float(mask.mask.mean()), 4),
-            mask_kept=bool(mask.kept[0]), train_seconds=round(metrics["train_seconds"], 1)))
+            mask_kept=bool(mask.kept[0]), mask_steps=int(mask.steps[0]),
+            mask_converged=bool(mask.converged[0]) if len(mask.converged) else False, train_seconds=round(metrics["train_seconds"], 1)))
     return out
 
 

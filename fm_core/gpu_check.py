@@ -107,9 +107,13 @@ def project(profile, rates: dict, epoch_seconds: dict, n_val: int) -> dict:
     image_masks = {k: steps * selected * len(IMAGE_MASK_SETS) / usable[pool]
                    for k, steps in image_mask_steps.items()}
     fit_half = n_val - selected
-    # 5 dataset masks (one per network) and the vanilla class masks, which together see
-    # the fit half once per epoch: 6 x epochs x fit-half images, at the paper's batch 1
-    dataset_masks = 6 * profile.dmask_epochs * fit_half / usable[1]
+    # 5 dataset masks (one per network) and the vanilla class masks, which together take
+    # 6 masks' worth of steps (the budget in steps, or epochs of the fit half at the
+    # profile's batch), at the batch-1 rate when the profile's batch is 1
+    dmask_steps = (profile.dmask_max_steps if profile.dmask_max_steps is not None
+                   else profile.dmask_epochs * max(1, fit_half // profile.dmask_batch_size))
+    dmask_batch = max(b for b in usable if b <= profile.dmask_batch_size)
+    dataset_masks = 6 * dmask_steps * profile.dmask_batch_size / usable[dmask_batch]
     training = profile.epochs * (epoch_seconds["vanilla"] + epoch_seconds["adversarial"]
                                  + 3 * epoch_seconds["rotate"])  # scale, translate, rotate
     hours = {k: (image_masks[k] + dataset_masks + training) / 3600 for k in image_mask_steps}
@@ -120,14 +124,14 @@ def project(profile, rates: dict, epoch_seconds: dict, n_val: int) -> dict:
         "inputs": {"image_steps_per_s_at_pool": usable[pool], "pool_batch_size": pool,
                    "image_steps_per_s_at_batch_1": usable[1], "selected_images_per_set": selected,
                    "image_mask_sets": list(IMAGE_MASK_SETS), "steps_per_image_mask": image_mask_steps,
-                   "fit_half_images": fit_half, "epochs": profile.epochs, "dmask_epochs": profile.dmask_epochs},
+                   "fit_half_images": fit_half, "epochs": profile.epochs, "dmask_steps": dmask_steps},
         "how": ("training = epochs x (vanilla epoch + adversarial epoch + 3 x augmented ('rotate') epoch); "
                 "image masks = steps per mask x selected images x 3 sets / fp32 image-steps per second at the "
                 "profile's pool size (selected images: at most the score half of the validation split; steps "
                 "per mask: low = patience + 1, high = max_steps, assumed = a middle guess); dataset and class "
                 "masks = 6 masks' worth (5 dataset masks + the class masks, which share the fit half) x "
-                "dmask_epochs x fit-half images / the batch-1 rate (the paper's dmask batch 1; an upper bound, "
-                "early stopping ends sooner); hours = their sum, one GPU, nothing run in parallel"),
+                "the step budget (dmask_max_steps, or dmask_epochs x fit-half batches) x batch size / the "
+                "image-step rate at that batch (an upper bound: masks stop once they converge); hours = their sum, one GPU, nothing run in parallel"),
     }
 
 

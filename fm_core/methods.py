@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from .errors import UserError
 from .fourier import model_device_dtype, symmetric_part
 from .masks import DatasetMask
+from .profiles import Profile
 from .utils import load_npz, progress_bar, save_npz_atomic
 
 MAP_FORMAT = "fm_core.frequency_map/1"
@@ -173,35 +174,50 @@ def _pair_chunks(n_pairs: int, n_images: int, batch_size: int, desc: str, progre
 
 
 # -------------------------------------------------------------------------- methods
+_SMALL = Profile(name="defaults")  # the small profiles' dataset-mask settings, written once (profiles.py)
+
+
 @dataclass
 class FourierMask(DatasetMask):
     """The dataset mask (Karantzas et al. 2022) as a frequency map: the learner of
-    :class:`fm_core.masks.DatasetMask` with the small profiles' defaults (batches of 64,
-    lr 1e-2, 40 epochs, each image's loss held) instead of the paper's batch-1 ones."""
+    :class:`fm_core.masks.DatasetMask` with the small profiles' settings (the batch's
+    mean loss held, batches of 32, lr 0.02, a step budget, stop on convergence) instead
+    of the paper's batch-1 ones. The budget is counted in steps, so a map of 64 images
+    gets as many updates as one of 5,000."""
 
-    lr: float = 1e-2
-    epochs: int = 40
-    batch_size: int = 64
-    invariance: str = "per_image"
+    lr: float = _SMALL.dmask_lr
+    max_steps: int | None = _SMALL.dmask_max_steps
+    batch_size: int = _SMALL.dmask_batch_size
+    window: int | None = _SMALL.dmask_window
+    tol: float = _SMALL.dmask_tol
+    patience: int = _SMALL.dmask_patience
+    schedule: str = _SMALL.dmask_schedule
+    revert: bool = _SMALL.dmask_revert
+    invariance: str = _SMALL.dmask_invariance
     name = "mask"
 
     def attribute(self, model, x, y, progress: bool = True) -> FrequencyMap:
         x, y = check_inputs(model, x, y)
         with PassCounter(model) as counter:
             result = self(model, x, y, progress=progress)
-        return FrequencyMap(result.mask.astype(np.float64), self.name, counter.cost(), dict(result.settings))
+        return FrequencyMap(result.mask.astype(np.float64), self.name, counter.cost(),
+                            dict(result.settings, converged=bool(result.converged[0]), steps=int(result.steps[0])))
 
     @staticmethod
     def from_result(result) -> FrequencyMap:
         """A stored :class:`~fm_core.mask_result.MaskResult` as a map, its cost derived from
-        what it records (images n, epochs run E), as :func:`learn_dataset_mask` spends
-        it: reference losses and accuracy before (2n forwards), per epoch a forward and
-        backward per image plus the accuracy check (2n, n), the kept mask's accuracy (n).
-        Seconds are not recorded, so they are NaN."""
-        n, epochs = int(result.settings["images"]), int(result.steps[0])
-        cost = {"forward_passes": n * (3 + 2 * epochs), "backward_passes": n * epochs,
+        what it records (images n, steps S of b images, checks every ``window`` steps), as
+        :func:`learn_lambda_path` spends it: reference losses, outputs and accuracy
+        before (3n forwards), a forward and backward per image of each step, the masked
+        accuracy at every window's end (n each). Seconds are not recorded, so NaN."""
+        s = result.settings
+        n, steps, batch = int(s["images"]), int(result.steps[0]), int(s["batch_size"])
+        # accuracy at every window's end under the paper's revert rule, else once at the end
+        checks = -(-steps // int(s["window"])) if s.get("revert", True) else 1
+        cost = {"forward_passes": 3 * n + steps * batch + checks * n, "backward_passes": steps * batch,
                 "network_calls": None, "seconds": float("nan"), "source": "record"}
-        return FrequencyMap(result.mask.astype(np.float64), FourierMask.name, cost, dict(result.settings))
+        return FrequencyMap(result.mask.astype(np.float64), FourierMask.name, cost,
+                            dict(s, converged=bool(result.converged[0]), steps=steps))
 
 
 @dataclass

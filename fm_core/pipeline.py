@@ -30,8 +30,10 @@ from .utils import default_device, load_npz, save_json_atomic, save_npz_atomic
 DATA_FIELDS = ("data", "size", "data_seed", "n_train", "n_val", "cue_h_ratio", "cue_rho_l", "cue_rho_h",
                "cue_train")
 NETWORK_FIELDS = DATA_FIELDS + training.TRAINING_FIELDS
-DATASET_MASK_FIELDS = NETWORK_FIELDS + ("dmask_lam", "dmask_lr", "dmask_batch_size", "dmask_epochs",
-                                        "dmask_patience", "dmask_invariance")
+DATASET_MASK_FIELDS = NETWORK_FIELDS + ("dmask_lam", "dmask_lr", "dmask_batch_size", "dmask_max_steps",
+                                        "dmask_epochs", "dmask_window", "dmask_tol", "dmask_patience",
+                                        "dmask_schedule", "dmask_revert", "dmask_invariance")
+LAMBDA_PATH_FIELDS = DATASET_MASK_FIELDS + ("dmask_path_lams",)
 IMAGE_MASK_FIELDS = NETWORK_FIELDS + ("imask_lam", "imask_lr", "imask_max_steps", "imask_patience",
                                       "imask_images", "imask_schedule_steps")
 
@@ -143,25 +145,66 @@ def get_network(cfg: Profile, regime: str, progress: bool = True) -> MaskedClass
 
 # ----------------------------------------------------------------------------- masks
 def get_dataset_mask(cfg: Profile, regime: str = "vanilla", class_index: int | None = None,
-                     progress: bool = True) -> MaskResult:
+                     progress: bool = True, half: str = "fit", mask_seed: int | None = None) -> MaskResult:
     """The dataset mask of the ``regime`` network, learned on the fit half of the
-    validation set (or on one class's fit-half images)."""
+    validation set (or on one class's fit-half images). ``half="score"`` learns it on
+    the other half instead and ``mask_seed`` changes the learner's data order (both
+    only to measure how stable masks are; every judged number uses the fit-half mask)."""
     scope = "all" if class_index is None else f"class{class_index}"
-    key = store.artefact_key(_settings(cfg, DATASET_MASK_FIELDS, regime=regime, scope=scope),
+    variant = {} if half == "fit" and mask_seed is None else dict(half=half, mask_seed=mask_seed)
+    key = store.artefact_key(_settings(cfg, DATASET_MASK_FIELDS, regime=regime, scope=scope, **variant),
                              DATASET_MASK_CODE)
 
     def compute():
-        x, y = fit_half(cfg)
+        x, y = fit_half(cfg) if half == "fit" else score_half(cfg)
         if class_index is not None:
             x, y = x[y == class_index], y[y == class_index]
-        return masks.DatasetMask.from_profile(cfg)(get_network(cfg, regime, progress), x, y, progress=progress)
+        learner = masks.DatasetMask.from_profile(cfg, seed=mask_seed)
+        return learner(get_network(cfg, regime, progress), x, y, progress=progress)
 
-    return store.fetch(_where(cfg, "masks", f"dataset-{regime}-{scope}-{key}.npz"), compute,
+    suffix = "" if not variant else f"-{half}-seed{cfg.seed if mask_seed is None else mask_seed}"
+    return store.fetch(_where(cfg, "masks", f"dataset-{regime}-{scope}{suffix}-{key}.npz"), compute,
                        save=MaskResult.save, load=MaskResult.load,
                        stage="dataset masks" if class_index is None else "class masks",
                        record=lambda r: _record(cfg, artefact="dataset_mask", regime=regime, scope=scope,
                                                  accuracy_before=r.accuracy_before,
-                                                 accuracy_after=r.accuracy_after))
+                                                 accuracy_after=r.accuracy_after, steps=int(r.steps[0]),
+                                                 converged=bool(r.converged[0])))
+
+
+def get_lambda_path(cfg: Profile, regime: str = "vanilla", progress: bool = True) -> MaskResult:
+    """Converged dataset masks of the ``regime`` network at every lambda of
+    ``cfg.dmask_path_lams`` (one row each), learned in one batched run on the fit half."""
+    key = store.artefact_key(_settings(cfg, LAMBDA_PATH_FIELDS, regime=regime), DATASET_MASK_CODE)
+
+    def compute():
+        x, y = fit_half(cfg)
+        return masks.LambdaPath.from_profile(cfg)(get_network(cfg, regime, progress), x, y, progress=progress)
+
+    return store.fetch(_where(cfg, "masks", f"lambda-path-{regime}-{key}.npz"), compute, save=MaskResult.save,
+                       load=MaskResult.load, stage="lambda paths",
+                       record=lambda r: _record(cfg, artefact="lambda_path", regime=regime,
+                                                steps=r.steps.tolist(), converged=r.converged.tolist()))
+
+
+LR_SWEEP = (0.005, 0.01, 0.02, 0.05, 0.1)
+
+
+def get_lr_sweep(cfg: Profile, regime: str = "vanilla", lrs=LR_SWEEP, progress: bool = True) -> MaskResult:
+    """The profile's dataset mask learned at each learning rate of ``lrs`` (one row
+    each, one batched run, a budget of four times the profile's): how many steps each
+    rate needs to converge."""
+    key = store.artefact_key(_settings(cfg, DATASET_MASK_FIELDS, regime=regime, lrs=list(lrs)), DATASET_MASK_CODE)
+
+    def compute():
+        x, y = fit_half(cfg)
+        budget = None if cfg.dmask_max_steps is None else 4 * cfg.dmask_max_steps
+        learner = masks.LambdaPath.from_profile(cfg, lams=(cfg.dmask_lam,), lr=np.asarray(lrs), max_steps=budget)
+        return learner(get_network(cfg, regime, progress), x, y, progress=progress)
+
+    return store.fetch(_where(cfg, "masks", f"lr-sweep-{regime}-{key}.npz"), compute, save=MaskResult.save,
+                       load=MaskResult.load, stage="dataset masks",
+                       record=lambda r: _record(cfg, artefact="lr_sweep", regime=regime, steps=r.steps.tolist()))
 
 
 def get_class_masks(cfg: Profile, regime: str = "vanilla", progress: bool = True) -> np.ndarray:

@@ -52,7 +52,7 @@ def is_freq(b):
 
 @pytest.mark.parametrize("name, settings", [
     ("heatmap", dict(eps=1.0)), ("ablation", dict(top_k=1)), ("gradient", {}),
-    ("mask", dict(lr=0.05, epochs=30, patience=0, batch_size=32))])
+    ("mask", dict(lr=0.05, max_steps=200, batch_size=32))])
 def test_every_method_ranks_the_one_used_frequency_first(name, settings):
     model, (x, y) = one_frequency_network(), images()
     result = methods.get_method(name, **settings).attribute(model, x, y, progress=False)
@@ -93,7 +93,7 @@ def test_heat_map_of_a_linear_model_is_its_closed_form():
 def test_mask_cost_from_its_record_equals_the_counted_passes():
     model, (x, y) = one_frequency_network(), images()
     with methods.PassCounter(model) as counter:
-        result = DatasetMask(lr=0.05, epochs=5, patience=0, batch_size=8)(model, x, y, progress=False)
+        result = DatasetMask(lr=0.05, max_steps=20, batch_size=8)(model, x, y, progress=False)
     recorded = methods.FourierMask.from_result(result).cost
     assert (recorded["forward_passes"], recorded["backward_passes"]) == (counter.forward, counter.backward)
 

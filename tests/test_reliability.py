@@ -30,7 +30,7 @@ ENV = dict(os.environ, OMP_NUM_THREADS="1", TQDM_DISABLE="1")
 
 def _tiny(**overrides):
     return get_profile("smoke", **dict(dict(n_train=240, n_val=120, epochs=1, width=0.125,
-                                            dmask_epochs=1, pgd_steps=2), **overrides))
+                                            dmask_max_steps=20, pgd_steps=2), **overrides))
 
 
 def _small_npz(path: Path, n_train=240, n_val=60, size=32, seed=0) -> Path:

@@ -78,8 +78,8 @@ def test_editing_the_mask_learner_relearns_masks_not_networks(tmp_path):
         copies[name] = tmp_path / name
     learner = copies["edited"] / "fm_core" / "dataset_masks.py"
     text = learner.read_text()
-    learner.write_text(text.replace("    kept = kept_mask is not None",
-                                    "    kept = kept_mask is not None  # an edit", 1))
+    learner.write_text(text.replace("    kept = accuracy_after >= keep_ratio * accuracy_before",
+                                    "    kept = accuracy_after >= keep_ratio * accuracy_before  # an edit", 1))
     assert learner.read_text() != text
     before, after = _keys_of(copies["original"]), _keys_of(copies["edited"])
     assert before["network"] == after["network"]
@@ -89,7 +89,7 @@ def test_editing_the_mask_learner_relearns_masks_not_networks(tmp_path):
 
 
 def test_store_computes_once_then_loads(monkeypatch):
-    cfg = get_profile("smoke", n_train=200, n_val=100, epochs=1, dmask_epochs=2)
+    cfg = get_profile("smoke", n_train=200, n_val=100, epochs=1, dmask_max_steps=20)
     calls = []
     real = pipeline.train_network
 
@@ -124,7 +124,7 @@ def test_validation_halves_are_disjoint_balanced_and_fixed():
 
 
 def test_dataset_masks_never_see_the_scoring_half(monkeypatch):
-    cfg = get_profile("smoke", n_train=200, n_val=100, epochs=1, dmask_epochs=1)
+    cfg = get_profile("smoke", n_train=200, n_val=100, epochs=1, dmask_max_steps=10)
     seen = []
     real = pipeline.masks.DatasetMask.__call__
 
@@ -204,11 +204,12 @@ def test_image_masks_killed_half_way_resume_to_the_same_masks(tiny_model_file, t
 @pytest.mark.slow
 def test_smoke_dataset_mask_keeps_accuracy_on_held_out_images(smoke):
     mask = pipeline.get_dataset_mask(smoke, "vanilla", progress=False)
-    assert mask.kept[0]  # on its own (fit) images
-    assert mask.accuracy_after >= 0.99 * mask.accuracy_before
-    # and it removed frequencies: it starts at ones (smoke's 6 short epochs of the
-    # per-image objective move it only part of the way; quick's masks are in the book)
-    assert mask.mask.mean() < 0.98
+    assert mask.converged[0] and mask.steps[0] < smoke.dmask_max_steps  # it settled inside the budget
+    # on its own (fit) images it costs a few points at most (the small profiles do not
+    # revert to a denser mask as the paper's 99% rule would)
+    assert mask.accuracy_after >= mask.accuracy_before - 0.05
+    # and it removed frequencies: it starts at ones
+    assert mask.mask.mean() < 0.5
     table = results.table1(smoke, progress=False)
     # on the held-out half, the mask costs at most a few points (chance is 20%)
     assert table["vanilla"]["masked"] >= table["vanilla"]["standard"] - 10
