@@ -32,6 +32,11 @@ def conditions(cfg: Profile) -> list[tuple[str, Profile, str]]:
     return out
 
 
+def paper_networks(cfg: Profile) -> list[tuple[str, Profile, str]]:
+    """The conditions of the paper's five networks (a subset of :func:`conditions`)."""
+    return [c for c in conditions(cfg) if c[0] in REGIMES]
+
+
 def network_row(cfg: Profile, regime: str, progress: bool = True) -> dict:
     """Behaviour on the probes and the dataset mask's cue shares, for one network."""
     ds = pipeline.get_dataset(cfg)
@@ -42,6 +47,9 @@ def network_row(cfg: Profile, regime: str, progress: bool = True) -> dict:
     row.update(cue_analysis.behaviour(net, pipeline.get_probes(cfg)))
     row.update(cue_analysis.mask_cue_shares(mask.mask, ds.truth["low"], ds.truth["high"]))
     row["mask mean"] = round(float(mask.mask.mean()), 4)
+    row["masked, %"] = round(100 * accuracy(net, x, y, mask.mask), 2)
+    row["mask steps"] = int(mask.steps[0])
+    row["mask converged"] = bool(mask.converged[0])
     return row
 
 
@@ -52,26 +60,160 @@ def cue_table(cfg: Profile, progress: bool = True) -> dict:
               "rank correlation (L-bias, L-share)": cue_analysis.rank_correlation(
                   [r["L-bias"] for r in rows.values()], [r["L-share"] for r in rows.values()]),
               "conditions": len(rows)}
+    values["mean |L-bias - L-share|"] = agreement(rows)["mean |L-bias - L-share|"]
     pipeline.save_result(cfg, "cues", {"rank_correlation": values["rank correlation (L-bias, L-share)"],
+                                       "mean_abs_gap": values["mean |L-bias - L-share|"],
                                        **{f"{n}.{k}": v for n, r in rows.items() for k, v in r.items()
                                           if k in ("L-bias", "L-share", "clean, %")}})
     return values
 
 
-def objectives(cfg: Profile, regime: str = "vanilla", progress: bool = True) -> dict:
-    """The vanilla network's dataset mask under both invariance terms, side by side:
-    sparsity, held-out masked accuracy and cue shares (neither chosen by these numbers)."""
-    ds = pipeline.get_dataset(cfg)
-    net = pipeline.get_network(cfg, regime, progress)
-    x, y = pipeline.score_half(cfg)
+def held_against_behaviour(cfg: Profile, objectives=("batch_mean", "per_image", "kl"), conditions_of=None,
+                           progress: bool = True) -> dict:
+    """Each objective's dataset masks held against behaviour over the conditions (all of
+    :func:`conditions` by default): per objective the L-share per condition, Spearman's
+    rho with the L-bias and the mean |L-bias - L-share|. Run after the objective was
+    chosen without the truth (:mod:`fm_core.mask_choice`)."""
     out = {}
-    for invariance in ("per_image", "batch_mean"):
-        mask = pipeline.get_dataset_mask(cfg.replace(dmask_invariance=invariance), regime, progress=progress).mask
-        out[invariance] = {"mask mean": round(float(mask.mean()), 4),
-                           "masked accuracy (held-out), %": round(100 * accuracy(net, x, y, mask), 2),
-                           **cue_analysis.mask_cue_shares(mask, ds.truth["low"], ds.truth["high"])}
-    pipeline.save_result(cfg, "objectives", out)
+    chosen = conditions(cfg) if conditions_of is None else conditions_of
+    for objective in objectives:
+        rows = {}
+        for name, variant, regime in chosen:
+            variant = variant.replace(dmask_invariance=objective)
+            ds, net = pipeline.get_dataset(variant), pipeline.get_network(variant, regime, progress)
+            mask = pipeline.get_dataset_mask(variant, regime, progress=progress)
+            bias = cue_analysis.behaviour(net, pipeline.get_probes(variant))["L-bias"]
+            share = cue_analysis.mask_cue_shares(mask.mask, ds.truth["low"], ds.truth["high"])["L-share"]
+            rows[name] = {"L-bias": bias, "L-share": share, "converged": bool(mask.converged[0])}
+        out[objective] = {"rows": rows, **agreement(rows)}
+    pipeline.save_result(cfg, "objectives_vs_behaviour",
+                         {f"{o}.{k}": v for o, res in out.items() for k, v in res.items() if k != "rows"})
     return out
+
+
+def objectives_against_truth(cfg: Profile, regimes=("vanilla", "adversarial"),
+                             objectives=("batch_mean", "per_image", "kl"), progress: bool = True) -> dict:
+    """Each objective's dataset mask (the fit-half one) against the cue world's truth, for
+    the main networks: ``{objective: {regime: row}}`` with the L-bias, the mask's cue
+    shares (mean on the L bins, the H bins and elsewhere, AUROCs, L-share), mask mean
+    and convergence. Shown only after :mod:`fm_core.mask_choice` chose without it."""
+    out = {}
+    ds, probes = pipeline.get_dataset(cfg), pipeline.get_probes(cfg)
+    for objective in objectives:
+        variant = cfg.replace(dmask_invariance=objective)
+        out[objective] = {}
+        for regime in regimes:
+            mask = pipeline.get_dataset_mask(variant, regime, progress=progress)
+            net = pipeline.get_network(cfg, regime, progress)
+            out[objective][regime] = {"L-bias": cue_analysis.behaviour(net, probes)["L-bias"],
+                                      **cue_analysis.mask_cue_shares(mask.mask, ds.truth["low"], ds.truth["high"]),
+                                      "mask mean": round(float(mask.mask.mean()), 4),
+                                      "converged": bool(mask.converged[0])}
+    return out
+
+
+def uses_or_sensitivity_prose(truth: dict) -> str:
+    """Does an objective find the frequencies a network *uses*, or those its per-image
+    loss is *sensitive* to? Read from the vanilla network's masks: bins that carry no
+    cue ("elsewhere") are used by no network's decisions, so a mask that keeps them
+    measures sensitivity."""
+    lines = []
+    for objective, rows in truth.items():
+        v = rows.get("vanilla")
+        if v is None:
+            continue
+        lines.append(f"`{objective}`: vanilla mask keeps {v['mean elsewhere']:.3f} of the cue-free bins on average, "
+                     f"{v['mean on L bins']:.2f} of the L bins and {v['mean on H bins']:.2f} of the H bins "
+                     f"(L-share {v['L-share']:.2f}, L-bias {v['L-bias']:.2f}"
+                     + ("" if v["converged"] else "; not converged") + ")")
+    if not {"batch_mean", "per_image"} <= set(truth):
+        return "; ".join(lines) + "."
+    b, p = truth["batch_mean"]["vanilla"], truth["per_image"]["vanilla"]
+    denser = p["mean elsewhere"] > 2 * b["mean elsewhere"] and p["L-share"] > b["L-share"]
+    verdict = (" Holding each image's loss keeps more of the cue-free bins and more of the cue the network's "
+               "decisions ignore: a frequency whose removal raises some images' losses and lowers others' "
+               "changes nothing on average, yet every image's squared change counts. The paper's objective "
+               "therefore measures how *sensitive* each image's loss is to a frequency, the batch-mean "
+               "objective which frequencies the network *uses*. Figure 3 of the paper, learned at batch 1, "
+               "should be read as a map of sensitivity." if denser else
+               " Holding each image's loss does not keep clearly more cue-free bins than holding the batch's: "
+               "here the two objectives measure much the same thing.")
+    return "; ".join(lines) + "." + verdict
+
+
+def agreement(rows: dict) -> dict:
+    """Spearman's rho (L-bias, L-share) and the mean |L-bias - L-share| over rows."""
+    bias = np.array([r["L-bias"] for r in rows.values()], float)
+    share = np.array([r["L-share"] for r in rows.values()], float)
+    return {"rank correlation": round(cue_analysis.rank_correlation(bias, share), 4),
+            "mean |L-bias - L-share|": round(float(np.nanmean(np.abs(bias - share))), 4)}
+
+
+def lambda_path(cfg: Profile, progress: bool = True) -> dict:
+    """Per condition, the lambda path of its network's dataset mask (the profile's lambda
+    and those of ``dmask_path_lams``): per lambda the
+    fraction of L and of H bins kept (mean mask value on them), masked held-out
+    accuracy and convergence; and the read-out *the cue given up last*, the cue whose
+    bins stay above one half up to the larger lambda ("tie" when both go at the same
+    lambda or neither is ever above one half), held against the L-bias."""
+    out = {}
+    for name, variant, regime in conditions(cfg):
+        ds, net = pipeline.get_dataset(variant), pipeline.get_network(variant, regime, progress)
+        # the default lambda's point is the dataset mask itself (same learner, same batches)
+        path, default = pipeline.get_lambda_path(variant, regime, progress), \
+            pipeline.get_dataset_mask(variant, regime, progress=progress)
+        lams = [float(variant.dmask_lam)] + [float(v) for v in path.extra["lams"]]
+        order = np.argsort(lams, kind="stable")
+        lams = [lams[i] for i in order]
+        masks = np.concatenate([default.masks, path.masks])[order]
+        converged = np.concatenate([default.converged, path.converged])[order]
+        steps = np.concatenate([default.steps, path.steps])[order]
+        x, y = pipeline.score_half(variant)
+        shares = [cue_analysis.mask_cue_shares(m, ds.truth["low"], ds.truth["high"]) for m in masks]
+        kept_l = [s["mean on L bins"] for s in shares]
+        kept_h = [s["mean on H bins"] for s in shares]
+        last_l, last_h = _last_lambda_above_half(lams, kept_l), _last_lambda_above_half(lams, kept_h)
+        if last_l != last_h:
+            last = "L" if last_l > last_h else "H"
+        else:  # no cue outlasts the other on this grid
+            last = "both kept" if last_l == max(lams) else ("neither kept" if last_l == 0 else "tie")
+        bias = cue_analysis.behaviour(net, pipeline.get_probes(variant))["L-bias"]
+        out[name] = {"lams": lams, "L kept": kept_l, "H kept": kept_h,
+                     "masked, %": [round(100 * accuracy(net, x, y, m), 2) for m in masks],
+                     "clean, %": round(100 * accuracy(net, x, y), 2),
+                     "converged": converged.tolist(), "steps": steps.tolist(),
+                     "given up last": last, "L-bias": bias,
+                     "behaviour follows": "L" if bias > 0.5 else "H",
+                     "agrees": last == ("L" if bias > 0.5 else "H")}
+    pipeline.save_result(cfg, "lambda_path", {f"{n}.{k}": v for n, r in out.items() for k, v in r.items()
+                                              if k in ("given up last", "agrees", "L-bias")})
+    return out
+
+
+def _last_lambda_above_half(lams, kept) -> float:
+    above = [lam for lam, k in zip(lams, kept) if k > 0.5]
+    return max(above) if above else 0.0
+
+
+def lambda_path_prose(paths: dict) -> str:
+    """The lambda path's verdict in words, from the numbers."""
+    agree = [n for n, r in paths.items() if r["agrees"]]
+    undecided = {n: r["given up last"] for n, r in paths.items() if r["given up last"] not in ("L", "H")}
+    text = (f"The cue given up last matches the cue behaviour follows (L-bias above or below 0.5) for "
+            f"{len(agree)} of {len(paths)} networks.")
+    if undecided:
+        text += (" The path names no cue for " + "; ".join(f"{n} ({why})" for n, why in undecided.items())
+                 + ": both cues' bins stay above one half up to the largest lambda (both kept), fall below it at "
+                 "the same lambda (tie), or never rise above it (neither kept).")
+    wrong = [f"{n} (last: {r['given up last']}, L-bias {r['L-bias']:.2f})" for n, r in paths.items()
+             if not r["agrees"] and r["given up last"] in ("L", "H")]
+    if wrong:
+        text += f" It points the other way for {'; '.join(wrong)}."
+    unconverged = [n for n, r in paths.items() if not all(r["converged"])]
+    if unconverged:
+        text += (f" Not every mask of the path converged within the budget for {'; '.join(unconverged)}: "
+                 "their read-out is less certain.")
+    return text
 
 
 def stability_variant(cfg: Profile, seed: int) -> Profile:
@@ -145,10 +287,16 @@ def verdict(question: dict) -> str:
     lines.append(f"Masks and behaviour agree within 0.3 for {len(right)} of {len(rows)} conditions"
                  + (f"; they disagree for {'; '.join(off)}. A mask keeps a cue whenever removing it "
                     "changes the loss, also when the network's decisions follow the other cue: "
-                    "the L-share overstates a secondary cue." if off else "."))
+                    "there the L-share measures what the loss is sensitive to, not what decides." if off else "."))
     rho = question["rank correlation (L-bias, L-share)"]
+    gaps = agreement(rows)["mean |L-bias - L-share|"]
     lines.append(f"Across all {question['conditions']} conditions, Spearman's rho between L-bias and L-share "
-                 f"is {rho:.2f}" + (" (undefined: too few distinct values)." if rho != rho else "."))
+                 f"is {rho:.2f}" + (" (undefined: too few distinct values)" if rho != rho else "")
+                 + f", and the mean |L-bias - L-share| is {gaps:.2f}.")
+    unconverged = [name for name, r in rows.items() if not r.get("mask converged", True)]
+    if unconverged:
+        lines.append(f"**Not converged** within the budget: the masks of {'; '.join(unconverged)}; their "
+                     "L-shares are those of masks still moving.")
     controls = [rows.get(f"vanilla, trained on {c} only") for c in ("L", "H")]
     if all(controls):
         ok = controls[0]["L-share"] - controls[1]["L-share"] > 0.1  # a margin, not a coin's edge

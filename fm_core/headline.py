@@ -96,16 +96,19 @@ def readme_block(expected: dict) -> str:
         lines.append(f"Table 3 (held-out masks): true labels {v['table3.true_labels.test_mean']:.1f}%, "
                      f"shuffled labels {v['table3.shuffled_labels.test_mean']:.1f}% "
                      f"(chance {v.get('table3.chance', float('nan')):.1f}%).")
-    rows = [(name, v.get(f"cues.{name}.L-bias"), v.get(f"cues.{name}.L-share"))
-            for name in ("vanilla", "adversarial", "vanilla, robust-H world", "adversarial, robust-H world",
-                         "vanilla, trained on L only", "vanilla, trained on H only")]
-    if all(b is not None for _, b, _ in rows):
+    names = [k[len("cues."):-len(".L-bias")] for k in v if k.startswith("cues.") and k.endswith(".L-bias")]
+    rows = [(name, v[f"cues.{name}.L-bias"], v.get(f"cues.{name}.L-share")) for name in names]
+    if rows and all(share is not None for _, _, share in rows):
         lines += ["", "The cue world (held-out probes; masks learned on the other half of the validation set):", "",
                   "| network | L-bias (behaviour) | L-share of its dataset mask |", "|---|---|---|"]
         lines += [f"| {name} | {bias:.2f} | {share:.2f} |" for name, bias, share in rows]
-        lines.append(f"\nSpearman's rho between L-bias and L-share over the book's "
-                     f"{sum(1 for k in v if k.startswith('cues.') and k.endswith('.L-bias'))} conditions: "
-                     f"{v['cues.rank_correlation']:.2f}.")
+        lines.append(f"\nSpearman's rho between L-bias and L-share over the book's {len(rows)} conditions: "
+                     f"{v['cues.rank_correlation']:.2f}"
+                     + (f"; mean |L-bias - L-share| {v['cues.mean_abs_gap']:.2f}." if "cues.mean_abs_gap" in v else "."))
+    seeds = [(r, v.get(f"objectives.batch_mean.{r}.seed correlation (min)")) for r in ("vanilla", "adversarial")]
+    if all(c is not None for _, c in seeds):
+        lines.append("Dataset masks against themselves across 3 mask seeds (smallest correlation): "
+                     + ", ".join(f"{r} {c:.2f}" for r, c in seeds) + ".")
     gt = v.get("ground_truth.dataset mask, vanilla.auroc")
     if gt is not None:
         lines.append(f"Planted-frequency AUROC of the vanilla dataset mask: {gt:.3f}.")

@@ -21,6 +21,25 @@ def dataset_masks(cfg: Profile, regimes=REGIMES, progress: bool = True) -> dict:
     return {r: get_dataset_mask(cfg, r, progress=progress) for r in regimes}
 
 
+def class_masks(cfg: Profile, regime: str = "vanilla", progress: bool = True) -> dict:
+    """``{"class c": MaskResult}``: the class masks as results (their convergence too)."""
+    return {f"class {c}": get_dataset_mask(cfg, regime, c, progress)
+            for c in range(get_dataset(cfg).num_classes)}
+
+
+def convergence_note(cfg: Profile, regimes=REGIMES, classes: bool = True, progress: bool = True) -> str:
+    """One line for a page: whether every dataset mask (and the vanilla class masks) it
+    uses converged within its budget, naming those that did not."""
+    from .mask_choice import unconverged_note
+
+    named = {f"{r} dataset mask": m for r, m in dataset_masks(cfg, regimes, progress).items()}
+    if classes:
+        named.update({f"vanilla {k} mask": m for k, m in class_masks(cfg, progress=progress).items()})
+    return unconverged_note(named) or (f"All {len(named)} dataset and class masks on this page converged within "
+                                       f"their budget (steps: {min(int(m.steps[0]) for m in named.values())} to "
+                                       f"{max(int(m.steps[0]) for m in named.values())}).")
+
+
 def _saved(cfg: Profile, name: str, values):
     pipeline.save_result(cfg, name, values)
     return values

@@ -1,0 +1,169 @@
+"""Choosing how dataset masks are learned, without the answer.
+
+The objective (which invariance term) and the learning rate are chosen here by criteria
+that never look at the cue world's truth or at behaviour: does the mask converge, is it
+the same mask for another data order (mask seed) and for the other half of the images,
+and does it keep the loss and accuracy of images it was not learned on (the score half)?
+Only after the choice do pages hold the masks against the truth
+(:mod:`fm_core.cue_results`). Each function fetches from :mod:`fm_core.pipeline`.
+"""
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from . import pipeline
+from .dataset_masks import INVARIANCES
+from .evaluation import loss_and_accuracy
+from .fourier import symmetric_part
+from .profiles import Profile
+
+MAIN_PAIR = ("vanilla", "adversarial")
+# A mask may cost at most this much held-out accuracy (points) and still count as
+# keeping the network's performance.
+ACCURACY_SLACK = 1.0
+MASK_SEEDS = 3
+
+
+def mask_correlation(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson correlation of two masks' symmetric parts (the filters that act on a real
+    image); NaN when a mask is constant."""
+    a, b = symmetric_part(np.asarray(a, float)).ravel(), symmetric_part(np.asarray(b, float)).ravel()
+    if a.std() == 0 or b.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def objective_row(cfg: Profile, regime: str, progress: bool = True) -> dict:
+    """Truth-free numbers of the dataset mask that ``cfg`` learns for one network:
+    convergence, stability across ``MASK_SEEDS`` data orders and across the two
+    validation halves, and held-out (score-half) loss and accuracy change."""
+    seeds = [cfg.seed + k for k in range(MASK_SEEDS)]
+    runs = [pipeline.get_dataset_mask(cfg, regime, progress=progress, mask_seed=None if k == 0 else s)
+            for k, s in enumerate(seeds)]
+    other_half = pipeline.get_dataset_mask(cfg, regime, progress=progress, half="score")
+    net = pipeline.get_network(cfg, regime, progress)
+    x, y = pipeline.score_half(cfg)
+    loss0, acc0 = loss_and_accuracy(net, x, y)
+    loss1, acc1 = loss_and_accuracy(net, x, y, runs[0].mask)
+    seed_corr = [mask_correlation(a.mask, b.mask) for a, b in itertools.combinations(runs, 2)]
+    return {"converged": f"{sum(bool(r.converged[0]) for r in runs + [other_half])}/{len(runs) + 1}",
+            "all converged": all(bool(r.converged[0]) for r in runs + [other_half]),
+            "median steps": int(np.median([int(r.steps[0]) for r in runs + [other_half]])),
+            "mask mean": round(float(runs[0].mask.mean()), 4),
+            "seed correlation (min)": round(float(np.nanmin(seed_corr)), 3),
+            "halves correlation": round(mask_correlation(runs[0].mask, other_half.mask), 3),
+            "held-out loss change": round(loss1 - loss0, 4),
+            "held-out accuracy change, points": round(100 * (acc1 - acc0), 2)}
+
+
+def compare_objectives(cfg: Profile, regimes=MAIN_PAIR, objectives=INVARIANCES, progress: bool = True) -> dict:
+    """``{objective: {regime: objective_row}}`` with every other setting the profile's."""
+    out = {}
+    for objective in objectives:
+        variant = cfg.replace(dmask_invariance=objective)
+        out[objective] = {r: objective_row(variant, r, progress) for r in regimes}
+    pipeline.save_result(cfg, "objectives", {f"{o}.{r}.{k}": v for o, rows in out.items() for r, row in rows.items()
+                                             for k, v in row.items() if not isinstance(v, str)})
+    return out
+
+
+def stability_score(rows: dict) -> float:
+    """The worst of the seed and the halves correlations over the networks."""
+    return float(min(min(r["seed correlation (min)"], r["halves correlation"]) for r in rows.values()))
+
+
+def choose_objective(comparison: dict) -> dict:
+    """The objective to use, by the truth-free rule: among the objectives whose masks
+    all converged and cost at most ``ACCURACY_SLACK`` held-out points on every network,
+    the one with the highest :func:`stability_score`. ``qualified`` lists which passed."""
+    qualified = [o for o, rows in comparison.items()
+                 if all(r["all converged"] and r["held-out accuracy change, points"] >= -ACCURACY_SLACK
+                        for r in rows.values())]
+    pool = qualified or list(comparison)
+    best = max(pool, key=lambda o: stability_score(comparison[o]))
+    return {"objective": best, "qualified": qualified,
+            "stability": {o: round(stability_score(rows), 3) for o, rows in comparison.items()}}
+
+
+def choice_prose(comparison: dict, profile_objective: str) -> str:
+    """The choice in words, from the numbers."""
+    choice = choose_objective(comparison)
+    best, qualified = choice["objective"], choice["qualified"]
+    stability = ", ".join(f"`{o}` {s:.2f}" for o, s in choice["stability"].items())
+    failed = [o for o in comparison if o not in qualified]
+    text = (f"Worst correlation of a mask with itself (across mask seeds or validation halves, over "
+            f"{' and '.join(next(iter(comparison.values())))}): {stability}. ")
+    if failed:
+        text += (f"{', '.join(f'`{o}`' for o in failed)} did not converge everywhere within the budget or cost more "
+                 f"than {ACCURACY_SLACK:g} held-out point(s). ")
+    text += f"The rule picks **`{best}`**" + ("." if qualified else ", though no objective met every criterion.")
+    text += (" It is this profile's setting." if best == profile_objective else
+             f" This profile uses `{profile_objective}` instead: the choice above disagrees with it.")
+    return text
+
+
+def lr_sweep(cfg: Profile, regimes=MAIN_PAIR, progress: bool = True) -> dict:
+    """Steps to converge against the learning rate, per network: ``{regime: {"lr": [...],
+    "steps": [...], "converged": [...], "mask mean": [...]}}``."""
+    out = {}
+    for regime in regimes:
+        r = pipeline.get_lr_sweep(cfg, regime, progress=progress)
+        out[regime] = {"lr": [float(v) for v in r.extra["lrs"]], "steps": r.steps.tolist(),
+                       "converged": r.converged.tolist(), "budget": int(r.settings["max_steps"]),
+                       "mask mean": [round(float(m.mean()), 4) for m in r.masks]}
+    return out
+
+
+def lr_sweep_prose(sweep: dict, chosen_lr: float) -> str:
+    """What the sweep says about the profile's learning rate, from the numbers."""
+    parts = []
+    for regime, s in sweep.items():
+        parts.append(f"{regime}: " + ", ".join(f"{st} steps at {lr:g}" + ("" if c else " (not converged)")
+                                               for lr, st, c in zip(s["lr"], s["steps"], s["converged"])))
+    text = "Steps to converge, " + "; ".join(parts) + ". "
+    worst = {lr: max(s["steps"][s["lr"].index(lr)] for s in sweep.values()) for lr in next(iter(sweep.values()))["lr"]}
+    best = min(worst, key=worst.get)
+    text += (f"The rate whose slower network converges soonest is {best:g} ({worst[best]} steps); "
+             + ("this profile uses it." if np.isclose(best, chosen_lr) else
+                f"this profile uses {chosen_lr:g} ({worst.get(chosen_lr, float('nan'))} steps)."))
+    return text
+
+
+def settings_prose(cfg: Profile) -> str:
+    """How this profile learns dataset masks, in words (generated from the profile)."""
+    budget = (f"at most {cfg.dmask_max_steps:,} optimiser steps" if cfg.dmask_max_steps is not None
+              else f"at most {cfg.dmask_epochs} passes over the images")
+    window = f"Every {cfg.dmask_window} steps" if cfg.dmask_window is not None else "After every pass over the images"
+    held = {"batch_mean": "the mean loss of each batch", "per_image": "each image's loss (the paper's Eq. 2)",
+            "kl": "each image's output distribution (KL divergence from the unmasked one)"}[cfg.dmask_invariance]
+    schedule = ("a one-cycle schedule over the budget (the paper's)" if cfg.dmask_schedule == "one_cycle"
+                else "a linear warm-up over the first window, then a constant rate")
+    text = (f"This page's profile (`{cfg.name}`) learns each dataset mask on the fit half of the validation set "
+            f"with lambda {cfg.dmask_lam:g}, holding {held}, in batches of {cfg.dmask_batch_size} with Adam at "
+            f"lr {cfg.dmask_lr:g} under {schedule}, for {budget}. {window} the mask is averaged over the "
+            f"window; once {cfg.dmask_patience} windows in a row move that average by at most {cfg.dmask_tol:g} "
+            f"per bin (mean absolute change), the mask has **converged** and learning stops.")
+    if cfg.dmask_revert:
+        text += (" As in the paper, the result falls back to the last mask whose masked accuracy stayed within "
+                 "99% of the unmasked accuracy.")
+    return text
+
+
+def unconverged_note(results: dict) -> str:
+    """A warning line naming the masks (``{name: MaskResult}``) that did not converge,
+    or "" when all did."""
+    names = [name for name, r in results.items() if not r.all_converged]
+    if not names:
+        return ""
+    return (f"**Not converged within the budget:** {'; '.join(names)}. These masks were still moving when the "
+            "budget ran out; read them with care.")
+
+
+# Short headers for the page's tables (the book's column is narrow)
+COMPARISON_COLUMNS = {"converged": "converged", "median steps": "steps (median)", "mask mean": "mask mean",
+                      "seed correlation (min)": "seeds: corr. (min)", "halves correlation": "halves: corr.",
+                      "held-out loss change": "held-out Δ loss", "held-out accuracy change, points": "held-out Δ acc., pts"}
+TRUTH_COLUMNS = {"L-bias": "L-bias", "mean on L bins": "L bins", "mean on H bins": "H bins",
+                 "mean elsewhere": "cue-free bins", "L-share": "L-share", "converged": "converged"}

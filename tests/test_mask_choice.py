@@ -1,0 +1,85 @@
+"""The truth-free choice of the dataset-mask objective, the lambda path's read-out and the
+flags for unconverged masks: pure functions on made-up numbers (the book computes the
+real ones)."""
+import numpy as np
+
+from fm_core import cue_results, mask_choice
+from fm_core.mask_result import MaskResult
+from fm_core.profiles import get_profile
+
+
+def _row(converged=True, seed=0.95, halves=0.9, accuracy=0.0):
+    return {"all converged": converged, "seed correlation (min)": seed, "halves correlation": halves,
+            "held-out accuracy change, points": accuracy}
+
+
+def test_the_rule_takes_the_most_stable_objective_that_converges_and_keeps_accuracy():
+    comparison = {
+        "batch_mean": {"vanilla": _row(seed=0.98, halves=0.88), "adversarial": _row(seed=0.97, halves=0.96)},
+        "per_image": {"vanilla": _row(converged=False, seed=0.99, halves=0.99),
+                      "adversarial": _row(seed=0.99, halves=0.99)},
+        "kl": {"vanilla": _row(seed=0.9, halves=0.5), "adversarial": _row(seed=0.99, halves=0.99)},
+    }
+    choice = mask_choice.choose_objective(comparison)
+    # per_image is the most stable but did not converge everywhere: not qualified
+    assert choice["qualified"] == ["batch_mean", "kl"] and choice["objective"] == "batch_mean"
+    assert choice["stability"] == {"batch_mean": 0.88, "per_image": 0.99, "kl": 0.5}
+    # costing held-out accuracy disqualifies too
+    comparison["batch_mean"]["vanilla"]["held-out accuracy change, points"] = -3.0
+    assert mask_choice.choose_objective(comparison)["objective"] == "kl"
+    prose = mask_choice.choice_prose(comparison, "batch_mean")
+    assert "**`kl`**" in prose and "disagrees" in prose
+
+
+def test_mask_correlation_uses_the_symmetric_part():
+    rng = np.random.default_rng(0)
+    m = rng.uniform(size=(6, 6))
+    mirrored = np.roll(np.flip(m, (0, 1)), 1, (0, 1))  # M(-k): the same filter on real images
+    assert mask_choice.mask_correlation(m, mirrored) > 0.999
+    assert np.isnan(mask_choice.mask_correlation(m, np.ones((6, 6))))
+
+
+def _result(converged):
+    return MaskResult(masks=np.zeros((1, 4, 4), np.float32), steps=np.array([10]), kept=np.array([True]),
+                      converged=np.array([converged]))
+
+
+def test_unconverged_masks_are_named():
+    assert mask_choice.unconverged_note({"a": _result(True)}) == ""
+    note = mask_choice.unconverged_note({"a": _result(True), "b, rho 0.9": _result(False)})
+    assert "Not converged" in note and "b, rho 0.9" in note and "a;" not in note
+    assert not _result(False).all_converged and _result(True).all_converged
+
+
+def test_settings_prose_follows_the_profile():
+    quick, paper = (mask_choice.settings_prose(get_profile(p)) for p in ("quick", "paper"))
+    assert "mean loss of each batch" in quick and "600 optimiser steps" in quick and "falls back" not in quick
+    assert "each image's loss" in paper and "100 passes" in paper and "falls back" in paper
+
+
+def test_lr_sweep_prose_names_the_fastest_rate():
+    sweep = {"vanilla": {"lr": [0.01, 0.02, 0.05], "steps": [300, 175, 600], "converged": [True, True, False]},
+             "adversarial": {"lr": [0.01, 0.02, 0.05], "steps": [200, 150, 100], "converged": [True, True, True]}}
+    text = mask_choice.lr_sweep_prose(sweep, 0.02)
+    assert "soonest is 0.02 (175 steps); this profile uses it" in text and "(not converged)" in text
+    assert "this profile uses 0.05" in mask_choice.lr_sweep_prose(sweep, 0.05)
+
+
+def test_the_cue_given_up_last():
+    lams = [0.2, 1.0, 5.0]
+    assert cue_results._last_lambda_above_half(lams, [0.9, 0.7, 0.2]) == 1.0
+    assert cue_results._last_lambda_above_half(lams, [0.4, 0.3, 0.2]) == 0.0
+    paths = {"net A": {"agrees": True, "given up last": "L", "L-bias": 0.9, "converged": [True] * 3},
+             "net B": {"agrees": False, "given up last": "H", "L-bias": 0.7, "converged": [True, False, True]},
+             "net C": {"agrees": False, "given up last": "both kept", "L-bias": 0.99, "converged": [True] * 3}}
+    text = cue_results.lambda_path_prose(paths)
+    assert "for 1 of 3 networks" in text
+    assert "net C (both kept)" in text and "other way for net B (last: H, L-bias 0.70)" in text
+    assert "converged within the budget for net B" in text
+
+
+def test_agreement_of_bias_and_share():
+    rows = {"a": {"L-bias": 0.0, "L-share": 0.1}, "b": {"L-bias": 0.5, "L-share": 0.4},
+            "c": {"L-bias": 1.0, "L-share": 0.9}}
+    got = cue_results.agreement(rows)
+    assert got["rank correlation"] == 1.0 and abs(got["mean |L-bias - L-share|"] - 0.1) < 1e-9
