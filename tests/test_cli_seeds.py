@@ -26,7 +26,7 @@ def test_fm_mask_seed_orders_the_images(tmp_path):
 
     def mask(seed, name):
         out = tmp_path / name
-        args = ["mask", "--model", str(model), "--data", str(data), "--epochs", "2", "--batch-size", "16",
+        args = ["mask", "--model", str(model), "--data", str(data), "--max-steps", "10", "--batch-size", "16",
                 "--lr", "0.05", "--profile", "smoke", "--out", str(out)]
         assert cli.main(args + ["--seed", str(seed)]) == 0
         return MaskResult.load(out).mask
