@@ -185,8 +185,8 @@ def lambda_path(cfg: Profile, progress: bool = True) -> dict:
                      "given up last": last, "L-bias": bias,
                      "behaviour follows": "L" if bias > 0.5 else "H",
                      "agrees": last == ("L" if bias > 0.5 else "H")}
-    pipeline.save_result(cfg, "lambda_path", {f"{n}.{k}": v for n, r in out.items() for k, v in r.items()
-                                              if k in ("given up last", "agrees", "L-bias")})
+    pipeline.save_result(cfg, "lambda_path", {"agreements": sum(r["agrees"] for r in out.values()),
+                                              "networks": len(out)})
     return out
 
 
@@ -204,7 +204,9 @@ def lambda_path_prose(paths: dict) -> str:
     if undecided:
         text += (" The path names no cue for " + "; ".join(f"{n} ({why})" for n, why in undecided.items())
                  + ": both cues' bins stay above one half up to the largest lambda (both kept), fall below it at "
-                 "the same lambda (tie), or never rise above it (neither kept).")
+                 "the same lambda (tie), or never rise above it (neither kept). A sparse mask often keeps one bin of "
+                 "a conjugate pair (k, -k) and not the other: the filter then passes that frequency at half its "
+                 "amplitude, and the pair's mean value is 0.5, on the threshold.")
     wrong = [f"{n} (last: {r['given up last']}, L-bias {r['L-bias']:.2f})" for n, r in paths.items()
              if not r["agrees"] and r["given up last"] in ("L", "H")]
     if wrong:

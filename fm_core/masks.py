@@ -70,7 +70,7 @@ class LambdaPath(DatasetMask):
     run: each row has its own lambda and Adam state and stops when it converges."""
 
     lam: float | None = None  # unused: see lams
-    lams: tuple = (0.2, 0.5, 1.0, 5.0, 20.0, 100.0)
+    lams: tuple = (0.5, 1.0, 5.0, 20.0, 100.0)
 
     def __call__(self, model, x, y, progress: bool = True) -> MaskResult:
         settings = asdict(self)

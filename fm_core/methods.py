@@ -179,11 +179,9 @@ _SMALL = Profile(name="defaults")  # the small profiles' dataset-mask settings, 
 
 @dataclass
 class FourierMask(DatasetMask):
-    """The dataset mask (Karantzas et al. 2022) as a frequency map: the learner of
-    :class:`fm_core.masks.DatasetMask` with the small profiles' settings (the batch's
-    mean loss held, batches of 32, lr 0.02, a step budget, stop on convergence) instead
-    of the paper's batch-1 ones. The budget is counted in steps, so a map of 64 images
-    gets as many updates as one of 5,000."""
+    """The dataset mask (Karantzas et al. 2022) as a frequency map: :class:`fm_core.masks.DatasetMask`
+    with the small profiles' settings, not the paper's batch-1 ones. The budget is in
+    steps, so a map of 64 images gets as many updates as one of 5,000."""
 
     lr: float = _SMALL.dmask_lr
     max_steps: int | None = _SMALL.dmask_max_steps

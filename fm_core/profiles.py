@@ -84,10 +84,11 @@ class Profile:
     dmask_schedule: str = "constant"  # or "one_cycle" (the paper's)
     dmask_revert: bool = False  # the paper's rule: fall back to the last mask within 99% accuracy
     dmask_invariance: str = "batch_mean"  # or "per_image" (the paper's Eq. 2), "kl"
-    # the lambda path (page 10): one converged mask per lambda, learned in one batched run.
-    # From the default lambda (below it, masks of the noisier networks did not converge
-    # within the budget) to where masks cost held-out accuracy (at 100 most lose points).
-    dmask_path_lams: tuple = (0.2, 0.5, 1.0, 5.0, 20.0, 100.0)
+    # the lambda path (page 10): one converged mask per lambda, learned in one batched run;
+    # with dmask_lam's dataset mask it spans from the default lambda (below it, masks of
+    # the noisier networks did not converge within the budget) to where masks cost
+    # held-out accuracy (at 100 most lose points)
+    dmask_path_lams: tuple = (0.5, 1.0, 5.0, 20.0, 100.0)
     # single-image masks (paper: lambda 0.07, lr 0.2, <= 20,000 steps, patience 300)
     imask_lam: float = 0.07
     imask_lr: float = 0.2
