@@ -96,7 +96,12 @@ def readme_block(expected: dict) -> str:
         lines.append(f"Table 3 (held-out masks): true labels {v['table3.true_labels.test_mean']:.1f}%, "
                      f"shuffled labels {v['table3.shuffled_labels.test_mean']:.1f}% "
                      f"(chance {v.get('table3.chance', float('nan')):.1f}%).")
-    names = [k[len("cues."):-len(".L-bias")] for k in v if k.startswith("cues.") and k.endswith(".L-bias")]
+    from .cue_results import conditions  # the page's order of conditions
+    from .profiles import get_profile
+
+    found = [k[len("cues."):-len(".L-bias")] for k in v if k.startswith("cues.") and k.endswith(".L-bias")]
+    order = [name for name, _, _ in conditions(get_profile(expected.get("profile", "quick")))]
+    names = sorted(found, key=lambda n: order.index(n) if n in order else len(order))
     rows = [(name, v[f"cues.{name}.L-bias"], v.get(f"cues.{name}.L-share")) for name in names]
     if rows and all(share is not None for _, _, share in rows):
         lines += ["", "The cue world (held-out probes; masks learned on the other half of the validation set):", "",

@@ -167,3 +167,21 @@ COMPARISON_COLUMNS = {"converged": "converged", "median steps": "steps (median)"
                       "held-out loss change": "held-out Δ loss", "held-out accuracy change, points": "held-out Δ acc., pts"}
 TRUTH_COLUMNS = {"L-bias": "L-bias", "mean on L bins": "L bins", "mean on H bins": "H bins",
                  "mean elsewhere": "cue-free bins", "L-share": "L-share", "converged": "converged"}
+
+
+def repeat_prose(rows: dict, network_spread: dict | None = None) -> str:
+    """Whether each network's mask repeats across mask seeds (threshold 0.8), and, given
+    the seed page's spread over *network* seeds, how that compares."""
+    parts = [f"{r}: {row['seed correlation (min)']:.2f} across mask seeds, {row['halves correlation']:.2f} across "
+             f"halves" for r, row in rows.items()]
+    repeat = all(row["seed correlation (min)"] >= 0.8 for row in rows.values())
+    text = ("Smallest correlation of a network's mask with itself, " + "; ".join(parts) + ". "
+            + ("For a fixed network the mask repeats (at least 0.8 everywhere), so a difference between networks' "
+               "masks is not the learner's draw." if repeat else
+               "For a fixed network the mask does not repeat everywhere (below 0.8): part of it is the learner's draw."))
+    if network_spread:
+        text += (" Across network seeds the masks correlate "
+                 + "; ".join(f"{r} {s['mask correlation between seeds']['mean']:.2f} on average"
+                             for r, s in network_spread.items())
+                 + ": what differs there is the network, not the mask learner.")
+    return text

@@ -83,3 +83,11 @@ def test_agreement_of_bias_and_share():
             "c": {"L-bias": 1.0, "L-share": 0.9}}
     got = cue_results.agreement(rows)
     assert got["rank correlation"] == 1.0 and abs(got["mean |L-bias - L-share|"] - 0.1) < 1e-9
+
+
+def test_repeat_prose_says_whether_masks_repeat():
+    rows = {"vanilla": {"seed correlation (min)": 0.95, "halves correlation": 0.9}}
+    assert "the mask repeats" in mask_choice.repeat_prose(rows)
+    rows["vanilla"]["seed correlation (min)"] = 0.5
+    text = mask_choice.repeat_prose(rows, {"vanilla": {"mask correlation between seeds": {"mean": 0.2}}})
+    assert "does not repeat" in text and "vanilla 0.20 on average" in text
