@@ -38,15 +38,19 @@ SCHEDULES = ("one_cycle", "constant")
 
 def invariance_terms(logits: torch.Tensor, y: torch.Tensor, ref_loss: torch.Tensor, ref_logp: torch.Tensor,
                      invariance: str) -> torch.Tensor:
-    """(P,) invariance term of each mask row: ``logits`` (P, b, C) of the b images masked
-    by each of P masks; ``ref_loss`` (b,) and ``ref_logp`` (b, C) unmasked."""
-    if invariance == "kl":  # KL(p(x) || p(x_bar)) per image, averaged over the batch
+    """(P, k) changes that the penalty takes exp of, then averages over k: ``logits``
+    (P, b, C) of the b images masked by each of P masks; ``ref_loss`` (b,) and
+    ``ref_logp`` (b, C) unmasked. ``batch_mean``: k = 1, the squared change of the
+    batch's mean loss; ``per_image``: k = b, each image's squared loss change (so the
+    penalty is the batch mean of exp((l_i(x_bar) - l_i(x))^2), the paper's batch-1 loss in
+    expectation); ``kl``: k = b, each image's KL(p(x) || p(x_bar))."""
+    if invariance == "kl":
         logq = F.log_softmax(logits, dim=-1)
-        return (ref_logp.exp() * (ref_logp - logq)).sum(-1).mean(-1)
+        return (ref_logp.exp() * (ref_logp - logq)).sum(-1)
     losses = F.cross_entropy(logits.flatten(0, 1), y.repeat(len(logits)), reduction="none").view(len(logits), -1)
     if invariance == "batch_mean":
-        return (losses.mean(-1) - ref_loss.mean()) ** 2
-    return ((losses - ref_loss) ** 2).mean(-1)
+        return ((losses.mean(-1) - ref_loss.mean()) ** 2)[:, None]
+    return (losses - ref_loss) ** 2
 
 
 def has_settled(previous: np.ndarray, current: np.ndarray, tol: float) -> np.ndarray:
@@ -134,7 +138,7 @@ def learn_lambda_path(model, x: torch.Tensor, y: torch.Tensor, lams=(0.2,), lr=1
         change = invariance_terms(logits, y[idx], ref_loss[idx], ref_logp[idx], invariance)
         sparsity = m_act.flatten(1).mean(1)
         # rows are independent, so the sum's gradient is each row's own
-        loss = (exp_penalty(change, exp_cap) + lam_rows[act] * sparsity).sum()
+        loss = (exp_penalty(change, exp_cap).mean(-1) + lam_rows[act] * sparsity).sum()
         (grad_act,) = torch.autograd.grad(loss, m_act)
         step += 1
         if schedule == "one_cycle":
@@ -147,7 +151,7 @@ def learn_lambda_path(model, x: torch.Tensor, y: torch.Tensor, lams=(0.2,), lr=1
             adam_step(m, grad, exp_avg, exp_avg_sq, *coefficients.view(3, -1, 1, 1, 1), frozen=frozen)
             m.clamp_(0.0, 1.0)
             window_sum += m
-            sums.index_add_(1, act, torch.stack([change.detach(), sparsity.detach()]).double())
+            sums.index_add_(1, act, torch.stack([change.detach().mean(-1), sparsity.detach()]).double())
         bar.update(1)
         if step % window and step < max_steps:
             continue
