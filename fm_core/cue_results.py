@@ -56,11 +56,9 @@ def network_row(cfg: Profile, regime: str, progress: bool = True) -> dict:
 def cue_table(cfg: Profile, progress: bool = True) -> dict:
     """Every condition's row, and Spearman's rho between L-bias and L-share across them."""
     rows = {name: network_row(variant, regime, progress) for name, variant, regime in conditions(cfg)}
-    values = {"rows": rows,
-              "rank correlation (L-bias, L-share)": cue_analysis.rank_correlation(
-                  [r["L-bias"] for r in rows.values()], [r["L-share"] for r in rows.values()]),
-              "conditions": len(rows)}
-    values["mean |L-bias - L-share|"] = agreement(rows)["mean |L-bias - L-share|"]
+    agree = agreement(rows, digits=None)
+    values = {"rows": rows, "rank correlation (L-bias, L-share)": agree["rank correlation"],
+              "conditions": len(rows), "mean |L-bias - L-share|": round(agree["mean |L-bias - L-share|"], 4)}
     pipeline.save_result(cfg, "cues", {"rank_correlation": values["rank correlation (L-bias, L-share)"],
                                        "mean_abs_gap": values["mean |L-bias - L-share|"],
                                        **{f"{n}.{k}": v for n, r in rows.items() for k, v in r.items()
@@ -74,17 +72,18 @@ def held_against_behaviour(cfg: Profile, objectives=("batch_mean", "per_image", 
     :func:`conditions` by default): per objective the L-share per condition, Spearman's
     rho with the L-bias and the mean |L-bias - L-share|. Run after the objective was
     chosen without the truth (:mod:`fm_core.mask_choice`)."""
-    out = {}
     chosen = conditions(cfg) if conditions_of is None else conditions_of
+    bias = {name: cue_analysis.behaviour(pipeline.get_network(variant, regime, progress),
+                                         pipeline.get_probes(variant))["L-bias"]
+            for name, variant, regime in chosen}  # behaviour does not depend on the objective
+    out = {}
     for objective in objectives:
         rows = {}
         for name, variant, regime in chosen:
             variant = variant.replace(dmask_invariance=objective)
-            ds, net = pipeline.get_dataset(variant), pipeline.get_network(variant, regime, progress)
-            mask = pipeline.get_dataset_mask(variant, regime, progress=progress)
-            bias = cue_analysis.behaviour(net, pipeline.get_probes(variant))["L-bias"]
+            ds, mask = pipeline.get_dataset(variant), pipeline.get_dataset_mask(variant, regime, progress=progress)
             share = cue_analysis.mask_cue_shares(mask.mask, ds.truth["low"], ds.truth["high"])["L-share"]
-            rows[name] = {"L-bias": bias, "L-share": share, "converged": bool(mask.converged[0])}
+            rows[name] = {"L-bias": bias[name], "L-share": share, "converged": bool(mask.converged[0])}
         out[objective] = {"rows": rows, **agreement(rows)}
     pipeline.save_result(cfg, "objectives_vs_behaviour",
                          {f"{o}.{k}": v for o, res in out.items() for k, v in res.items() if k != "rows"})
@@ -99,13 +98,13 @@ def objectives_against_truth(cfg: Profile, regimes=("vanilla", "adversarial"),
     and convergence. Shown only after :mod:`fm_core.mask_choice` chose without it."""
     out = {}
     ds, probes = pipeline.get_dataset(cfg), pipeline.get_probes(cfg)
+    bias = {r: cue_analysis.behaviour(pipeline.get_network(cfg, r, progress), probes)["L-bias"] for r in regimes}
     for objective in objectives:
         variant = cfg.replace(dmask_invariance=objective)
         out[objective] = {}
         for regime in regimes:
             mask = pipeline.get_dataset_mask(variant, regime, progress=progress)
-            net = pipeline.get_network(cfg, regime, progress)
-            out[objective][regime] = {"L-bias": cue_analysis.behaviour(net, probes)["L-bias"],
+            out[objective][regime] = {"L-bias": bias[regime],
                                       **cue_analysis.mask_cue_shares(mask.mask, ds.truth["low"], ds.truth["high"]),
                                       "mask mean": round(float(mask.mask.mean()), 4),
                                       "converged": bool(mask.converged[0])}
@@ -141,12 +140,14 @@ def uses_or_sensitivity_prose(truth: dict) -> str:
     return "; ".join(lines) + "." + verdict
 
 
-def agreement(rows: dict) -> dict:
-    """Spearman's rho (L-bias, L-share) and the mean |L-bias - L-share| over rows."""
+def agreement(rows: dict, digits: int | None = 4) -> dict:
+    """Spearman's rho (L-bias, L-share) and the mean |L-bias - L-share| over rows
+    (rounded to ``digits``; None: unrounded)."""
     bias = np.array([r["L-bias"] for r in rows.values()], float)
     share = np.array([r["L-share"] for r in rows.values()], float)
-    return {"rank correlation": round(cue_analysis.rank_correlation(bias, share), 4),
-            "mean |L-bias - L-share|": round(float(np.nanmean(np.abs(bias - share))), 4)}
+    values = {"rank correlation": cue_analysis.rank_correlation(bias, share),
+              "mean |L-bias - L-share|": float(np.nanmean(np.abs(bias - share)))}
+    return values if digits is None else {k: round(v, digits) for k, v in values.items()}
 
 
 def lambda_path(cfg: Profile, progress: bool = True) -> dict:
@@ -154,8 +155,9 @@ def lambda_path(cfg: Profile, progress: bool = True) -> dict:
     and those of ``dmask_path_lams``): per lambda the
     fraction of L and of H bins kept (mean mask value on them), masked held-out
     accuracy and convergence; and the read-out *the cue given up last*, the cue whose
-    bins stay above one half up to the larger lambda ("tie" when both go at the same
-    lambda or neither is ever above one half), held against the L-bias."""
+    bins stay above one half up to the larger lambda ("both kept" when both stay up to
+    the largest, "neither kept" when neither is ever above one half, "tie" when both go
+    at the same lambda), held against the L-bias."""
     out = {}
     for name, variant, regime in conditions(cfg):
         ds, net = pipeline.get_dataset(variant), pipeline.get_network(variant, regime, progress)

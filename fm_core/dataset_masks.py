@@ -123,6 +123,7 @@ def learn_lambda_path(model, x: torch.Tensor, y: torch.Tensor, lams=(0.2,), lr=1
     accuracy_after, accuracy_last = np.full(rows, np.nan), np.full(rows, np.nan)
     order, cursor, step = torch.randperm(n, generator=generator), 0, 0
     active = np.ones(rows, bool)  # rows still learning (host copy of ~frozen, updated per window)
+    act = torch.arange(rows, device=device)  # their indices on the device
     bar = progress_bar(total=max_steps, progress=progress, desc=f"dataset mask{'s' if rows > 1 else ''}",
                        unit="step")
     while step < max_steps:
@@ -130,7 +131,7 @@ def learn_lambda_path(model, x: torch.Tensor, y: torch.Tensor, lams=(0.2,), lr=1
             order, cursor = torch.randperm(n, generator=generator), 0
         idx = order[cursor:cursor + batch_size].to(device)
         cursor += batch_size
-        zb, act = z[idx], torch.as_tensor(np.flatnonzero(active), device=device)
+        zb = z[idx]
         m_act = m.index_select(0, act).requires_grad_(True)
         masked = apply_fourier_mask(zb.unsqueeze(0).expand(len(act), *zb.shape).flatten(0, 1),
                                     m_act.repeat_interleave(len(idx), 0))
@@ -179,6 +180,7 @@ def learn_lambda_path(model, x: torch.Tensor, y: torch.Tensor, lams=(0.2,), lr=1
             converged_at[newly] = step
             frozen |= torch.as_tensor(newly, device=device)
             active = ~frozen.cpu().numpy()
+            act = torch.as_tensor(np.flatnonzero(active), device=device)
         previous = current
         for key, value in (("step", step), ("sparsity", sp), ("invariance", inv), ("accuracy", accs),
                            ("change", moved)):

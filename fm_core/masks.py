@@ -55,10 +55,13 @@ class DatasetMask:
                         batch_size=cfg.dmask_batch_size, window=cfg.dmask_window, tol=cfg.dmask_tol,
                         patience=cfg.dmask_patience, schedule=cfg.dmask_schedule, revert=cfg.dmask_revert,
                         invariance=cfg.dmask_invariance, seed=cfg.seed)
-        settings.update({"lams" if cls is LambdaPath else "lam": cfg.dmask_path_lams if cls is LambdaPath
-                         else cfg.dmask_lam})
+        settings.update(cls._lambda_setting(cfg))
         settings.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**settings)
+
+    @staticmethod
+    def _lambda_setting(cfg) -> dict:
+        return {"lam": cfg.dmask_lam}
 
     def __call__(self, model, x, y, progress: bool = True) -> MaskResult:
         return learn_dataset_mask(model, x, y, progress=progress, **asdict(self))
@@ -71,6 +74,10 @@ class LambdaPath(DatasetMask):
 
     lam: float | None = None  # unused: see lams
     lams: tuple = (0.5, 1.0, 5.0, 20.0, 100.0)
+
+    @staticmethod
+    def _lambda_setting(cfg) -> dict:
+        return {"lams": cfg.dmask_path_lams}
 
     def __call__(self, model, x, y, progress: bool = True) -> MaskResult:
         settings = asdict(self)
