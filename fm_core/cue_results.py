@@ -133,8 +133,10 @@ def uses_or_sensitivity_prose(truth: dict) -> str:
                "decisions ignore: a frequency whose removal raises some images' losses and lowers others' "
                "changes nothing on average, yet every image's squared change counts. The paper's objective "
                "therefore measures how *sensitive* each image's loss is to a frequency, the batch-mean "
-               "objective which frequencies the network *uses*. Figure 3 of the paper, learned at batch 1, "
-               "should be read as a map of sensitivity." if denser else
+               "objective which frequencies the network *uses*. If the same holds on photographs, Figure 3 of "
+               "the paper (learned at batch 1, where the two coincide step by step but the paper's loss is "
+               "each image's) is closer to a map of sensitivity than of use; this page shows it in the cue "
+               "world only." if denser else
                " Holding each image's loss does not keep clearly more cue-free bins than holding the batch's: "
                "here the two objectives measure much the same thing.")
     return "; ".join(lines) + "." + verdict
