@@ -216,6 +216,33 @@ def test_batch_invariance_is_the_per_image_loss_at_batch_one(trained):
     assert not np.array_equal(c.mask, d.mask)
 
 
+def test_dataset_mean_is_the_unbiased_squared_mean_change():
+    """mean(d)^2 - var(d)/b equals the mean of d_i * d_j over pairs i != j: an unbiased
+    estimate of (E d)^2, where batch_mean's mean(d)^2 adds var(d)/b on top."""
+    from fm_core.dataset_masks import invariance_terms
+
+    torch.manual_seed(0)
+    logits, y = torch.randn(2, 8, 5), torch.randint(0, 5, (8,))
+    ref = torch.rand(8)
+    d = torch.nn.functional.cross_entropy(logits.flatten(0, 1), y.repeat(2), reduction="none").view(2, 8) - ref
+    pairs = (d.sum(-1) ** 2 - (d ** 2).sum(-1)) / (8 * 7)
+    got = invariance_terms(logits, y, ref, None, "dataset_mean")[:, 0]
+    torch.testing.assert_close(got, pairs)
+    biased = invariance_terms(logits, y, ref, None, "batch_mean")[:, 0]
+    torch.testing.assert_close(biased - got, d.var(-1) / 8)
+
+
+def test_a_warm_started_path_begins_at_its_start(trained):
+    model, x, y = trained
+    start = np.zeros((x.shape[-2], x.shape[-1]), np.float32)
+    start[:4, :4] = 1.0
+    result = fm.learn_lambda_path(model, x[:16], y[:16], lams=(1.0, 5.0), **dict(SMALL, lr=0.0, max_steps=5),
+                                  start=start)
+    for row in result.masks:
+        np.testing.assert_array_equal(row, start)
+    assert result.settings["warm_start"]
+
+
 def test_kl_objective_holds_the_output_distribution(trained):
     model, x, y = trained
     result = fm.learn_dataset_mask(model, x, y, **dict(SMALL, invariance="kl"))
