@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import cue_analysis, pipeline
+from .dataset_masks import COMPARED_INVARIANCES
 from .evaluation import accuracy
 from .profiles import REGIMES, Profile
 from .synthetic import ROBUST_H_RATIO
@@ -66,7 +67,7 @@ def cue_table(cfg: Profile, progress: bool = True) -> dict:
     return values
 
 
-def held_against_behaviour(cfg: Profile, objectives=("batch_mean", "per_image", "kl"), conditions_of=None,
+def held_against_behaviour(cfg: Profile, objectives=COMPARED_INVARIANCES, conditions_of=None,
                            progress: bool = True) -> dict:
     """Each objective's dataset masks held against behaviour over the conditions (all of
     :func:`conditions` by default): per objective the L-share per condition, Spearman's
@@ -91,7 +92,7 @@ def held_against_behaviour(cfg: Profile, objectives=("batch_mean", "per_image", 
 
 
 def objectives_against_truth(cfg: Profile, regimes=("vanilla", "adversarial"),
-                             objectives=("batch_mean", "per_image", "kl"), progress: bool = True) -> dict:
+                             objectives=COMPARED_INVARIANCES, progress: bool = True) -> dict:
     """Each objective's dataset mask (the fit-half one) against the cue world's truth, for
     the main networks: ``{objective: {regime: row}}`` with the L-bias, the mask's cue
     shares (mean on the L bins, the H bins and elsewhere, AUROCs, L-share), mask mean
@@ -125,19 +126,20 @@ def uses_or_sensitivity_prose(truth: dict) -> str:
                      f"{v['mean on L bins']:.2f} of the L bins and {v['mean on H bins']:.2f} of the H bins "
                      f"(L-share {v['L-share']:.2f}, L-bias {v['L-bias']:.2f}"
                      + ("" if v["converged"] else "; not converged") + ")")
-    if not {"batch_mean", "per_image"} <= set(truth):
+    mean_key = next((k for k in ("dataset_mean", "batch_mean") if k in truth), None)
+    if mean_key is None or "per_image" not in truth:
         return "; ".join(lines) + "."
-    b, p = truth["batch_mean"]["vanilla"], truth["per_image"]["vanilla"]
+    b, p = truth[mean_key]["vanilla"], truth["per_image"]["vanilla"]
     denser = p["mean elsewhere"] > 2 * b["mean elsewhere"] and p["L-share"] > b["L-share"]
     verdict = (" Holding each image's loss keeps more of the cue-free bins and more of the cue the network's "
                "decisions ignore: a frequency whose removal raises some images' losses and lowers others' "
                "changes nothing on average, yet every image's squared change counts. The paper's objective "
-               "therefore measures how *sensitive* each image's loss is to a frequency, the batch-mean "
-               "objective which frequencies the network *uses*. If the same holds on photographs, Figure 3 of "
-               "the paper (learned at batch 1, where the two coincide step by step but the paper's loss is "
+               f"therefore measures how *sensitive* each image's loss is to a frequency, the mean-loss objective "
+               f"(`{mean_key}`) which frequencies the network *uses*. If the same holds on photographs, Figure 3 "
+               "of the paper (learned at batch 1, where the two coincide step by step but the paper's loss is "
                "each image's) is closer to a map of sensitivity than of use; this page shows it in the cue "
                "world only." if denser else
-               " Holding each image's loss does not keep clearly more cue-free bins than holding the batch's: "
+               " Holding each image's loss does not keep clearly more cue-free bins than holding the mean loss: "
                "here the two objectives measure much the same thing.")
     return "; ".join(lines) + "." + verdict
 
@@ -150,76 +152,6 @@ def agreement(rows: dict, digits: int | None = 4) -> dict:
     values = {"rank correlation": cue_analysis.rank_correlation(bias, share),
               "mean |L-bias - L-share|": float(np.nanmean(np.abs(bias - share)))}
     return values if digits is None else {k: round(v, digits) for k, v in values.items()}
-
-
-def lambda_path(cfg: Profile, progress: bool = True) -> dict:
-    """Per condition, the lambda path of its network's dataset mask (the profile's lambda
-    and those of ``dmask_path_lams``): per lambda the
-    fraction of L and of H bins kept (mean mask value on them), masked held-out
-    accuracy and convergence; and the read-out *the cue given up last*, the cue whose
-    bins stay above one half up to the larger lambda ("both kept" when both stay up to
-    the largest, "neither kept" when neither is ever above one half, "tie" when both go
-    at the same lambda), held against the L-bias."""
-    out = {}
-    for name, variant, regime in conditions(cfg):
-        ds, net = pipeline.get_dataset(variant), pipeline.get_network(variant, regime, progress)
-        # the default lambda's point is the dataset mask itself (same learner, same batches)
-        path, default = pipeline.get_lambda_path(variant, regime, progress), \
-            pipeline.get_dataset_mask(variant, regime, progress=progress)
-        lams = [float(variant.dmask_lam)] + [float(v) for v in path.extra["lams"]]
-        order = np.argsort(lams, kind="stable")
-        lams = [lams[i] for i in order]
-        masks = np.concatenate([default.masks, path.masks])[order]
-        converged = np.concatenate([default.converged, path.converged])[order]
-        steps = np.concatenate([default.steps, path.steps])[order]
-        x, y = pipeline.score_half(variant)
-        shares = [cue_analysis.mask_cue_shares(m, ds.truth["low"], ds.truth["high"]) for m in masks]
-        kept_l = [s["mean on L bins"] for s in shares]
-        kept_h = [s["mean on H bins"] for s in shares]
-        last_l, last_h = _last_lambda_above_half(lams, kept_l), _last_lambda_above_half(lams, kept_h)
-        if last_l != last_h:
-            last = "L" if last_l > last_h else "H"
-        else:  # no cue outlasts the other on this grid
-            last = "both kept" if last_l == max(lams) else ("neither kept" if last_l == 0 else "tie")
-        bias = cue_analysis.behaviour(net, pipeline.get_probes(variant))["L-bias"]
-        out[name] = {"lams": lams, "L kept": kept_l, "H kept": kept_h,
-                     "masked, %": [round(100 * accuracy(net, x, y, m), 2) for m in masks],
-                     "clean, %": round(100 * accuracy(net, x, y), 2),
-                     "converged": converged.tolist(), "steps": steps.tolist(),
-                     "given up last": last, "L-bias": bias,
-                     "behaviour follows": "L" if bias > 0.5 else "H",
-                     "agrees": last == ("L" if bias > 0.5 else "H")}
-    pipeline.save_result(cfg, "lambda_path", {"agreements": sum(r["agrees"] for r in out.values()),
-                                              "networks": len(out)})
-    return out
-
-
-def _last_lambda_above_half(lams, kept) -> float:
-    above = [lam for lam, k in zip(lams, kept) if k > 0.5]
-    return max(above) if above else 0.0
-
-
-def lambda_path_prose(paths: dict) -> str:
-    """The lambda path's verdict in words, from the numbers."""
-    agree = [n for n, r in paths.items() if r["agrees"]]
-    undecided = {n: r["given up last"] for n, r in paths.items() if r["given up last"] not in ("L", "H")}
-    text = (f"The cue given up last matches the cue behaviour follows (L-bias above or below 0.5) for "
-            f"{len(agree)} of {len(paths)} networks.")
-    if undecided:
-        text += (" The path names no cue for " + "; ".join(f"{n} ({why})" for n, why in undecided.items())
-                 + ": both cues' bins stay above one half up to the largest lambda (both kept), fall below it at "
-                 "the same lambda (tie), or never rise above it (neither kept). A sparse mask often keeps one bin of "
-                 "a conjugate pair (k, -k) and not the other: the filter then passes that frequency at half its "
-                 "amplitude, and the pair's mean value is 0.5, on the threshold.")
-    wrong = [f"{n} (last: {r['given up last']}, L-bias {r['L-bias']:.2f})" for n, r in paths.items()
-             if not r["agrees"] and r["given up last"] in ("L", "H")]
-    if wrong:
-        text += f" It points the other way for {'; '.join(wrong)}."
-    unconverged = [n for n, r in paths.items() if not all(r["converged"])]
-    if unconverged:
-        text += (f" Not every mask of the path converged within the budget for {'; '.join(unconverged)}: "
-                 "their read-out is less certain.")
-    return text
 
 
 def stability_variant(cfg: Profile, seed: int) -> Profile:
@@ -291,9 +223,8 @@ def verdict(question: dict) -> str:
            if abs(r["L-share"] - r["L-bias"]) > 0.3]
     right = [name for name, r in rows.items() if abs(r["L-share"] - r["L-bias"]) <= 0.3]
     lines.append(f"Masks and behaviour agree within 0.3 for {len(right)} of {len(rows)} conditions"
-                 + (f"; they disagree for {'; '.join(off)}. A mask keeps a cue whenever removing it "
-                    "changes the loss, also when the network's decisions follow the other cue: "
-                    "there the L-share measures what the loss is sensitive to, not what decides." if off else "."))
+                 + (f"; they disagree for {'; '.join(off)}. The ablation below asks whether the network "
+                    "needs the cue its mask keeps there." if off else "."))
     rho = question["rank correlation (L-bias, L-share)"]
     gaps = agreement(rows)["mean |L-bias - L-share|"]
     lines.append(f"Across all {question['conditions']} conditions, Spearman's rho between L-bias and L-share "

@@ -110,7 +110,8 @@ def readme_block(expected: dict) -> str:
         lines.append(f"\nSpearman's rho between L-bias and L-share over the book's {len(rows)} conditions: "
                      f"{v['cues.rank_correlation']:.2f}"
                      + (f"; mean |L-bias - L-share| {v['cues.mean_abs_gap']:.2f}." if "cues.mean_abs_gap" in v else "."))
-    seeds = [(r, v.get(f"objectives.batch_mean.{r}.seed correlation (min)")) for r in ("vanilla", "adversarial")]
+    objective = get_profile(expected.get("profile", "quick")).dmask_invariance
+    seeds = [(r, v.get(f"objectives.{objective}.{r}.seed correlation (min)")) for r in ("vanilla", "adversarial")]
     if all(c is not None for _, c in seeds):
         lines.append("Dataset masks against themselves across 3 mask seeds (smallest correlation): "
                      + ", ".join(f"{r} {c:.2f}" for r, c in seeds) + ".")

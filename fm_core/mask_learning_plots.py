@@ -39,8 +39,9 @@ def plot_lr_sweep(sweep: Mapping) -> Figure:
 def plot_lambda_path(paths: Mapping) -> Figure:
     """One panel per network: the fraction of L-cue and of H-cue bins kept (mean mask
     value on them) and the masked held-out accuracy against lambda (log scale); hollow
-    markers: masks that did not converge. Title: the network, its L-bias and the cue
-    given up last (:func:`fm_core.cue_results.lambda_path`)."""
+    markers: masks that did not converge; dashed line: the sparsest mask that keeps 99%
+    of the held-out accuracy. Title: the network, its L-bias and the cue that mask keeps
+    more of (:func:`fm_core.cue_readouts.lambda_path`)."""
     names = list(paths)
     cols = 3
     rows = -(-len(names) // cols)
@@ -54,10 +55,11 @@ def plot_lambda_path(paths: Mapping) -> Figure:
             ax.plot(lams, values, color=colour, label=label, ls=":" if label == "masked accuracy" else "-")
             ax.scatter(lams[ok], values[ok], color=colour, s=14)
             ax.scatter(lams[~ok], values[~ok], facecolor="white", edgecolor=colour, s=14)
-        ax.axhline(0.5, color="0.7", lw=0.8)
+        if p.get("sparsest accurate lambda") is not None:
+            ax.axvline(p["sparsest accurate lambda"], color="0.6", lw=0.8, ls="--")
         ax.set_xscale("log")
         ax.set_ylim(-0.05, 1.05)
-        ax.set_title(f"{name}\nL-bias {p['L-bias']:.2f}; last: {p['given up last']}", fontsize=FONT - 1)
+        ax.set_title(f"{name}\nL-bias {p['L-bias']:.2f}; keeps more: {p['kept more']}", fontsize=FONT - 1)
     for ax in axes.flat[len(names):]:
         ax.set_visible(False)
     for ax in axes[-1]:

@@ -3,7 +3,7 @@ flags for unconverged masks: pure functions on made-up numbers (the book compute
 real ones)."""
 import numpy as np
 
-from fm_core import cue_results, mask_choice
+from fm_core import cue_readouts, cue_results, mask_choice
 from fm_core.mask_result import MaskResult
 from fm_core.profiles import get_profile
 
@@ -53,7 +53,7 @@ def test_unconverged_masks_are_named():
 
 def test_settings_prose_follows_the_profile():
     quick, paper = (mask_choice.settings_prose(get_profile(p)) for p in ("quick", "paper"))
-    assert "mean loss of each batch" in quick and "600 optimiser steps" in quick and "falls back" not in quick
+    assert "data set's mean loss" in quick and "600 optimiser steps" in quick and "falls back" not in quick
     assert "each image's loss" in paper and "100 passes" in paper and "falls back" in paper
 
 
@@ -65,17 +65,22 @@ def test_lr_sweep_prose_names_the_fastest_rate():
     assert "this profile uses 0.05" in mask_choice.lr_sweep_prose(sweep, 0.05)
 
 
-def test_the_cue_given_up_last():
+def test_the_path_read_outs():
     lams = [0.2, 1.0, 5.0]
-    assert cue_results._last_lambda_above_half(lams, [0.9, 0.7, 0.2]) == 1.0
-    assert cue_results._last_lambda_above_half(lams, [0.4, 0.3, 0.2]) == 0.0
-    paths = {"net A": {"agrees": True, "given up last": "L", "L-bias": 0.9, "converged": [True] * 3},
-             "net B": {"agrees": False, "given up last": "H", "L-bias": 0.7, "converged": [True, False, True]},
-             "net C": {"agrees": False, "given up last": "both kept", "L-bias": 0.99, "converged": [True] * 3}}
-    text = cue_results.lambda_path_prose(paths)
-    assert "for 1 of 3 networks" in text
-    assert "net C (both kept)" in text and "other way for net B (last: H, L-bias 0.70)" in text
-    assert "converged within the budget for net B" in text
+    assert cue_readouts._last_lambda_above_half(lams, [0.9, 0.7, 0.2]) == 1.0
+    assert cue_readouts._last_lambda_above_half(lams, [0.4, 0.3, 0.2]) == 0.0
+    assert cue_readouts._given_up_last(lams, [0.9, 0.7, 0.2], [0.9, 0.4, 0.1]) == "L"
+    assert cue_readouts._given_up_last(lams, [0.5, 0.5, 0.5], [0.4, 0.3, 0.2]) == "neither kept"
+    row = dict(converged=[True] * 3, **{"agrees (half rule)": False})
+    paths = {"net A": dict(row, agrees=True, **{"kept more": "L", "L-bias": 0.9, "sparsest accurate lambda": 5.0}),
+             "net B": dict(row, agrees=False, converged=[True, False, True],
+                           **{"kept more": "H", "L-bias": 0.7, "sparsest accurate lambda": 1.0}),
+             "net C": dict(row, agrees=False, **{"kept more": "none accurate", "L-bias": 0.99,
+                                                 "sparsest accurate lambda": None})}
+    text = cue_readouts.lambda_path_prose(paths)
+    assert "**1 of 3**" in text and "agrees for 0 of 3" in text
+    assert "other way for net B (keeps more H at lambda 1, L-bias 0.70)" in text
+    assert "accuracy for net C" in text and "converged within the budget for net B" in text
 
 
 def test_agreement_of_bias_and_share():
