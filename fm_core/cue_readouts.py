@@ -61,14 +61,15 @@ def cue_ablation_prose(ablation: dict, question: dict) -> str:
     for name, r in rows.items():
         for cue in ("L", "H"):
             if r[f"mask on {cue} bins"] >= KEPT_ANYWAY and r[f"Δ loss, {cue} removed"] <= LOSS_UNCHANGED:
-                spare.append(f"{name} keeps {r[f'mask on {cue} bins']:.2f} of the {cue} bins, whose removal changes "
+                spare.append(f"the mask of {name} keeps {r[f'mask on {cue} bins']:.2f} of the {cue} bins, whose "
+                             "removal changes "
                              f"the held-out loss by {r[f'Δ loss, {cue} removed']:+.3f} and the accuracy by "
                              f"{r[f'Δ acc., {cue} removed, pts']:+.1f} points (the mask "
                              + ("converged" if r["mask converged"] else "did not converge within the budget")
                              + f" and changes held-out accuracy by {r['Δ acc. through the mask, pts']:+.1f} points)")
     if spare:
-        text += (" The mask keeps bins the network does not need for " + "; ".join(spare) + ": there it disagrees "
-                 "with both behavioural answers.")
+        text += (" A mask keeps bins its network does not need: " + "; ".join(spare) + ". There the mask "
+                 "disagrees with both behavioural answers.")
     else:
         text += (f" No mask keeps {KEPT_ANYWAY:g} or more of a cue whose removal changes the held-out loss by at most "
                  f"{LOSS_UNCHANGED:g}.")

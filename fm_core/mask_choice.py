@@ -116,19 +116,29 @@ def lr_sweep(cfg: Profile, regimes=MAIN_PAIR, progress: bool = True) -> dict:
     return out
 
 
-def lr_sweep_prose(sweep: dict, chosen_lr: float) -> str:
+def lr_sweep_prose(sweep: dict, chosen_lr: float, window: int = 25) -> str:
     """What the sweep says about the profile's learning rate, from the numbers."""
     parts = []
     for regime, s in sweep.items():
         parts.append(f"{regime}: " + ", ".join(f"{st} steps at {lr:g}" + ("" if c else " (not converged)")
                                                for lr, st, c in zip(s["lr"], s["steps"], s["converged"])))
     text = "Steps to converge, " + "; ".join(parts) + ". "
-    worst = {lr: max(s["steps"][s["lr"].index(lr)] for s in sweep.values()) for lr in next(iter(sweep.values()))["lr"]}
-    best = min(worst, key=worst.get)
-    text += (f"The rate whose slower network converges soonest is {best:g} ({worst[best]} steps); "
+    best, worst, soonest = choose_lr(sweep, window)
+    text += (f"The slower network converges soonest at {soonest} steps; the smallest rate within one convergence "
+             f"window ({window} steps, the resolution of the measurement) of that is {best:g} ({worst[best]} steps); "
              + ("this profile uses it." if np.isclose(best, chosen_lr) else
                 f"this profile uses {chosen_lr:g} ({worst.get(chosen_lr, float('nan'))} steps)."))
     return text
+
+
+def choose_lr(sweep: dict, window: int) -> tuple[float, dict, int]:
+    """The learning rate by the truth-free rule: the smallest rate whose slower network
+    converges within one ``window`` of the soonest any rate manages (steps are counted in
+    windows, so rates closer than that are not told apart; among them the smallest
+    jitters least). Returns (rate, worst steps per rate, the soonest)."""
+    worst = {lr: max(s["steps"][s["lr"].index(lr)] for s in sweep.values()) for lr in next(iter(sweep.values()))["lr"]}
+    soonest = min(worst.values())
+    return min(lr for lr, st in worst.items() if st <= soonest + window), worst, soonest
 
 
 def settings_prose(cfg: Profile) -> str:

@@ -60,9 +60,13 @@ def test_settings_prose_follows_the_profile():
 def test_lr_sweep_prose_names_the_fastest_rate():
     sweep = {"vanilla": {"lr": [0.01, 0.02, 0.05], "steps": [300, 175, 600], "converged": [True, True, False]},
              "adversarial": {"lr": [0.01, 0.02, 0.05], "steps": [200, 150, 100], "converged": [True, True, True]}}
-    text = mask_choice.lr_sweep_prose(sweep, 0.02)
-    assert "soonest is 0.02 (175 steps); this profile uses it" in text and "(not converged)" in text
+    text = mask_choice.lr_sweep_prose(sweep, 0.02, window=25)
+    assert "smallest rate within one convergence window (25 steps" in text and "is 0.02 (175 steps); this " \
+        "profile uses it" in text and "(not converged)" in text
     assert "this profile uses 0.05" in mask_choice.lr_sweep_prose(sweep, 0.05)
+    # within one window of the soonest (175 + 25), the smallest rate wins
+    sweep["vanilla"]["steps"] = [200, 175, 600]
+    assert mask_choice.choose_lr(sweep, 25)[0] == 0.01 and mask_choice.choose_lr(sweep, 10)[0] == 0.02
 
 
 def test_the_path_read_outs():
@@ -96,3 +100,18 @@ def test_repeat_prose_says_whether_masks_repeat():
     rows["vanilla"]["seed correlation (min)"] = 0.5
     text = mask_choice.repeat_prose(rows, {"vanilla": {"mask correlation between seeds": {"mean": 0.2}}})
     assert "does not repeat" in text and "vanilla 0.20 on average" in text
+
+
+def test_cue_ablation_prose_names_a_mask_that_keeps_an_unneeded_cue():
+    row = {"Δ loss, L removed": 1.5, "Δ loss, H removed": 0.01, "Δ acc., L removed, pts": -60.0,
+           "Δ acc., H removed, pts": 0.0, "use share": 0.99, "L-share": 0.5, "mask on L bins": 0.8,
+           "mask on H bins": 0.8, "mask converged": False, "Δ acc. through the mask, pts": -4.0}
+    ablation = {"rows": {"net A": row, "net B": dict(row, **{"mask on H bins": 0.0, "L-share": 1.0})},
+                "rank correlation (use share, L-share)": 0.5, "mean |use share - L-share|": 0.25}
+    question = {"rank correlation (L-bias, L-share)": 0.6, "mean |L-bias - L-share|": 0.3}
+    text = cue_readouts.cue_ablation_prose(ablation, question)
+    assert "rho 0.50 and a mean gap of 0.250 (against the L-bias: 0.60 and 0.300)" in text
+    assert "the mask of net A keeps 0.80 of the H bins" in text and "did not converge" in text
+    assert "net B" not in text
+    ablation["rows"].pop("net A")
+    assert "No mask keeps" in cue_readouts.cue_ablation_prose(ablation, question)
