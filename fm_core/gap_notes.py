@@ -108,7 +108,8 @@ def _p(values: Mapping) -> str:
     """"p = 0.005" (and, at the floor, that no shuffle did as well)."""
     p, n = values["p_value"], values["n_permutations"]
     floor = abs(p - 1 / (n + 1)) < 1e-6
-    return f"p = {p:.2g}" + (f", the smallest {n:g} shuffles can give: none did as well" if floor else "")
+    return f"p = {p:.2g}" + (f" (no shuffle did as well; the smallest p that {n:g} shuffles can give)"
+                             if floor else "")
 
 
 def table3_verdict(values: Mapping) -> str:
@@ -121,7 +122,7 @@ def table3_verdict(values: Mapping) -> str:
     score = (f"Classifiers that did not see a mask label {_pp(true['test_mean'])}% of the "
              f"{values['n_masks']:g} single-image masks correctly ({values['n_folds']:g}-fold cross-validation; "
              f"{level:g}% Wilson interval {_pp(true['test_low'])} to {_pp(true['test_high'])}; chance "
-             f"{_pp(chance)}, the largest class {_pp(values['majority'])}). With shuffled labels the same "
+             f"{_pp(chance)}%, the largest class {_pp(values['majority'])}% of the masks). With shuffled labels the same "
              f"procedure scores {_pp(null['test_mean'])}% ({_pp(null['test_low'])} to {_pp(null['test_high'])} "
              f"over {values['n_permutations']:g} shuffles): {_p(values)}.")
     covers = true["test_low"] <= chance <= true["test_high"]
@@ -149,12 +150,17 @@ def _table3(group, higher: bool, cfg: Profile, context: Mapping) -> str:
     key = group[0].key
     values = context.get("table3", {})
     if key.endswith(".train"):
-        return ("Training accuracy is measured on the masks each classifier was fitted to and is not the "
-                "score (the test rows are): with more mask bins than masks a linear classifier can fit "
-                "them, under shuffled labels too, and the paper's classifier was trained differently."
-                if higher else
-                "The classifier fits its training masks less well than the paper's did; the test rows "
-                "are the score.")
+        text = ("Training accuracy is measured on the masks each classifier was fitted to and is not the "
+                "score (the test rows are); the paper's classifier was trained differently.")
+        shuffled = values.get("shuffled_labels", {}).get("train_mean")
+        chance = values.get("chance")
+        if shuffled is None or chance is None or shuffled != shuffled or chance != chance:
+            return text
+        return text + (f" Under shuffled labels the classifier fits {_pp(shuffled)}% of its training masks "
+                       + ("(chance " + _pp(chance) + "%): the regularisation chosen inside each fold keeps it "
+                          "from memorising labels that carry nothing." if shuffled < (chance + 100) / 2  # nearer chance than 100
+                          else "(chance " + _pp(chance) + "%): with more mask bins than masks a linear "
+                          "classifier can memorise even labels that carry nothing."))
     if key == "table3.true_labels.test":
         text = f"Single-image masks separate the classes {'better' if higher else 'less well'} than in the paper"
         if higher and cfg.data == "synthetic":

@@ -161,7 +161,7 @@ def test_stored_values_table_and_verdict_follow_the_numbers(planted, structurele
                                  "shuffled labels, test"]
     text = gap_notes.table3_verdict(found)
     assert "carry class information" in text and f"{found['true_labels']['test_mean']:.1f}%" in text
-    assert f"{found['true_labels']['test_low']:.1f} to" in text and "none did as well" in text
+    assert f"{found['true_labels']['test_low']:.1f} to" in text and "no shuffle did as well" in text
     text = gap_notes.table3_verdict(none)
     assert "No class information is found" in text and "covers chance" in text
     assert f"p = {none['p_value']:.2g}" in text
@@ -190,3 +190,13 @@ def test_readme_line_gains_the_test_only_when_stored():
                        "table3.true_labels.test_low": 97.09, "table3.true_labels.test_high": 100.0})
     assert "5-fold over 128 masks" in headline.readme_block({"values": new})
     assert headline.tolerance("table3.p_value") == headline.UNIT_TOLERANCE
+
+
+def test_gap_note_for_the_train_rows_reads_the_shuffled_fit(planted):
+    from fm_core.profiles import get_profile
+
+    values = results.table3_values(planted)
+    for fit, words in ((values["chance"] + 5, "keeps it from memorising"), (95.0, "can memorise")):
+        values["shuffled_labels"]["train_mean"] = fit
+        notes = gap_notes.gap_notes(tables.table3_comparisons(values), get_profile("quick"), {"table3": values})
+        assert words in notes and f"fits {fit:.1f}% of its training masks" in notes
