@@ -101,38 +101,88 @@ def _table2(group, higher: bool, cfg: Profile, context: Mapping) -> str:
     return f"{setting(cfg)}."
 
 
+SIGNIFICANCE = 0.05  # Table 3's permutation test: the level at which class information is claimed
+
+
+def _p(values: Mapping) -> str:
+    """"p = 0.005" (and, at the floor, that no shuffle did as well)."""
+    p, n = values["p_value"], values["n_permutations"]
+    floor = abs(p - 1 / (n + 1)) < 1e-6
+    return f"p = {p:.2g}" + (f" (no shuffle did as well; the smallest p that {n:g} shuffles can give)"
+                             if floor else "")
+
+
+def table3_verdict(values: Mapping) -> str:
+    """Markdown: Table 3's conclusion from its stored numbers (:func:`fm_core.results.table3_values`):
+    the k-fold accuracy, its interval, the shuffled-labels control and the permutation test."""
+    true, null = values["true_labels"], values["shuffled_labels"]
+    if any(v != v for v in (true["test_mean"], values["p_value"])):  # NaN: no classifier was fitted
+        return f"No classifier could be fitted: {values.get('reason', 'no usable masks')}."
+    chance, level = values["chance"], values["confidence_pct"]
+    score = (f"Classifiers that did not see a mask label {_pp(true['test_mean'])}% of the "
+             f"{values['n_masks']:g} single-image masks correctly ({values['n_folds']:g}-fold cross-validation; "
+             f"{level:g}% Wilson interval {_pp(true['test_low'])} to {_pp(true['test_high'])}; chance "
+             f"{_pp(chance)}%, the largest class {_pp(values['majority'])}% of the masks). With shuffled labels the same "
+             f"procedure scores {_pp(null['test_mean'])}% ({_pp(null['test_low'])} to {_pp(null['test_high'])} "
+             f"over {values['n_permutations']:g} shuffles): {_p(values)}.")
+    covers = true["test_low"] <= chance <= true["test_high"]
+    if values["p_value"] < SIGNIFICANCE and not covers:
+        text = score + (" **The masks carry class information**: a linear classifier finds it in masks it "
+                        "was not fitted to.")
+    elif values["p_value"] >= SIGNIFICANCE:
+        text = score + (f" **No class information is found** at this number of masks (p at least "
+                        f"{SIGNIFICANCE:g}{', and the interval covers chance' if covers else ''}); this is "
+                        "absence of evidence, and more masks would narrow the interval.")
+    else:
+        text = score + (f" The permutation test is below {SIGNIFICANCE:g} but the interval still covers "
+                        "chance: the evidence is weak.")
+    std = values.get("standardised_test")
+    if std is not None and std == std:
+        moved = true["test_mean"] - std > REPRODUCED_WITHIN_PP
+        text += (f" Standardising every bin first gives {_pp(std)}% on the same folds"
+                 + (": the masks are almost all zeros, and standardisation scales the bins that hold only "
+                    "numerical residue up to the few bins a mask keeps, which drowns them; the classifier "
+                    "therefore reads the masks on their own common scale." if moved else "."))
+    return text
+
+
 def _table3(group, higher: bool, cfg: Profile, context: Mapping) -> str:
     key = group[0].key
     values = context.get("table3", {})
-    per_class = values.get("n_per_class")
     if key.endswith(".train"):
-        return ("On its own training masks the linear classifier reaches a different accuracy "
-                "than the paper's: with about as many mask pixels as masks, or more, it can "
-                "fit them, even under shuffled labels, and the paper's classifier was trained "
-                "differently. Training accuracy is not the score; the test rows are."
-                if higher else
-                "The classifier fits its training masks less well than the paper's did.")
+        text = ("Training accuracy is measured on the masks each classifier was fitted to and is not the "
+                "score (the test rows are); the paper's classifier was trained differently.")
+        shuffled = values.get("shuffled_labels", {}).get("train_mean")
+        chance = values.get("chance")
+        if shuffled is None or chance is None or shuffled != shuffled or chance != chance:
+            return text
+        return text + (f" Under shuffled labels the classifier fits {_pp(shuffled)}% of its training masks "
+                       + ("(chance " + _pp(chance) + "%): the regularisation chosen inside each fold keeps it "
+                          "from memorising labels that carry nothing." if shuffled < (chance + 100) / 2  # nearer chance than 100
+                          else "(chance " + _pp(chance) + "%): with more mask bins than masks a linear "
+                          "classifier can memorise even labels that carry nothing."))
     if key == "table3.true_labels.test":
-        shuffled = values.get("shuffled_labels", {}).get("test_mean")
-        masks = f" ({per_class} masks per class)" if per_class else ""
-        text = (f"Single-image masks separate the classes {'better' if higher else 'less well'} "
-                f"than in the paper{masks}.")
-        if shuffled is not None:
-            text += (" The accuracy is still above the shuffled-labels control, so the masks "
-                     "carry class information." if group[0].build > shuffled + REPRODUCED_WITHIN_PP
-                     else " It is no better than the shuffled-labels control: a linear classifier "
-                     "finds no class information in these masks.")
-        return text
+        text = f"Single-image masks separate the classes {'better' if higher else 'less well'} than in the paper"
+        if higher and cfg.data == "synthetic":
+            text += " (the cue world plants a few frequencies per class, which the masks keep)"
+        if "p_value" not in values or values["p_value"] != values["p_value"]:
+            return text + "."
+        true = values["true_labels"]
+        text += (f": {values['n_masks']:g} masks, {values['n_folds']:g}-fold, interval "
+                 f"{_pp(true['test_low'])} to {_pp(true['test_high'])}, {_p(values)}.")
+        return text + (" The masks carry class information." if values["p_value"] < SIGNIFICANCE else
+                       " The permutation test finds no class information at this number of masks.")
     chance = values.get("chance")
     text = "The shuffled-labels test accuracy is the control: it should lie near chance"
-    if chance is None:
+    if chance is None or chance != chance:
         return text + "."
     near = abs(group[0].build - chance) <= REPRODUCED_WITHIN_PP
+    spread = values.get("shuffled_labels", {})
     return text + (f" ({_pp(chance)}), and it does."
                    if near else
                    f" ({_pp(chance)}), and lies {'above' if group[0].build > chance else 'below'} it "
-                   "by more than the tolerance: the held-out split is small, so its accuracy is "
-                   "noisy (see the spread over seeds).")
+                   f"by more than the tolerance (over the shuffles: {_pp(spread.get('test_low', chance))} to "
+                   f"{_pp(spread.get('test_high', chance))}).")
 
 
 def _selection(group, higher: bool, cfg: Profile, context: Mapping) -> str:

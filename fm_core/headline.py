@@ -52,7 +52,7 @@ def write_expected(profile_name: str) -> Path:
 
 # Numbers on a 0-1 scale (biases, shares, AUROCs, correlations, mask values), wherever
 # they appear: their tolerance, before the percentage rules above.
-UNIT_SCALE = ("L-bias", "L-share", "AUROC", "auroc", "precision", "correlation", "alike", "mask mean",
+UNIT_SCALE = ("p_value", "L-bias", "L-share", "AUROC", "auroc", "precision", "correlation", "alike", "mask mean",
               "mask_mean", "mean on", "mean elsewhere", "low_minus_high")
 UNIT_TOLERANCE = 0.1
 
@@ -95,7 +95,10 @@ def readme_block(expected: dict) -> str:
     if "table3.true_labels.test_mean" in v:
         lines.append(f"Table 3 (held-out masks): true labels {v['table3.true_labels.test_mean']:.1f}%, "
                      f"shuffled labels {v['table3.shuffled_labels.test_mean']:.1f}% "
-                     f"(chance {v.get('table3.chance', float('nan')):.1f}%).")
+                     f"(chance {v.get('table3.chance', float('nan')):.1f}%)"
+                     + (f"; {v['table3.n_folds']:g}-fold over {v['table3.n_masks']:g} masks, true labels' "
+                        f"interval {v['table3.true_labels.test_low']:.1f} to {v['table3.true_labels.test_high']:.1f}, "
+                        f"permutation p = {v['table3.p_value']:.2g}." if "table3.p_value" in v else "."))
     from .cue_results import conditions  # the page's order of conditions
     from .profiles import get_profile
 

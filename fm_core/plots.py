@@ -332,7 +332,7 @@ def plot_band_preference(radial: Mapping, angular: Mapping, comparison: str = "M
 # ------------------------------------------------------------------------- Figure 8
 
 def plot_umap(embedding: np.ndarray, labels: np.ndarray, class_names: Sequence[str]) -> Figure:
-    """Figure 8: UMAP of the mask classifier's outputs, one colour per class."""
+    """Figure 8: UMAP of the mask classifier's held-out outputs, one colour per class."""
     embedding, labels = np.asarray(embedding), np.asarray(labels)
     fig, ax = plt.subplots(figsize=(WIDTH * 0.6, WIDTH * 0.5))
     colors = plt.get_cmap("tab10")
@@ -341,7 +341,7 @@ def plot_umap(embedding: np.ndarray, labels: np.ndarray, class_names: Sequence[s
         ax.scatter(pts[:, 0], pts[:, 1], s=8, color=colors(c % 10), label=name, alpha=0.8)
     ax.set_xlabel("UMAP 1")
     ax.set_ylabel("UMAP 2")
-    ax.set_title("UMAP of the linear classifier's outputs on single-image masks", fontsize=FONT)
+    ax.set_title("UMAP of the linear classifier's held-out outputs on single-image masks", fontsize=FONT)
     ax.legend(fontsize=FONT, markerscale=2, loc="best")
     fig.tight_layout()
     return fig

@@ -101,7 +101,10 @@ class Profile:
     imask_images: int | None = 200  # None: every selected image
     # analysis
     bands: int = 16  # radial and angular band count (authors' notebooks: 64)
-    classifier_seeds: int = 5
+    # Table 3 (fm_core.mask_classifier): outer folds of the stratified cross-validation
+    # and shuffles of the labels in the permutation test (p is at least 1 / (n + 1))
+    classifier_folds: int = 5
+    classifier_permutations: int = 199
     umap_neighbors: int = 20
 
     def replace(self, **changes) -> "Profile":
@@ -119,7 +122,7 @@ PROFILES: dict[str, Profile] = {
         name="smoke", size=32, n_train=None, n_val=1000, width=0.125, epochs=6,
         adv_train_steps=1, adv_warmup_epochs=2,
         dmask_max_steps=400, imask_max_steps=60, imask_patience=20,
-        imask_images=40, imask_batch_size=40, bands=8, classifier_seeds=2,
+        imask_images=40, imask_batch_size=40, bands=8, classifier_permutations=99,
         umap_neighbors=5, eps_pixel=SMALL_EPS_PIXEL,
     ),
     # quick trades, to build the book in ten minutes on 2 cores (README, "Choices"):
@@ -137,7 +140,7 @@ PROFILES: dict[str, Profile] = {
         dmask_window=None, dmask_tol=1e-5, dmask_patience=7, dmask_schedule="one_cycle", dmask_revert=True,
         dmask_invariance="per_image",
         imask_max_steps=20_000, imask_patience=300, imask_images=None,
-        imask_batch_size=128, bands=64, classifier_seeds=10,
+        imask_batch_size=128, bands=64, classifier_permutations=999,
     ),
 }
 

@@ -179,18 +179,33 @@ def table2(values: Mapping) -> pd.DataFrame:
                                  "verdict": "verdict"})
 
 
+def _range(low, high) -> str:
+    return MISSING if _missing(low) or _missing(high) else f"{low:.1f} to {high:.1f}"
+
+
 def table3(values: Mapping) -> pd.DataFrame:
+    """Table 3: true and shuffled labels, the masks each classifier was fitted to and the
+    held-out masks of the k-fold test; the held-out rows carry their range (true labels:
+    the Wilson interval; shuffled labels: the 2.5-97.5 percentiles over the permutations)."""
     verdicts = {c.key: c.verdict for c in table3_comparisons(values)}
+    folds, level = values.get("n_folds"), values.get("confidence_pct")
+    held_out = (f"held-out masks ({folds:g}-fold): the score" if not _missing(folds) else "held-out masks: the score")
+    what = {("true_labels", "train"): "the masks it was fitted to (mean over folds)",
+            ("true_labels", "test"): held_out,
+            ("shuffled_labels", "train"): "fitted masks, mean over the shuffles",
+            ("shuffled_labels", "test"): "held-out masks, mean over the shuffles"}
     rows = {}
     for kind in ("true_labels", "shuffled_labels"):
         for split in ("train", "test"):
+            v = values[kind]
             rows[f"{human(kind)}, {split}"] = {
-                "paper": paper.TABLE3[kind][split], "mean": values[kind][f"{split}_mean"],
-                "std": values[kind][f"{split}_std"], "verdict": verdicts[f"table3.{kind}.{split}"],
-                "what": "held-out masks: the score" if split == "test" else "the masks it was fitted on"}
-    return frame(rows, "labels, split", {"paper": "paper %", "mean": "this build, mean %",
-                                         "std": "this build, spread over seeds (std)",
-                                         "verdict": "verdict", "what": "measured on"})
+                "paper": paper.TABLE3[kind][split], "mean": v[f"{split}_mean"],
+                "range": _range(v.get("test_low"), v.get("test_high")) if split == "test" else MISSING,
+                "verdict": verdicts[f"table3.{kind}.{split}"], "what": what[kind, split]}
+    level = "" if _missing(level) else f" ({level:g}%)"
+    return frame(rows, "labels, split", {"paper": "paper %", "mean": "this build %",
+                                         "range": f"this build, range{level}", "verdict": "verdict",
+                                         "what": "measured on"})
 
 
 def reproduction(comparisons: Iterable[Comparison]) -> pd.DataFrame:

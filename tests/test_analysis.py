@@ -1,4 +1,5 @@
-"""Tests of fm_core.analysis (paper figures 1, 3, 4, 7, 8, table 3) and fm_core.plots."""
+"""Tests of fm_core.analysis (paper figures 1, 3, 4, 7) and fm_core.plots (Table 3 and Figure 8:
+test_mask_classifier.py)."""
 import matplotlib
 
 matplotlib.use("Agg")
@@ -8,7 +9,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from fm_core import analysis, experiments, mask_classifier, plots  # noqa: E402
+from fm_core import analysis, experiments, plots  # noqa: E402
 
 SIZES = (8, 32, 33, 128)
 BAND_COUNTS = (1, 3, 8, 16, 64)
@@ -195,71 +196,6 @@ def test_intermodulation_peaks_at_expected_bins():
         assert amps[freqs == f][0] == pytest.approx(a)
     with pytest.raises(ValueError):
         analysis.intermodulation_spectrum(5, 5, 256)
-
-
-# ------------------------------------------------------------------ Table 3 / Figure 8
-
-def planted_masks(n_per_class=60, n_classes=4, size=10, seed=0):
-    """Masks with class-specific planted bins on top of noise, like a class-specific mask."""
-    rng = np.random.default_rng(seed)
-    masks, labels = [], []
-    for c in range(n_classes):
-        for _ in range(n_per_class):
-            m = rng.random((size, size)) * 0.6
-            m[c + 1, 1:4] += 0.4  # a few bins that only this class uses
-            masks.append(np.clip(m, 0, 1))
-            labels.append(c)
-    return np.array(masks), np.array(labels)
-
-
-@pytest.fixture(scope="module")
-def classifier_result():
-    masks, labels = planted_masks()
-    keep = np.r_[0:240, 0:20]  # an unbalanced set: class 0 has duplicates
-    return mask_classifier.mask_classifier(masks[keep], labels[keep], seeds=(0, 1, 2))
-
-
-def test_mask_classifier_separates_planted_classes(classifier_result):
-    true = classifier_result["true_labels"]
-    assert true["test_mean"] > 95 and true["train_mean"] > 95
-    assert len(true["test"]) == 3
-
-
-def test_mask_classifier_shuffled_labels_at_chance(classifier_result):
-    shuffled = classifier_result["shuffled_labels"]
-    assert classifier_result["chance_pct"] == 25
-    assert abs(shuffled["test_mean"] - 25) < 15
-
-
-def test_mask_classifier_balances_and_reports(classifier_result):
-    r = classifier_result
-    assert set(r) == {"true_labels", "shuffled_labels", "seeds", "classes", "chance_pct",
-                      "n_per_class", "n_train", "n_test", "decision_function"}
-    assert set(r["true_labels"]) == {"train", "test", "train_mean", "train_std",
-                                     "test_mean", "test_std"}
-    assert r["n_per_class"] == 60  # class 0 has 80 masks, subsampled to 60
-    assert r["n_train"] + r["n_test"] == 240 and r["n_test"] == 36
-    assert r["decision_function"].shape == (260, 4)
-    assert r["true_labels"]["test_std"] == pytest.approx(np.std(r["true_labels"]["test"]))
-
-
-def test_mask_classifier_small_runs_keep_one_test_mask_per_class():
-    masks, labels = planted_masks()
-    few = np.concatenate([np.flatnonzero(labels == c)[:3] for c in range(4)])  # 12 masks
-    r = mask_classifier.mask_classifier(masks[few], labels[few], seeds=(0,))
-    assert r["n_test"] == 4 and r["n_train"] == 8  # 15% would be 2 < 4 classes
-    too_few = np.concatenate([np.flatnonzero(labels == c)[:1] for c in range(4)])
-    with pytest.raises(ValueError, match="too few masks"):
-        mask_classifier.mask_classifier(masks[too_few], labels[too_few], seeds=(0,))
-
-
-def test_umap_embedding_shape_and_determinism():
-    features = np.random.default_rng(4).normal(size=(40, 5))
-    a = mask_classifier.umap_embedding(features, n_neighbors=20, seed=0)
-    b = mask_classifier.umap_embedding(features, n_neighbors=20, seed=0)
-    assert a.shape == (40, 2) and np.isfinite(a).all()
-    np.testing.assert_allclose(a, b)
-    assert mask_classifier.umap_embedding(features[:5]).shape == (5, 2)  # n_neighbors clipped
 
 
 # ------------------------------------------------------------------ ground truth
