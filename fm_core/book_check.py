@@ -108,12 +108,23 @@ def _chromium(args: list[str], timeout: float) -> subprocess.CompletedProcess:
                               env=dict(os.environ, HOME=profile))
 
 
-def dump_dom(page: str | os.PathLike, timeout: float = 120) -> str:
-    """The page's DOM after its scripts ran (MathJax included), network cut off."""
-    proc = _chromium(["--dump-dom", Path(page).resolve().as_uri()], timeout)
+# A console line in Chromium's log: [pid:tid:time:INFO:CONSOLE(line)] "message", source: ...
+CONSOLE_LINE = re.compile(r':CONSOLE(?:\(\d+\)|:\d+)\] "(?P<message>.*)", source: (?P<source>\S*)')
+CONSOLE_ERROR = re.compile(r"Uncaught|\bError\b|Failed to load")
+
+
+def dump_dom(page: str | os.PathLike, timeout: float = 120, console: list | None = None) -> str:
+    """The page's DOM after its scripts ran (MathJax included), network cut off. With a
+    ``console`` list, the page's console errors (uncaught exceptions, errors, failed
+    loads) are appended to it as "message (source)"."""
+    proc = _chromium(["--enable-logging=stderr", "--v=0", "--dump-dom", Path(page).resolve().as_uri()], timeout)
     if proc.returncode != 0 or "<html" not in proc.stdout.lower():
         raise RuntimeError(f"chromium --dump-dom failed ({proc.returncode}): "
                            f"{proc.stderr.strip()[-500:]}")
+    if console is not None:
+        for match in CONSOLE_LINE.finditer(proc.stderr):
+            if CONSOLE_ERROR.search(match["message"]):
+                console.append(f"{match['message']} ({match['source'].rsplit('/', 1)[-1]})")
     return proc.stdout
 
 
@@ -157,7 +168,8 @@ def page_problems(page: str | os.PathLike, png: str | os.PathLike | None = None,
                   blank_fraction: float = 0.995) -> list[str]:
     """What is wrong with a rendered page, as a reader would see it: a blank screenshot
     (``blank_fraction`` of its pixels one colour), a Python traceback in its text, raw
-    TeX left by MathJax, a broken image link, an asset fetched from the network.
+    TeX left by MathJax, a broken image link, an asset fetched from the network, an
+    error in the browser's console.
     With ``png``, the page is screenshotted there (Chromium needed)."""
     page = Path(page)
     problems = []
@@ -167,7 +179,9 @@ def page_problems(page: str | os.PathLike, png: str | os.PathLike | None = None,
     if find_chromium() is None:
         text = " ".join(_parse(source).text)
     else:
-        text = " ".join(_parse(dump_dom(page)).text)
+        console: list[str] = []
+        text = " ".join(_parse(dump_dom(page, console=console)).text)
+        problems += [f"console error: {line}" for line in console]
         for match in RAW_TEX.finditer(text):
             start = max(0, match.start() - 40)
             problems.append(f"raw TeX: ...{text[start:match.end() + 40]!r}...")

@@ -84,8 +84,25 @@ def _check_remote_assets(app, pagename, templatename, context, doctree) -> None:
             f"page {pagename} loads {', '.join(sorted(set(remote)))} from the network")
 
 
+def _is_thebe_asset(asset) -> bool:
+    name = str(getattr(asset, "filename", asset) or "")
+    body = str((getattr(asset, "attributes", None) or {}).get("body", ""))
+    return "sphinx-thebe" in name or "THEBE_JS_URL" in body
+
+
+def _drop_thebe(app, pagename, templatename, context, doctree) -> None:
+    """Leave sphinx-thebe's scripts and style out of every page: the book has no live
+    code cells (``launch_buttons.thebe: false``), and sphinx-thebe registers its
+    configuration script once per read of the sources, so a rebuild declared
+    ``const THEBE_JS_URL`` twice (a SyntaxError in the console) and named a remote URL."""
+    for key in ("script_files", "css_files"):
+        if context.get(key):  # in place: handlers that run later (MathJax's) append to this list
+            context[key][:] = [a for a in context[key] if not _is_thebe_asset(a)]
+
+
 def setup(app):
     _register_style()
     app.connect("builder-inited", _check_mathjax)
+    app.connect("html-page-context", _drop_thebe, priority=400)
     app.connect("html-page-context", _check_remote_assets)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -137,3 +137,16 @@ def test_citation_files_agree():
     assert set(shown.entries) == {"karantzas2022", "fmcompanion2026"}
     for key, entry in shown.entries.items():
         assert dict(entry.fields) == dict(bib.entries[key].fields), key
+
+
+@pytest.mark.skipif(book_check.find_chromium() is None,
+                    reason="Chromium is not installed (apt-get install chromium)")
+def test_a_console_error_is_a_page_problem(tmp_path):
+    """A script error a reader never sees on screen still shows in page_problems (the
+    book once declared sphinx-thebe's `const THEBE_JS_URL` twice on every page)."""
+    page = tmp_path / "twice.html"
+    page.write_text("<html><body><script>const URL_ONCE = 1;</script>"
+                    "<script>const URL_ONCE = 2;</script><p>text</p></body></html>")
+    assert any("console error: Uncaught SyntaxError" in p for p in book_check.page_problems(page))
+    page.write_text("<html><body><script>const URL_ONCE = 1;</script><p>text</p></body></html>")
+    assert book_check.page_problems(page) == []
