@@ -10,6 +10,7 @@ import numpy as np
 
 from . import cue_analysis, pipeline
 from .cue_results import agreement, conditions
+from .dataset_masks import KEEP_RATIO
 from .evaluation import accuracy, loss_and_accuracy
 from .profiles import Profile
 
@@ -74,10 +75,6 @@ def cue_ablation_prose(ablation: dict, question: dict) -> str:
         text += (f" No mask keeps {KEPT_ANYWAY:g} or more of a cue whose removal changes the held-out loss by at most "
                  f"{LOSS_UNCHANGED:g}.")
     return text
-
-
-# The paper's rule for an acceptable mask: masked accuracy within 99% of the unmasked
-KEEP_RATIO = 0.99
 
 
 def lambda_path(cfg: Profile, progress: bool = True) -> dict:

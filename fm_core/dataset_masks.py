@@ -40,6 +40,8 @@ COMPARED_INVARIANCES = ("batch_mean", "dataset_mean", "per_image")
 # one_cycle: torch's OneCycleLR over the whole budget (the paper's); constant: a linear
 # warm-up over the first window, then the constant rate, so the mask can settle early.
 SCHEDULES = ("one_cycle", "constant")
+# The paper's rule for an acceptable mask: masked accuracy within 99% of the unmasked
+KEEP_RATIO = 0.99
 
 
 def invariance_terms(logits: torch.Tensor, y: torch.Tensor, ref_loss: torch.Tensor, ref_logp: torch.Tensor,
@@ -72,7 +74,7 @@ def has_settled(previous: np.ndarray, current: np.ndarray, tol: float) -> np.nda
 def learn_lambda_path(model, x: torch.Tensor, y: torch.Tensor, lams=(0.2,), lr=1e-3,
                       max_steps: int | None = None, epochs: int | None = 100, batch_size: int = 1,
                       window: int | None = None, tol: float = 1e-5, patience: int = 7,
-                      schedule: str = "one_cycle", keep_ratio: float = 0.99, revert: bool = True, seed: int = 0,
+                      schedule: str = "one_cycle", keep_ratio: float = KEEP_RATIO, revert: bool = True, seed: int = 0,
                       exp_cap: float | None = EXP_CAP, invariance: str = "per_image",
                       start=None, progress: bool = True) -> MaskResult:
     """One dataset mask per lambda in ``lams`` (and per learning rate, if ``lr`` is a
