@@ -16,28 +16,22 @@ it is. The cases:
   contiguous, and how far the masks moved apart (``agreement``).
 - ``training_step``: one Adam step of the network in training mode, fp32 vs bf16 and
   channels_last vs contiguous.
-- ``sharded``: ``fm image-masks`` on the bench images as one process vs under torchrun
-  with 2 ranks (CPU, gloo, float64), whole commands timed, and how far the merged masks
-  are from the one-process ones (see :mod:`fm_core.distributed`).
+- ``sharded`` and ``side_by_side`` (whole commands, :mod:`fm_core.bench_processes`):
+  ``fm image-masks`` as one process vs under torchrun with 2 ranks; two ``fm mask``
+  commands one after the other with all cores vs side by side with half each (how the
+  book runs its pages).
 """
 from __future__ import annotations
 
 import copy
-import os
-import socket
-import subprocess
-import sys
-import tempfile
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .distributed import SLURM_VARS, TORCHRUN_VARS, available_cores
 from .errors import UserError
 from .image_masks import learn_image_masks
 from .mask_objective import BF16_MASK_TOLERANCE, CHANNELS_LAST_MASK_TOLERANCE, network_logits
@@ -224,79 +218,6 @@ def training_step_case(s: BenchSetup) -> dict:
                        "training_step fp32/bf16 (channels_last)": last / bf16}}
 
 
-SHARDED_RANKS = 2
-# A launcher's variables, which the bench's own commands must not inherit.
-LAUNCH_VARS = (*TORCHRUN_VARS, *SLURM_VARS, "SLURM_STEP_ID", "SLURM_NTASKS_PER_NODE", "LOCAL_WORLD_SIZE",
-               "MASTER_ADDR", "MASTER_PORT")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _timed_command(command: list[str], threads: int, timeout: float) -> float:
-    """Wall seconds of a command on the CPU with ``threads`` threads per process."""
-    package_root = str(Path(__file__).resolve().parent.parent)
-    env = {k: v for k, v in os.environ.items() if k not in LAUNCH_VARS}
-    env.update(OMP_NUM_THREADS=str(threads), TQDM_DISABLE="1", CUDA_VISIBLE_DEVICES="",
-               PYTHONPATH=os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")])))
-    start = time.perf_counter()
-    proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
-    took = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise RuntimeError(f"bench case 'sharded': {' '.join(command[:6])} ... failed (exit {proc.returncode}):\n"
-                           + proc.stdout[-1000:] + proc.stderr[-3000:])
-    return took
-
-
-@register_case("sharded")
-def sharded_case(s: BenchSetup, timeout: float = 3600) -> dict:
-    """``fm image-masks`` on the bench images for ``steps`` steps (patience 0, one pool,
-    float64, CPU): as one process with all cores, and under torchrun with
-    :data:`SHARDED_RANKS` ranks of cores / ranks threads each (as
-    :func:`fm_core.distributed.share_cores` gives them)."""
-    from .mask_result import MaskResult
-    from .models import save_model
-
-    n, ranks = len(s.x), SHARDED_RANKS
-    if "arch" not in s.model.meta:
-        raise UserError("bench case 'sharded' saves the model for its commands: use a model made by "
-                        "fm_core.models.build_model (as fm bench's is)")
-    if n < ranks:
-        raise UserError(f"bench case 'sharded' needs at least {ranks} images, got {n}")
-    cores = available_cores()
-    profile = s.model.meta.get("profile", "quick")
-    with tempfile.TemporaryDirectory(prefix="fm-bench-sharded-") as tmp:
-        tmp = Path(tmp)
-        save_model(s.model, tmp / "model.pt")
-        images = s.x.detach().float().cpu()[:, 0].numpy()
-        # unused (targets are the network's own predictions), but a data file needs 2+ classes
-        labels = np.arange(n, dtype=np.int64) % int(s.model.meta.get("num_classes", 2))
-        np.savez(tmp / "images.npz", x_train=images, y_train=labels, x_val=images, y_val=labels)
-        args = ["-m", "fm_core", "image-masks", "--model", str(tmp / "model.pt"), "--data", str(tmp / "images.npz"),
-                "--split", "val", "--limit", str(n), "--batch-size", str(n), "--max-steps", str(s.steps),
-                "--patience", "0", "--dtype", "float64", "--profile", str(profile), "--device", "cpu"]
-        one = _timed_command([sys.executable, *args, "--out", str(tmp / "one.npz")], cores, timeout)
-        torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(ranks),
-                    "--master_addr", "127.0.0.1", "--master_port", str(_free_port())]
-        sharded = _timed_command([*torchrun, *args, "--out", str(tmp / "sharded.npz")], max(1, cores // ranks),
-                                 timeout)
-        a, b = MaskResult.load(tmp / "one.npz"), MaskResult.load(tmp / "sharded.npz")
-    diff = float(np.abs(a.masks.astype(np.float64) - b.masks.astype(np.float64)).max())
-    return {"ranks": ranks, "cores": cores, "threads": {"one_process": cores, "per_rank": max(1, cores // ranks)},
-            "seconds": {"one_process": one, f"sharded_{ranks}_ranks": sharded},
-            "ratios": {f"sharded: one process/{ranks} ranks": one / sharded},
-            "max_abs_diff": diff, "same_steps": bool(np.array_equal(a.steps, b.steps)),
-            "note": f"whole `fm image-masks` commands on the CPU (gloo, float64), process start, torch import and "
-                    f"process group included; each of the {ranks} ranks gets cores/ranks = "
-                    f"{max(1, cores // ranks)} of this machine's {cores} core(s) as threads, the one process all "
-                    f"{cores}, so the ratio measures the parallel efficiency of sharding on the hardware at hand "
-                    f"(ratio / {ranks}; on a 2-core machine one core per rank, and {ranks} would be perfect); "
-                    f"max_abs_diff: merged masks vs the one-process masks"}
-
-
 def run_bench(model, x: torch.Tensor, steps: int = 50, batch_size: int = 64, out=None, cases=None,
               train_batch_size: int | None = None) -> dict:
     """Run the named ``cases`` (default: all of :data:`CASES`) on the first ``batch_size``
@@ -331,3 +252,10 @@ def run_bench(model, x: torch.Tensor, steps: int = 50, batch_size: int = 64, out
     if out is not None:
         save_json_atomic(out, result)
     return result
+
+
+# the cases that time whole commands, in their own module (imported last: they need none of this one)
+from .bench_processes import sharded_case, side_by_side_case  # noqa: E402
+
+register_case("sharded")(sharded_case)
+register_case("side_by_side")(side_by_side_case)

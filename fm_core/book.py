@@ -11,7 +11,9 @@ Layout (``<out>`` is the book folder unless ``output_dir`` is given)::
     <out>/_build/html/        the website (index.html)
     <out>/_build/build_report.json   per-notebook status, parameters and seconds,
                               Sphinx warnings
-    <out>/_build/progress.log the notebooks' progress lines (also shown on the terminal)
+    <out>/_build/progress.log the notebooks' progress lines (also shown on the terminal),
+                              joined from each page's own log in ``_build/logs/``
+    <out>/_build/stages.jsonl the seconds of every artefact computed, page by page
     <out>/_build/sphinx.log   the full jupyter-book output
 
 Which pages are built: every ``*.ipynb`` directly in ``book/``, sorted by name. With
@@ -21,10 +23,17 @@ its profile; each page states its own profile at the top) and is otherwise left 
 this build's table of contents (listed in the report). So ``--only`` never fails because
 another page is missing or slow.
 
+Pages run two at a time on two cores or more (``jobs``), each kernel with its share of
+the cores; a page whose notebook metadata says ``"fm_book": {"after_others": true}`` (the
+reproduction summary, which reads the results the others save) runs once they are done,
+and ``"start_first"`` starts a long page early. Every artefact is computed once, by
+whichever page asks first (the store's lock), with the same seed and threads, so the
+numbers do not depend on which page computed them.
+
 The steps of :func:`build_book`, one function each: :func:`_prepare` (check the
 arguments, copy the sources), :func:`_plan` (which notebooks run, which are reused or
-left out), :func:`_execute_all` (papermill, :mod:`fm_core.book_execute`; progress on the
-terminal, :mod:`fm_core.book_progress`), :func:`_write_pages` (the toc,
+left out), :func:`fm_core.book_run.execute_all` (papermill, :mod:`fm_core.book_execute`; progress
+on the terminal, :mod:`fm_core.book_progress`), :func:`_write_pages` (the toc,
 :mod:`fm_core.book_toc`, and the "Build report" page), :func:`_render_site`
 (Jupyter Book, :mod:`fm_core.book_render`) and :func:`_finish` (report and summary).
 The parameters passed to the notebooks are ``profile`` and, when given, ``data``.
@@ -39,8 +48,8 @@ import sys
 import time
 from pathlib import Path
 
-from .book_progress import read_stage_log
-from .book_execute import KERNEL_NAME, REPO_ROOT, execute, executed_ok, finish_executed, one_line
+from .book_execute import KERNEL_NAME, REPO_ROOT, default_jobs, executed_ok, one_line
+from .book_run import execute_all
 from .book_render import BUILD, fill_report_page, render, write_report_page
 from .book_toc import EXTRA_PART_CAPTION, make_toc, write_toc
 from .errors import UserError
@@ -116,6 +125,7 @@ class _Build:
     selected: list[Path]
     parameters: dict
     report: dict
+    jobs: int = 1
     started: float = dataclasses.field(default_factory=time.perf_counter)
     pages: list[str] = dataclasses.field(default_factory=list)
 
@@ -147,7 +157,7 @@ class _Build:
                                                           encoding="utf-8")
 
 
-def _prepare(profile, data, only, book_dir, output_dir, progress) -> _Build:
+def _prepare(profile, data, only, book_dir, output_dir, progress, jobs=None) -> _Build:
     """Check the arguments, choose the notebooks to execute, copy the sources."""
     from .profiles import get_profile
 
@@ -171,7 +181,9 @@ def _prepare(profile, data, only, book_dir, output_dir, progress) -> _Build:
     report = {"profile": str(profile), "data": data, "only": only, "book_dir": str(book_dir),
               "notebooks": {}, "sphinx_warnings": [], "status": "running"}
     build = _Build(str(profile), book_dir, output_dir, progress, notebooks, selected,
-                   parameters, report, started=started)
+                   parameters, report, jobs=default_jobs() if jobs is None else jobs, started=started)
+    if build.jobs < 1:
+        raise UserError(f"jobs must be 1 or more, not {build.jobs}")
     _sync_sources(book_dir, build.src, notebooks)
     return build
 
@@ -193,48 +205,6 @@ def _plan(build: _Build) -> None:
         else:
             build.report["notebooks"][nb.name] = {"status": "skipped"}
             build.say(f"leaving out {nb.stem}: not executed yet (build without --only to add it)")
-
-
-def _execute_all(build: _Build) -> None:
-    """Execute the selected notebooks in order; stop at the first that fails."""
-    build.build_dir.mkdir(parents=True, exist_ok=True)
-    build.progress_log.write_text("", encoding="utf-8")
-    build.stage_log.write_text("", encoding="utf-8")
-    stage_offset = 0
-    overall = None
-    if build.progress and build.selected:
-        from tqdm.auto import tqdm
-        overall = tqdm(total=len(build.selected), desc=f"book ({build.profile})",
-                       unit="notebook", position=0, disable=False)
-    try:
-        for nb in build.selected:
-            out = build.src / nb.name
-            if overall is not None:
-                overall.set_postfix_str(nb.stem)
-            t0 = time.perf_counter()
-            try:
-                execute(nb, out, build.parameters, build.book_dir, build.progress, position=1,
-                        progress_file=build.progress_log, emit=build.say, stage_log=build.stage_log)
-            except UserError:
-                build.report["notebooks"][nb.name] = {
-                    "status": "failed", "seconds": round(time.perf_counter() - t0, 2),
-                    "profile": build.profile, "parameters": dict(build.parameters),
-                    "executed": str(out)}
-                build.save_report("failed")
-                raise
-            seconds = time.perf_counter() - t0
-            finish_executed(out, nb, build.parameters)
-            stages, stage_offset = read_stage_log(build.stage_log, stage_offset)
-            build.report["notebooks"][nb.name] = {
-                "status": "executed", "profile": build.profile, "seconds": round(seconds, 2),
-                "parameters": dict(build.parameters), "stages": stages}
-            build.pages.append(nb.stem)
-            build.say(f"{nb.stem}: {format_seconds(seconds)}")
-            if overall is not None:
-                overall.update(1)
-    finally:
-        if overall is not None:
-            overall.close()
 
 
 def _write_pages(build: _Build) -> None:
@@ -281,7 +251,8 @@ def _finish(build: _Build, warnings: list[str], strict: bool) -> Path:
 # ------------------------------------------------------------------------------ build
 def build_book(profile: str = "quick", data: str | None = None, only: str | None = None,
                book_dir: str | os.PathLike | None = None, progress: bool = True,
-               output_dir: str | os.PathLike | None = None, strict: bool = False) -> Path:
+               output_dir: str | os.PathLike | None = None, strict: bool = False,
+               jobs: int | None = None) -> Path:
     """Execute the book's notebooks with papermill and render the website.
 
     profile, data: papermill parameters of every notebook (``data`` only when given).
@@ -292,13 +263,15 @@ def build_book(profile: str = "quick", data: str | None = None, only: str | None
         printed either way).
     output_dir: where ``_build/`` goes (default ``book_dir``).
     strict: raise UserError when Sphinx reports warnings (they are always recorded).
+    jobs: pages executed side by side, each kernel with its share of the cores (default
+        :func:`fm_core.book_execute.default_jobs`: two on two cores or more).
 
     Returns the path of ``index.html``. Raises UserError with one line naming the
     notebook, cell and error when a notebook fails (its executed copy is kept).
     """
-    build = _prepare(profile, data, only, book_dir, output_dir, progress)
+    build = _prepare(profile, data, only, book_dir, output_dir, progress, jobs)
     _plan(build)
-    _execute_all(build)
+    execute_all(build)
     _write_pages(build)
     warnings = _render_site(build)
     return _finish(build, warnings, strict)

@@ -16,6 +16,7 @@ import contextlib
 import json
 import os
 import shlex
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -40,10 +41,13 @@ def one_line(text, limit: int = 300) -> str:
 
 
 @contextlib.contextmanager
-def kernel_environment(progress_file: Path | None = None, stage_log: Path | None = None):
+def kernel_environment(progress_file: Path | None = None, stage_log: Path | None = None,
+                       threads: int | None = None):
     """Environment that the papermill kernels inherit (restored afterwards): the
-    progress file and the stage log (:data:`fm_core.store.STAGE_LOG_ENV`) among it."""
-    saved = {k: os.environ.get(k) for k in ("PYTHONPATH", "TQDM_DISABLE", PROGRESS_FILE_ENV, STAGE_LOG_ENV)}
+    progress file and the stage log (:data:`fm_core.store.STAGE_LOG_ENV`) among it, and
+    with ``threads`` the number of torch (OpenMP) threads of the kernel."""
+    saved = {k: os.environ.get(k) for k in ("PYTHONPATH", "TQDM_DISABLE", PROGRESS_FILE_ENV, STAGE_LOG_ENV,
+                                            "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
     paths = [str(REPO_ROOT)] + [p for p in (saved["PYTHONPATH"] or "").split(os.pathsep) if p]
     os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
     os.environ["TQDM_DISABLE"] = "1"
@@ -55,6 +59,8 @@ def kernel_environment(progress_file: Path | None = None, stage_log: Path | None
         os.environ[STAGE_LOG_ENV] = str(stage_log)
     else:
         os.environ.pop(STAGE_LOG_ENV, None)
+    if threads is not None:
+        os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(threads)
     try:
         yield
     finally:
@@ -104,10 +110,12 @@ def _kernel_manager_class():
 
 def execute(nb: Path, out: Path, parameters: dict, book_dir: Path, progress: bool,
             position: int, progress_file: Path | None = None,
-            emit: Callable[[str], None] | None = None, stage_log: Path | None = None) -> None:
+            emit: Callable[[str], None] | None = None, stage_log: Path | None = None,
+            threads: int | None = None) -> None:
     """Execute ``nb`` into ``out`` with papermill. The lines that the kernel's progress
     bars append to ``progress_file`` are handed to ``emit`` (prefixed with the notebook's
-    name) as they come. Raises UserError with one line naming the cell on failure."""
+    name) as they come. ``threads``: the kernel's torch threads (default: torch's own
+    choice). Raises UserError with one line naming the cell on failure."""
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
@@ -118,7 +126,7 @@ def execute(nb: Path, out: Path, parameters: dict, book_dir: Path, progress: boo
     tail = (ProgressTail(progress_file, lambda line: emit(f"  {nb.stem} | {line}"))
             if progress_file is not None and emit is not None else contextlib.nullcontext())
     try:
-        with kernel_environment(progress_file, stage_log), tail:
+        with kernel_environment(progress_file, stage_log, threads), tail:
             pm.execute_notebook(str(nb), str(out), parameters=parameters,
                                 kernel_name=KERNEL_NAME, language="python", cwd=str(book_dir),
                                 progress_bar=bar, log_output=False, **extra)
@@ -183,3 +191,53 @@ def finish_executed(out: Path, source: Path, parameters: dict) -> None:
     nb.cells.append(nbformat.v4.new_markdown_cell(rerun_note(source, parameters),
                                                   metadata={"tags": [RERUN_TAG]}))
     nbformat.write(nb, out)
+
+
+# ------------------------------------------------------------------ parallel builds
+#: a notebook's metadata key for its place in the build: ``{"start_first": true}`` for a
+#: long page that needs little of the others' work (started before them in a parallel
+#: build), ``{"after_others": true}`` for a page that reads the results the others save
+ORDER_KEY = "fm_book"
+
+
+def page_flags(nb: Path) -> dict:
+    """The ``fm_book`` metadata of notebook ``nb`` (empty when absent or unreadable)."""
+    try:
+        flags = json.loads(Path(nb).read_text(encoding="utf-8")).get("metadata", {}).get(ORDER_KEY, {})
+    except (OSError, ValueError):
+        return {}
+    return flags if isinstance(flags, dict) else {}
+
+
+def execution_order(notebooks: list[Path]) -> tuple[list[Path], list[Path]]:
+    """(the pages that may run side by side, in the order they start; the pages that run
+    once those have all finished). Otherwise the order of ``notebooks``."""
+    flags = {nb: page_flags(nb) for nb in notebooks}
+    later = [nb for nb in notebooks if flags[nb].get("after_others")]
+    together = [nb for nb in notebooks if nb not in later]
+    together.sort(key=lambda nb: not flags[nb].get("start_first"))  # stable: else name order
+    return together, later
+
+
+def default_jobs() -> int:
+    """Pages executed side by side: two where there are two cores or more. Two kernels of
+    one torch thread each do more work per second than one kernel of two threads on this
+    project's small networks (see the README's build section), and their waits overlap."""
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+def threads_per_kernel(jobs: int) -> int | None:
+    """Each kernel's share of the cores when ``jobs`` pages run side by side (None with
+    one page at a time: torch's own choice, all cores)."""
+    return None if jobs <= 1 else max(1, (os.cpu_count() or 1) // jobs)
+
+
+def run_page(nb: Path, out: Path, parameters: dict, book_dir: Path, progress_file: Path,
+             stage_log: Path, threads: int | None) -> float:
+    """Execute and finish one page in a worker process of a parallel build; its progress
+    lines are printed as they come. Returns its wall seconds."""
+    t0 = time.perf_counter()
+    execute(nb, out, parameters, book_dir, progress=False, position=0, progress_file=progress_file,
+            emit=lambda line: print(line, flush=True), stage_log=stage_log, threads=threads)
+    finish_executed(out, nb, parameters)
+    return time.perf_counter() - t0

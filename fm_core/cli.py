@@ -295,7 +295,7 @@ def cmd_book(args) -> None:
 
     from .headline import write_headline
 
-    build_book(profile=args.profile, data=args.data, only=args.only)
+    build_book(profile=args.profile, data=args.data, only=args.only, jobs=args.jobs)
     cfg = get_profile(args.profile, data=args.data)
     _print_networks(cfg)
     print(f"headline numbers -> {write_headline(cfg)}")
@@ -467,6 +467,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", default="quick", choices=profiles)
     p.add_argument("--data")
     p.add_argument("--only", help="execute only notebooks whose name contains this")
+    p.add_argument("--jobs", type=_positive(int), default=None,
+                   help="pages executed side by side (default: 2 on two cores or more, each kernel "
+                        "with its share of the cores)")
     p.set_defaults(func=cmd_book)
 
     p = sub.add_parser("expected", help="write expected/<profile>.json from the last build's headline numbers")

@@ -38,7 +38,7 @@ def images(n: int, seed: int = 0) -> torch.Tensor:
 
 def test_every_case_runs_and_ratios_are_the_measured_quotients(tmp_path):
     out = tmp_path / "bench.json"
-    in_process = [name for name in bench.CASES if name != "sharded"]  # sharded: its own test below
+    in_process = [name for name in bench.CASES if name not in ("sharded", "side_by_side")]  # own tests below
     result = bench.run_bench(tiny_model(), images(4), steps=2, batch_size=4, out=out, cases=in_process)
     saved = json.loads(out.read_text())
     assert set(saved["cases"]) == set(in_process) >= {"batched", "mask_step", "precision", "channels_last",
@@ -147,6 +147,22 @@ def test_sharded_case_times_two_ranks_against_one_process(tmp_path):
     assert "parallel efficiency" in case["note"]
     with pytest.raises(UserError, match="build_model"):  # it saves the model: needs a rebuildable one
         bench.run_bench(tiny_model(), images(2), steps=1, batch_size=2, cases=["sharded"])
+
+
+def test_side_by_side_case_times_two_commands_both_ways(tmp_path):
+    """Two `fm mask` commands one after the other (all cores) and side by side (half the
+    cores each): both seconds and their quotient, as the book's ``jobs`` choice rests on."""
+    model = bench.make_bench_model("smoke")
+    result = bench.run_bench(model, bench.make_bench_images(model.size, n=4), steps=2, batch_size=4,
+                             cases=["side_by_side"], out=tmp_path / "b.json")
+    case = json.loads((tmp_path / "b.json").read_text())["cases"]["side_by_side"]
+    s = case["seconds"]
+    assert set(s) == {"one_after_the_other", "side_by_side"} and min(s.values()) > 0
+    assert result["ratios"] == {"two commands: one after the other/side by side":
+                                pytest.approx(s["one_after_the_other"] / s["side_by_side"])}
+    assert case["threads"]["side_by_side"] == max(1, case["cores"] // 2)
+    with pytest.raises(UserError, match="build_model"):
+        bench.run_bench(tiny_model(), images(2), steps=1, batch_size=2, cases=["side_by_side"])
 
 
 def test_each_rank_gets_its_share_of_the_cores(monkeypatch):

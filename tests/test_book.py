@@ -132,7 +132,7 @@ def test_failing_notebook_stops_the_build_with_one_clear_message(tmp_book):
     _notebook(tmp_book / "30_after.ipynb", "After", "z = 3")
 
     with pytest.raises(UserError) as info:
-        build_book(profile="smoke", book_dir=tmp_book, progress=False)
+        build_book(profile="smoke", book_dir=tmp_book, progress=False, jobs=1)
     message = str(info.value)
     kept = tmp_book / "_build" / "src" / "20_broken.ipynb"
     assert "\n" not in message
@@ -148,6 +148,50 @@ def test_failing_notebook_stops_the_build_with_one_clear_message(tmp_book):
     assert report["status"] == "failed"
     assert report["notebooks"]["20_broken.ipynb"]["status"] == "failed"
     assert not (tmp_book / "_build" / "html" / "index.html").exists()
+
+
+def test_side_by_side_pages_fail_cleanly_and_the_last_page_waits(tmp_book):
+    """Two pages at a time: after a failure no page starts, the running one finishes, the
+    error names the broken page; an ``after_others`` page runs only after the others."""
+    _notebook(tmp_book / "10_broken.ipynb", "Broken", 'raise ValueError("planted failure")')
+    _notebook(tmp_book / "20_slow.ipynb", "Slow", "import time\ntime.sleep(4)")
+    _notebook(tmp_book / "30_never.ipynb", "Never", "x = 3")
+    with pytest.raises(UserError, match=r"10_broken\.ipynb .*ValueError: planted failure"):
+        build_book(profile="smoke", book_dir=tmp_book, progress=False, jobs=2)
+    report = read_build_report(tmp_book)
+    assert report["status"] == "failed"
+    assert report["notebooks"]["10_broken.ipynb"]["status"] == "failed"
+    assert report["notebooks"]["20_slow.ipynb"]["status"] == "executed"  # finished, kept
+    assert not (tmp_book / "_build" / "src" / "30_never.ipynb").exists()
+
+    for name in ("10_broken", "20_slow", "30_never"):
+        (tmp_book / f"{name}.ipynb").unlink()
+    stamp = 'import pathlib, time\npathlib.Path("{0}").write_text(str(time.time()))'
+    _notebook(tmp_book / "10_a.ipynb", "A", "import time\ntime.sleep(2)", stamp.format("a.txt"))
+    _notebook(tmp_book / "20_b.ipynb", "B", stamp.format("b.txt"))
+    summary = _notebook(tmp_book / "30_summary.ipynb", "Summary", stamp.format("summary.txt"))
+    nb = nbformat.read(summary, 4)
+    nb.metadata["fm_book"] = {"after_others": True}
+    nbformat.write(nb, summary)
+    build_book(profile="smoke", book_dir=tmp_book, progress=False, jobs=2)
+    report = read_build_report(tmp_book)
+    assert report["jobs"] == 2 and report["threads_per_kernel"] >= 1
+    assert all(r["status"] == "executed" for r in report["notebooks"].values())
+    times = {n: float((tmp_book / f"{n}.txt").read_text()) for n in ("a", "b", "summary")}
+    assert times["b"] < times["a"], "b should not wait for a: they run side by side"
+    assert times["summary"] > max(times["a"], times["b"])
+
+
+def test_execution_order_reads_the_pages_metadata(tmp_path):
+    from fm_core.book_execute import execution_order
+    paths = [_notebook(tmp_path / f"{n}.ipynb", n) for n in ("00_a", "09_summary", "10_long", "11_b")]
+    for path, flags in ((paths[1], {"after_others": True}), (paths[2], {"start_first": True})):
+        nb = nbformat.read(path, 4)
+        nb.metadata["fm_book"] = flags
+        nbformat.write(nb, path)
+    together, later = execution_order(paths)
+    assert [p.stem for p in together] == ["10_long", "00_a", "11_b"]
+    assert [p.stem for p in later] == ["09_summary"]
 
 
 def test_sphinx_warnings_are_recorded(tmp_book):
@@ -172,6 +216,8 @@ def test_data_parameter(tmp_path, monkeypatch):
 
 
 def test_bad_arguments_are_user_errors(tmp_book, tmp_path):
+    with pytest.raises(UserError, match="jobs"):
+        build_book(profile="smoke", book_dir=tmp_book, progress=False, jobs=0)
     with pytest.raises(UserError, match="unknown profile"):
         build_book(profile="huge", book_dir=tmp_book, progress=False)
     with pytest.raises(UserError, match="not a book folder"):
