@@ -171,6 +171,18 @@ def rerun_note(nb: Path, parameters: dict) -> str:
         f"python -m fm_core book {book_args} --only {shlex.quote(nb.stem)}".replace("  ", " "),
         "```",
         "",
+        "Any setting of the profile can be changed for this page alone, through its "
+        "`settings` parameter (the names are the fields of `fm_core.profiles.Profile`; a "
+        "changed setting is shown in the page's header and enters every artefact's key):",
+        "",
+        "```bash",
+        f"papermill {source} out.ipynb {args} -y 'settings: {{dmask_lam: 0.5}}'".replace("  ", " "),
+        "```",
+        "",
+        f"**Open it live**: `make lab` starts JupyterLab on the book folder with the project's "
+        f"kernel; open `{nb.name}`, edit its first code cell (the parameters) and run all "
+        "cells. The artefact store reuses what it has and computes only what the change needs.",
+        "",
         "There are no Binder or Colab launch buttons: they need a network and a hosted "
         "copy of the repository, and this book is built and read offline.",
         ":::",
@@ -196,7 +208,9 @@ def finish_executed(out: Path, source: Path, parameters: dict) -> None:
 # ------------------------------------------------------------------ parallel builds
 #: a notebook's metadata key for its place in the build: ``{"start_first": true}`` for a
 #: long page that needs little of the others' work (started before them in a parallel
-#: build), ``{"after_others": true}`` for a page that reads the results the others save
+#: build), ``{"after_others": true}`` for a page that reads the results the others save,
+#: ``{"parameters": {...}}`` for parameters the build gives that page alone (the explorer's
+#: ``widgets: false``: a static page has no kernel behind its controls)
 ORDER_KEY = "fm_book"
 
 
@@ -207,6 +221,12 @@ def page_flags(nb: Path) -> dict:
     except (OSError, ValueError):
         return {}
     return flags if isinstance(flags, dict) else {}
+
+
+def page_parameters(parameters: dict, nb: Path) -> dict:
+    """The build's ``parameters`` with the page's own (its ``fm_book`` metadata) on top."""
+    own = page_flags(nb).get("parameters", {})
+    return {**parameters, **(own if isinstance(own, dict) else {})}
 
 
 def execution_order(notebooks: list[Path]) -> tuple[list[Path], list[Path]]:

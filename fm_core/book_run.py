@@ -10,7 +10,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from .book_execute import execute, execution_order, finish_executed, run_page, threads_per_kernel
+from .book_execute import (execute, execution_order, finish_executed, page_parameters, run_page,
+                           threads_per_kernel)
 from .book_progress import read_stage_log
 from .errors import UserError
 from .report import format_seconds
@@ -40,7 +41,7 @@ def _page_done(build, nb: Path, seconds: float, stage_log: Path) -> None:
     stages, _ = read_stage_log(stage_log)
     build.report["notebooks"][nb.name] = {
         "status": "executed", "profile": build.profile, "seconds": round(seconds, 2),
-        "parameters": dict(build.parameters), "stages": stages}
+        "parameters": page_parameters(build.parameters, nb), "stages": stages}
     build.pages.append(nb.stem)
     build.say(f"{nb.stem}: {format_seconds(seconds)}")
 
@@ -48,7 +49,7 @@ def _page_done(build, nb: Path, seconds: float, stage_log: Path) -> None:
 def _page_failed(build, nb: Path, seconds: float) -> None:
     build.report["notebooks"][nb.name] = {
         "status": "failed", "seconds": round(seconds, 2), "profile": build.profile,
-        "parameters": dict(build.parameters), "executed": str(build.src / nb.name)}
+        "parameters": page_parameters(build.parameters, nb), "executed": str(build.src / nb.name)}
     build.save_report("failed")
 
 
@@ -60,12 +61,12 @@ def _execute_one(build, nb: Path, overall) -> None:
         overall.set_postfix_str(nb.stem)
     t0 = time.perf_counter()
     try:
-        execute(nb, out, build.parameters, build.book_dir, build.progress, position=1,
+        execute(nb, out, page_parameters(build.parameters, nb), build.book_dir, build.progress, position=1,
                 progress_file=progress, emit=build.say, stage_log=stages)
     except UserError:
         _page_failed(build, nb, time.perf_counter() - t0)
         raise
-    finish_executed(out, nb, build.parameters)
+    finish_executed(out, nb, page_parameters(build.parameters, nb))
     _page_done(build, nb, time.perf_counter() - t0, stages)
     if overall is not None:
         overall.update(1)
@@ -88,7 +89,7 @@ def _execute_side_by_side(build, notebooks: list[Path], overall) -> None:
             while pending and failure is None and len(running) < build.jobs:
                 nb = pending.pop(0)
                 progress, stages = _page_logs(build, nb)
-                future = pool.submit(run_page, nb, build.src / nb.name, build.parameters,
+                future = pool.submit(run_page, nb, build.src / nb.name, page_parameters(build.parameters, nb),
                                      build.book_dir, progress, stages, threads)
                 running[future] = (nb, stages, time.perf_counter())
             if overall is not None:

@@ -108,13 +108,67 @@ class Profile:
     umap_neighbors: int = 20
 
     def replace(self, **changes) -> "Profile":
+        """This profile with ``changes``; an unknown name or a value of the wrong kind is a
+        UserError of one line (:func:`check_setting`)."""
         unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
         if unknown:
-            raise UserError(f"unknown profile setting(s): {', '.join(sorted(unknown))}")
+            raise UserError(f"unknown profile setting(s): {', '.join(sorted(unknown))}; "
+                            f"the settings are the fields of fm_core.profiles.Profile")
+        for key, value in changes.items():
+            check_setting(key, value)
         return dataclasses.replace(self, **changes)
+
+    def with_settings(self, settings: dict | None) -> "Profile":
+        """This profile with a page's or a user's ``settings`` dict (``{"dmask_lam": 0.5}``;
+        lists become tuples). Its name stays: the profile names the sizes changed from."""
+        if settings is None:
+            return self
+        if not isinstance(settings, dict):
+            raise UserError(f"settings must be a mapping of profile settings to values, "
+                            f"e.g. {{'dmask_lam': 0.5}}, not {type(settings).__name__}")
+        if "name" in settings:
+            raise UserError("settings cannot change the profile's name; choose the profile with `profile`")
+        changes = {k: tuple(v) if isinstance(v, list) else v for k, v in settings.items()}
+        return self.replace(**changes)
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+#: the settings that take one of a few words (fm_core.dataset_masks.INVARIANCES,
+#: fm_core.dataset_masks' schedules, fm_core.synthetic's cue choices; tested to agree)
+CHOICES = {
+    "dmask_invariance": ("batch_mean", "dataset_mean", "per_image", "kl"),
+    "dmask_schedule": ("constant", "one_cycle"),
+    "cue_train": ("both", "low", "high"),
+}
+_KINDS = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,), "tuple": (tuple,)}
+
+
+def check_setting(key: str, value) -> None:
+    """Raise a one-line UserError unless ``value`` suits the profile setting ``key``: its
+    annotated kind (``int | None`` accepts None), one of :data:`CHOICES`, and no negative
+    number (every count, rate, weight and seed here is >= 0)."""
+    field = next((f for f in dataclasses.fields(Profile) if f.name == key), None)
+    if field is None:
+        raise UserError(f"unknown profile setting {key!r}")
+    parts = [p.strip() for p in str(field.type).split("|")]
+    if value is None:
+        if "None" not in parts:
+            raise UserError(f"setting {key} cannot be None (it is {field.type})")
+        return
+    kinds = tuple(k for p in parts if p != "None" for k in _KINDS.get(p, (object,)))
+    wrong_bool = isinstance(value, bool) and bool not in kinds
+    if not isinstance(value, kinds) or wrong_bool:
+        raise UserError(f"setting {key} must be {field.type}, not {value!r}")
+    if key in CHOICES and value not in CHOICES[key]:
+        raise UserError(f"setting {key} must be one of {', '.join(CHOICES[key])}, not {value!r}")
+    numbers = value if isinstance(value, tuple) else (value,)
+    if any(isinstance(v, (int, float)) and not isinstance(v, bool) and v < 0 for v in numbers):
+        raise UserError(f"setting {key} must not be negative, got {value!r}")
+    if isinstance(value, tuple) and not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                            for v in value):
+        raise UserError(f"setting {key} must be a list of numbers, not {value!r}")
 
 
 PROFILES: dict[str, Profile] = {

@@ -20,9 +20,32 @@ import time
 from pathlib import Path
 from typing import Iterable, Mapping
 
+from .errors import UserError
 from .profiles import Profile, get_profile
 
 _PROFILE_FIELDS = {f.name for f in dataclasses.fields(Profile)}
+
+
+def _user_errors_in_one_line(shell, etype, value, tb, tb_offset=None):
+    """In a notebook a UserError (a bad parameter or setting) shows as one line, as it
+    does on the command line, not as a traceback through the library."""
+    stb = [f"{etype.__name__}: {value}"]
+    shell._showtraceback(etype, value, stb)  # what IPython itself calls to show an error
+    return stb
+
+
+def show_user_errors_in_one_line() -> None:
+    """Make the running IPython kernel (if any) print a UserError as one line."""
+    try:
+        from IPython import get_ipython
+    except ImportError:  # plain Python
+        return
+    shell = get_ipython()
+    if shell is not None:
+        shell.set_custom_exc((UserError,), _user_errors_in_one_line)
+
+
+show_user_errors_in_one_line()
 _REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -110,14 +133,17 @@ class Page:
     """Provenance of one book page; displays itself when created."""
 
     def __init__(self, title: str, profile: str | Profile = "quick", data: str | None = None,
-                 arch: str | None = None, seed: int | None = None, *, show: bool = True,
-                 **knobs):
+                 arch: str | None = None, seed: int | None = None, *, settings: dict | None = None,
+                 show: bool = True, **knobs):
         self.started = time.perf_counter()
         self.title = title
         overrides = {k: v for k, v in knobs.items() if k in _PROFILE_FIELDS}
         self.knobs = {k: v for k, v in knobs.items() if k not in _PROFILE_FIELDS}
         self.overrides = {k: v for k, v in overrides.items() if v is not None}
-        self.cfg: Profile = get_profile(profile, data=data, arch=arch, seed=seed, **overrides)
+        # settings (the pages' `settings` parameter) may set a value to None on purpose
+        self.cfg: Profile = get_profile(profile, data=data, arch=arch, seed=seed,
+                                        **overrides).with_settings(settings)
+        self.overrides.update(settings or {})
         if data is not None:
             self.overrides["data"] = data
         if arch is not None:

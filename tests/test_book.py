@@ -22,14 +22,14 @@ BOOK = REPO / "book"
 EXPECTED_PAGES = [
     "00_introduction", "01_dataset", "02_blue_shift", "03_networks", "04_dataset_masks",
     "05_single_image_masks", "06_adversarial_reversal", "07_mask_classifier",
-    "08_ground_truth", "10_cue_question", "11_stability", "12_peer_methods", "09_reproduction",
+    "08_ground_truth", "10_cue_question", "11_stability", "12_peer_methods", "13_explorer", "09_reproduction",
 ]
 #: the markdown pages listed in the toc beside the notebooks (build_report.md is a stub
 #: that the build replaces)
 EXTRA_PAGES = ["build_report", "citation"]
 #: pages that show a table of numbers (Table 1, Table 2, Table 3, the summary)
 TABLE_PAGES = {"03_networks", "06_adversarial_reversal", "07_mask_classifier", "09_reproduction"}
-PARAMETERS = {"profile", "data", "arch", "seed"}
+PARAMETERS = {"profile", "data", "arch", "seed", "settings"}
 
 
 # --------------------------------------------------------------------------- helpers
@@ -154,7 +154,7 @@ def test_side_by_side_pages_fail_cleanly_and_the_last_page_waits(tmp_book):
     """Two pages at a time: after a failure no page starts, the running one finishes, the
     error names the broken page; an ``after_others`` page runs only after the others."""
     _notebook(tmp_book / "10_broken.ipynb", "Broken", 'raise ValueError("planted failure")')
-    _notebook(tmp_book / "20_slow.ipynb", "Slow", "import time\ntime.sleep(4)")
+    _notebook(tmp_book / "20_slow.ipynb", "Slow", "import time\ntime.sleep(8)")
     _notebook(tmp_book / "30_never.ipynb", "Never", "x = 3")
     with pytest.raises(UserError, match=r"10_broken\.ipynb .*ValueError: planted failure"):
         build_book(profile="smoke", book_dir=tmp_book, progress=False, jobs=2)
@@ -166,10 +166,15 @@ def test_side_by_side_pages_fail_cleanly_and_the_last_page_waits(tmp_book):
 
     for name in ("10_broken", "20_slow", "30_never"):
         (tmp_book / f"{name}.ipynb").unlink()
-    stamp = 'import pathlib, time\npathlib.Path("{0}").write_text(str(time.time()))'
-    _notebook(tmp_book / "10_a.ipynb", "A", "import time\ntime.sleep(2)", stamp.format("a.txt"))
-    _notebook(tmp_book / "20_b.ipynb", "B", stamp.format("b.txt"))
-    summary = _notebook(tmp_book / "30_summary.ipynb", "Summary", stamp.format("summary.txt"))
+    # a waits for b's file: only pages running side by side get past it (else a timeout)
+    wait_for_b = ("import pathlib, time\ndeadline = time.time() + 120\n"
+                  "while not pathlib.Path('b.txt').exists():\n"
+                  "    assert time.time() < deadline, 'b never ran beside a'\n    time.sleep(0.1)\n"
+                  "pathlib.Path('a.txt').write_text('a')")
+    _notebook(tmp_book / "10_a.ipynb", "A", wait_for_b)
+    _notebook(tmp_book / "20_b.ipynb", "B", "import pathlib\npathlib.Path('b.txt').write_text('b')")
+    summary = _notebook(tmp_book / "30_summary.ipynb", "Summary",
+                        "import pathlib\nassert pathlib.Path('a.txt').exists() and pathlib.Path('b.txt').exists()")
     nb = nbformat.read(summary, 4)
     nb.metadata["fm_book"] = {"after_others": True}
     nbformat.write(nb, summary)
@@ -177,9 +182,6 @@ def test_side_by_side_pages_fail_cleanly_and_the_last_page_waits(tmp_book):
     report = read_build_report(tmp_book)
     assert report["jobs"] == 2 and report["threads_per_kernel"] >= 1
     assert all(r["status"] == "executed" for r in report["notebooks"].values())
-    times = {n: float((tmp_book / f"{n}.txt").read_text()) for n in ("a", "b", "summary")}
-    assert times["b"] < times["a"], "b should not wait for a: they run side by side"
-    assert times["summary"] > max(times["a"], times["b"])
 
 
 def test_execution_order_reads_the_pages_metadata(tmp_path):
@@ -272,7 +274,8 @@ def test_notebook_conventions(path):
             values[node.targets[0].id] = ast.literal_eval(node.value)
     assert PARAMETERS <= set(values), f"parameters cell lacks {PARAMETERS - set(values)}"
     assert values["profile"] == "quick"
-    assert all(values[k] is None for k in ("data", "arch", "seed"))
+    assert all(values[k] is None for k in ("data", "arch", "seed")) and values["settings"] == {}
+    assert "settings=settings" in "".join(c.source for c in code), "Page(..., settings=settings)"
     first = next(c for c in nb.cells if c.cell_type == "markdown")
     assert first.source.lstrip().startswith("# "), "the first markdown cell is the page title"
 
@@ -287,6 +290,37 @@ def test_page_resolves_profile_and_knobs(capsys):
     assert "<table" not in html  # a page's tables are its results
     with pytest.raises(UserError):
         Page("T", "nope", show=False)
+
+
+def test_page_settings_change_the_profile_and_show_in_the_header():
+    page = Page("T", "smoke", settings={"dmask_lam": 0.5, "dmask_path_lams": [1, 2]}, show=False)
+    assert page.cfg.dmask_lam == 0.5 and page.cfg.dmask_path_lams == (1, 2) and page.cfg.name == "smoke"
+    assert "dmask_lam=0.5" in repr(page.header())
+    for bad, message in (({"dmask_lam": "big"}, "dmask_lam must be float"),
+                         ({"lam": 0.5}, "unknown profile setting"),
+                         ({"dmask_invariance": "l2"}, "must be one of"),
+                         ({"epochs": -1}, "negative"), ({"name": "x"}, "name"), ([1], "mapping")):
+        with pytest.raises(UserError, match=message) as info:
+            Page("T", "smoke", settings=bad, show=False)
+        assert "\n" not in str(info.value)
+
+
+def test_a_bad_setting_is_one_line_in_a_notebook(tmp_path):
+    """papermill -y 'settings: {dmask_lam: big}': the page's error is one line, no traceback."""
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+    nb = _notebook(tmp_path / "10_p.ipynb", "P", "from fm_core.report import Page\n"
+                   "page = Page('P', profile, settings=settings)")
+    with pytest.raises(PapermillExecutionError):
+        pm.execute_notebook(str(nb), str(tmp_path / "out.ipynb"), kernel_name="python3", progress_bar=False,
+                            parameters={"profile": "smoke", "settings": {"dmask_lam": "big"}})
+    errors = [o for o in _outputs(tmp_path / "out.ipynb") if o["output_type"] == "error"]
+    assert [e["traceback"] for e in errors] == [["UserError: setting dmask_lam must be float, not 'big'"]]
+
+
+def test_profile_choices_agree_with_the_library():
+    from fm_core import dataset_masks, profiles
+    assert set(profiles.CHOICES["dmask_invariance"]) == set(dataset_masks.INVARIANCES)
 
 
 def test_paper_vs_build_table():
