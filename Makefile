@@ -1,18 +1,27 @@
-# The README's two commands. Each sets itself up: the first run creates .venv with the
-# pinned versions of pyproject.toml; later runs reuse it (reinstalling only when
-# pyproject.toml changed).
+# The README's two commands, and `make lab`. Each sets itself up: the first run creates
+# .venv with the pinned versions of pyproject.toml and requirements-lab.txt; later runs
+# reuse it (reinstalling only when one of them changed).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PROFILE ?= quick
+LAB_PORT ?= 8888
+# JupyterLab reaches out to no one: no news feed, no update check, no extension listing
+# from PyPI (tests/test_live_lab.py starts its lab with these same options).
+LAB_OFFLINE := --LabApp.news_url=None --LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate --LabApp.extension_manager=readonly
 
-.PHONY: book test bench clean-runs
+.PHONY: book test bench lab clean-runs
 
-$(STAMP): pyproject.toml
+# requirements-lab.txt says why JupyterLab comes in a second pip install. The kernel
+# "fourier-masks" is registered inside .venv (--sys-prefix), so the lab started from .venv
+# offers this environment by name; the notebooks' own "python3" is .venv's ipykernel too.
+$(STAMP): pyproject.toml requirements-lab.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e .
+	$(PY) -m pip install --quiet -r requirements-lab.txt
+	$(PY) -m ipykernel install --sys-prefix --name fourier-masks --display-name "Fourier Masks (.venv)"
 	touch $(STAMP)
 
 book: $(STAMP)
@@ -23,6 +32,11 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m fm_core bench --out bench.json
+
+# The live lab beside the static book: the notebooks of book/, run and changed by hand.
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab --notebook-dir=book --ip=127.0.0.1 --port=$(LAB_PORT) --no-browser \
+	    $(LAB_OFFLINE) $(if $(filter 0,$(shell id -u)),--allow-root)
 
 clean-runs:
 	rm -rf runs book/_build

@@ -1,0 +1,255 @@
+"""The live lab beside the static book (issue #19): a book page run cell by cell through
+a real Jupyter server, as JupyterLab runs it, and JupyterLab itself opened in Chromium.
+
+Each server is a subprocess of this interpreter (the environment that `make` built, where
+`make lab` runs), bound to 127.0.0.1 on a free port with a random token, serving a copy of
+book/, with its own artefact store (``FM_RUNS_DIR``) and its own Jupyter config, data and
+runtime folders. It is stopped whatever happens: its kernel deleted through the API first,
+then the server terminated by its pid (killed if it does not stop)."""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from fm_core import book_check
+
+pytest.importorskip("jupyter_server", reason="JupyterLab is not installed (requirements-lab.txt)")
+websocket = pytest.importorskip("websocket", reason="websocket-client is not installed "
+                                                    "(requirements-lab.txt)")
+
+REPO = Path(__file__).resolve().parent.parent
+BOOK = REPO / "book"
+PAGE = "01_dataset.ipynb"
+# Chromium as book_check runs it (nothing but 127.0.0.1 reachable): the lab loads from its
+# server alone. The loopback is exempt from the proxy (Chromium's default) and the resolver.
+OFFLINE_BUT_THE_LAB = ["--proxy-server=127.0.0.1:9",
+                       "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"]
+PARAMETERS = 'profile = "smoke"\ndata = None\narch = None\nseed = None\n'
+
+
+def lab_offline_options() -> list[str]:
+    """The options with which `make lab` keeps JupyterLab off the network."""
+    match = re.search(r"^LAB_OFFLINE := (.+)$", (REPO / "Makefile").read_text(), re.M)
+    assert match, "the Makefile has no LAB_OFFLINE line"
+    return match.group(1).split()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _request(url: str, method: str = "GET", body: dict | None = None, timeout: float = 30):
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method=method,
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=timeout) as response:
+        text = response.read().decode()
+        return json.loads(text) if text else None
+
+
+class Server:
+    def __init__(self, port: int, token: str, log: Path):
+        self.base, self.token, self.log = f"http://127.0.0.1:{port}", token, log
+
+    def api(self, path: str, method: str = "GET", body: dict | None = None):
+        return _request(f"{self.base}/api/{path}?token={self.token}", method, body)
+
+    def log_tail(self) -> str:
+        return self.log.read_text(errors="replace")[-3000:]
+
+
+@contextlib.contextmanager
+def jupyter(module: str, tmp_path: Path, options: list[str] = (), ready_timeout: float = 90):
+    """A running ``python -m <module>`` server (jupyter_server or jupyterlab)."""
+    root = tmp_path / "book"
+    if not root.exists():
+        shutil.copytree(BOOK, root, ignore=shutil.ignore_patterns("_build", "_executed"))
+    home = tmp_path / "jupyter-home"
+    env = dict(os.environ, FM_RUNS_DIR=str(tmp_path / "runs"), PYTHONPATH=str(REPO),
+               JUPYTER_CONFIG_DIR=str(home / "config"), JUPYTER_DATA_DIR=str(home / "data"),
+               JUPYTER_RUNTIME_DIR=str(home / "runtime"), IPYTHONDIR=str(home / "ipython"),
+               OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    port, token = _free_port(), secrets.token_hex(24)
+    log = tmp_path / f"{module}.log"
+    cmd = [sys.executable, "-m", module, "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
+           "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
+           f"--ServerApp.root_dir={root}", "--ServerApp.open_browser=False", *options]
+    if os.geteuid() == 0:  # CI and the containers run as root
+        cmd.append("--allow-root")
+    with open(log, "w") as out:
+        proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT)
+    server = Server(port, token, log)
+    try:
+        deadline = time.monotonic() + ready_timeout
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"{module} exited ({proc.returncode}) before answering:\n"
+                            f"{server.log_tail()}")
+            try:
+                server.api("status")
+                break
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                if time.monotonic() > deadline:
+                    pytest.fail(f"{module} did not answer GET /api/status within "
+                                f"{ready_timeout:.0f} s:\n{server.log_tail()}")
+                time.sleep(0.5)
+        yield server
+    finally:
+        try:  # the kernels first, so that none outlives its server
+            for kernel in server.api("kernels") if proc.poll() is None else []:
+                server.api(f"kernels/{kernel['id']}", method="DELETE")
+        except (urllib.error.URLError, ConnectionError, TimeoutError, ValueError):
+            pass
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=20)
+
+
+class KernelChannel:
+    """The Jupyter messaging protocol over a kernel's websocket (jupyter_server's default
+    JSON framing: each message carries its channel)."""
+
+    def __init__(self, server: Server, kernel_id: str, timeout: float = 60):
+        url = (f"{server.base.replace('http', 'ws', 1)}/api/kernels/{kernel_id}/channels"
+               f"?token={server.token}")
+        self.ws = websocket.create_connection(url, timeout=timeout)
+        self.session = uuid.uuid4().hex
+
+    def close(self):
+        self.ws.close()
+
+    def _receive(self, timeout: float) -> dict:
+        self.ws.settimeout(max(timeout, 0.1))
+        frame = self.ws.recv()
+        if isinstance(frame, bytes):  # a message with binary buffers: its JSON part only
+            count = int.from_bytes(frame[:4], "big")
+            offsets = [int.from_bytes(frame[4 + 4 * i:8 + 4 * i], "big") for i in range(count)]
+            frame = frame[offsets[0]:offsets[1] if count > 1 else None].decode()
+        return json.loads(frame)
+
+    def execute(self, code: str, timeout: float = 300) -> tuple[dict, list[dict]]:
+        """Run ``code``; its execute_reply content and its outputs, once the kernel is idle."""
+        msg_id = uuid.uuid4().hex
+        self.ws.send(json.dumps({
+            "header": {"msg_id": msg_id, "msg_type": "execute_request", "username": "test",
+                       "session": self.session, "version": "5.3",
+                       "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
+            "parent_header": {}, "metadata": {}, "buffers": [], "channel": "shell",
+            "content": {"code": code, "silent": False, "store_history": True,
+                        "user_expressions": {}, "allow_stdin": False, "stop_on_error": True}}))
+        reply, idle, outputs = None, False, []
+        deadline = time.monotonic() + timeout
+        while reply is None or not idle:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no execute_reply and idle status within {timeout} s for:\n"
+                                   f"{code[:300]}")
+            msg = self._receive(deadline - time.monotonic())
+            if msg.get("parent_header", {}).get("msg_id") != msg_id:
+                continue
+            kind, content = msg["header"]["msg_type"], msg["content"]
+            if msg.get("channel") == "shell" and kind == "execute_reply":
+                reply = content
+            elif kind == "status":
+                idle = content["execution_state"] == "idle"
+            elif kind in ("stream", "display_data", "execute_result", "error"):
+                outputs.append({"output_type": kind, **content})
+        return reply, outputs
+
+
+def _text(output: dict) -> str:
+    if output["output_type"] == "stream":
+        return output["text"]
+    if output["output_type"] == "error":
+        return re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(output["traceback"]))  # no colours
+    return "\n".join(str(output.get("data", {}).get(mime, ""))
+                     for mime in ("text/plain", "text/markdown"))
+
+
+def _cells_with_parameters(path: Path, parameters: str) -> list[str]:
+    """The code cells of a notebook, its ``parameters`` cell replaced by ``parameters``."""
+    cells = [c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
+    tagged = [i for i, c in enumerate(cells) if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1, f"{path.name} has {len(tagged)} parameters cells"
+    return [parameters if i == tagged[0] else c.source for i, c in enumerate(cells)]
+
+
+def test_a_book_page_runs_in_a_live_kernel_with_a_changed_profile(tmp_path):
+    started = time.monotonic()
+    with jupyter("jupyter_server", tmp_path, lab_offline_options()) as server:
+        specs = server.api("kernelspecs")["kernelspecs"]
+        assert "python3" in specs, sorted(specs)  # the kernelspec every book notebook names
+        assert "fourier-masks" in specs, ("the project's kernel is not registered in this "
+                                          f"environment (make .venv/.installed): {sorted(specs)}")
+        assert specs["fourier-masks"]["spec"]["argv"][0].startswith(sys.prefix)
+
+        kernel = server.api("kernels", method="POST", body={"name": "python3"})
+        channel = KernelChannel(server, kernel["id"])
+        try:
+            reply, outputs = channel.execute(
+                "import os, sys\nprint(sys.prefix)\nprint(os.environ['FM_RUNS_DIR'])")
+            assert reply["status"] == "ok", reply
+            # the notebooks' python3 is this environment's ipykernel, never another Python
+            assert _text(outputs[0]).split("\n")[:2] == [sys.prefix, str(tmp_path / "runs")]
+
+            page = []
+            for source in _cells_with_parameters(BOOK / PAGE, PARAMETERS):
+                reply, outputs = channel.execute(source)
+                errors = [_text(o) for o in outputs if o["output_type"] == "error"]
+                assert reply["status"] == "ok" and not errors, (
+                    f"cell failed:\n{source}\n{reply.get('ename')}: {reply.get('evalue')}\n"
+                    + "\n".join(errors))
+                page += outputs
+        finally:
+            channel.close()
+    text = "\n".join(_text(o) for o in page)
+    assert "The data set: built with profile 'smoke'" in text, text[:2000]
+    assert not any(o["output_type"] == "stream" and o["name"] == "stderr"
+                   and "Traceback" in o["text"] for o in page)
+    print(f"{PAGE} with profile 'smoke' through a live server: "
+          f"{time.monotonic() - started:.1f} s")
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None,
+                    reason="Chromium is not installed (apt-get install chromium): JupyterLab "
+                           "is not opened in a browser")
+def test_jupyterlab_opens_a_book_page_in_chromium(tmp_path):
+    png = tmp_path / "lab.png"
+    with jupyter("jupyterlab", tmp_path, lab_offline_options()) as server:
+        url = f"{server.base}/lab/tree/{PAGE}?token={server.token}"
+        profile = tmp_path / "chromium-profile"
+        proc = subprocess.run(
+            [shutil.which("chromium"), "--headless", "--no-sandbox", "--disable-gpu",
+             "--hide-scrollbars", "--no-first-run", "--disable-extensions", "--mute-audio",
+             f"--user-data-dir={profile}", *OFFLINE_BUT_THE_LAB,
+             "--window-size=1280,900", "--virtual-time-budget=15000", f"--screenshot={png}",
+             url],
+            capture_output=True, text=True, timeout=180, env=dict(os.environ, HOME=str(profile)))
+        log = server.log_tail()
+    assert proc.returncode == 0 and png.is_file(), (
+        f"chromium --screenshot failed ({proc.returncode}): {proc.stderr[-1500:]}")
+    print(f"JupyterLab screenshot: {png}")
+    if os.environ.get("FM_LAB_SCREENSHOT"):  # a copy where a person can look at it
+        shutil.copy(png, os.environ["FM_LAB_SCREENSHOT"])
+    fraction = book_check.dominant_colour_fraction(png)
+    assert fraction < 0.97, f"{png} is blank: {fraction:.1%} of it is one colour"
+    assert "Kernel started" in log, f"the lab did not open {PAGE} (no kernel started):\n{log}"
