@@ -77,11 +77,12 @@ def static_grid(cfg: Profile, conditions=("vanilla", "adversarial"), image: int 
 
 
 def explorer_widget(cfg: Profile):
-    """Dropdowns for condition, objective and lambda, a slider for the image; the views
-    redraw on every change (a mask not yet in the store is learned first)."""
+    """Dropdowns for condition, objective and lambda, a slider for the image; the row
+    redraws on every change (a mask not yet in the store is learned first). Returns the
+    widget box (display it); ``box.controls`` holds the controls by name and
+    ``box.views`` every view drawn, the last one last."""
     import ipywidgets as widgets
     import matplotlib.pyplot as plt
-    from IPython.display import display
 
     names = [name for name, _, _ in cue_results.conditions(cfg)]
     controls = {
@@ -93,16 +94,19 @@ def explorer_widget(cfg: Profile):
                                    description="image"),
     }
     out = widgets.Output()
+    box = widgets.VBox([widgets.HBox([controls["condition"], controls["objective"]]),
+                        widgets.HBox([controls["lam"], controls["image"]]), out])
+    box.controls, box.views = controls, []
 
     def redraw(*_):
         with out:
             out.clear_output(wait=True)
             v = view(cfg, **{k: w.value for k, w in controls.items()})
+            box.views.append(v)
             plot_views([v])
             plt.show()
 
     for w in controls.values():
         w.observe(redraw, names="value")
-    display(widgets.VBox([widgets.HBox(list(controls.values())[:2]),
-                          widgets.HBox(list(controls.values())[2:]), out]))
     redraw()
+    return box

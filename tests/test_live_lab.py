@@ -39,7 +39,8 @@ PAGE = "01_dataset.ipynb"
 # server alone. The loopback is exempt from the proxy (Chromium's default) and the resolver.
 OFFLINE_BUT_THE_LAB = ["--proxy-server=127.0.0.1:9",
                        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"]
-PARAMETERS = 'profile = "smoke"\ndata = None\narch = None\nseed = None\n'
+#: what a reader types, or papermill injects, after the page's own parameters cell
+PARAMETERS = 'profile = "smoke"\nsettings = {"dmask_lam": 0.5}\n'
 
 
 def lab_offline_options() -> list[str]:
@@ -186,11 +187,13 @@ def _text(output: dict) -> str:
 
 
 def _cells_with_parameters(path: Path, parameters: str) -> list[str]:
-    """The code cells of a notebook, its ``parameters`` cell replaced by ``parameters``."""
+    """The code cells of a notebook with ``parameters`` run right after its ``parameters``
+    cell (as papermill injects them)."""
     cells = [c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
     tagged = [i for i, c in enumerate(cells) if "parameters" in c.metadata.get("tags", [])]
     assert len(tagged) == 1, f"{path.name} has {len(tagged)} parameters cells"
-    return [parameters if i == tagged[0] else c.source for i, c in enumerate(cells)]
+    sources = [c.source for c in cells]
+    return sources[:tagged[0] + 1] + [parameters] + sources[tagged[0] + 1:]
 
 
 def test_a_book_page_runs_in_a_live_kernel_with_a_changed_profile(tmp_path):
@@ -223,6 +226,7 @@ def test_a_book_page_runs_in_a_live_kernel_with_a_changed_profile(tmp_path):
             channel.close()
     text = "\n".join(_text(o) for o in page)
     assert "The data set: built with profile 'smoke'" in text, text[:2000]
+    assert "dmask_lam=0.5" in text, "the changed setting is not in the page's header"
     assert not any(o["output_type"] == "stream" and o["name"] == "stderr"
                    and "Traceback" in o["text"] for o in page)
     print(f"{PAGE} with profile 'smoke' through a live server: "
@@ -253,3 +257,25 @@ def test_jupyterlab_opens_a_book_page_in_chromium(tmp_path):
     fraction = book_check.dominant_colour_fraction(png)
     assert fraction < 0.97, f"{png} is blank: {fraction:.1%} of it is one colour"
     assert "Kernel started" in log, f"the lab did not open {PAGE} (no kernel started):\n{log}"
+
+
+def test_the_explorer_redraws_in_a_live_kernel_when_a_control_changes(tmp_path):
+    """book/13_explorer.ipynb with its widgets, through a live server's kernel: the page
+    runs, and setting the lambda control learns and draws that lambda's mask."""
+    with jupyter("jupyter_server", tmp_path, lab_offline_options()) as server:
+        kernel = server.api("kernels", method="POST", body={"name": "python3"})
+        channel = KernelChannel(server, kernel["id"])
+        try:
+            for source in _cells_with_parameters(BOOK / "13_explorer.ipynb",
+                                                 'profile = "smoke"\nwidgets = True\n'):
+                reply, outputs = channel.execute(source)
+                errors = [_text(o) for o in outputs if o["output_type"] == "error"]
+                assert reply["status"] == "ok" and not errors, f"cell failed:\n{source}\n" + "\n".join(errors)
+            reply, outputs = channel.execute(
+                "lam = max(explorer.lambdas(cfg))\nui.controls['lam'].value = lam\n"
+                "ui.controls['condition'].value = 'adversarial'\n"
+                "print(len(ui.views), ui.views[-1]['condition'], ui.views[-1]['lambda'] == lam)")
+            assert reply["status"] == "ok", reply
+            assert _text(outputs[-1]).split() == ["3", "adversarial", "True"], [_text(o) for o in outputs]
+        finally:
+            channel.close()
