@@ -200,6 +200,23 @@ def stability(cfg: Profile, regimes=("vanilla", "adversarial"), progress: bool =
     return out
 
 
+def seeds_prose(spread: dict, cfg: Profile) -> str:
+    """What varies between the seeds of :func:`stability`, in words: the seeds, and the
+    settings that the extra seeds change beside the seed (with the profile's values)."""
+    seeds = ", ".join(str(s) for s in spread["seeds"])
+    cheaper = spread.get("cheaper") or {}
+    if not cheaper:
+        return (f"Seeds {seeds}: every seed uses the profile's own settings, so the spread below is "
+                f"the seed's alone (initialisation, data order, PGD starts).")
+    changes = "; ".join(f"{k} {getattr(cfg, k) if getattr(cfg, k) is not None else 'all'} -> {v}"
+                        for k, v in cheaper.items())
+    return (f"Seeds {seeds}. The first is this book's network, with the profile's settings; the "
+            f"extra seeds also change {', '.join(cheaper)} ({changes}) to keep the build's time. So the "
+            f"spread below mixes the seed with a smaller training run: it bounds what a seed alone "
+            f"changes from above, and a number that moves between the first seed and the others "
+            f"may move because of either.")
+
+
 def verdict(question: dict) -> str:
     """The page's conclusion in words, chosen by the numbers (nothing typed)."""
     rows = question["rows"]

@@ -59,12 +59,13 @@ def caption(v: dict) -> str:
 
 
 def plot_views(views: list[dict]) -> Figure:
-    """One row per view: the mask (DC in the centre), the image, the filtered image."""
+    """One row per view: the mask (DC in the centre), the image on [0, 1], the filtered
+    image on its own grey scale (what a sparse mask keeps is faint on [0, 1])."""
     fig, axes = _grid(len(views), 3, height_per_row=2.2)
     for row, v in zip(axes, views):
         _mask(row[0], v["mask"], "mask", colorbar=True)
         _image(row[1], v["x"], f"image {v['image']}", vmin=0, vmax=1)
-        _image(row[2], v["filtered"], "after the mask", vmin=0, vmax=1)
+        _image(row[2], v["filtered"], "after the mask\n(own grey scale)")  # a sparse mask leaves little contrast
         row[1].set_title(f"{caption(v)}\nimage {v['image']}", fontsize=8)
     fig.tight_layout()
     return fig

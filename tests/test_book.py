@@ -399,3 +399,29 @@ def test_full_book_smoke_pages_look_right(smoke_build, tmp_path):
         if found:
             problems[page.name] = found
     assert not problems, problems
+
+
+def test_pages_state_their_settings_from_the_profile():
+    from fm_core.page_settings import describe
+    quick = Page("T", "quick", show=False).cfg
+    text = dict(describe(quick, "attack", "dataset masks", "training"))
+    assert "eps 4/255" in text["PGD"] and "one PGD step of eps/8 from a random start" in text["PGD"]
+    assert f"over the first {quick.adv_warmup_epochs} epochs" in text["PGD"]
+    assert f"batches of {quick.dmask_batch_size}" in text["dataset masks"] and "dataset_mean" in text["dataset masks"]
+    changed = dict(describe(quick.with_settings({"adv_train_steps": 3, "dmask_batch_size": 8}), "attack",
+                            "dataset masks"))
+    assert "PGD with 3 steps" in changed["PGD"] and "batches of 8" in changed["dataset masks"]
+    with pytest.raises(ValueError, match="unknown settings topic"):
+        describe(quick, "optimiser")
+    pages = {p.stem: "".join(c.source for c in nbformat.read(p, 4).cells) for p in list_notebooks(BOOK)}
+    trains = [n for n, src in pages.items() if "get_network" in src or "table1" in src]
+    assert trains and all("show_settings(" in pages[n] for n in trains), \
+        [n for n in trains if "show_settings(" not in pages[n]]
+
+
+def test_the_stability_page_says_what_its_extra_seeds_change():
+    from fm_core.cue_results import seeds_prose
+    quick = Page("T", "quick", show=False).cfg
+    text = seeds_prose({"seeds": [31, 1031], "cheaper": {"n_train": 1500, "epochs": 5}}, quick)
+    assert "n_train all -> 1500" in text and f"epochs {quick.epochs} -> 5" in text and "{" not in text
+    assert "the seed's alone" in seeds_prose({"seeds": [31, 1031], "cheaper": {}}, quick)

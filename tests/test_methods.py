@@ -151,3 +151,23 @@ def test_cli_attribute_writes_map_settings_and_cost(model_file, tmp_path, capsys
                      "--out", str(out)]) == 0
     saved = methods.FrequencyMap.load(out)
     assert saved.values.shape == (32, 32) and saved.cost["backward_passes"] == 8 and saved.settings["images"] == 8
+
+
+def test_faithfulness_prose_judges_network_by_network():
+    """A map that beats the random ranking on average but not on one network is named
+    with that network and its numbers; the prose never claims "all" for it."""
+    from fm_core import method_results
+
+    def row(deletion, insertion):
+        return {"AUC deletion accuracy": deletion, "AUC insertion accuracy": insertion}
+
+    good, rnd = row(0.2, 0.6), row(0.4, 0.4)
+    nets = {"vanilla": {"rows": {"mask": good, "heatmap": good, "ablation": good, "gradient": good, "random": rnd}},
+            "rotate": {"rows": {"mask": row(0.2, 0.35), "heatmap": good, "ablation": row(0.5, 0.5),
+                                "gradient": good, "random": rnd}}}
+    result = {"networks": nets}
+    assert method_results.faithful_networks(result)["mask"] == ["vanilla"]
+    text = method_results.faithfulness_prose(result)
+    assert "On all 2 networks: Fourier heat map, gradient spectrum." in text
+    assert "The Fourier mask falls short on 1 of 2: rotate (insertion 0.350 vs random 0.400)." in text
+    assert "frequency ablation falls short on 1 of 2: rotate (deletion 0.500 vs random 0.400; insertion" in text
