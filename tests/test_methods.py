@@ -170,4 +170,4 @@ def test_faithfulness_prose_judges_network_by_network():
     text = method_results.faithfulness_prose(result)
     assert "On all 2 networks: Fourier heat map, gradient spectrum." in text
     assert "The Fourier mask falls short on 1 of 2: rotate (insertion 0.350 vs random 0.400)." in text
-    assert "frequency ablation falls short on 1 of 2: rotate (deletion 0.500 vs random 0.400; insertion" in text
+    assert "frequency ablation falls short on 1 of 2: rotate (deletion 0.500 vs random 0.400)." in text
