@@ -425,3 +425,9 @@ def test_the_stability_page_says_what_its_extra_seeds_change():
     text = seeds_prose({"seeds": [31, 1031], "cheaper": {"n_train": 1500, "epochs": 5}}, quick)
     assert "n_train all -> 1500" in text and f"epochs {quick.epochs} -> 5" in text and "{" not in text
     assert "the seed's alone" in seeds_prose({"seeds": [31, 1031], "cheaper": {}}, quick)
+
+
+def test_the_introduction_lists_every_page():
+    intro = "".join(c.source for c in nbformat.read(BOOK / "00_introduction.ipynb", 4).cells)
+    missing = [nb.stem for nb in list_notebooks(BOOK) if nb.stem != "00_introduction" and f"`{nb.stem}`" not in intro]
+    assert not missing, f"page 00's table of pages lacks {missing}"
