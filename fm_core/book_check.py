@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import re
+from html import unescape
 import shutil
 import subprocess
 import tempfile
@@ -139,6 +140,43 @@ def screenshot(page: str | os.PathLike, png: str | os.PathLike, size: str = "128
         raise RuntimeError(f"chromium --screenshot failed ({proc.returncode}): "
                            f"{proc.stderr.strip()[-500:]}")
     return png
+
+
+#: appended to a copy of a page by :func:`overflowing_tables`: once laid out, every table
+#: wider than the page's text column is named (its first header cells) in an attribute
+_MEASURE_TABLES = """<script>
+window.addEventListener("load", () => setTimeout(() => {
+  const column = document.querySelector("article.bd-article") || document.querySelector("main") || document.body;
+  const width = column.clientWidth, out = [];
+  document.querySelectorAll("article table, main table").forEach((table) => {
+    if (table.scrollWidth > width + 1) {
+      const head = Array.from(table.querySelectorAll("th")).slice(0, 3).map((c) => c.textContent.trim());
+      out.push(`${table.scrollWidth}px > ${width}px: ${head.join(" | ")}`);
+    }
+  });
+  document.body.setAttribute("data-fm-overflow", JSON.stringify(out));
+}, 300));
+</script>"""
+
+
+def overflowing_tables(page: str | os.PathLike, width: int = 1280, timeout: float = 120) -> list[str]:
+    """The tables of a rendered page that are wider than its text column in a window
+    ``width`` pixels wide (their hidden columns need a scroll bar): "<table width> >
+    <column width>: <first headers>" each. Measured by Chromium on a copy of the page,
+    written beside it (so its styles load) and removed afterwards."""
+    import json
+    page = Path(page)
+    html = page.read_text(encoding="utf-8")
+    probe = page.with_name(f".fm-measure-{page.name}")
+    probe.write_text(html.replace("</body>", _MEASURE_TABLES + "</body>"), encoding="utf-8")
+    try:
+        proc = _chromium([f"--window-size={width},2000", "--dump-dom", probe.resolve().as_uri()], timeout)
+    finally:
+        probe.unlink(missing_ok=True)
+    match = re.search(r'data-fm-overflow="([^"]*)"', proc.stdout)
+    if match is None:
+        raise RuntimeError(f"chromium did not measure the tables of {page.name}: {proc.stderr.strip()[-300:]}")
+    return json.loads(unescape(match[1]))
 
 
 def dominant_colour_fraction(png: str | os.PathLike) -> float:

@@ -100,8 +100,16 @@ def _drop_thebe(app, pagename, templatename, context, doctree) -> None:
             context[key][:] = [a for a in context[key] if not _is_thebe_asset(a)]
 
 
+def _no_figure_numbers(app, config) -> None:
+    """Keep ``numfig`` off as ``_config.yml`` asks: sphinx-jupyterbook-latex turns it on for
+    every builder, and the book's running "Fig. N" clashed with the paper's figure numbers
+    that the captions quote."""
+    config["numfig"] = False
+
+
 def setup(app):
     _register_style()
+    app.connect("config-inited", _no_figure_numbers, priority=900)  # after sphinx-jupyterbook-latex
     app.connect("builder-inited", _check_mathjax)
     app.connect("html-page-context", _drop_thebe, priority=400)
     app.connect("html-page-context", _check_remote_assets)

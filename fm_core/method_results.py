@@ -118,9 +118,20 @@ def peer_methods(cfg: Profile, regimes=REGIMES, progress: bool = True) -> dict:
     return out
 
 
-def table(result: dict) -> dict:
-    """Rows "network, method" for one table: truth, faithfulness and cost side by side."""
-    return {f"{regime}, {name}": row for regime, n in result["networks"].items() for name, row in n["rows"].items()}
+#: the columns of the truth table; the other columns (faithfulness and cost) make the second
+TRUTH_COLUMNS = ("AUROC L", "AUROC H", "precision@k L", "precision@k H", "L-share")
+
+
+def table(result: dict, part: str | None = None) -> dict:
+    """Rows "network, method": truth, faithfulness and cost side by side, or with ``part``
+    "truth" or "faithfulness" only those columns (two tables fit a page's width)."""
+    rows = {f"{regime}, {name}": row for regime, n in result["networks"].items() for name, row in n["rows"].items()}
+    if part is None:
+        return rows
+    if part not in ("truth", "faithfulness"):
+        raise ValueError(f"part must be 'truth' or 'faithfulness', not {part!r}")
+    keep = (lambda k: k in TRUTH_COLUMNS) if part == "truth" else (lambda k: k not in TRUTH_COLUMNS)
+    return {name: {k: v for k, v in row.items() if keep(k)} for name, row in rows.items()}
 
 
 def summary(result: dict) -> dict:

@@ -384,7 +384,8 @@ def test_full_book_smoke(smoke_build):
 @pytest.mark.slow
 def test_full_book_smoke_pages_look_right(smoke_build, tmp_path):
     """Every built page, rendered headless offline and screenshotted: not blank, no
-    Python traceback, no raw TeX, no broken image, nothing fetched remotely."""
+    Python traceback, no raw TeX, no broken image, nothing fetched remotely, no console
+    error, no table wider than the text column at 1280 px."""
     from fm_core import book_check
 
     if book_check.find_chromium() is None:
@@ -396,6 +397,8 @@ def test_full_book_smoke_pages_look_right(smoke_build, tmp_path):
     problems = {}
     for page in sorted(index.parent.glob("*.html")):
         found = book_check.page_problems(page, png=tmp_path / f"{page.stem}.png")
+        found += [f"table wider than the text column at 1280 px: {t}"
+                  for t in book_check.overflowing_tables(page, width=1280)]
         if found:
             problems[page.name] = found
     assert not problems, problems

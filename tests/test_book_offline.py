@@ -150,3 +150,19 @@ def test_a_console_error_is_a_page_problem(tmp_path):
     assert any("console error: Uncaught SyntaxError" in p for p in book_check.page_problems(page))
     page.write_text("<html><body><script>const URL_ONCE = 1;</script><p>text</p></body></html>")
     assert book_check.page_problems(page) == []
+
+
+def test_overflowing_tables_are_found(tmp_path):
+    """A table far wider than the text column is reported; a narrow one is not."""
+    from fm_core import book_check
+    if book_check.find_chromium() is None:
+        pytest.skip("Chromium is not installed (apt-get install chromium)")
+    wide = "".join(f"<th>a long column header number {i}</th>" for i in range(30))
+    page = tmp_path / "p.html"
+    page.write_text("<html><body><main><article class='bd-article' style='width:600px'>"
+                    f"<table><thead><tr>{wide}</tr></thead></table>"
+                    "<table><thead><tr><th>x</th><th>y</th></tr></thead></table>"
+                    "</article></main></body></html>")
+    found = book_check.overflowing_tables(page)
+    assert len(found) == 1 and "a long column header number 0" in found[0], found
+    assert not list(tmp_path.glob(".fm-measure-*")), "the measuring copy must be removed"
