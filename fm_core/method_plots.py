@@ -17,7 +17,8 @@ WIDTH = 9.0
 MASK_CMAP = "turbo"
 METHOD_TITLES = {"mask": "Fourier mask", "heatmap": "Fourier heat map", "ablation": "frequency ablation",
                  "gradient": "gradient spectrum", "random": "random ranking"}
-CUE_MARKS = {"low": ("o", "white", "L cue"), "high": ("x", "black", "H cue")}
+# hollow outlines around the cue bins, so the map's value in each bin stays visible
+CUE_MARKS = {"low": ("s", "white", "L cue"), "high": ("o", "magenta", "H cue")}
 
 
 def plot_method_maps(networks: Mapping[str, Mapping], truth: Mapping | None = None) -> Figure:
@@ -32,11 +33,12 @@ def plot_method_maps(networks: Mapping[str, Mapping], truth: Mapping | None = No
             ax = axes[r, c]
             values = scaled(symmetric_part(np.asarray(networks[regime]["maps"][name].values, dtype=float)))
             h, w = values.shape
-            ax.imshow(np.fft.fftshift(values), cmap=MASK_CMAP, vmin=0, vmax=1, interpolation="nearest")
+            image = ax.imshow(np.fft.fftshift(values), cmap=MASK_CMAP, vmin=0, vmax=1, interpolation="nearest")
             if truth is not None:
                 for cue, (marker, colour, label) in CUE_MARKS.items():
                     iy, ix = np.nonzero(np.fft.fftshift(np.asarray(truth[cue]).reshape(-1, h, w).any(0)))
-                    ax.scatter(ix, iy, marker=marker, s=10, c=colour, linewidths=0.8, label=label)
+                    ax.scatter(ix, iy, marker=marker, s=22, facecolors="none", edgecolors=colour,
+                               linewidths=0.7, label=label)
             ax.set_xticks([])
             ax.set_yticks([])
             if r == 0:
@@ -46,6 +48,7 @@ def plot_method_maps(networks: Mapping[str, Mapping], truth: Mapping | None = No
     if truth is not None:
         axes[0, -1].legend(loc="upper right", fontsize=7, framealpha=0.6)
     fig.tight_layout()
+    fig.colorbar(image, ax=axes, fraction=0.025, pad=0.02, label="map value, scaled to [0, 1]")
     return fig
 
 
