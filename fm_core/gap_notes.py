@@ -217,3 +217,38 @@ def gap_notes(comparisons: Iterable[Comparison], cfg: Profile, context: Mapping 
         paragraphs.append(f"**{table}, {direction} the paper** (paper → this build: {_rows(group)}). "
                           + explain(group, higher, cfg, context))
     return "\n\n".join(paragraphs)
+
+
+def cue_read(reliance: Mapping[str, float], chance: float) -> str:
+    """Which cue a network reads, from its accuracy with each cue's bins removed
+    (:func:`fm_core.results.cue_reliance`): a cue whose removal costs at least half of
+    the way down to ``chance`` is read; "L", "H", "both" or "neither"."""
+    full = reliance["all frequencies"]
+    drop = {cue: full - reliance[f"{cue} bins removed"] for cue in ("L", "H")}
+    read = [cue for cue, d in drop.items() if d >= 0.5 * (full - chance)]
+    return {0: "neither", 2: "both"}.get(len(read), read[0] if read else "neither")
+
+
+def ground_truth_prose(scores: Mapping[str, Mapping], reliance: Mapping[str, Mapping], chance: float) -> str:
+    """The ground-truth page's answer in words, from its two tables: how many masks rank
+    the planted bins well (AUROC >= 0.9), which are below chance and why that can be, and
+    what the two-cue truth means for a network that reads one cue (nothing typed)."""
+    good = [n for n, s in scores.items() if s["auroc"] >= 0.9]
+    below = [n for n, s in scores.items() if s["auroc"] < 0.5]
+    reads = {regime: cue_read(r, chance) for regime, r in reliance.items()}
+    one_cue = {regime: cue for regime, cue in reads.items() if cue in ("L", "H")}
+    lines = [f"**Answer.** {len(good)} of {len(scores)} masks rank the planted frequencies above the "
+             f"rest with an AUROC of at least 0.9" + (f" ({'; '.join(good)})." if good else ".")]
+    if one_cue:
+        lines.append("The truth here is *both* cues, but by the first table "
+                     + ", ".join(f"the {r} network reads {c} only" for r, c in one_cue.items())
+                     + " (removing the other cue's bins costs it less than half of the way to chance). "
+                     "A faithful mask of such a network keeps one cue and drops the other, so its AUROC "
+                     "against both cues stays well below 1 by design; the cue page scores each cue "
+                     "separately.")
+    if below:
+        lines.append(f"Below chance (AUROC under 0.5): {'; '.join(below)}. Such a mask keeps other bins more "
+                     "than its own planted ones; a class mask, scored against its own class's bins only, "
+                     "does so when it keeps what tells its class from the others, other classes' cue "
+                     "bins among them.")
+    return " ".join(lines)

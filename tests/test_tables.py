@@ -57,3 +57,18 @@ def test_table1_gaps_share_one_paragraph_per_direction():
     text = gap_notes.gap_notes(comps, QUICK)
     assert text.count("**Table 1, above the paper**") == 1 and "synthetic two-cue world" in text
     assert list(tables.table1(values).index) == ["N (vanilla)", "A (adversarial)"]
+
+
+def test_ground_truth_prose_follows_its_tables():
+    from fm_core import gap_notes
+    reliance = {"vanilla": {"all frequencies": 100.0, "L bins removed": 99.0, "H bins removed": 30.0},
+                "adversarial": {"all frequencies": 90.0, "L bins removed": 20.0, "H bins removed": 90.0},
+                "scale": {"all frequencies": 90.0, "L bins removed": 40.0, "H bins removed": 45.0}}
+    assert [gap_notes.cue_read(r, 20.0) for r in reliance.values()] == ["H", "L", "both"]
+    scores = {"dataset mask, vanilla": {"auroc": 0.75}, "dataset mask, scale": {"auroc": 0.95},
+              "class mask, class 4": {"auroc": 0.29}}
+    text = gap_notes.ground_truth_prose(scores, reliance, chance=20.0)
+    assert text.startswith("**Answer.** 1 of 3 masks") and "(dataset mask, scale)" in text
+    assert "the vanilla network reads H only, the adversarial network reads L only" in text
+    assert "Below chance (AUROC under 0.5): class mask, class 4." in text
+    assert "Below chance" not in gap_notes.ground_truth_prose({"m": {"auroc": 0.6}}, {}, chance=20.0)
