@@ -252,3 +252,42 @@ def ground_truth_prose(scores: Mapping[str, Mapping], reliance: Mapping[str, Map
                      "does so when it keeps what tells its class from the others, other classes' cue "
                      "bins among them.")
     return " ".join(lines)
+
+
+def _cue_band_means(figure4: Mapping) -> dict[str, dict[str, float]]:
+    """Per network, the mean radial difference to the reference over each cue's bands."""
+    out = {}
+    for i, regime in enumerate(figure4["regimes"]):
+        row = figure4["radial"][i]
+        out[regime] = {cue: float(sum(row[b] for b in bands) / len(bands))
+                       for cue, bands in figure4["cue_bands"].items() if bands}
+    return out
+
+
+def band_prose(kept: Mapping, energy: Mapping) -> str:
+    """Figure 4 read in words (nothing typed): per network, whether it keeps more or less
+    of the L-cue and the H-cue bands than the reference network by fraction kept, and
+    where the paper's energy metric disagrees in sign, with the reason."""
+    if not kept.get("cue_bands"):
+        return ""
+    by_kept, by_energy = _cue_band_means(kept), _cue_band_means(energy)
+    ref = kept["reference"]
+
+    def word(v):
+        return "more" if v > 0 else "less"
+
+    parts = [f"{r}: {word(v['L'])} of the L-cue bands ({v['L']:+.2f}), {word(v['H'])} of the H-cue bands "
+             f"({v['H']:+.2f})" for r, v in by_kept.items() if "L" in v and "H" in v]
+    lines = [f"**Figure 4, read.** Against the {ref} network, by fraction kept: " + "; ".join(parts) + "."]
+    clashes = [f"{r}'s {cue} bands (fraction kept {by_kept[r][cue]:+.2f}, energy {by_energy[r][cue]:+.2f})"
+               for r in by_kept for cue in by_kept[r]
+               if cue in by_energy.get(r, {}) and (by_kept[r][cue] > 0) != (by_energy[r][cue] > 0)]
+    if clashes:
+        lines.append("The paper's energy metric disagrees in sign for " + "; ".join(clashes) + ". Energy is a "
+                     "band's share of a unit-norm mask's squared total: a mask that keeps more of a band "
+                     "than the reference, but keeps still more elsewhere, gives that band a smaller share. "
+                     "Fraction kept answers \"how much of this band does the mask keep\"; energy answers "
+                     "\"where does the mask put its weight\".")
+    else:
+        lines.append("The paper's energy metric agrees in sign on every cue band.")
+    return " ".join(lines)

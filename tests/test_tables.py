@@ -72,3 +72,17 @@ def test_ground_truth_prose_follows_its_tables():
     assert "the vanilla network reads H only, the adversarial network reads L only" in text
     assert "Below chance (AUROC under 0.5): class mask, class 4." in text
     assert "Below chance" not in gap_notes.ground_truth_prose({"m": {"auroc": 0.6}}, {}, chance=20.0)
+
+
+def test_band_prose_reads_figure4_and_names_sign_clashes():
+    import numpy as np
+    from fm_core import gap_notes
+    cue = {"L": [0], "H": [2]}
+    kept = {"reference": "vanilla", "regimes": ["adversarial", "translate"], "cue_bands": cue,
+            "radial": np.array([[0.3, 0.0, -0.1], [0.2, 0.0, 0.1]])}
+    energy = dict(kept, radial=np.array([[0.5, 0.0, -0.9], [0.1, 0.0, -0.3]]))
+    text = gap_notes.band_prose(kept, energy)
+    assert "adversarial: more of the L-cue bands (+0.30), less of the H-cue bands (-0.10)" in text
+    assert "disagrees in sign for translate's H bands (fraction kept +0.10, energy -0.30)." in text
+    assert "agrees in sign on every cue band" in gap_notes.band_prose(kept, kept)
+    assert gap_notes.band_prose(dict(kept, cue_bands={}), energy) == ""
