@@ -210,6 +210,19 @@ def reversal_examples(model, x: torch.Tensor, x_adv: torch.Tensor, image_masks: 
     }
 
 
+def attack_energy_kept(x: torch.Tensor, x_adv: torch.Tensor, image_masks: np.ndarray) -> np.ndarray:
+    """Per image, the share of the attack's energy that its mask lets through: with
+    delta = x_A - x and S the mask's symmetric part (the filter that acts on a real
+    image), sum |S F(delta)|^2 / sum |F(delta)|^2. The mask layer is linear, so
+    M(x_A) = M(x) + M(delta): where this share is small, M(x_A) is close to M(x) and the
+    mask restores the clean prediction almost by construction."""
+    from .fourier import symmetric_part
+    delta = (x_adv - x).detach().double().cpu().numpy()[:, 0]
+    spectrum = np.abs(np.fft.fft2(delta)) ** 2
+    filters = symmetric_part(np.asarray(image_masks, dtype=np.float64)) ** 2
+    return (filters * spectrum).sum((-2, -1)) / np.maximum(spectrum.sum((-2, -1)), 1e-30)
+
+
 def table2(model, x: torch.Tensor, x_adv: torch.Tensor, image_masks: np.ndarray, labels: np.ndarray,
            class_masks: np.ndarray, seed: int = 0) -> dict:
     """Table 2 with its controls: see :func:`fm_core.reversal.reversal_accuracies`."""

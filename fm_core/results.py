@@ -75,6 +75,15 @@ def table2(cfg: Profile, progress: bool = True) -> dict:
     return _saved(cfg, "table2", values)
 
 
+def attack_energy_kept(cfg: Profile, progress: bool = True) -> dict:
+    """Table 2's images: the share of each attack's energy that the image's own mask lets
+    through (:func:`fm_core.experiments.attack_energy_kept`), as mean, median and range."""
+    _, x, x_adv, masks, _ = _reversal_inputs(cfg, progress)
+    kept = experiments.attack_energy_kept(x, x_adv, masks)
+    return {"n": int(len(kept)), "mean": float(kept.mean()), "median": float(np.median(kept)),
+            "min": float(kept.min()), "max": float(kept.max())}
+
+
 def figure7(cfg: Profile, n_bands: int | None = None, metric: str = "mean", progress: bool = True) -> dict:
     reference = get_image_masks(cfg, "vanilla_x", progress).masks
     others = {"M_A,x > M_N,x": get_image_masks(cfg, "adversarial_x", progress).masks,

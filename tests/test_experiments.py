@@ -101,3 +101,23 @@ def test_image_mask_statistics():
     stats = experiments.image_mask_statistics({"set": r})["set"]
     assert stats == {"images": 2, "mean mask value": 0.25, "removed (M < 1e-8), %": 75.0,
                      "median steps": 20, "max steps": 30, "prediction kept, %": 50.0}
+
+
+def test_attack_energy_kept_is_the_share_of_the_attack_a_mask_passes():
+    import numpy as np
+    import torch
+    from fm_core import experiments, gap_notes
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(3, 1, 8, 8, generator=g)
+    x_adv = x + 0.01 * torch.randn(3, 1, 8, 8, generator=g)
+    ones, zeros = np.ones((3, 8, 8)), np.zeros((3, 8, 8))
+    assert np.allclose(experiments.attack_energy_kept(x, x_adv, ones), 1.0)
+    assert np.allclose(experiments.attack_energy_kept(x, x_adv, zeros), 0.0)
+    half = np.zeros((3, 8, 8))
+    half[:, :, :4] = 1.0
+    share = experiments.attack_energy_kept(x, x_adv, half)
+    assert np.all((share > 0) & (share < 1))
+    note = gap_notes.reversal_construction_note({"n": 3, "mean": 0.01, "median": 0.01, "min": 0.0, "max": 0.02}, 99.0)
+    assert "1.0% of the attack's energy" in note and "by construction" in note
+    assert "not a consequence of sparsity" in gap_notes.reversal_construction_note(
+        {"n": 3, "mean": 0.5, "median": 0.5, "min": 0.4, "max": 0.6}, 60.0)
