@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import (attacks, data, datafiles, dataset, dataset_masks, evaluation, experiments, fourier, image_masks,
-               mask_objective, mask_result, masks, models, reversal, store, synthetic, training)
+from . import (attacks, data, datafiles, dataset, dataset_mask_learner, evaluation, experiments, fourier,
+               image_mask_learner, models, reversal, store, synthetic, training)
 from .dataset import Dataset
 from .mask_result import MaskResult
 from .models import MaskedClassifier, freeze, load_model, save_model
@@ -40,8 +40,9 @@ IMAGE_MASK_FIELDS = NETWORK_FIELDS + ("imask_lam", "imask_lr", "imask_max_steps"
 # The code each kind of artefact depends on: editing any of these files changes its key.
 NETWORK_CODE = (training, models, attacks, evaluation, fourier, dataset, data, synthetic, datafiles)
 SPLIT_CODE = NETWORK_CODE + (reversal,)  # val_halves and the reversal selection live here and there
-DATASET_MASK_CODE = NETWORK_CODE + (mask_objective, mask_result, dataset_masks, masks)
-IMAGE_MASK_CODE = SPLIT_CODE + (mask_objective, mask_result, image_masks, masks)
+# each artefact's code: these modules and all they import (fm_core.code_keys.code_closure)
+DATASET_MASK_CODE = NETWORK_CODE + (dataset_mask_learner,)
+IMAGE_MASK_CODE = SPLIT_CODE + (image_mask_learner,)
 
 # The three single-image mask sets of the paper's code: (network, images).
 IMAGE_MASK_SETS = {
@@ -161,7 +162,7 @@ def get_dataset_mask(cfg: Profile, regime: str = "vanilla", class_index: int | N
         x, y = fit_half(cfg) if half == "fit" else score_half(cfg)
         if class_index is not None:
             x, y = x[y == class_index], y[y == class_index]
-        learner = masks.DatasetMask.from_profile(cfg, seed=mask_seed)
+        learner = dataset_mask_learner.DatasetMask.from_profile(cfg, seed=mask_seed)
         return learner(get_network(cfg, regime, progress), x, y, progress=progress)
 
     suffix = "" if not variant else f"-{half}-seed{cfg.seed if mask_seed is None else mask_seed}"
@@ -185,7 +186,7 @@ def get_lambda_path(cfg: Profile, regime: str = "vanilla", progress: bool = True
     def compute():
         x, y = fit_half(cfg)
         start = get_dataset_mask(cfg, regime, progress=progress).mask if warm else None
-        return masks.LambdaPath.from_profile(cfg)(get_network(cfg, regime, progress), x, y, start=start,
+        return dataset_mask_learner.LambdaPath.from_profile(cfg)(get_network(cfg, regime, progress), x, y, start=start,
                                                   progress=progress)
 
     return store.fetch(_where(cfg, "masks", f"lambda-path-{regime}-{key}.npz"), compute, save=MaskResult.save,
@@ -206,7 +207,7 @@ def get_lr_sweep(cfg: Profile, regime: str = "vanilla", lrs=LR_SWEEP, progress: 
     def compute():
         x, y = fit_half(cfg)
         budget = None if cfg.dmask_max_steps is None else 4 * cfg.dmask_max_steps
-        learner = masks.LambdaPath.from_profile(cfg, lams=(cfg.dmask_lam,), lr=np.asarray(lrs), max_steps=budget)
+        learner = dataset_mask_learner.LambdaPath.from_profile(cfg, lams=(cfg.dmask_lam,), lr=np.asarray(lrs), max_steps=budget)
         return learner(get_network(cfg, regime, progress), x, y, progress=progress)
 
     return store.fetch(_where(cfg, "masks", f"lr-sweep-{regime}-{key}.npz"), compute, save=MaskResult.save,
@@ -268,7 +269,7 @@ def get_image_masks(cfg: Profile, which: str = "vanilla_x", progress: bool = Tru
         if positions is not None:
             indices, x = indices[positions], x[positions]
         network = get_network(cfg, regime, progress).to(distributed.rank_device(ranks))
-        result = masks.ImageMasks.from_profile(cfg)(network, x, checkpoint=checkpoint, progress=progress)
+        result = image_mask_learner.ImageMasks.from_profile(cfg)(network, x, checkpoint=checkpoint, progress=progress)
         result.extra.update(indices=indices, labels=get_dataset(cfg).y_val[indices].numpy())
         return result
 
@@ -303,7 +304,7 @@ def get_step_budget_curve(cfg: Profile, n_images: int = 16, progress: bool = Tru
     def compute():
         indices = get_reversal_selection(cfg, progress)["indices"][:n_images]
         return experiments.step_budget_curve(get_network(cfg, "vanilla", progress), get_dataset(cfg).x_val[indices],
-                                             masks.ImageMasks.from_profile(cfg), step_budgets(cfg))
+                                             image_mask_learner.ImageMasks.from_profile(cfg), step_budgets(cfg))
 
     return store.fetch(_where(cfg, "masks", f"step-budgets-{key}.json"), compute, save=lambda v, p: save_json_atomic(p, v),
                        load=lambda p: json.loads(Path(p).read_text(encoding="utf-8")), stage="single-image masks")

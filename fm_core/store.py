@@ -29,6 +29,7 @@ from typing import Callable, Iterable, TypeVar
 
 from filelock import FileLock
 
+from .code_keys import code_closure, code_hash, package_code_hash  # noqa: F401 (the store's names)
 from .paths import STAGE_LOG_ENV, runs_root
 from .utils import file_digest, save_json_atomic, stable_hash, write_error
 
@@ -44,21 +45,6 @@ _nested_seconds: list[float] = []  # per computation in progress: time spent in 
 
 def runs_dir(profile_name: str) -> Path:
     return runs_root() / profile_name
-
-
-@functools.lru_cache(maxsize=None)
-def _source_digest(path: str) -> str:
-    """Read once per process: the code that runs is the code that was imported, even if
-    the file is edited while a long build goes on."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
-def code_hash(modules: Iterable[ModuleType]) -> str:
-    """A hash of the source files of ``modules`` (order-independent)."""
-    digests = []
-    for module in sorted(set(modules), key=lambda m: m.__name__):
-        digests.append((module.__name__, _source_digest(str(Path(module.__file__)))))
-    return stable_hash(digests, length=16)
 
 
 def artefact_key(settings: dict, code: Iterable[ModuleType]) -> str:
@@ -311,12 +297,3 @@ def verify_store(root: Path) -> tuple[int, list[tuple[Path, str]]]:
                 if not any(o in names and record_path(folder / o).name == name for o in owners):
                     problems.append((path, "record without its artefact"))
     return checked, problems
-
-
-def package_code_hash() -> str:
-    """A hash of every source file of the ``fm_core`` package."""
-    package = Path(__file__).resolve().parent
-    digests = []
-    for path in sorted(package.glob("*.py")) + sorted(package.glob("*.json")):
-        digests.append((path.name, _source_digest(str(path))))
-    return stable_hash(digests, length=16)

@@ -204,7 +204,7 @@ def test_a_damaged_dataset_mask_is_reported_deleted_and_relearned(monkeypatch, c
     caplog.set_level(logging.WARNING, logger="fm_core.store")
     cfg = _tiny()
     first = pipeline.get_dataset_mask(cfg, "vanilla", progress=False)
-    calls = _counting(monkeypatch, pipeline.masks.DatasetMask, "__call__")
+    calls = _counting(monkeypatch, pipeline.dataset_mask_learner.DatasetMask, "__call__")
     (path,) = (store.runs_dir(cfg.name) / "masks").glob("dataset-*.npz")
     for damage, reason in ((_truncate, "truncated"), (_flip, "altered")):
         damage(path)

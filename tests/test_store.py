@@ -126,13 +126,13 @@ def test_validation_halves_are_disjoint_balanced_and_fixed():
 def test_dataset_masks_never_see_the_scoring_half(monkeypatch):
     cfg = get_profile("smoke", n_train=200, n_val=100, epochs=1, dmask_max_steps=10)
     seen = []
-    real = pipeline.masks.DatasetMask.__call__
+    real = pipeline.dataset_mask_learner.DatasetMask.__call__
 
     def spy(self, model, x, y, progress=True):
         seen.append(x.clone())
         return real(self, model, x, y, progress=progress)
 
-    monkeypatch.setattr(pipeline.masks.DatasetMask, "__call__", spy)
+    monkeypatch.setattr(pipeline.dataset_mask_learner.DatasetMask, "__call__", spy)
     pipeline.get_dataset_mask(cfg, "vanilla", progress=False)
     pipeline.get_dataset_mask(cfg, "vanilla", class_index=1, progress=False)
     x_score, _ = pipeline.score_half(cfg)
@@ -261,3 +261,23 @@ def test_reproduction_reuses_the_pages_results(smoke, monkeypatch):
     for name in ("table1", "table2", "table3"):
         monkeypatch.setattr(results, name, refit)
     assert results.reproduction(smoke, progress=False) == rows
+
+
+def test_artefact_code_follows_the_import_graph(monkeypatch):
+    """A network's key covers every module that training imports, directly or not
+    (distributed and utils were missing from the hand-kept list), so editing one of them
+    changes the key."""
+    from fm_core import distributed, training, utils
+    closure = store.code_closure(pipeline.NETWORK_CODE)
+    assert {training, distributed, utils} <= set(closure)
+    assert all(m.__name__.startswith("fm_core") for m in closure)
+    from fm_core import code_keys
+    before = store.code_hash(pipeline.NETWORK_CODE)
+    real = code_keys._source_digest
+
+    def edited(path):  # as if distributed.py had been edited
+        return "edited" if path.endswith("distributed.py") else real(path)
+
+    monkeypatch.setattr(code_keys, "_source_digest", edited)
+    assert store.code_hash(pipeline.NETWORK_CODE) != before
+    assert store.code_hash([store]) == store.code_hash([store])  # stable within a process
