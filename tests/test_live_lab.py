@@ -8,6 +8,7 @@ runtime folders. It is stopped whatever happens: its kernel deleted through the 
 then the server terminated by its pid (killed if it does not stop)."""
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -279,3 +280,88 @@ def test_the_explorer_redraws_in_a_live_kernel_when_a_control_changes(tmp_path):
             assert _text(outputs[-1]).split() == ["3", "adversarial", "True"], [_text(o) for o in outputs]
         finally:
             channel.close()
+
+
+def _devtools_page(port: int, timeout: float = 60):
+    """The websocket of headless Chromium's first page, over its DevTools protocol."""
+    import websocket
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/json", timeout=5) as answer:
+                targets = json.load(answer)
+            page = next(t for t in targets if t["type"] == "page")
+            return websocket.create_connection(page["webSocketDebuggerUrl"], timeout=120)
+        except (OSError, StopIteration, ValueError):
+            if time.monotonic() > deadline:
+                pytest.fail("Chromium's DevTools endpoint did not answer")
+            time.sleep(0.5)
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None,
+                    reason="Chromium is not installed (apt-get install chromium): the explorer is not "
+                           "run in a browser")
+def test_the_explorer_runs_in_jupyterlab_in_a_browser(tmp_path):
+    """JupyterLab in headless Chromium opens 13_explorer.ipynb, runs all its cells (the
+    lab's own Run All command), and shows the explorer's controls and its drawn row."""
+    page_file = tmp_path / "book" / "13_explorer.ipynb"
+    shutil.copytree(BOOK, tmp_path / "book", ignore=shutil.ignore_patterns("_build", "_executed"))
+    nb = nbformat.read(page_file, as_version=4)
+    tagged = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    tagged.source = tagged.source.replace('profile = "quick"', 'profile = "smoke"')
+    nbformat.write(nb, page_file)
+    png, port = tmp_path / "explorer.png", _free_port()
+    with jupyter("jupyterlab", tmp_path, [*lab_offline_options(), "--LabApp.expose_app_in_browser=True"]) as server:
+        profile = tmp_path / "chromium-profile"
+        chrome = subprocess.Popen(
+            [shutil.which("chromium"), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+             "--no-first-run", "--disable-extensions", f"--user-data-dir={profile}", *OFFLINE_BUT_THE_LAB,
+             "--window-size=1280,1400", f"--remote-debugging-port={port}",
+             f"{server.base}/lab/tree/13_explorer.ipynb?token={server.token}"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ, HOME=str(profile)))
+        try:
+            ws, calls = _devtools_page(port), iter(range(1, 10_000))
+
+            def evaluate(code: str):
+                n = next(calls)
+                ws.send(json.dumps({"id": n, "method": "Runtime.evaluate",
+                                    "params": {"expression": code, "awaitPromise": True, "returnByValue": True}}))
+                while True:
+                    message = json.loads(ws.recv())
+                    if message.get("id") == n:
+                        return message.get("result", {}).get("result", {}).get("value")
+
+            def wait_for(code: str, what: str, timeout: float):
+                deadline = time.monotonic() + timeout
+                while not evaluate(code):
+                    if time.monotonic() > deadline:
+                        seen = evaluate("[document.querySelectorAll('.widget-dropdown').length, "
+                                        "document.querySelectorAll('.jp-OutputArea-output img').length, "
+                                        "Array.from(document.querySelectorAll('.jp-OutputArea-output')).map("
+                                        "e => e.innerText.slice(0, 200)).join(' | ').slice(-1500)]")
+                        pytest.fail(f"{what} within {timeout:.0f} s; page: {seen}\n{server.log_tail()}")
+                    time.sleep(1)
+
+            wait_for("!!(window.jupyterapp && document.querySelector('.jp-Notebook .jp-Cell'))",
+                     "JupyterLab did not open the notebook", 90)
+            wait_for("window.jupyterapp.shell.currentWidget?.sessionContext?.session?.kernel?.status === 'idle'",
+                     "the notebook's kernel did not start", 90)
+            evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells'); true")  # not awaited
+            # the static grid's figure and the explorer's own row: two images, three dropdowns
+            wait_for("document.querySelectorAll('.widget-dropdown').length >= 3 && "
+                     "document.querySelectorAll('.jp-OutputArea-output img').length >= 2",
+                     "the explorer's controls and drawn row did not appear", 150)
+            evaluate("document.querySelector('.widget-dropdown').scrollIntoView({block: 'start'})")
+            n = next(calls)
+            ws.send(json.dumps({"id": n, "method": "Page.captureScreenshot", "params": {"format": "png"}}))
+            while (message := json.loads(ws.recv())).get("id") != n:
+                pass
+            png.write_bytes(base64.b64decode(message["result"]["data"]))
+            ws.close()
+        finally:
+            chrome.terminate()
+            chrome.wait(timeout=20)
+    print(f"explorer in JupyterLab: {png}")
+    if os.environ.get("FM_LAB_SCREENSHOT"):
+        shutil.copy(png, Path(os.environ["FM_LAB_SCREENSHOT"]).with_name("explorer_in_lab.png"))
+    assert book_check.dominant_colour_fraction(png) < 0.97
