@@ -249,7 +249,7 @@ def verdict(question: dict) -> str:
     rho = question["rank correlation (L-bias, L-share)"]
     gaps = agreement(rows)["mean |L-bias - L-share|"]
     lines.append(f"Across all {question['conditions']} conditions, Spearman's rho between L-bias and L-share "
-                 f"is {rho:.2f}" + (" (undefined: too few distinct values)" if rho != rho else "")
+                 f"is {rho:.3f}" + (" (undefined: too few distinct values)" if rho != rho else "")
                  + f", and the mean |L-bias - L-share| is {gaps:.2f}.")
     unconverged = [name for name, r in rows.items() if not r.get("mask converged", True)]
     if unconverged:
