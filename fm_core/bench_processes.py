@@ -51,29 +51,39 @@ def _timed_command(command: list[str], threads: int, timeout: float, case: str =
     return took
 
 
+def _check_rebuildable(s, case: str) -> None:
+    if "arch" not in s.model.meta:
+        raise UserError(f"bench case {case!r} saves the model for its commands: use a model made by "
+                        "fm_core.models.build_model (as fm bench's is)")
+
+
+def _write_model_and_images(s, folder: Path) -> None:
+    """The bench's model (``model.pt``) and images (``images.npz``, as both splits) in
+    ``folder``, for commands that read files."""
+    from .models import save_model
+    save_model(s.model, folder / "model.pt")
+    images = s.x.detach().float().cpu()[:, 0].numpy()
+    # unused (targets are the network's own predictions), but a data file needs 2+ classes
+    labels = np.arange(len(images), dtype=np.int64) % int(s.model.meta.get("num_classes", 2))
+    np.savez(folder / "images.npz", x_train=images, y_train=labels, x_val=images, y_val=labels)
+
+
 def sharded_case(s: BenchSetup, timeout: float = 3600) -> dict:
     """``fm image-masks`` on the bench images for ``steps`` steps (patience 0, one pool,
     float64, CPU): as one process with all cores, and under torchrun with
     :data:`SHARDED_RANKS` ranks of cores / ranks threads each (as
     :func:`fm_core.distributed.share_cores` gives them)."""
     from .mask_result import MaskResult
-    from .models import save_model
 
     n, ranks = len(s.x), SHARDED_RANKS
-    if "arch" not in s.model.meta:
-        raise UserError("bench case 'sharded' saves the model for its commands: use a model made by "
-                        "fm_core.models.build_model (as fm bench's is)")
+    _check_rebuildable(s, "sharded")
     if n < ranks:
         raise UserError(f"bench case 'sharded' needs at least {ranks} images, got {n}")
     cores = available_cores()
     profile = s.model.meta.get("profile", "quick")
     with tempfile.TemporaryDirectory(prefix="fm-bench-sharded-") as tmp:
         tmp = Path(tmp)
-        save_model(s.model, tmp / "model.pt")
-        images = s.x.detach().float().cpu()[:, 0].numpy()
-        # unused (targets are the network's own predictions), but a data file needs 2+ classes
-        labels = np.arange(n, dtype=np.int64) % int(s.model.meta.get("num_classes", 2))
-        np.savez(tmp / "images.npz", x_train=images, y_train=labels, x_val=images, y_val=labels)
+        _write_model_and_images(s, tmp)
         args = ["-m", "fm_core", "image-masks", "--model", str(tmp / "model.pt"), "--data", str(tmp / "images.npz"),
                 "--split", "val", "--limit", str(n), "--batch-size", str(n), "--max-steps", str(s.steps),
                 "--patience", "0", "--dtype", "float64", "--profile", str(profile), "--device", "cpu"]
@@ -113,18 +123,11 @@ def side_by_side_case(s: BenchSetup, timeout: float = 3600) -> dict:
     """Two ``fm mask`` commands (a dataset mask on the bench images, ``4 x steps`` steps
     at most, CPU): one after the other with all cores each, then side by side with
     cores / 2 threads each, as :mod:`fm_core.book_run` runs two pages."""
-    from .models import save_model
-
-    if "arch" not in s.model.meta:
-        raise UserError("bench case 'side_by_side' saves the model for its commands: use a model made by "
-                        "fm_core.models.build_model (as fm bench's is)")
+    _check_rebuildable(s, "side_by_side")
     cores, n = available_cores(), len(s.x)
     with tempfile.TemporaryDirectory(prefix="fm-bench-side-") as tmp:
         tmp = Path(tmp)
-        save_model(s.model, tmp / "model.pt")
-        images = s.x.detach().float().cpu()[:, 0].numpy()
-        labels = np.arange(n, dtype=np.int64) % int(s.model.meta.get("num_classes", 2))
-        np.savez(tmp / "images.npz", x_train=images, y_train=labels, x_val=images, y_val=labels)
+        _write_model_and_images(s, tmp)
         commands = [[sys.executable, "-m", "fm_core", "mask", "--model", str(tmp / "model.pt"),
                      "--data", str(tmp / "images.npz"), "--split", "val", "--max-steps", str(4 * s.steps),
                      "--batch-size", str(min(32, n)), "--seed", str(i), "--device", "cpu",

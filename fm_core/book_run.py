@@ -37,19 +37,19 @@ def _merge_logs(build) -> None:
                           encoding="utf-8")
 
 
-def _page_done(build, nb: Path, seconds: float, stage_log: Path) -> None:
+def _page_done(build, nb: Path, parameters: dict, seconds: float, stage_log: Path) -> None:
     stages, _ = read_stage_log(stage_log)
     build.report["notebooks"][nb.name] = {
         "status": "executed", "profile": build.profile, "seconds": round(seconds, 2),
-        "parameters": page_parameters(build.parameters, nb), "stages": stages}
+        "parameters": parameters, "stages": stages}
     build.pages.append(nb.stem)
     build.say(f"{nb.stem}: {format_seconds(seconds)}")
 
 
-def _page_failed(build, nb: Path, seconds: float) -> None:
+def _page_failed(build, nb: Path, parameters: dict, seconds: float) -> None:
     build.report["notebooks"][nb.name] = {
         "status": "failed", "seconds": round(seconds, 2), "profile": build.profile,
-        "parameters": page_parameters(build.parameters, nb), "executed": str(build.src / nb.name)}
+        "parameters": parameters, "executed": str(build.src / nb.name)}
     build.save_report("failed")
 
 
@@ -57,17 +57,18 @@ def _execute_one(build, nb: Path, overall) -> None:
     """One page in this process (a build with one job)."""
     out = build.src / nb.name
     progress, stages = _page_logs(build, nb)
+    parameters = page_parameters(build.parameters, nb)
     if overall is not None:
         overall.set_postfix_str(nb.stem)
     t0 = time.perf_counter()
     try:
-        execute(nb, out, page_parameters(build.parameters, nb), build.book_dir, build.progress, position=1,
+        execute(nb, out, parameters, build.book_dir, build.progress, position=1,
                 progress_file=progress, emit=build.say, stage_log=stages)
     except UserError:
-        _page_failed(build, nb, time.perf_counter() - t0)
+        _page_failed(build, nb, parameters, time.perf_counter() - t0)
         raise
-    finish_executed(out, nb, page_parameters(build.parameters, nb))
-    _page_done(build, nb, time.perf_counter() - t0, stages)
+    finish_executed(out, nb, parameters)
+    _page_done(build, nb, parameters, time.perf_counter() - t0, stages)
     if overall is not None:
         overall.update(1)
 
@@ -89,23 +90,24 @@ def _execute_side_by_side(build, notebooks: list[Path], overall) -> None:
             while pending and failure is None and len(running) < build.jobs:
                 nb = pending.pop(0)
                 progress, stages = _page_logs(build, nb)
-                future = pool.submit(run_page, nb, build.src / nb.name, page_parameters(build.parameters, nb),
+                parameters = page_parameters(build.parameters, nb)
+                future = pool.submit(run_page, nb, build.src / nb.name, parameters,
                                      build.book_dir, progress, stages, threads)
-                running[future] = (nb, stages, time.perf_counter())
+                running[future] = (nb, parameters, stages, time.perf_counter())
             if overall is not None:
-                overall.set_postfix_str(", ".join(nb.stem for nb, _, _ in running.values()))
+                overall.set_postfix_str(", ".join(nb.stem for nb, *_ in running.values()))
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in done:
-                nb, stages, t0 = running.pop(future)
+                nb, parameters, stages, t0 = running.pop(future)
                 try:
                     seconds = future.result()
                 except UserError as err:
-                    _page_failed(build, nb, time.perf_counter() - t0)
+                    _page_failed(build, nb, parameters, time.perf_counter() - t0)
                     failure = failure or err
                     if running:
                         build.say(f"{nb.stem} failed; waiting for {len(running)} running page(s)")
                     continue
-                _page_done(build, nb, seconds, stages)
+                _page_done(build, nb, parameters, seconds, stages)
                 if overall is not None:
                     overall.update(1)
     if failure is not None:
