@@ -212,9 +212,9 @@ def seeds_prose(spread: dict, cfg: Profile) -> str:
                         for k, v in cheaper.items())
     return (f"Seeds {seeds}. The first is this book's network, with the profile's settings; the "
             f"extra seeds also change {', '.join(cheaper)} ({changes}) to keep the build's time. So the "
-            f"spread below mixes the seed with a smaller training run: it bounds what a seed alone "
-            f"changes from above, and a number that moves between the first seed and the others "
-            f"may move because of either.")
+            f"spread below mixes the seed with a smaller training run: a number that moves between "
+            f"the first seed and the others may move because of either, and this page cannot say "
+            f"which.")
 
 
 def verdict(question: dict) -> str:

@@ -293,18 +293,23 @@ def band_prose(kept: Mapping, energy: Mapping) -> str:
     return " ".join(lines)
 
 
-def reversal_construction_note(kept: Mapping[str, float], restored_pct: float) -> str:
+def reversal_construction_note(kept: Mapping[str, float], table2: Mapping[str, float]) -> str:
     """How much of Table 2's reversal is by construction, from the share of the attack's
-    energy that the masks let through (:func:`fm_core.results.attack_energy_kept`)."""
+    energy that the masks let through (:func:`fm_core.results.attack_energy_kept`) and the
+    table's own rows (M(x_A), and the random mask of the same size when it is there)."""
+    restored, random = table2["M(x_A)"], table2.get("random mask, same size (x_A)")
     lead = (f"**How much is by construction.** The mask layer is linear, so M(x_A) = M(x) + M(delta): "
             f"the images' own masks let through {100 * kept['mean']:.1f}% of the attack's energy on "
             f"average (median {100 * kept['median']:.1f}%, range {100 * kept['min']:.1f} to "
             f"{100 * kept['max']:.1f}%, {kept['n']} images). ")
-    if kept["mean"] < 0.1:
-        return lead + (f"Almost all of the attack falls on frequencies the masks remove, so M(x_A) is close "
-                       f"to M(x), whose prediction the mask was learned to keep: the {restored_pct:.1f}% "
-                       "restored here is close to certain by construction. In this world the attack works "
-                       "on frequencies that a sparse mask drops, so Table 2 cannot test more than that; it "
-                       "says that the masks are sparse, not that they undo an attack they see.")
-    return lead + (f"A good part of the attack passes the masks, so the {restored_pct:.1f}% restored is not "
-                   "a consequence of sparsity alone.")
+    if kept["mean"] >= 0.1:
+        return lead + (f"A good part of the attack passes the masks, so the {restored:.1f}% restored is not "
+                       "a consequence of sparsity alone.")
+    text = lead + (f"Almost all of the attack falls on frequencies the masks remove, so M(x_A) is close to "
+                   f"M(x), whose prediction the mask was learned to keep: the {restored:.1f}% restored is "
+                   "close to certain by construction.")
+    if random is not None:
+        text += (f" Sparsity alone does not do it: a random mask keeping as many frequencies restores "
+                 f"{random:.1f}%. So the table tests that a mask keeps the frequencies its class needs, "
+                 "not that it undoes an attack it sees.")
+    return text

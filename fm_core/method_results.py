@@ -217,9 +217,10 @@ def verdict(result: dict) -> str:
         if gaps:
             closest = min(gaps, key=gaps.get)
             lines.append(f"**Behaviour.** The {t[closest]}'s L-share is closest to the networks' cue-conflict "
-                         f"L-bias (mean gap {gaps[closest]:.2f}); the Fourier mask's gap is {gaps.get('mask', np.nan):.2f}"
+                         f"L-bias (mean gap {gaps[closest]:.2f})"
                          + (": the mask is the best reader of behaviour here." if closest == "mask" else
-                            f": the {t[closest]} reads behaviour better than the mask here"
+                            f"; the Fourier mask's gap is {gaps.get('mask', np.nan):.2f}: "
+                            f"the {t[closest]} reads behaviour better than the mask here"
                             + (", and at a fraction of its passes." if s[closest]["forward passes"]
                                < s["mask"]["forward passes"] else ", though it costs more passes.")))
     return "\n\n".join(lines)

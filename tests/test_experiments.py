@@ -117,7 +117,9 @@ def test_attack_energy_kept_is_the_share_of_the_attack_a_mask_passes():
     half[:, :, :4] = 1.0
     share = experiments.attack_energy_kept(x, x_adv, half)
     assert np.all((share > 0) & (share < 1))
-    note = gap_notes.reversal_construction_note({"n": 3, "mean": 0.01, "median": 0.01, "min": 0.0, "max": 0.02}, 99.0)
+    table2 = {"M(x_A)": 99.0, "random mask, same size (x_A)": 20.0}
+    note = gap_notes.reversal_construction_note({"n": 3, "mean": 0.01, "median": 0.01, "min": 0.0, "max": 0.02}, table2)
     assert "1.0% of the attack's energy" in note and "by construction" in note
+    assert "random mask keeping as many frequencies restores 20.0%" in note
     assert "not a consequence of sparsity" in gap_notes.reversal_construction_note(
-        {"n": 3, "mean": 0.5, "median": 0.5, "min": 0.4, "max": 0.6}, 60.0)
+        {"n": 3, "mean": 0.5, "median": 0.5, "min": 0.4, "max": 0.6}, {"M(x_A)": 60.0})
