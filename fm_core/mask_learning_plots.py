@@ -28,7 +28,9 @@ def plot_lr_sweep(sweep: Mapping) -> Figure:
     if budget and budget <= 1.5 * top:
         ax.axhline(budget, color="0.6", ls="--", lw=1, label="budget")
     ax.set_xscale("log")
-    ax.set_xlabel("learning rate (Adam, constant after a warm-up)")
+    schedule = next(iter(sweep.values())).get("schedule")
+    ax.set_xlabel("learning rate (Adam" + (", peak of the one-cycle schedule)" if schedule == "one_cycle"
+                                          else ", constant after a warm-up)"))
     ax.set_ylabel("steps to converge" + (f" (budget {budget:,})" if budget and budget > 1.5 * top else ""))
     ax.set_ylim(0, 1.15 * (budget if budget and budget <= 1.5 * top else top))
     ax.legend(fontsize=FONT)

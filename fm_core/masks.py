@@ -4,7 +4,7 @@ Configure once, call on ``(model, x, y)`` (as torchattacks' attacks are), get a
 :class:`~fm_core.mask_result.MaskResult`::
 
     learner = DatasetMask(lam=0.2, lr=0.02, max_steps=600, batch_size=32, window=25,
-                          tol=2e-3, patience=2, schedule="constant", invariance="dataset_mean")
+                          tol=2e-3, patience=2, schedule="one_cycle", invariance="dataset_mean")
     result = learner(model, x, y)          # result.mask: (H, W), unshifted; result.converged
     LambdaPath.from_profile(cfg)(model, x, y)  # one mask per lambda of the profile's path
     ImageMasks.from_profile(cfg)(model, x) # one mask per image; y defaults to the

@@ -200,13 +200,15 @@ LR_SWEEP = (0.005, 0.01, 0.02, 0.05, 0.1)
 
 def get_lr_sweep(cfg: Profile, regime: str = "vanilla", lrs=LR_SWEEP, progress: bool = True) -> MaskResult:
     """The profile's dataset mask learned at each learning rate of ``lrs`` (one row
-    each, one batched run, a budget of four times the profile's): how many steps each
-    rate needs to converge."""
+    each, one batched run): how many steps each rate needs to converge. The budget is
+    the profile's under a one-cycle schedule (the schedule is defined by its length) and
+    four times it under a constant rate (to see how far past the budget a rate needs)."""
     key = store.artefact_key(_settings(cfg, DATASET_MASK_FIELDS, regime=regime, lrs=list(lrs)), DATASET_MASK_CODE)
 
     def compute():
         x, y = fit_half(cfg)
-        budget = None if cfg.dmask_max_steps is None else 4 * cfg.dmask_max_steps
+        budget = cfg.dmask_max_steps if cfg.dmask_max_steps is None or cfg.dmask_schedule == "one_cycle" \
+            else 4 * cfg.dmask_max_steps
         learner = dataset_mask_learner.LambdaPath.from_profile(cfg, lams=(cfg.dmask_lam,), lr=np.asarray(lrs), max_steps=budget)
         return learner(get_network(cfg, regime, progress), x, y, progress=progress)
 

@@ -68,9 +68,10 @@ class Profile:
     # dataset and class masks (fm_core.dataset_masks.learn_lambda_path). The small
     # profiles' defaults were chosen on page 04 by truth-free criteria (convergence,
     # stability across mask seeds and fit halves, held-out invariance): the data set's
-    # mean loss held, estimated without the batch's Var/b bias ("dataset_mean"), Adam at a constant lr 0.02 after a one-window warm-up,
-    # batches of 32, a budget counted in steps, stopping once the window-averaged mask
-    # settles. The paper profile keeps the paper's (lambda 0.2, lr 1e-3, batch 1,
+    # mean loss held, estimated without the batch's Var/b bias ("dataset_mean"), Adam at
+    # lr 0.02 under a one-cycle schedule over the budget (under a constant rate the masks
+    # of networks that use both cues kept moving), batches of 32, a budget counted in
+    # steps, stopping once the window-averaged mask settles. The paper profile keeps the paper's (lambda 0.2, lr 1e-3, batch 1,
     # one-cycle over <= 100 epochs, 7 settled epochs, revert to the last mask within 99%
     # of the unmasked accuracy; at batch 1 "per_image" and "batch_mean" are the same).
     dmask_lam: float = 0.2
@@ -81,7 +82,7 @@ class Profile:
     dmask_window: int | None = 25  # steps per convergence check; None: one epoch
     dmask_tol: float = 2e-3  # mean |change| per bin of the window-averaged mask
     dmask_patience: int = 2  # settled windows in a row that make a mask converged
-    dmask_schedule: str = "constant"  # or "one_cycle" (the paper's)
+    dmask_schedule: str = "one_cycle"  # the paper's; or "constant" (after a one-window warm-up)
     dmask_revert: bool = False  # the paper's rule: fall back to the last mask within 99% accuracy
     dmask_invariance: str = "dataset_mean"  # or "batch_mean", "per_image" (the paper's Eq. 2), "kl"
     # the lambda path (page 10): one converged mask per lambda, learned in one batched run;

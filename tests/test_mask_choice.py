@@ -58,9 +58,12 @@ def test_settings_prose_follows_the_profile():
 
 
 def test_lr_sweep_prose_names_the_fastest_rate():
-    sweep = {"vanilla": {"lr": [0.01, 0.02, 0.05], "steps": [300, 175, 600], "converged": [True, True, False]},
-             "adversarial": {"lr": [0.01, 0.02, 0.05], "steps": [200, 150, 100], "converged": [True, True, True]}}
+    sweep = {"vanilla": {"lr": [0.01, 0.02, 0.05], "steps": [300, 175, 600], "converged": [True, True, False],
+                         "budget": 600, "schedule": "one_cycle"},
+             "adversarial": {"lr": [0.01, 0.02, 0.05], "steps": [200, 150, 100], "converged": [True, True, True],
+                             "budget": 600, "schedule": "one_cycle"}}
     text = mask_choice.lr_sweep_prose(sweep, 0.02, window=25)
+    assert text.startswith("Budget 600 steps per rate (the one-cycle schedule runs over it).")
     assert "smallest rate within one convergence window (25 steps" in text and "is 0.02 (175 steps); this " \
         "profile uses it" in text and "(not converged)" in text
     assert "this profile uses 0.05" in mask_choice.lr_sweep_prose(sweep, 0.05)
@@ -105,7 +108,8 @@ def test_repeat_prose_says_whether_masks_repeat():
 def test_cue_ablation_prose_names_a_mask_that_keeps_an_unneeded_cue():
     row = {"Δ loss, L removed": 1.5, "Δ loss, H removed": 0.01, "Δ acc., L removed, pts": -60.0,
            "Δ acc., H removed, pts": 0.0, "use share": 0.99, "L-share": 0.5, "mask on L bins": 0.8,
-           "mask on H bins": 0.8, "mask converged": False, "Δ acc. through the mask, pts": -4.0}
+           "mask on H bins": 0.8, "mask converged": False, "Δ acc. through the mask, pts": -4.0,
+           "Δ acc., L removed inside the mask, pts": -40.0, "Δ acc., H removed inside the mask, pts": -35.0}
     ablation = {"rows": {"net A": row, "net B": dict(row, **{"mask on H bins": 0.0, "L-share": 1.0})},
                 "rank correlation (use share, L-share)": 0.5, "mean |use share - L-share|": 0.25}
     question = {"rank correlation (L-bias, L-share)": 0.6, "mean |L-bias - L-share|": 0.3}
@@ -113,5 +117,27 @@ def test_cue_ablation_prose_names_a_mask_that_keeps_an_unneeded_cue():
     assert "rho 0.50 and a mean gap of 0.250 (against the L-bias: 0.60 and 0.300)" in text
     assert "the mask of net A keeps 0.80 of the H bins" in text and "did not converge" in text
     assert "net B" not in text
+    # inside the mask the H bins are needed: the prose says the mask answers another question
+    assert "removing the H bins inside the mask changes the held-out accuracy by -35.0 points, against +0.0" in text
+    assert "leans on both cues" in text
+    row["Δ acc., H removed inside the mask, pts"] = -0.2
+    assert "the sparsity term had not removed them" in cue_readouts.cue_ablation_prose(ablation, question)
     ablation["rows"].pop("net A")
     assert "No mask keeps" in cue_readouts.cue_ablation_prose(ablation, question)
+
+
+def test_schedule_rule_prefers_convergence_then_fewer_steps():
+    row = {"converged": True, "steps": 200, "held-out accuracy change, points": 0.0}
+    comparison = {"constant": {"a": row, "b": dict(row, converged=False, steps=600)},
+                  "one_cycle": {"a": dict(row, steps=300), "b": dict(row, steps=400,
+                                                                     **{"held-out accuracy change, points": -1.5})}}
+    assert mask_choice.choose_schedule(comparison) == "one_cycle"
+    text = mask_choice.schedule_prose(comparison, "one_cycle")
+    assert "under the constant schedule 1 of 2 masks converge (b still moving at the budget)" in text
+    assert "largest held-out accuracy cost 1.5 points" in text and "picks **one-cycle**, this profile's" in text
+    comparison["constant"]["b"]["converged"] = True
+    # both converge everywhere: the fewer steps win (800 against 700 for one-cycle)
+    assert mask_choice.choose_schedule(comparison) == "one_cycle"
+    comparison["constant"]["b"]["steps"] = 300
+    assert mask_choice.choose_schedule(comparison) == "constant"
+    assert "against the rule" in mask_choice.schedule_prose(comparison, "one_cycle")
