@@ -17,7 +17,7 @@ from . import pipeline
 from .dataset_masks import COMPARED_INVARIANCES, SCHEDULES
 from .evaluation import loss_and_accuracy
 from .fourier import symmetric_part
-from .profiles import REGIMES, Profile
+from .profiles import Profile
 
 MAIN_PAIR = ("vanilla", "adversarial")
 # A mask may cost at most this much held-out accuracy (points) and still count as
@@ -145,22 +145,26 @@ def choose_lr(sweep: dict, window: int) -> tuple[float, dict, int]:
     return min(lr for lr, st in worst.items() if st <= soonest + window), worst, soonest
 
 
-def compare_schedules(cfg: Profile, regimes=REGIMES, schedules=SCHEDULES, progress: bool = True) -> dict:
-    """``{schedule: {regime: row}}``: each of the paper's networks' dataset mask learned
-    under each learning-rate schedule, every other setting the profile's. A row: whether
-    the mask converged, its steps, and the held-out (score-half) accuracy change through
-    it. No cue truth and no behaviour enter."""
+def compare_schedules(cfg: Profile, conditions=None, schedules=SCHEDULES, progress: bool = True) -> dict:
+    """``{schedule: {condition: row}}``: the dataset mask of every network of the cue
+    question (page 10; ``conditions`` as :func:`fm_core.cue_results.conditions` gives
+    them) learned under each learning-rate schedule, every other setting the profile's.
+    A row: whether the mask converged, its steps, and the held-out (score-half) accuracy
+    change through it. No cue truth and no behaviour enter."""
+    from .cue_results import conditions as cue_conditions  # page 10's networks
+
+    conditions = cue_conditions(cfg) if conditions is None else conditions
     out = {}
     for schedule in schedules:
-        variant = cfg.replace(dmask_schedule=schedule)
-        x, y = pipeline.score_half(variant)
         out[schedule] = {}
-        for regime in regimes:
-            mask, net = pipeline.get_dataset_mask(variant, regime, progress=progress), \
-                pipeline.get_network(variant, regime, progress)
+        for name, variant, regime in conditions:
+            variant = variant.replace(dmask_schedule=schedule)
+            x, y = pipeline.score_half(variant)
+            mask = pipeline.get_dataset_mask(variant, regime, progress=progress)
+            net = pipeline.get_network(variant, regime, progress)
             change = loss_and_accuracy(net, x, y, mask.mask)[1] - loss_and_accuracy(net, x, y)[1]
-            out[schedule][regime] = {"converged": bool(mask.converged[0]), "steps": int(mask.steps[0]),
-                                     "held-out accuracy change, points": round(100 * change, 2)}
+            out[schedule][name] = {"converged": bool(mask.converged[0]), "steps": int(mask.steps[0]),
+                                   "held-out accuracy change, points": round(100 * change, 2)}
     pipeline.save_result(cfg, "schedules", {f"{s}.{r}.{k}": v for s, rows in out.items() for r, row in rows.items()
                                             for k, v in row.items()})
     return out
@@ -173,7 +177,17 @@ def choose_schedule(comparison: dict) -> str:
                                           sum(r["steps"] for r in comparison[s].values())))
 
 
-def schedule_prose(comparison: dict, profile_schedule: str) -> str:
+def settled_at_the_end(rows: dict, cfg: Profile) -> list[str]:
+    """The networks whose mask was declared settled only in the last windows of the
+    budget: under a one-cycle schedule the rate has fallen near zero there, so such a mask
+    settled because the schedule ended, not because its objective had."""
+    if cfg.dmask_max_steps is None or cfg.dmask_window is None:
+        return []
+    end = cfg.dmask_max_steps - cfg.dmask_patience * cfg.dmask_window
+    return [name for name, row in rows.items() if row["converged"] and row["steps"] >= end]
+
+
+def schedule_prose(comparison: dict, cfg: Profile) -> str:
     """The schedule choice in words, from the numbers."""
     def named(schedule):
         return schedule.replace("_", "-")
@@ -188,10 +202,17 @@ def schedule_prose(comparison: dict, profile_schedule: str) -> str:
                      + (f"the largest held-out accuracy cost {-worst:.1f} points" if worst < 0
                         else "no held-out accuracy lost"))
     best = choose_schedule(comparison)
-    text = (f"Over the paper's networks, {'; '.join(parts)}. The rule (most masks converged, then fewest steps) "
+    text = (f"Over page 10's networks, {'; '.join(parts)}. The rule (most masks converged, then fewest steps) "
             f"picks **{named(best)}**")
-    return text + (", this profile's schedule." if best == profile_schedule else
-                   f"; this profile uses {named(profile_schedule)} instead, against the rule.")
+    text += (", this profile's schedule." if best == cfg.dmask_schedule else
+             f"; this profile uses {named(cfg.dmask_schedule)} instead, against the rule.")
+    late = settled_at_the_end(comparison.get("one_cycle", {}), cfg)
+    if late:
+        text += (f" A caveat: under one-cycle the rate falls to near zero at the end of the budget, and "
+                 f"{len(late)} mask(s) ({', '.join(late)}) settled only in its last {cfg.dmask_patience} windows: "
+                 f"they settled because the schedule ended; read them as the best mask within the budget, not as "
+                 f"a fixed point of the objective.")
+    return text
 
 
 def settings_prose(cfg: Profile) -> str:

@@ -132,7 +132,8 @@ def test_schedule_rule_prefers_convergence_then_fewer_steps():
                   "one_cycle": {"a": dict(row, steps=300), "b": dict(row, steps=400,
                                                                      **{"held-out accuracy change, points": -1.5})}}
     assert mask_choice.choose_schedule(comparison) == "one_cycle"
-    text = mask_choice.schedule_prose(comparison, "one_cycle")
+    cfg = get_profile("quick")  # budget 600 steps, windows of 25, patience 2
+    text = mask_choice.schedule_prose(comparison, cfg.replace(dmask_schedule="one_cycle"))
     assert "under the constant schedule 1 of 2 masks converge (b still moving at the budget)" in text
     assert "largest held-out accuracy cost 1.5 points" in text and "picks **one-cycle**, this profile's" in text
     comparison["constant"]["b"]["converged"] = True
@@ -140,4 +141,9 @@ def test_schedule_rule_prefers_convergence_then_fewer_steps():
     assert mask_choice.choose_schedule(comparison) == "one_cycle"
     comparison["constant"]["b"]["steps"] = 300
     assert mask_choice.choose_schedule(comparison) == "constant"
-    assert "against the rule" in mask_choice.schedule_prose(comparison, "one_cycle")
+    assert "against the rule" in mask_choice.schedule_prose(comparison, cfg.replace(dmask_schedule="one_cycle"))
+    assert "caveat" not in text
+    # a one-cycle mask declared settled in the budget's last two windows settled because the rate fell
+    comparison["one_cycle"]["b"]["steps"] = 575
+    assert mask_choice.settled_at_the_end(comparison["one_cycle"], cfg) == ["b"]
+    assert "1 mask(s) (b) settled only in its last 2 windows" in mask_choice.schedule_prose(comparison, cfg)
