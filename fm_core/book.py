@@ -36,7 +36,8 @@ left out), :func:`fm_core.book_run.execute_all` (papermill, :mod:`fm_core.book_e
 on the terminal, :mod:`fm_core.book_progress`), :func:`_write_pages` (the toc,
 :mod:`fm_core.book_toc`, and the "Build report" page), :func:`_render_site`
 (Jupyter Book, :mod:`fm_core.book_render`) and :func:`_finish` (report and summary).
-The parameters passed to the notebooks are ``profile`` and, when given, ``data``.
+The parameters passed to the notebooks are ``profile`` and, when given, ``data`` and
+``seed``.
 """
 from __future__ import annotations
 
@@ -157,7 +158,7 @@ class _Build:
                                                           encoding="utf-8")
 
 
-def _prepare(profile, data, only, book_dir, output_dir, progress, jobs=None) -> _Build:
+def _prepare(profile, data, only, book_dir, output_dir, progress, jobs=None, seed=None) -> _Build:
     """Check the arguments, choose the notebooks to execute, copy the sources."""
     from .profiles import get_profile
 
@@ -178,7 +179,9 @@ def _prepare(profile, data, only, book_dir, output_dir, progress, jobs=None) -> 
     parameters = {"profile": str(profile)}
     if data is not None:
         parameters["data"] = data_parameter(data)
-    report = {"profile": str(profile), "data": data, "only": only, "book_dir": str(book_dir),
+    if seed is not None:
+        parameters["seed"] = int(seed)
+    report = {"profile": str(profile), "data": data, "seed": seed, "only": only, "book_dir": str(book_dir),
               "notebooks": {}, "sphinx_warnings": [], "status": "running"}
     build = _Build(str(profile), book_dir, output_dir, progress, notebooks, selected,
                    parameters, report, jobs=default_jobs() if jobs is None else jobs, started=started)
@@ -252,10 +255,12 @@ def _finish(build: _Build, warnings: list[str], strict: bool) -> Path:
 def build_book(profile: str = "quick", data: str | None = None, only: str | None = None,
                book_dir: str | os.PathLike | None = None, progress: bool = True,
                output_dir: str | os.PathLike | None = None, strict: bool = False,
-               jobs: int | None = None) -> Path:
+               jobs: int | None = None, seed: int | None = None) -> Path:
     """Execute the book's notebooks with papermill and render the website.
 
-    profile, data: papermill parameters of every notebook (``data`` only when given).
+    profile, data, seed: papermill parameters of every notebook (``data`` and ``seed``
+        only when given; :func:`fm_core.seed_spread.build_at_seed` builds at another seed
+        in a store of its own).
     only: execute only the notebooks whose name contains this string; the others reuse
         an executed copy from an earlier build if there is one, else are left out.
     book_dir: the book sources (default ``<repo>/book``); notebooks run with it as cwd.
@@ -269,7 +274,7 @@ def build_book(profile: str = "quick", data: str | None = None, only: str | None
     Returns the path of ``index.html``. Raises UserError with one line naming the
     notebook, cell and error when a notebook fails (its executed copy is kept).
     """
-    build = _prepare(profile, data, only, book_dir, output_dir, progress, jobs)
+    build = _prepare(profile, data, only, book_dir, output_dir, progress, jobs, seed)
     _plan(build)
     execute_all(build)
     _write_pages(build)

@@ -295,10 +295,32 @@ def cmd_book(args) -> None:
 
     from .headline import write_headline
 
+    if args.seed is not None:  # another draw: its own store and website, nothing overwritten
+        from .seed_spread import build_at_seed, seed_store
+
+        if args.data is not None or args.only is not None:
+            raise UserError("--seed builds the whole book on the profile's data set; leave out --data and --only")
+        build_at_seed(args.profile, args.seed, jobs=args.jobs)
+        print(f"book and headline numbers at seed {args.seed} -> {seed_store(args.profile, args.seed)}")
+        return
     build_book(profile=args.profile, data=args.data, only=args.only, jobs=args.jobs)
     cfg = get_profile(args.profile, data=args.data)
     _print_networks(cfg)
     print(f"headline numbers -> {write_headline(cfg)}")
+
+
+def cmd_spread(args) -> None:
+    from .seed_spread import SPREAD_SEEDS, measure_spread
+
+    seeds = _int_list(args.seeds, "--seeds") if args.seeds else SPREAD_SEEDS.get(args.profile)
+    print(f"seed spread -> {measure_spread(args.profile, seeds, jobs=args.jobs)}")
+
+
+def _int_list(text: str, option: str) -> list[int]:
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise UserError(f"{option} takes whole numbers separated by commas, not {text!r}") from None
 
 
 def cmd_expected(args) -> None:
@@ -470,7 +492,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=_positive(int), default=None,
                    help="pages executed side by side (default: 2 on two cores or more, each kernel "
                         "with its share of the cores)")
+    p.add_argument("--seed", type=int, default=None,
+                   help="build at another training seed, in its own store runs/<profile>/seeds/<seed>/ "
+                        "(the default build is left as it is)")
     p.set_defaults(func=cmd_book)
+
+    p = sub.add_parser("spread", help="the headline numbers at other seeds (a book build each): how far "
+                                      "they move; `fm expected` takes its tolerances from it")
+    p.add_argument("--profile", default="quick", choices=profiles)
+    p.add_argument("--seeds", help="comma-separated, the profile's own seed first "
+                                   "(default: fm_core.seed_spread.SPREAD_SEEDS)")
+    p.add_argument("--jobs", type=_positive(int), default=None)
+    p.set_defaults(func=cmd_spread)
 
     p = sub.add_parser("expected", help="write expected/<profile>.json from the last build's headline numbers")
     p.add_argument("--profile", default="quick", choices=profiles)

@@ -57,7 +57,11 @@ UNIT_SCALE = ("p_value", "L-bias", "L-share", "AUROC", "auroc", "precision", "co
 UNIT_TOLERANCE = 0.1
 
 
-def tolerance(key: str, tolerances=TOLERANCES) -> float:
+def tolerance(key: str, tolerances=TOLERANCES, per_key: dict | None = None) -> float:
+    """A number's tolerance: measured from the seed spread when ``per_key`` has it, else
+    by the rules (0-1 numbers, then the first matching prefix)."""
+    if per_key and key in per_key:
+        return per_key[key]
     if any(word in key for word in UNIT_SCALE):
         return UNIT_TOLERANCE
     return next(tol for prefix, tol in tolerances if key.startswith(prefix))
@@ -66,13 +70,15 @@ def tolerance(key: str, tolerances=TOLERANCES) -> float:
 def compare(measured: dict, expected: dict) -> list[str]:
     """Each expected number that is missing or off by more than its tolerance, as a line."""
     tolerances = [tuple(t) for t in expected.get("tolerances", TOLERANCES)]
+    per_key = expected.get("tolerance per key")
     problems = []
     for key, want in expected["values"].items():
         got = measured.get(key)
+        tol = tolerance(key, tolerances, per_key)
         if got is None:
             problems.append(f"{key}: missing (expected {want})")
-        elif abs(got - want) > tolerance(key, tolerances):
-            problems.append(f"{key}: {got:.4g}, expected {want:.4g} +- {tolerance(key, tolerances)}")
+        elif abs(got - want) > tol + 1e-9:
+            problems.append(f"{key}: {got:.4g}, expected {want:.4g} +- {tol:g}")
     return problems
 
 
@@ -121,7 +127,22 @@ def readme_block(expected: dict) -> str:
     gt = v.get("ground_truth.dataset mask, vanilla.auroc")
     if gt is not None:
         lines.append(f"Planted-frequency AUROC of the vanilla dataset mask: {gt:.3f}.")
+    if expected.get("seed spread"):
+        lines += ["", spread_sentence(expected["seed spread"])]
     return "\n".join(lines)
+
+
+def spread_sentence(summary: dict) -> str:
+    """How far these numbers move with the seed, and so across machines, in words."""
+    widest = "; ".join(f"{k} (SD {sd:.3g})" for k, sd in summary["widest"])
+    return (f"**These numbers move.** Rebuilt with only the training seed changed (seeds "
+            f"{', '.join(str(s) for s in summary['seeds'])}), the {summary['n']} headline numbers have a median "
+            f"standard deviation of {summary['unit median sd']:.3f} on the 0-1 scale (largest "
+            f"{summary['unit max sd']:.3f}) and {summary['points median sd']:.2f} on the other scales, mostly "
+            f"percentage points (largest {summary['points max sd']:.2f}); the widest, relative to their "
+            f"resolution: {widest}. A build on another machine trains through other float roundings and "
+            f"moves about as far as a new seed does. `expected/quick.json` allows each number "
+            f"{summary['factor']:g} of its standard deviations (at least its printed resolution).")
 
 
 def update_readme(readme: Path = REPO_ROOT / "README.md", profile_name: str = "quick") -> None:

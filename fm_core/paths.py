@@ -25,6 +25,9 @@ def data_dir() -> Path:
     return Path(os.environ.get("FM_DATA_DIR") or REPO_ROOT / "data")
 
 
+RUNS_ENV = "FM_RUNS_DIR"
+
+
 def runs_root() -> Path:
     """The artefact store (``$FM_RUNS_DIR``, default ``<repo>/runs``)."""
-    return Path(os.environ.get("FM_RUNS_DIR") or REPO_ROOT / "runs")
+    return Path(os.environ.get(RUNS_ENV) or REPO_ROOT / "runs")

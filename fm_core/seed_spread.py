@@ -1,0 +1,123 @@
+"""How far the headline numbers move when only the seed changes, and the tolerances of
+``expected/<profile>.json`` that follow from it.
+
+A build on another machine trains through other float roundings, and a network trained
+through other roundings is, for everything downstream, a network from another draw: its
+numbers move about as far as with another seed. So the spread over seeds is what a
+reader on other hardware should expect, and what the expected file allows.
+
+``fm spread --profile quick`` builds the book at each extra seed of :data:`SPREAD_SEEDS`
+(every page, the profile's own settings, only the seed changed), each in its own store
+``runs/<profile>/seeds/<seed>/`` so that no seed's results overwrite another's, and
+writes ``runs/<profile>/seed_spread.json``: every headline number per seed. ``fm
+expected`` then sets each number's tolerance to :data:`SPREAD_FACTOR` standard deviations
+over the seeds (at least the number's :func:`resolution`).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from . import headline
+from .errors import UserError
+from .paths import RUNS_ENV
+from .profiles import get_profile
+from .store import runs_dir
+from .utils import save_json_atomic
+
+# The profile's own seed first; two more (a spread needs three draws at least).
+SPREAD_SEEDS = {"smoke": (31, 1031), "quick": (31, 1031, 2031)}
+# Tolerance = this many standard deviations over the seeds: a value from another draw
+# falls inside with high probability even though three seeds estimate the SD roughly.
+SPREAD_FACTOR = 3.0
+
+
+def spread_path(profile_name: str) -> Path:
+    return runs_dir(profile_name) / "seed_spread.json"
+
+
+def seed_store(profile_name: str, seed: int) -> Path:
+    return runs_dir(profile_name) / "seeds" / str(seed)
+
+
+@contextmanager
+def _store_at(root: Path):
+    """Point the artefact store (this process and the kernels it starts) at ``root``."""
+    before = os.environ.get(RUNS_ENV)
+    os.environ[RUNS_ENV] = str(root)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(RUNS_ENV, None)
+        else:
+            os.environ[RUNS_ENV] = before
+
+
+def build_at_seed(profile_name: str, seed: int, jobs: int | None = None) -> dict:
+    """The headline numbers of a whole book built at ``seed``, in its own store (reused
+    when that store already holds them for the current code)."""
+    from .book import build_book
+
+    root = seed_store(profile_name, seed)
+    with _store_at(root):
+        cfg = get_profile(profile_name, seed=seed)
+        build_book(profile=profile_name, seed=seed, output_dir=root / "book", jobs=jobs)
+        return dict(json.loads(headline.write_headline(cfg).read_text())["values"])
+
+
+def measure_spread(profile_name: str, seeds=None, jobs: int | None = None) -> Path:
+    """Every headline number at each seed: the profile's own build (``fm book``, which
+    must have run) and one build per extra seed. Writes and returns the spread file."""
+    seeds = tuple(seeds or SPREAD_SEEDS.get(profile_name, ()))
+    own = get_profile(profile_name).seed
+    if len(seeds) < 2 or seeds[0] != own:
+        raise UserError(f"seeds must start with the profile's own seed {own} and hold two or more")
+    first = headline.headline_path(profile_name)
+    if not first.is_file():
+        raise UserError(f"no headline file at {first}; build the book first (fm book --profile {profile_name})")
+    per_seed = [json.loads(first.read_text())["values"]]
+    per_seed += [build_at_seed(profile_name, s, jobs) for s in seeds[1:]]
+    keys = [k for k in per_seed[0] if all(k in values for values in per_seed)]
+    path = spread_path(profile_name)
+    save_json_atomic(path, {"profile": profile_name, "seeds": list(seeds),
+                            "values": {k: [values[k] for values in per_seed] for k in keys}})
+    return path
+
+
+def resolution(key: str) -> float:
+    """The smallest tolerance a number gets: what its printed digits resolve (0.01 on
+    a 0-1 scale, 0.1 points for a percentage), so a number that does not move with the
+    seed is still allowed its rounding."""
+    return 0.01 if any(word in key for word in headline.UNIT_SCALE) else 0.1
+
+
+def tolerances_from_spread(spread: dict) -> dict[str, float]:
+    """Per headline key: :data:`SPREAD_FACTOR` sample SDs over the seeds, rounded up to
+    the key's resolution, never below it."""
+    out = {}
+    for key, values in spread["values"].items():
+        res = resolution(key)
+        sd = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+        out[key] = max(res, math.ceil(SPREAD_FACTOR * sd / res - 1e-9) * res)  # 1e-9: float noise
+    return {k: round(v, 4) for k, v in out.items()}
+
+
+def spread_summary(spread: dict) -> dict:
+    """For README: how many numbers, over how many seeds, and how far they move (median
+    and largest SD on each scale)."""
+    sds = {k: float(np.std(v, ddof=1)) for k, v in spread["values"].items()}
+    unit = [s for k, s in sds.items() if any(w in k for w in headline.UNIT_SCALE)]
+    points = [s for k, s in sds.items() if not any(w in k for w in headline.UNIT_SCALE)]
+    widest = sorted(sds, key=lambda k: sds[k] / resolution(k), reverse=True)[:3]
+    return {"n": len(sds), "seeds": spread["seeds"], "factor": SPREAD_FACTOR,
+            "unit median sd": float(np.median(unit)) if unit else None,
+            "unit max sd": max(unit) if unit else None,
+            "points median sd": float(np.median(points)) if points else None,
+            "points max sd": max(points) if points else None,
+            "widest": [(k, round(sds[k], 4)) for k in widest]}

@@ -1,0 +1,72 @@
+"""The seed spread: builds at other seeds go to stores of their own, tolerances follow
+from the measured spread, and README says how far the numbers move."""
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from fm_core import book, cli, headline, seed_spread, store
+from fm_core.errors import UserError
+
+
+def test_tolerance_is_three_sds_rounded_up_to_the_resolution():
+    spread = {"seeds": [31, 1031, 2031], "values": {
+        "cues.vanilla.L-share": [0.10, 0.12, 0.14],  # SD 0.02 -> 0.06
+        "table1.vanilla.standard": [90.0, 90.0, 90.0],  # no spread: its resolution
+        "table2.reversal": [50.0, 52.0, 54.0]}}  # SD 2 -> 6 points
+    tol = seed_spread.tolerances_from_spread(spread)
+    assert tol == {"cues.vanilla.L-share": 0.06, "table1.vanilla.standard": 0.1, "table2.reversal": 6.0}
+
+
+def test_compare_uses_the_measured_tolerance_before_the_rules():
+    expected = {"values": {"table2.reversal": 52.0, "table1.vanilla.standard": 90.0},
+                "tolerances": [["", 5.0]],
+                "tolerance per key": {"table2.reversal": 6.0, "table1.vanilla.standard": 0.1}}
+    assert headline.compare({"table2.reversal": 57.9, "table1.vanilla.standard": 90.05}, expected) == []
+    problems = headline.compare({"table2.reversal": 58.5, "table1.vanilla.standard": 91.0}, expected)
+    assert len(problems) == 2 and "+- 6" in problems[0] and "+- 0.1" in problems[1]
+
+
+def test_readme_sentence_is_made_from_the_spread():
+    spread = {"seeds": [31, 1031, 2031], "values": {
+        "cues.vanilla.L-share": [0.10, 0.12, 0.14], "cues.adversarial.L-share": [0.9, 0.9, 0.96],
+        "table2.reversal": [50.0, 52.0, 54.0], "table1.vanilla.standard": [90.0, 91.0, 92.0]}}
+    text = headline.spread_sentence(seed_spread.spread_summary(spread))
+    assert "seeds 31, 1031, 2031" in text and "4 headline numbers" in text
+    assert "median standard deviation of 0.027 on the 0-1 scale (largest 0.035)" in text
+    assert "1.50 on the other scales" in text and "largest 2.00" in text
+    assert "table2.reversal (SD 2)" in text
+
+
+def test_a_seed_build_has_its_own_store_and_does_not_touch_the_default(tmp_path, monkeypatch):
+    default_root = store.runs_root()
+    own = headline.headline_path("smoke")
+    own.parent.mkdir(parents=True, exist_ok=True)
+    own.write_text(json.dumps({"values": {"table1.vanilla.standard": 80.0, "cues.x.L-share": 0.5}}))
+    seen = []
+
+    def fake_build(profile, seed, output_dir, jobs):  # a build saves results in the store it is given
+        seen.append((profile, seed, os.environ["FM_RUNS_DIR"], output_dir))
+        from fm_core import pipeline
+        from fm_core.profiles import get_profile
+
+        pipeline.save_result(get_profile(profile, seed=seed), "table1", {"vanilla": {"standard": 80.0 + seed % 7}})
+        pipeline.save_result(get_profile(profile, seed=seed), "cues", {"x": {"L-share": 0.5}})
+
+    monkeypatch.setattr(book, "build_book", fake_build)
+    path = seed_spread.measure_spread("smoke", seeds=(31, 1031))
+    assert [s[:2] for s in seen] == [("smoke", 1031)]
+    assert seen[0][2] == str(seed_spread.seed_store("smoke", 1031)) and str(default_root) in seen[0][2]
+    assert os.environ["FM_RUNS_DIR"] == str(default_root)  # restored
+    assert json.loads(own.read_text())["values"]["table1.vanilla.standard"] == 80.0  # untouched
+    spread = json.loads(path.read_text())
+    assert spread["values"]["table1.vanilla.standard"] == [80.0, 80.0 + 1031 % 7]
+
+
+def test_spread_refuses_bad_seeds_with_one_line(capsys):
+    assert cli.main(["spread", "--profile", "smoke", "--seeds", "1,x"]) == 2
+    assert "whole numbers" in capsys.readouterr().err
+    with pytest.raises(UserError, match="profile's own seed"):
+        seed_spread.measure_spread("smoke", seeds=(5, 6))
