@@ -136,18 +136,10 @@ def spread_sentence(summary: dict) -> str:
     """How far these numbers move with the seed, and so across machines, in words."""
     widest = "; ".join(f"{k} (SD {sd:.3g})" for k, sd in summary["widest"])
     return (f"**These numbers move.** Rebuilt with only the training seed changed (seeds "
-            f"{', '.join(str(s) for s in summary['seeds'])}), the {summary['n']} headline numbers have a median "
-            f"standard deviation of {summary['unit median sd']:.3f} on the 0-1 scale (largest "
-            f"{summary['unit max sd']:.3f}) and {summary['points median sd']:.2f} on the other scales, mostly "
-            f"percentage points (largest {summary['points max sd']:.2f}); the widest, relative to their "
-            f"resolution: {widest}. A build on another machine trains through other float roundings and "
-            f"moves about as far as a new seed does. `expected/quick.json` allows each number "
-            f"{summary['factor']:g} of its standard deviations (at least its printed resolution).")
-
-
-def update_readme(readme: Path = REPO_ROOT / "README.md", profile_name: str = "quick") -> None:
-    text = readme.read_text()
-    before, rest = text.split(README_BEGIN)
-    _, after = rest.split(README_END)
-    block = readme_block(load_expected(profile_name))
-    readme.write_text(f"{before}{README_BEGIN}\n{block}\n{README_END}{after}")
+            f"{', '.join(str(s) for s in summary['seeds'])}), the {summary['n']} headline numbers that are "
+            f"shares, rates or percentages have a median standard deviation of {summary['unit median sd']:.3f} on the 0-1 "
+            f"scale (largest {summary['unit max sd']:.3f}) and of {summary['percent median sd']:.2f} percentage "
+            f"points (largest {summary['percent max sd']:.2f}); the three that move most for their scale: "
+            f"{widest}. A build on another machine trains through other float roundings and moves about as "
+            f"far as a new seed does. `expected/quick.json` allows each number {summary['factor']:g} of its "
+            f"standard deviations over these seeds (at least its printed resolution).")

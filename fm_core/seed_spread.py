@@ -90,11 +90,30 @@ def measure_spread(profile_name: str, seeds=None, jobs: int | None = None) -> Pa
     return path
 
 
+# What scale a headline number is on, by its name: counts and costs (steps, passes,
+# seconds), losses (loss changes, areas under loss curves), percentages (accuracies,
+# agreements), or else a 0-1 quantity (shares, biases, AUROCs, correlations, areas).
+COUNT_ENDINGS = ("steps", "passes", "seconds", ".k", ".n", "n_folds", "n_masks", "n_permutations", "agreements",
+                 "agreements_half_rule", "networks")
+PERCENT_PREFIXES = ("table1.", "table2.", "table3.", "cue_reliance.", "figure")
+
+
+def scale(key: str) -> str:
+    """"count", "loss", "percent" or "unit" (see :data:`COUNT_ENDINGS`)."""
+    if key.endswith(COUNT_ENDINGS):
+        return "count"
+    if "loss" in key:
+        return "loss"
+    if "%" in key or "pct" in key or "points" in key or key.startswith(PERCENT_PREFIXES):
+        return "percent"
+    return "unit"
+
+
 def resolution(key: str) -> float:
     """The smallest tolerance a number gets: what its printed digits resolve (0.01 on
-    a 0-1 scale, 0.1 points for a percentage), so a number that does not move with the
-    seed is still allowed its rounding."""
-    return 0.01 if any(word in key for word in headline.UNIT_SCALE) else 0.1
+    a 0-1 scale, 0.1 points for a percentage, 1 for a count), so a number that does not
+    move with the seed is still allowed its rounding."""
+    return {"count": 1.0, "loss": 0.01, "percent": 0.1, "unit": 0.01}[scale(key)]
 
 
 def tolerances_from_spread(spread: dict) -> dict[str, float]:
@@ -109,15 +128,16 @@ def tolerances_from_spread(spread: dict) -> dict[str, float]:
 
 
 def spread_summary(spread: dict) -> dict:
-    """For README: how many numbers, over how many seeds, and how far they move (median
-    and largest SD on each scale)."""
+    """For README: how many numbers, over which seeds, and how far the 0-1 numbers and
+    the percentages move (median and largest SD); the three that move most for their
+    scale. Counts, costs and losses are left out of the summary (not of the tolerances)."""
     sds = {k: float(np.std(v, ddof=1)) for k, v in spread["values"].items()}
-    unit = [s for k, s in sds.items() if any(w in k for w in headline.UNIT_SCALE)]
-    points = [s for k, s in sds.items() if not any(w in k for w in headline.UNIT_SCALE)]
-    widest = sorted(sds, key=lambda k: sds[k] / resolution(k), reverse=True)[:3]
-    return {"n": len(sds), "seeds": spread["seeds"], "factor": SPREAD_FACTOR,
-            "unit median sd": float(np.median(unit)) if unit else None,
-            "unit max sd": max(unit) if unit else None,
-            "points median sd": float(np.median(points)) if points else None,
-            "points max sd": max(points) if points else None,
-            "widest": [(k, round(sds[k], 4)) for k in widest]}
+    by_scale = {name: [sd for k, sd in sds.items() if scale(k) == name] for name in ("unit", "percent")}
+    unit_like = {k: sd for k, sd in sds.items() if scale(k) in ("unit", "percent")}
+    widest = sorted(unit_like, key=lambda k: unit_like[k] / resolution(k), reverse=True)[:3]
+    out = {"n": len(unit_like), "seeds": spread["seeds"], "factor": SPREAD_FACTOR,
+           "widest": [(k, round(sds[k], 4)) for k in widest]}
+    for name, values in by_scale.items():
+        out[f"{name} median sd"] = round(float(np.median(values)), 4) if values else None
+        out[f"{name} max sd"] = round(max(values), 4) if values else None
+    return out

@@ -15,9 +15,11 @@ def test_tolerance_is_three_sds_rounded_up_to_the_resolution():
     spread = {"seeds": [31, 1031, 2031], "values": {
         "cues.vanilla.L-share": [0.10, 0.12, 0.14],  # SD 0.02 -> 0.06
         "table1.vanilla.standard": [90.0, 90.0, 90.0],  # no spread: its resolution
-        "table2.reversal": [50.0, 52.0, 54.0]}}  # SD 2 -> 6 points
+        "table2.reversal": [50.0, 52.0, 54.0],  # SD 2 -> 6 points
+        "schedules.one_cycle.vanilla.steps": [175, 175, 200]}}  # a count: whole steps, SD 14.4 -> 44
     tol = seed_spread.tolerances_from_spread(spread)
-    assert tol == {"cues.vanilla.L-share": 0.06, "table1.vanilla.standard": 0.1, "table2.reversal": 6.0}
+    assert tol == {"cues.vanilla.L-share": 0.06, "table1.vanilla.standard": 0.1, "table2.reversal": 6.0,
+                   "schedules.one_cycle.vanilla.steps": 44.0}
 
 
 def test_compare_uses_the_measured_tolerance_before_the_rules():
@@ -32,12 +34,14 @@ def test_compare_uses_the_measured_tolerance_before_the_rules():
 def test_readme_sentence_is_made_from_the_spread():
     spread = {"seeds": [31, 1031, 2031], "values": {
         "cues.vanilla.L-share": [0.10, 0.12, 0.14], "cues.adversarial.L-share": [0.9, 0.9, 0.96],
-        "table2.reversal": [50.0, 52.0, 54.0], "table1.vanilla.standard": [90.0, 91.0, 92.0]}}
+        "table2.reversal": [50.0, 52.0, 54.0], "table1.vanilla.standard": [90.0, 91.0, 92.0],
+        "peer_methods.x.mask.forward passes": [7000, 9000, 11000],  # a cost: not summarised
+        "peer_methods.x.mask.AUC deletion loss": [1.0, 2.0, 3.0]}}  # a loss: not on the 0-1 scale
     text = headline.spread_sentence(seed_spread.spread_summary(spread))
     assert "seeds 31, 1031, 2031" in text and "4 headline numbers" in text
     assert "median standard deviation of 0.027 on the 0-1 scale (largest 0.035)" in text
-    assert "1.50 on the other scales" in text and "largest 2.00" in text
-    assert "table2.reversal (SD 2)" in text
+    assert "1.50 percentage points (largest 2.00)" in text
+    assert "table2.reversal (SD 2)" in text and "passes" not in text and "loss" not in text
 
 
 def test_a_seed_build_has_its_own_store_and_does_not_touch_the_default(tmp_path, monkeypatch):
