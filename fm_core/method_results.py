@@ -23,11 +23,15 @@ from .utils import save_json_atomic
 REGIMES = ("vanilla", "adversarial", "rotate")
 METHOD_NAMES = ("mask", "heatmap", "ablation", "gradient")
 # Images per map and for judging, per profile. The heat map and the ablation cost one
-# forward per image and frequency pair (514 pairs at 32 px), so they get few images;
-# the quick page must stay near 40 s on two CPU cores for all three networks.
+# forward per image and frequency pair (514 pairs at 32 px). Quick's count is the smallest
+# of 6, 16, 32, 64 at which every heat map and ablation map of the page's three networks
+# reached a split-half reliability of 0.9 (methods.split_half_reliability; at 6 images the
+# adversarial network's ablation map was anti-correlated between its halves); the page
+# shows each map's reliability.
+RELIABLE = 0.9
 PAGE_SETTINGS = {
     "smoke": dict(heatmap=4, ablation=4, gradient=64, judge=32, points=5, probes=200),
-    "quick": dict(heatmap=6, ablation=6, gradient=256, judge=48, points=6, probes=500),
+    "quick": dict(heatmap=32, ablation=32, gradient=256, judge=48, points=6, probes=500),
     "paper": dict(heatmap=64, ablation=64, gradient=1000, judge=500, points=9, probes=1000),
 }
 
@@ -112,10 +116,35 @@ def peer_methods(cfg: Profile, regimes=REGIMES, progress: bool = True) -> dict:
         judged = judge_network(pipeline.get_network(cfg, regime, progress), maps, x, y, ds.truth, conflict,
                                page["points"], cfg.seed, progress)
         out["networks"][regime] = dict(judged, maps=maps)
-    pipeline.save_result(cfg, "peer_methods", {
-        f"{regime}.{name}.{k}": v for regime, n in out["networks"].items() for name, row in n["rows"].items()
-        for k, v in row.items() if isinstance(v, (int, float)) and k != "cost from"})
+    values = {f"{regime}.{name}.{k}": v for regime, n in out["networks"].items() for name, row in n["rows"].items()
+              for k, v in row.items() if isinstance(v, (int, float)) and k != "cost from"}
+    values.update({f"{regime}.{name}.split-half reliability": v for regime, row in reliability(out).items()
+                   for name, v in row.items() if v is not None})
+    pipeline.save_result(cfg, "peer_methods", values)
     return out
+
+
+def reliability(result: dict) -> dict:
+    """network -> method -> split-half reliability of the map (None for the Fourier
+    mask, which is learned rather than averaged over images)."""
+    return {regime: {name: n["maps"][name].settings.get("split_half_reliability") for name in METHOD_NAMES
+                     if name != "mask"} for regime, n in result["networks"].items()}
+
+
+def reliability_prose(result: dict, threshold: float = RELIABLE) -> str:
+    """Which image-averaged maps are stable enough to read, from their reliabilities."""
+    rel, t = reliability(result), METHOD_TITLES
+    images = result["settings"]
+    shaky = [f"the {t[m]} of {regime} ({v:.2f})" for regime, row in rel.items() for m, v in row.items()
+             if v is not None and v < threshold]
+    counts = ", ".join(f"{t[m]} {images[m]}" for m in METHOD_NAMES if m in images)
+    text = (f"**Stability of the maps.** Images per map: {counts}. A map averaged over images is compared "
+            f"with itself between the even- and the odd-numbered images (correlation, stepped up to the full "
+            f"count by Spearman-Brown). ")
+    if not shaky:
+        return text + f"Every such map reaches {threshold:g} or more: their rankings are not a draw of the images."
+    return text + (f"Below {threshold:g}: {', '.join(shaky)}. Read these maps' verdicts above with care: "
+                   f"another draw of the images would rank the frequencies differently.")
 
 
 #: the columns of the truth table; the other columns (faithfulness and cost) make the second

@@ -238,9 +238,9 @@ class FourierHeatMap:
         (n, _, h, w), pairs = x.shape, frequency_pairs(*x.shape[-2:])
         bases = basis_images(h, w, pairs).to(x)
         signs = heat_map_signs(len(pairs), n, self.seed).to(x)
-        loss, errors = torch.zeros(len(pairs)), torch.zeros(len(pairs))
+        loss, errors = torch.zeros(len(pairs), n), torch.zeros(len(pairs))
         with PassCounter(model) as counter, torch.no_grad():
-            clean = F.cross_entropy(model(x), y, reduction="none").mean().item()
+            clean = F.cross_entropy(model(x), y, reduction="none").cpu()
             chunks, step = _pair_chunks(len(pairs), n, self.batch_size, "heat map", progress)
             for start in chunks:
                 b = bases[start:start + step]  # (B, H, W)
@@ -248,11 +248,27 @@ class FourierHeatMap:
                         * b[:, None, None]).clamp(0, 1)
                 logits = model(pert.reshape(-1, *x.shape[1:]))
                 yy = y.repeat(len(b))
-                loss[start:start + len(b)] = F.cross_entropy(logits, yy, reduction="none").view(len(b), n).mean(1).cpu()
+                loss[start:start + len(b)] = F.cross_entropy(logits, yy, reduction="none").view(len(b), n).cpu()
                 errors[start:start + len(b)] = (logits.argmax(1) != yy).float().view(len(b), n).mean(1).cpu()
-        values = mirrored(loss.numpy() - clean, h, w, pairs)
-        return FrequencyMap(values, self.name, counter.cost(), dict(asdict(self), images=n, pairs=len(pairs)),
+        increase = (loss - clean).numpy()  # (pairs, images)
+        return FrequencyMap(mirrored(increase.mean(1), h, w, pairs), self.name, counter.cost(),
+                            dict(asdict(self), images=n, pairs=len(pairs),
+                                 split_half_reliability=split_half_reliability(increase)),
                             extra={"error_rate": mirrored(errors.numpy(), h, w, pairs)})
+
+
+def split_half_reliability(per_image: np.ndarray) -> float | None:
+    """How stable a map averaged over images is: the correlation r between the maps of the
+    even- and the odd-numbered images, stepped up to the full count by Spearman-Brown
+    (2r / (1 + r)) when r > 0 (a negative r is returned as it is: the halves disagree).
+    ``per_image``: (bins, images). None with fewer than 4 images."""
+    if per_image.shape[1] < 4:
+        return None
+    a, b = per_image[:, 0::2].mean(1), per_image[:, 1::2].mean(1)
+    if a.std() == 0 or b.std() == 0:
+        return None
+    r = float(np.corrcoef(a, b)[0, 1])
+    return round(2 * r / (1 + r), 4) if r > 0 else round(r, 4)
 
 
 def basis_images(h: int, w: int, pairs: np.ndarray) -> torch.Tensor:
@@ -290,10 +306,10 @@ class FrequencyAblation:
         (n, _, h, w), pairs = x.shape, frequency_pairs(*x.shape[-2:])
         indicators = pair_indicators(h, w, pairs).to(x.device)
         spectrum = torch.fft.fft2(x)
-        loss, correct = torch.zeros(len(pairs)), torch.zeros(len(pairs))
+        loss, correct = torch.zeros(len(pairs), n), torch.zeros(len(pairs))
         with PassCounter(model) as counter, torch.no_grad():
             logits = model(x)
-            clean = F.cross_entropy(logits, y, reduction="none").mean().item()
+            clean = F.cross_entropy(logits, y, reduction="none").cpu()
             clean_acc = (logits.argmax(1) == y).float().mean().item()
             chunks, step = _pair_chunks(len(pairs), n, self.batch_size, "ablation", progress)
             for start in chunks:
@@ -301,15 +317,17 @@ class FrequencyAblation:
                 removed = x[None] - torch.fft.ifft2(ind[:, None, None] * spectrum[None]).real
                 logits = model(removed.reshape(-1, *x.shape[1:]))
                 yy = y.repeat(len(ind))
-                loss[start:start + len(ind)] = F.cross_entropy(logits, yy, reduction="none").view(len(ind), n).mean(1).cpu()
+                loss[start:start + len(ind)] = F.cross_entropy(logits, yy, reduction="none").view(len(ind), n).cpu()
                 correct[start:start + len(ind)] = (logits.argmax(1) == yy).float().view(len(ind), n).mean(1).cpu()
-        increase = loss.numpy() - clean
+        per_image = (loss - clean).numpy()  # (pairs, images)
+        increase = per_image.mean(1)
         extra = {"accuracy_drop": mirrored(clean_acc - correct.numpy(), h, w, pairs)}
         if self.top_k is not None:
             top = np.argsort(-increase, kind="stable")[:int(self.top_k)]
             extra["dfm"] = mirrored(np.isin(np.arange(len(pairs)), top).astype(float), h, w, pairs)
         return FrequencyMap(mirrored(increase, h, w, pairs), self.name, counter.cost(),
-                            dict(asdict(self), images=n, pairs=len(pairs)), extra=extra)
+                            dict(asdict(self), images=n, pairs=len(pairs),
+                                 split_half_reliability=split_half_reliability(per_image)), extra=extra)
 
 
 @dataclass
@@ -322,16 +340,17 @@ class GradientSpectrum:
 
     def attribute(self, model, x, y, progress: bool = True) -> FrequencyMap:
         x, y = check_inputs(model, x, y)
-        total = torch.zeros(x.shape[-2:], dtype=torch.float64, device=x.device)
+        spectra = []
         with PassCounter(model) as counter:
             bar = progress_bar(range(0, len(x), self.batch_size), progress=progress, desc="gradient", unit="batch")
             for start in bar:
                 xb = x[start:start + self.batch_size].detach().requires_grad_(True)
                 loss = F.cross_entropy(model(xb), y[start:start + self.batch_size], reduction="sum")
                 (grad,) = torch.autograd.grad(loss, xb)
-                total += (torch.fft.fft2(grad.double()).abs() ** 2).sum(dim=(0, 1))
-        return FrequencyMap((total / len(x)).cpu().numpy(), self.name, counter.cost(),
-                            dict(asdict(self), images=len(x)))
+                spectra.append((torch.fft.fft2(grad.double()).abs() ** 2).sum(dim=1).cpu())
+        per_image = torch.cat(spectra).flatten(1).T.numpy()  # (bins, images)
+        return FrequencyMap(per_image.mean(1).reshape(x.shape[-2:]), self.name, counter.cost(),
+                            dict(asdict(self), images=len(x), split_half_reliability=split_half_reliability(per_image)))
 
 
 METHODS = {cls.name: cls for cls in (FourierMask, FourierHeatMap, FrequencyAblation, GradientSpectrum)}

@@ -171,3 +171,36 @@ def test_faithfulness_prose_judges_network_by_network():
     assert "On all 2 networks: Fourier heat map, gradient spectrum." in text
     assert "The Fourier mask falls short on 1 of 2: rotate (insertion 0.350 vs random 0.400)." in text
     assert "frequency ablation falls short on 1 of 2: rotate (deletion 0.500 vs random 0.400)." in text
+
+
+def test_split_half_reliability_separates_a_shared_map_from_noise():
+    rng = np.random.default_rng(0)
+    shared = rng.normal(size=(200, 1))
+    steady = shared + 0.3 * rng.normal(size=(200, 16))  # every image shows the same map
+    noise = rng.normal(size=(200, 16))  # no map in common
+    assert methods.split_half_reliability(steady) > 0.95
+    assert abs(methods.split_half_reliability(noise)) < 0.5
+    assert methods.split_half_reliability(steady[:, :3]) is None  # too few images to split
+
+
+@pytest.mark.parametrize("name", ["heatmap", "ablation", "gradient"])
+def test_image_averaged_maps_report_their_reliability(name):
+    model, (x, y) = one_frequency_network(), images()  # every image carries the one frequency
+    result = methods.get_method(name, **({"eps": 1.0} if name == "heatmap" else {})).attribute(
+        model, x, y, progress=False)
+    assert result.settings["split_half_reliability"] > 0.8
+
+
+def test_reliability_prose_names_the_shaky_maps():
+    from fm_core import method_results
+
+    def fmap(rel):
+        return methods.FrequencyMap(np.zeros((4, 4)), "x", {}, {"split_half_reliability": rel})
+
+    maps = {"mask": fmap(None), "heatmap": fmap(0.97), "ablation": fmap(-0.4), "gradient": fmap(0.95)}
+    result = {"networks": {"adversarial": {"maps": maps}}, "settings": {"heatmap": 32, "ablation": 32, "gradient": 256}}
+    assert method_results.reliability(result) == {"adversarial": {"heatmap": 0.97, "ablation": -0.4, "gradient": 0.95}}
+    text = method_results.reliability_prose(result)
+    assert "Below 0.9: the frequency ablation of adversarial (-0.40)" in text
+    maps["ablation"] = fmap(0.93)
+    assert "Every such map reaches 0.9 or more" in method_results.reliability_prose(result)
