@@ -21,6 +21,9 @@ The heat map and the ablation visit each *pair* {k, -k} once (:func:`frequency_p
 the half-spectrum H x (W//2+1) without the bins it holds twice), since a real image
 cannot be changed at k without -k; the result is mirrored to the full grid. Images are
 (N, C, H, W) in [0, 1]; work runs in batches on the network's device.
+
+Size: four methods, their shared checks and the pair helpers they all use; issue 18 splits
+it (methods, pairs) when fm_core moves into packages.
 """
 from __future__ import annotations
 
@@ -35,6 +38,7 @@ import torch.nn.functional as F
 from .errors import UserError
 from .fourier import model_device_dtype, symmetric_part
 from .masks import DatasetMask
+from .map_reliability import split_half_reliability  # noqa: F401 (with the maps it rates)
 from .profiles import Profile
 from .utils import load_npz, progress_bar, save_npz_atomic
 
@@ -255,20 +259,6 @@ class FourierHeatMap:
                             dict(asdict(self), images=n, pairs=len(pairs),
                                  split_half_reliability=split_half_reliability(increase)),
                             extra={"error_rate": mirrored(errors.numpy(), h, w, pairs)})
-
-
-def split_half_reliability(per_image: np.ndarray) -> float | None:
-    """How stable a map averaged over images is: the correlation r between the maps of the
-    even- and the odd-numbered images, stepped up to the full count by Spearman-Brown
-    (2r / (1 + r)) when r > 0 (a negative r is returned as it is: the halves disagree).
-    ``per_image``: (bins, images). None with fewer than 4 images."""
-    if per_image.shape[1] < 4:
-        return None
-    a, b = per_image[:, 0::2].mean(1), per_image[:, 1::2].mean(1)
-    if a.std() == 0 or b.std() == 0:
-        return None
-    r = float(np.corrcoef(a, b)[0, 1])
-    return round(2 * r / (1 + r), 4) if r > 0 else round(r, 4)
 
 
 def basis_images(h: int, w: int, pairs: np.ndarray) -> torch.Tensor:
