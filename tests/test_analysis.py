@@ -1,4 +1,4 @@
-"""Tests of fm_core.analysis (paper figures 1, 3, 4, 7) and fm_core.plots (Table 3 and Figure 8:
+"""Tests of fm_core.science.analysis (paper figures 1, 3, 4, 7) and fm_core.book.plots (Table 3 and Figure 8:
 test_mask_classifier.py)."""
 import matplotlib
 
@@ -9,7 +9,8 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from fm_core import analysis, experiments, plots  # noqa: E402
+from fm_core.science import analysis, experiments
+from fm_core.book import plots  # noqa: E402
 
 SIZES = (8, 32, 33, 128)
 BAND_COUNTS = (1, 3, 8, 16, 64)

@@ -115,8 +115,8 @@ def test_book_prose_types_no_measured_percentage():
 
 def test_readme_measured_numbers_come_from_the_results_file():
     """Every percentage in README is the paper's or sits in the generated block, which
-    equals what ``fm_core.headline.readme_block`` makes from ``expected/quick.json``."""
-    from fm_core import headline
+    equals what ``fm_core.store.headline.readme_block`` makes from ``expected/quick.json``."""
+    from fm_core.store import headline
 
     readme = (ROOT / "README.md").read_text()
     begin, end = headline.README_BEGIN, headline.README_END

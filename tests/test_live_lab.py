@@ -27,7 +27,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from fm_core import book_check
+from fm_core.book import check as book_check
 
 pytest.importorskip("jupyter_server", reason="JupyterLab is not installed (requirements-lab.txt)")
 websocket = pytest.importorskip("websocket", reason="websocket-client is not installed "

@@ -9,10 +9,11 @@ import pytest
 import torch
 from torch import nn
 
-from fm_core import cli, faithfulness, methods
+from fm_core import cli, methods
+from fm_core.methods import faithfulness
 from fm_core.errors import UserError
 from fm_core.masks import DatasetMask
-from fm_core.models import MaskedClassifier, build_model, freeze, save_model
+from fm_core.nets.models import MaskedClassifier, build_model, freeze, save_model
 
 SIZE, FREQ, GAIN = 8, (1, 2), 40.0
 
@@ -156,7 +157,7 @@ def test_cli_attribute_writes_map_settings_and_cost(model_file, tmp_path, capsys
 def test_faithfulness_prose_judges_network_by_network():
     """A map that beats the random ranking on average but not on one network is named
     with that network and its numbers; the prose never claims "all" for it."""
-    from fm_core import method_results
+    from fm_core.store import method_results
 
     def row(deletion, insertion):
         return {"AUC deletion accuracy": deletion, "AUC insertion accuracy": insertion}

@@ -32,10 +32,10 @@ numbers do not depend on which page computed them.
 
 The steps of :func:`build_book`, one function each: :func:`_prepare` (check the
 arguments, copy the sources), :func:`_plan` (which notebooks run, which are reused or
-left out), :func:`fm_core.book_run.execute_all` (papermill, :mod:`fm_core.book_execute`; progress
-on the terminal, :mod:`fm_core.book_progress`), :func:`_write_pages` (the toc,
-:mod:`fm_core.book_toc`, and the "Build report" page), :func:`_render_site`
-(Jupyter Book, :mod:`fm_core.book_render`) and :func:`_finish` (report and summary).
+left out), :func:`fm_core.book.run.execute_all` (papermill, :mod:`fm_core.book.execute`; progress
+on the terminal, :mod:`fm_core.book.progress`), :func:`_write_pages` (the toc,
+:mod:`fm_core.book.toc`, and the "Build report" page), :func:`_render_site`
+(Jupyter Book, :mod:`fm_core.book.render`) and :func:`_finish` (report and summary).
 The parameters passed to the notebooks are ``profile`` and, when given, ``data``.
 """
 from __future__ import annotations
@@ -48,11 +48,11 @@ import sys
 import time
 from pathlib import Path
 
-from .book_execute import KERNEL_NAME, REPO_ROOT, default_jobs, executed_ok, one_line
-from .book_run import execute_all
-from .book_render import BUILD, fill_report_page, render, write_report_page
-from .book_toc import EXTRA_PART_CAPTION, make_toc, write_toc
-from .errors import UserError
+from .execute import KERNEL_NAME, REPO_ROOT, default_jobs, executed_ok, one_line
+from .run import execute_all
+from .render import BUILD, fill_report_page, render, write_report_page
+from .toc import EXTRA_PART_CAPTION, make_toc, write_toc
+from fm_core.errors import UserError
 from .report import format_seconds
 
 __all__ = ["build_book", "list_notebooks", "make_toc", "read_build_report", "data_parameter",
@@ -159,7 +159,7 @@ class _Build:
 
 def _prepare(profile, data, only, book_dir, output_dir, progress, jobs=None) -> _Build:
     """Check the arguments, choose the notebooks to execute, copy the sources."""
-    from .profiles import get_profile
+    from fm_core.profiles import get_profile
 
     started = time.perf_counter()
     get_profile(profile)  # an unknown profile fails now, not in the first notebook
@@ -264,7 +264,7 @@ def build_book(profile: str = "quick", data: str | None = None, only: str | None
     output_dir: where ``_build/`` goes (default ``book_dir``).
     strict: raise UserError when Sphinx reports warnings (they are always recorded).
     jobs: pages executed side by side, each kernel with its share of the cores (default
-        :func:`fm_core.book_execute.default_jobs`: two on two cores or more).
+        :func:`fm_core.book.execute.default_jobs`: two on two cores or more).
 
     Returns the path of ``index.html``. Raises UserError with one line naming the
     notebook, cell and error when a notebook fails (its executed copy is kept).

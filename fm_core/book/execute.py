@@ -5,7 +5,7 @@ the repository root on ``PYTHONPATH`` (fm_core imports without installation),
 ``TQDM_DISABLE=1`` (no progress bars in the pages) and ``FM_PROGRESS_FILE`` naming the
 build's ``progress.log``: :func:`fm_core.utils.progress_bar` writes the long stages'
 progress there, and :func:`execute` prints it on the terminal while the notebook runs
-(:mod:`fm_core.book_progress`).
+(:mod:`fm_core.book.progress`).
 
 After a notebook ran, :func:`finish_executed` removes its parameter cells from the page and appends
 a "re-run this page" note with the papermill command that recomputes it.
@@ -20,11 +20,11 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from .book_progress import PROGRESS_FILE_ENV, ProgressTail
-from .errors import UserError
-from .paths import STAGE_LOG_ENV
+from .progress import PROGRESS_FILE_ENV, ProgressTail
+from fm_core.errors import UserError
+from fm_core.paths import STAGE_LOG_ENV
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 KERNEL_NAME = "python3"
 RERUN_TAG = "fm-rerun-note"
 

@@ -1,7 +1,7 @@
 """The explorer page (``book/13_explorer.ipynb``): pick a network of the cue world, an
 objective, a lambda and an image; see the dataset mask, the image before and after it,
 and the mask's cue shares. Every view comes from the artefact store
-(:func:`fm_core.pipeline.get_dataset_mask`): a choice seen before shows at once, a new
+(:func:`fm_core.store.pipeline.get_dataset_mask`): a choice seen before shows at once, a new
 one learns its mask first (seconds to a minute on a CPU at the quick profile) and keeps
 it. In JupyterLab :func:`explorer_widget` draws ipywidgets; the static book shows
 :func:`plot_views` of a small grid, computed the same way.
@@ -11,11 +11,12 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
-from . import cue_analysis, cue_results, pipeline
-from .errors import UserError
-from .fourier import filter_images
+from fm_core.science import cue_analysis
+from fm_core.store import cue_results, pipeline
+from fm_core.errors import UserError
+from fm_core.fourier import filter_images
 from .plots import _grid, _image, _mask
-from .profiles import CHOICES, Profile
+from fm_core.profiles import CHOICES, Profile
 
 def lambdas(cfg: Profile) -> list[float]:
     """The lambdas the explorer offers: the profile's, and the lambda path's (page 10)."""
@@ -25,7 +26,7 @@ def lambdas(cfg: Profile) -> list[float]:
 def view(cfg: Profile, condition: str = "vanilla", objective: str | None = None,
          lam: float | None = None, image: int = 0, progress: bool = True) -> dict:
     """One explorer view: the ``condition``'s network (a name of
-    :func:`fm_core.cue_results.conditions`), its dataset mask under ``objective`` and
+    :func:`fm_core.store.cue_results.conditions`), its dataset mask under ``objective`` and
     ``lam`` (default: the profile's), held-out image number ``image`` before and after
     the mask, and the mask's cue shares (the cue world only)."""
     found = {name: (variant, regime) for name, variant, regime in cue_results.conditions(cfg)}

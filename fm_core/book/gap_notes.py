@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Iterable, Mapping
 
-from . import paper
-from .profiles import Profile
+from fm_core.science import paper
+from fm_core.profiles import Profile
 from .tables import DIFFERS, REPRODUCED_WITHIN_PP, Comparison
 
 
@@ -113,7 +113,7 @@ def _p(values: Mapping) -> str:
 
 
 def table3_verdict(values: Mapping) -> str:
-    """Markdown: Table 3's conclusion from its stored numbers (:func:`fm_core.results.table3_values`):
+    """Markdown: Table 3's conclusion from its stored numbers (:func:`fm_core.store.results.table3_values`):
     the k-fold accuracy, its interval, the shuffled-labels control and the permutation test."""
     true, null = values["true_labels"], values["shuffled_labels"]
     if any(v != v for v in (true["test_mean"], values["p_value"])):  # NaN: no classifier was fitted
@@ -221,7 +221,7 @@ def gap_notes(comparisons: Iterable[Comparison], cfg: Profile, context: Mapping 
 
 def cue_read(reliance: Mapping[str, float], chance: float) -> str:
     """Which cue a network reads, from its accuracy with each cue's bins removed
-    (:func:`fm_core.results.cue_reliance`): a cue whose removal costs at least half of
+    (:func:`fm_core.store.results.cue_reliance`): a cue whose removal costs at least half of
     the way down to ``chance`` is read; "L", "H", "both" or "neither"."""
     full = reliance["all frequencies"]
     drop = {cue: full - reliance[f"{cue} bins removed"] for cue in ("L", "H")}
@@ -295,7 +295,7 @@ def band_prose(kept: Mapping, energy: Mapping) -> str:
 
 def reversal_construction_note(kept: Mapping[str, float], table2: Mapping[str, float]) -> str:
     """How much of Table 2's reversal is by construction, from the share of the attack's
-    energy that the masks let through (:func:`fm_core.results.attack_energy_kept`) and the
+    energy that the masks let through (:func:`fm_core.store.results.attack_energy_kept`) and the
     table's own rows (M(x_A), and the random mask of the same size when it is there)."""
     restored, random = table2["M(x_A)"], table2.get("random mask, same size (x_A)")
     lead = (f"**How much is by construction.** The mask layer is linear, so M(x_A) = M(x) + M(delta): "

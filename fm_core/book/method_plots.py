@@ -1,6 +1,6 @@
-"""Figures of the peer-methods page, in the style of :mod:`fm_core.plots` (maps fftshifted
+"""Figures of the peer-methods page, in the style of :mod:`fm_core.book.plots` (maps fftshifted
 with DC in the centre, colour map 'turbo' on [0, 1], ~9 in wide). Each map is shown as
-:func:`fm_core.faithfulness.scaled` makes it (negatives as 0, divided by the maximum), so
+:func:`fm_core.methods.faithfulness.scaled` makes it (negatives as 0, divided by the maximum), so
 maps of different units share one colour scale."""
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from .faithfulness import scaled
-from .fourier import symmetric_part
+from fm_core.methods.faithfulness import scaled
+from fm_core.fourier import symmetric_part
 
 WIDTH = 9.0
 MASK_CMAP = "turbo"

@@ -1,9 +1,9 @@
 """The settings a page used, in words, generated from its profile: every page that trains,
-attacks or learns masks says how (:meth:`fm_core.report.Page.show_settings`), so that no
+attacks or learns masks says how (:meth:`fm_core.book.report.Page.show_settings`), so that no
 page says "PGD" or "a dataset mask" without its eps, steps and batch."""
 from __future__ import annotations
 
-from .profiles import Profile
+from fm_core.profiles import Profile
 
 
 def _training(c: Profile) -> str:

@@ -1,6 +1,6 @@
 """Figures of the book: each function takes arrays or results and returns a Figure.
 
-Computation lives in :mod:`fm_core.experiments` and :mod:`fm_core.analysis`; here are
+Computation lives in :mod:`fm_core.science.experiments` and :mod:`fm_core.science.analysis`; here are
 only layout and style (and display transforms such as log spectra). Masks
 are stored unshifted (DC at [0, 0]) and are fftshifted for display (DC in the centre),
 which every mask panel's title notes. Masks use the colour map 'turbo' on [0, 1];
@@ -21,7 +21,7 @@ from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from . import analysis
+from fm_core.science import analysis
 
 WIDTH = 9.0  # inches: book width
 MASK_CMAP = "turbo"
@@ -143,7 +143,7 @@ def plot_mask_layer_schematic(image: np.ndarray, mask: np.ndarray, filtered: np.
 
 def plot_dataset_masks(figure3: Mapping) -> Figure:
     """Figure 3: dataset masks (top row) and each mask minus the first one (bottom row),
-    as computed by :func:`fm_core.experiments.figure3`."""
+    as computed by :func:`fm_core.science.experiments.figure3`."""
     names, stack, diffs = list(figure3["names"]), figure3["masks"], figure3["differences"]
     letters = "ABCDEFGHIJ"
     fig, axes = _grid(2, len(names), height_per_row=WIDTH / len(names) * 0.95)
@@ -190,7 +190,7 @@ def _bars(ax, values, xlabel, title):
 def plot_band_partitions_and_energies(energies: Mapping) -> Figure:
     """Figure 4: the radial and angular partitions (top) and, for each mask, its band
     energies minus those of the reference (vanilla) mask: radial (middle row), angular
-    (bottom row), as computed by :func:`fm_core.experiments.band_energy_differences`.
+    (bottom row), as computed by :func:`fm_core.science.experiments.band_energy_differences`.
     Red bars: more energy than the vanilla mask; blue: less."""
     names = [energies["reference"]] + list(energies["regimes"])
     n_bands = energies["n_bands"]
@@ -458,7 +458,7 @@ def plot_paper_vs_build(rows) -> Figure:
     """The reproduction page at a glance: each reported percentage (x) against this
     build's (y), one colour per table, with the line of equality.
 
-    ``rows``: (artefact, quantity, paper, this build) as from :func:`fm_core.results.reproduction`."""
+    ``rows``: (artefact, quantity, paper, this build) as from :func:`fm_core.store.results.reproduction`."""
     rows = [r for r in rows if "%" in r[1]]
     fig, ax = plt.subplots(figsize=(WIDTH * 0.55, WIDTH * 0.5))
     for artefact in dict.fromkeys(r[0] for r in rows):
@@ -533,7 +533,7 @@ def plot_bias_vs_share(rows: Mapping[str, Mapping]) -> Figure:
 
 
 def plot_step_budget_curve(curve: Mapping) -> Figure:
-    """Single-image masks against their step budget (:func:`fm_core.experiments.step_budget_curve`):
+    """Single-image masks against their step budget (:func:`fm_core.science.experiments.step_budget_curve`):
     the median steps taken, and quality (mean mask value, prediction kept, agreement with
     the largest budget's masks)."""
     budgets = np.asarray(curve["budget"])

@@ -16,8 +16,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .book_execute import REPO_ROOT, one_line
-from .errors import UserError
+from .execute import REPO_ROOT, one_line
+from fm_core.errors import UserError
 from .report import format_seconds
 
 BUILD = "_build"

@@ -20,8 +20,8 @@ import time
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from .errors import UserError
-from .profiles import Profile, get_profile
+from fm_core.errors import UserError
+from fm_core.profiles import Profile, get_profile
 
 _PROFILE_FIELDS = {f.name for f in dataclasses.fields(Profile)}
 
@@ -46,7 +46,7 @@ def show_user_errors_in_one_line() -> None:
 
 
 show_user_errors_in_one_line()
-_REPO_ROOT = Path(__file__).resolve().parent.parent
+_REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 class _Block:
@@ -173,7 +173,7 @@ class Page:
     def show_settings(self, *topics: str) -> None:
         """Display the settings this page used for ``topics`` (training, attack, dataset
         masks, image masks, classifier, cue world), in words generated from its profile
-        (:mod:`fm_core.page_settings`); the cue world only where the data are synthetic."""
+        (:mod:`fm_core.book.page_settings`); the cue world only where the data are synthetic."""
         from .page_settings import describe
         topics = tuple(t for t in topics if t != "cue world" or self.cfg.data == "synthetic")
         _display(_Block("Settings used on this page", describe(self.cfg, *topics), kind="seealso"))

@@ -1,7 +1,7 @@
 """The build's execute step for a whole book: the selected pages, one at a time or side
 by side in worker processes (``build.jobs``), each with its own progress and stage log.
 
-``build`` is :class:`fm_core.book._Build` (its ``selected`` notebooks, ``parameters``,
+``build`` is :class:`fm_core.book.build._Build` (its ``selected`` notebooks, ``parameters``,
 ``jobs``, ``report`` and folders); the report records each page's status, seconds and
 the seconds of every artefact it computed, per stage.
 """
@@ -10,10 +10,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from .book_execute import (execute, execution_order, finish_executed, page_parameters, run_page,
-                           threads_per_kernel)
-from .book_progress import read_stage_log
-from .errors import UserError
+from .execute import execute, execution_order, finish_executed, page_parameters, run_page, threads_per_kernel
+from .progress import read_stage_log
+from fm_core.errors import UserError
 from .report import format_seconds
 
 
@@ -117,7 +116,7 @@ def _execute_side_by_side(build, notebooks: list[Path], overall) -> None:
 
 def execute_all(build) -> None:
     """Execute the selected notebooks, ``build.jobs`` at a time (their order:
-    :func:`fm_core.book_execute.execution_order`); stop at the first that fails."""
+    :func:`fm_core.book.execute.execution_order`); stop at the first that fails."""
     build.build_dir.mkdir(parents=True, exist_ok=True)
     for nb in build.selected:  # no stale log of an earlier build is merged if this one fails
         _page_logs(build, nb)

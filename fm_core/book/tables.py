@@ -1,8 +1,8 @@
 """Display tables: one formatter (:func:`frame`) turns results into DataFrames with
 human headers, integers as integers and "-" for missing; the paper's reported numbers
-(:mod:`fm_core.paper`) are set beside this build's where the paper has them, each pair
+(:mod:`fm_core.science.paper`) are set beside this build's where the paper has them, each pair
 with a verdict (:func:`verdict`) computed from the two numbers, and every pair that
-differs is explained by :mod:`fm_core.gap_notes`, in words chosen by the numbers.
+differs is explained by :mod:`fm_core.book.gap_notes`, in words chosen by the numbers.
 """
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from typing import Iterable, Mapping
 
 import pandas as pd
 
-from . import paper
-from .profiles import REGIME_LETTERS
+from fm_core.science import paper
+from fm_core.profiles import REGIME_LETTERS
 
 # A percentage of this build "reproduces" the paper's when it lies within this many
 # percentage points of it: about the spread between the paper's text and its authors'

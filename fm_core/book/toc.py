@@ -13,7 +13,7 @@ from typing import Iterable
 
 import yaml
 
-from .errors import UserError
+from fm_core.errors import UserError
 
 EXTRA_PART_CAPTION = "More pages"
 

@@ -16,8 +16,8 @@ import sys
 import time
 from pathlib import Path
 
-from .errors import UserError
-from .profiles import PROFILES, REGIMES, get_profile
+from fm_core.errors import UserError
+from fm_core.profiles import PROFILES, REGIMES, get_profile
 
 
 class _Parser(argparse.ArgumentParser):
@@ -35,26 +35,26 @@ def _out_path(value: str, suffix: str | None = None) -> Path:
 
 
 def _positive(kind, maximum=None):
-    """A finite number > 0 (and <= ``maximum``): see :func:`fm_core.validate.number`."""
-    from .validate import positive
+    """A finite number > 0 (and <= ``maximum``): see :func:`fm_core.data.validate.number`."""
+    from fm_core.data.validate import positive
 
     return positive(kind, maximum)
 
 
 def _non_negative_int(text):
-    from .validate import number
+    from fm_core.data.validate import number
 
     return number(int, minimum=0)(text)
 
 
 def _seed(text):
-    from .validate import seed
+    from fm_core.data.validate import seed
 
     return seed(text)
 
 
 def _load_for_model(model, data: str, split: str, class_index=None):
-    from .data import load_dataset
+    from fm_core.data import load_dataset
 
     ds = load_dataset(data, size=model.size)
     if ds.size != model.size:
@@ -68,10 +68,10 @@ def _load_for_model(model, data: str, split: str, class_index=None):
 
 
 def cmd_data(args) -> None:
-    from .data import load_dataset
+    from fm_core.data import load_dataset
 
     if args.get:  # only "imagenette" so far; argparse's choices refuse the rest
-        from .imagenette_download import get_imagenette
+        from fm_core.data.imagenette_download import get_imagenette
 
         get_imagenette()
         print("use it with --data imagenette (e.g. fm book --profile paper --data imagenette)")
@@ -82,7 +82,7 @@ def cmd_data(args) -> None:
           + (f"; planted cue bins: L {int(ds.truth['low'].sum())}, H {int(ds.truth['high'].sum())}"
              if ds.truth is not None else ""))
     if args.show:
-        from .plots import plot_dataset_overview
+        from fm_core.book.plots import plot_dataset_overview
 
         out = _out_path(args.out, ".png")
         fig = plot_dataset_overview(ds)
@@ -91,11 +91,11 @@ def cmd_data(args) -> None:
 
 
 def cmd_train(args) -> None:
-    from . import distributed
-    from .data import load_dataset
-    from .models import save_model
-    from .training import check_regime, train_network
-    from .utils import resolve_device
+    from fm_core.nets import distributed
+    from fm_core.data import load_dataset
+    from fm_core.nets.models import save_model
+    from fm_core.nets.training import check_regime, train_network
+    from fm_core.utils import resolve_device
 
     check_regime(args.regime)
     device = resolve_device(args.device)  # first: a missing GPU fails before any work
@@ -130,9 +130,9 @@ def cmd_train(args) -> None:
 
 
 def cmd_mask(args) -> None:
-    from .masks import DatasetMask
-    from .models import freeze, load_model
-    from .utils import resolve_device
+    from fm_core.masks import DatasetMask
+    from fm_core.nets.models import freeze, load_model
+    from fm_core.utils import resolve_device
 
     out = _out_path(args.out, ".npz")
     model = freeze(load_model(args.model, device=resolve_device(args.device)))
@@ -149,10 +149,10 @@ def cmd_mask(args) -> None:
 def cmd_image_masks(args) -> None:
     import numpy as np
 
-    from . import distributed
-    from .masks import ImageMasks
-    from .models import freeze, load_model
-    from .utils import resolve_device
+    from fm_core.nets import distributed
+    from fm_core.masks import ImageMasks
+    from fm_core.nets.models import freeze, load_model
+    from fm_core.utils import resolve_device
 
     out = _out_path(args.out, ".npz")
     if args.precision == "bf16" and args.dtype == "float64":
@@ -193,7 +193,7 @@ def cmd_image_masks(args) -> None:
 
 
 def cmd_merge(args) -> None:
-    from .distributed import find_shards, merge_shards
+    from fm_core.nets.distributed import find_shards, merge_shards
 
     out = _out_path(args.out, ".npz")
     shards = [Path(s) for s in args.shards] or find_shards(out)
@@ -205,10 +205,10 @@ def cmd_merge(args) -> None:
 
 def cmd_cues(args) -> None:
 
-    from . import synthetic
-    from .cue_analysis import behaviour
-    from .models import freeze, load_model
-    from .utils import default_device, save_json_atomic
+    from fm_core.data import synthetic
+    from fm_core.science.cue_analysis import behaviour
+    from fm_core.nets.models import freeze, load_model
+    from fm_core.utils import default_device, save_json_atomic
 
     out = _out_path(args.out, ".json")
     model = freeze(load_model(args.model, device=default_device()))
@@ -233,9 +233,9 @@ def cmd_cues(args) -> None:
 
 
 def cmd_attribute(args) -> None:
-    from .methods import get_method
-    from .models import freeze, load_model
-    from .utils import default_device
+    from fm_core.methods.peers import get_method
+    from fm_core.nets.models import freeze, load_model
+    from fm_core.utils import default_device
 
     out = _out_path(args.out, ".npz")
     model = freeze(load_model(args.model, device=default_device()))
@@ -243,7 +243,7 @@ def cmd_attribute(args) -> None:
         raise UserError("--eps belongs to --method heatmap and --top-k to --method ablation")
     settings = {"heatmap": dict(eps=args.eps), "ablation": dict(top_k=args.top_k)}.get(args.method, {})
     if args.method == "mask":  # the profile's dataset-mask settings, as `fm mask` uses them
-        from .masks import DatasetMask
+        from fm_core.masks import DatasetMask
         settings = dataclasses.asdict(DatasetMask.from_profile(get_profile(args.profile)))
     method = get_method(args.method, **settings)  # checks the settings before any data is loaded
     _, x, y = _load_for_model(model, args.data, args.split)
@@ -257,7 +257,7 @@ def cmd_attribute(args) -> None:
 
 def cmd_bench(args) -> None:
     from .bench import make_bench_images, make_bench_model, run_bench
-    from .utils import resolve_device
+    from fm_core.utils import resolve_device
 
     cfg = get_profile(args.profile)
     out = _out_path(args.out, ".json")
@@ -272,8 +272,8 @@ def cmd_bench(args) -> None:
               f"(low / assumed / high steps per image mask) -> {out}")
         return
     x = make_bench_images(cfg.size, n=args.batch_size)
-    if args.methods:  # the peer methods' passes and seconds instead (fm_core.method_results)
-        from .method_results import bench_methods
+    if args.methods:  # the peer methods' passes and seconds instead (fm_core.store.method_results)
+        from fm_core.store.method_results import bench_methods
         result = bench_methods(make_bench_model(cfg.name).to(device), x, out=out)
         for name, cost in result["methods"].items():
             print(f"  {name:<9} {cost['forward_passes']:>8} forward, {cost['backward_passes']:>7} backward, "
@@ -291,9 +291,9 @@ def cmd_bench(args) -> None:
 
 
 def cmd_book(args) -> None:
-    from .book import build_book
+    from fm_core.book.build import build_book
 
-    from .headline import write_headline
+    from fm_core.store.headline import write_headline
 
     build_book(profile=args.profile, data=args.data, only=args.only, jobs=args.jobs)
     cfg = get_profile(args.profile, data=args.data)
@@ -302,7 +302,7 @@ def cmd_book(args) -> None:
 
 
 def cmd_expected(args) -> None:
-    from .headline import headline_path, write_expected
+    from fm_core.store.headline import headline_path, write_expected
 
     if not headline_path(args.profile).exists():
         raise UserError(f"no headline file at {headline_path(args.profile)}; build the book first "
@@ -311,7 +311,7 @@ def cmd_expected(args) -> None:
 
 
 def cmd_readme(args) -> None:
-    from .headline import update_readme
+    from fm_core.store.headline import update_readme
 
     update_readme()
     print("README.md: results block regenerated from expected/quick.json")
@@ -319,8 +319,8 @@ def cmd_readme(args) -> None:
 
 def cmd_runs(args) -> int:
     """List (or with --verify, check) the artefact store, per profile."""
-    from .paths import runs_root
-    from .store import verify_store
+    from fm_core.paths import runs_root
+    from fm_core.store import verify_store
 
     root = runs_root()
     folders = [root / args.profile] if args.profile else sorted(
@@ -346,7 +346,7 @@ def cmd_runs(args) -> int:
 
 def _print_networks(cfg) -> None:
     """The five networks' accuracies, from the results the book just stored."""
-    from .pipeline import load_results
+    from fm_core.store.pipeline import load_results
 
     table1 = load_results(cfg).get("table1")
     if not table1:
@@ -418,7 +418,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="float64: results of one and of many processes agree to 1e-6")
     p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"],
                    help="bf16: the network under bfloat16 autocast (faster where native; masks within "
-                        "BF16_MASK_TOLERANCE of fp32's, fm_core/mask_objective.py)")
+                        "BF16_MASK_TOLERANCE of fp32's, fm_core/masks/objective.py)")
     p.add_argument("--channels-last", action="store_true", help="the network in channels_last memory (a speed option)")
     p.add_argument("--profile", default="quick", choices=profiles)
     p.add_argument("--out", required=True)
@@ -454,7 +454,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=_positive(int), default=64)
     p.add_argument("--steps", type=_positive(int), default=30)
     p.add_argument("--methods", action="store_true", help="instead: each peer method's passes and seconds")
-    p.add_argument("--cases", help="comma-separated bench cases (default: all; see fm_core.bench.CASES)")
+    p.add_argument("--cases", help="comma-separated bench cases (default: all; see fm_core.cli.bench.CASES)")
     p.add_argument("--gpu-check", action="store_true",
                    help="instead: the paper profile's mask-step rates, a training epoch and the projected "
                         "wall time of the whole profile (scripts/gpu_check.sh)")

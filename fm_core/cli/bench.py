@@ -7,7 +7,7 @@ every ratio under ``ratios``. Other modules may add cases with :func:`register_c
 a case that belongs here but is registered elsewhere is listed under ``pending`` until
 it is. The cases:
 
-- ``batched``: (a) :func:`fm_core.image_masks.learn_image_masks` with the whole batch in
+- ``batched``: (a) :func:`fm_core.masks.image_masks.learn_image_masks` with the whole batch in
   one pool, (b) the same one image at a time, (c) the floor: the frozen network's own
   forward and backward pass (gradient w.r.t. the input) at the same batch, which no mask
   learner on that network can beat.
@@ -16,7 +16,7 @@ it is. The cases:
   contiguous, and how far the masks moved apart (``agreement``).
 - ``training_step``: one Adam step of the network in training mode, fp32 vs bf16 and
   channels_last vs contiguous.
-- ``sharded`` and ``side_by_side`` (whole commands, :mod:`fm_core.bench_processes`):
+- ``sharded`` and ``side_by_side`` (whole commands, :mod:`fm_core.cli.bench_processes`):
   ``fm image-masks`` as one process vs under torchrun with 2 ranks; two ``fm mask``
   commands one after the other with all cores vs side by side with half each (how the
   book runs its pages).
@@ -32,13 +32,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .errors import UserError
-from .image_masks import learn_image_masks
-from .mask_objective import BF16_MASK_TOLERANCE, CHANNELS_LAST_MASK_TOLERANCE, network_logits
-from .models import build_model, freeze
-from .paths import IMAGENETTE_MEAN, IMAGENETTE_STD
-from .profiles import get_profile
-from .utils import save_json_atomic
+from fm_core.errors import UserError
+from fm_core.masks.image_masks import learn_image_masks
+from fm_core.masks.objective import BF16_MASK_TOLERANCE, CHANNELS_LAST_MASK_TOLERANCE, network_logits
+from fm_core.nets.models import build_model, freeze
+from fm_core.paths import IMAGENETTE_MEAN, IMAGENETTE_STD
+from fm_core.profiles import get_profile
+from fm_core.utils import save_json_atomic
 
 # Speed does not depend on the weights, so the default bench model is untrained.
 BENCH_NOTE = "random-init weights: the speed of mask learning does not depend on the weights"

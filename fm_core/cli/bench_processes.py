@@ -1,7 +1,7 @@
 """Bench cases that time whole ``fm`` commands in fresh processes (process start, torch
-import and all): ``sharded`` (:mod:`fm_core.distributed`) and ``side_by_side`` (the
-book's ``jobs``, :func:`fm_core.book_execute.default_jobs`). :mod:`fm_core.bench`
-registers them; each takes its :class:`fm_core.bench.BenchSetup`.
+import and all): ``sharded`` (:mod:`fm_core.nets.distributed`) and ``side_by_side`` (the
+book's ``jobs``, :func:`fm_core.book.execute.default_jobs`). :mod:`fm_core.cli.bench`
+registers them; each takes its :class:`fm_core.cli.bench.BenchSetup`.
 """
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .distributed import SLURM_VARS, TORCHRUN_VARS, available_cores
-from .errors import UserError
+from fm_core.nets.distributed import SLURM_VARS, TORCHRUN_VARS, available_cores
+from fm_core.errors import UserError
 
 SHARDED_RANKS = 2
 # A launcher's variables, which the bench's own commands must not inherit.
@@ -33,7 +33,7 @@ def _free_port() -> int:
 def _command_env(threads: int) -> dict:
     """This process's environment for a bench command: no launcher variables, CPU only,
     ``threads`` torch threads, the package importable."""
-    package_root = str(Path(__file__).resolve().parent.parent)
+    package_root = str(Path(__file__).resolve().parents[2])
     env = {k: v for k, v in os.environ.items() if k not in LAUNCH_VARS}
     env.update(OMP_NUM_THREADS=str(threads), TQDM_DISABLE="1", CUDA_VISIBLE_DEVICES="",
                PYTHONPATH=os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")])))
@@ -54,13 +54,13 @@ def _timed_command(command: list[str], threads: int, timeout: float, case: str =
 def _check_rebuildable(s, case: str) -> None:
     if "arch" not in s.model.meta:
         raise UserError(f"bench case {case!r} saves the model for its commands: use a model made by "
-                        "fm_core.models.build_model (as fm bench's is)")
+                        "fm_core.nets.models.build_model (as fm bench's is)")
 
 
 def _write_model_and_images(s, folder: Path) -> None:
     """The bench's model (``model.pt``) and images (``images.npz``, as both splits) in
     ``folder``, for commands that read files."""
-    from .models import save_model
+    from fm_core.nets.models import save_model
     save_model(s.model, folder / "model.pt")
     images = s.x.detach().float().cpu()[:, 0].numpy()
     # unused (targets are the network's own predictions), but a data file needs 2+ classes
@@ -72,8 +72,8 @@ def sharded_case(s: BenchSetup, timeout: float = 3600) -> dict:
     """``fm image-masks`` on the bench images for ``steps`` steps (patience 0, one pool,
     float64, CPU): as one process with all cores, and under torchrun with
     :data:`SHARDED_RANKS` ranks of cores / ranks threads each (as
-    :func:`fm_core.distributed.share_cores` gives them)."""
-    from .mask_result import MaskResult
+    :func:`fm_core.nets.distributed.share_cores` gives them)."""
+    from fm_core.masks.result import MaskResult
 
     n, ranks = len(s.x), SHARDED_RANKS
     _check_rebuildable(s, "sharded")
@@ -122,7 +122,7 @@ def _side_by_side_commands(commands: list[list[str]], threads: int, timeout: flo
 def side_by_side_case(s: BenchSetup, timeout: float = 3600) -> dict:
     """Two ``fm mask`` commands (a dataset mask on the bench images, ``4 x steps`` steps
     at most, CPU): one after the other with all cores each, then side by side with
-    cores / 2 threads each, as :mod:`fm_core.book_run` runs two pages."""
+    cores / 2 threads each, as :mod:`fm_core.book.run` runs two pages."""
     _check_rebuildable(s, "side_by_side")
     cores, n = available_cores(), len(s.x)
     with tempfile.TemporaryDirectory(prefix="fm-bench-side-") as tmp:

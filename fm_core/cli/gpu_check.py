@@ -19,15 +19,15 @@ import numpy as np
 import torch
 
 from .bench import bf16_supported, make_bench_images, make_bench_model, time_masks
-from .dataset import from_arrays
-from .profiles import get_profile
-from .training import train_network
-from .utils import save_json_atomic
+from fm_core.data.dataset import from_arrays
+from fm_core.profiles import get_profile
+from fm_core.nets.training import train_network
+from fm_core.utils import save_json_atomic
 
 # The paper's 5 Imagenette classes in imagenette2-160: training and validation images.
 IMAGENETTE5_TRAIN, IMAGENETTE5_VAL = 4671, 1973
 NUM_CLASSES = 5
-# The single-image mask sets of the paper profile (the keys of fm_core.pipeline's
+# The single-image mask sets of the paper profile (the keys of fm_core.store.pipeline's
 # IMAGE_MASK_SETS, which tests/test_gpu_check.py compares; not imported: it is heavy).
 IMAGE_MASK_SETS = ("vanilla_x", "adversarial_x", "vanilla_xadv")
 # Training regimes the check times; the other augmented regimes cost what "rotate" costs
@@ -68,8 +68,8 @@ def mask_step_rates(profile, batch_sizes, steps: int, device, precision: str) ->
 
 def check_dataset(profile, n_train: int, n_val: int):
     """Imagenette when it is on disk (the paper's data), else random images of its size."""
-    from .datafiles import IMAGENETTE_FOLDER, find_imagenette_tree, load_imagenette
-    from .paths import data_dir
+    from fm_core.data.files import IMAGENETTE_FOLDER, find_imagenette_tree, load_imagenette
+    from fm_core.paths import data_dir
 
     root = data_dir() / IMAGENETTE_FOLDER
     if profile.size == 128 and find_imagenette_tree(root):

@@ -1,7 +1,7 @@
 """Data sets, named by one string everywhere (library, CLI, notebook parameters).
 
 - ``synthetic`` (default): the two-cue world (a low- and a high-frequency cue per class
-  at known bins, over a 1/f^2 background), see :mod:`fm_core.synthetic`; generated from
+  at known bins, over a 1/f^2 background), see :mod:`fm_core.data.synthetic`; generated from
   a seed in seconds and cached under ``data/``.
 - ``imagenette``: the paper's 5 classes, grayscale, from ``data/imagenette2-160/``.
 - a folder in ImageFolder layout (``train/`` and ``val/``, one sub-folder per class).
@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import datafiles, synthetic
+from . import files as datafiles, synthetic
 from .dataset import Dataset, from_arrays, subsample
-from .errors import UserError
-from .paths import data_dir
+from fm_core.errors import UserError
+from fm_core.paths import data_dir
 
 __all__ = ["Dataset", "from_arrays", "load_dataset"]
 
@@ -26,7 +26,7 @@ def load_dataset(name: str = "synthetic", size: int = 32, seed: int = 0,
                  n_train: int | None = None, n_val: int | None = None,
                  world: synthetic.CueWorld | None = None) -> Dataset:
     """Load (or generate) the data set named ``name`` at ``size`` x ``size``; ``world``:
-    the synthetic cue world's knobs (default :class:`fm_core.synthetic.CueWorld`)."""
+    the synthetic cue world's knobs (default :class:`fm_core.data.synthetic.CueWorld`)."""
     name = str(name)
     if name == "synthetic":
         ds = synthetic.load_synthetic(size=size, seed=seed, world=world or synthetic.CueWorld())

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from . import validate
-from .errors import UserError
+from fm_core.errors import UserError
 
 
 @dataclass
@@ -58,7 +58,7 @@ class Dataset:
 
 def from_arrays(name: str, x_train, y_train, x_val, y_val, class_names=None, **kwargs) -> Dataset:
     """Check and convert arrays (N, H, W) in [0, 1] float or uint8 into a :class:`Dataset`
-    (the checks live in :mod:`fm_core.validate`)."""
+    (the checks live in :mod:`fm_core.data.validate`)."""
     xs = [torch.from_numpy(validate.images(name, key, x))[:, None]
           for key, x in (("x_train", x_train), ("x_val", x_val))]
     if xs[0].shape[-1] != xs[1].shape[-1]:

@@ -1,6 +1,6 @@
 """Data sets read from disk: the paper's Imagenette, any ImageFolder tree, and ``.npz`` files.
 
-Every loader returns a :class:`fm_core.dataset.Dataset` built by :func:`fm_core.dataset.from_arrays`,
+Every loader returns a :class:`fm_core.data.dataset.Dataset` built by :func:`fm_core.data.dataset.from_arrays`,
 which owns the checks on pixels and labels; this module only finds and decodes the files,
 and turns every problem a user can fix into a one-line :class:`~fm_core.errors.UserError`.
 
@@ -29,11 +29,10 @@ from tqdm import tqdm
 
 from . import validate
 from .dataset import Dataset, from_arrays
-from .errors import UserError
-from .imagenette_download import (IMAGENETTE_ARCHIVE, IMAGENETTE_CLASSES, IMAGENETTE_FOLDER,  # noqa: F401
-                                  find_imagenette_tree, get_imagenette, imagenette_url)
-from .paths import IMAGENETTE_MEAN, IMAGENETTE_STD, data_dir
-from .utils import load_npz, save_npz_atomic, stable_hash
+from fm_core.errors import UserError
+from .imagenette_download import IMAGENETTE_ARCHIVE, IMAGENETTE_CLASSES, IMAGENETTE_FOLDER, find_imagenette_tree, get_imagenette, imagenette_url
+from fm_core.paths import IMAGENETTE_MEAN, IMAGENETTE_STD, data_dir
+from fm_core.utils import load_npz, save_npz_atomic, stable_hash
 
 # Where decoded image folders are cached; None means data_dir() / "cache", looked up at
 # call time so that pointing FM_DATA_DIR elsewhere (as tests do) moves the cache too.
@@ -62,7 +61,7 @@ def load_npz_dataset(path: str | os.PathLike) -> Dataset:
 def _read_npz(path: Path) -> dict:
     """All arrays of an ``.npz``, refusing pickles, damaged files and arrays too large for
     memory (checked from the headers before anything is allocated, see
-    :func:`fm_core.validate.npz_members`); any unreadable file is a UserError."""
+    :func:`fm_core.data.validate.npz_members`); any unreadable file is a UserError."""
     validate.npz_members(path)
     try:
         return load_npz(path)

@@ -16,8 +16,8 @@ import shutil
 import socket
 from pathlib import Path
 
-from .errors import UserError
-from .paths import data_dir
+from fm_core.errors import UserError
+from fm_core.paths import data_dir
 
 # The paper's 5 of Imagenette's 10 classes, in the paper's (and ImageFolder's sorted) order.
 IMAGENETTE_CLASSES: tuple[tuple[str, str], ...] = (

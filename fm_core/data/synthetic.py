@@ -53,9 +53,9 @@ from pathlib import Path
 import numpy as np
 
 from .dataset import Dataset, from_arrays
-from .errors import UserError
-from .paths import data_dir
-from .utils import load_npz, save_npz_atomic
+from fm_core.errors import UserError
+from fm_core.paths import data_dir
+from fm_core.utils import load_npz, save_npz_atomic
 
 GENERATOR_VERSION = 2
 CLASS_NAMES = ["class 0", "class 1", "class 2", "class 3", "class 4"]
@@ -238,7 +238,7 @@ def synthetic_arrays(size: int = 32, seed: int = 0, world: CueWorld = CueWorld()
 
 
 def load_synthetic(size: int = 32, seed: int = 0, world: CueWorld = CueWorld()) -> Dataset:
-    """The two-cue world as a :class:`fm_core.dataset.Dataset`, with its truths."""
+    """The two-cue world as a :class:`fm_core.data.dataset.Dataset`, with its truths."""
     frequencies(size, "low")
     a = synthetic_arrays(size, seed, world)
     cues = truth(size)

@@ -3,9 +3,9 @@ files (inspected before anything is allocated), image folders, image arrays and 
 and model files. Each problem becomes one line: a :class:`~fm_core.errors.UserError`
 (exit code 2 on the command line), never a traceback, never a half-written output.
 
-:func:`fm_core.dataset.from_arrays` calls :func:`images` and :func:`labels`;
-:mod:`fm_core.datafiles` calls :func:`npz_members` and :func:`image_folder`;
-:func:`fm_core.models.load_model` calls :func:`model_meta`; the command line's numeric
+:func:`fm_core.data.dataset.from_arrays` calls :func:`images` and :func:`labels`;
+:mod:`fm_core.data.files` calls :func:`npz_members` and :func:`image_folder`;
+:func:`fm_core.nets.models.load_model` calls :func:`model_meta`; the command line's numeric
 options are parsed by :func:`number`.
 """
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import UserError
+from fm_core.errors import UserError
 
 # Images smaller than this cannot go through the networks' pooling stages; larger than
 # MAX_SIZE is not a Fourier-mask data set this code can hold in memory.

@@ -1,21 +1,21 @@
 """The dataset-mask learners of the public face (:mod:`fm_core.masks`): :class:`DatasetMask`
 and :class:`LambdaPath`, configured once and called on ``(model, x, y)``. In their own
-module so that an artefact's key follows only the code it runs (:mod:`fm_core.code_keys`).
+module so that an artefact's key follows only the code it runs (:mod:`fm_core.store.code_keys`).
 """
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
 from .dataset_masks import learn_dataset_mask, learn_lambda_path
-from .mask_objective import EXP_CAP
-from .mask_result import MaskResult
+from .objective import EXP_CAP
+from .result import MaskResult
 
 
 @dataclass
 class DatasetMask:
     """One mask for all images given (a class mask: pass one class's images).
     Defaults are the paper's; :meth:`from_profile` takes a profile's (the small profiles'
-    converge in a few hundred steps). See :func:`fm_core.dataset_masks.learn_lambda_path`."""
+    converge in a few hundred steps). See :func:`fm_core.masks.dataset_masks.learn_lambda_path`."""
 
     lam: float = 0.2
     lr: float = 1e-3

@@ -1,7 +1,7 @@
 """Dataset (and class) masks: one Fourier mask for a set of images, or a whole lambda
 path of them learned in one batched run.
 
-A class mask is the same learner on one class's images. See :mod:`fm_core.mask_objective`
+A class mask is the same learner on one class's images. See :mod:`fm_core.masks.objective`
 for the loss; :class:`fm_core.masks.DatasetMask` is the configured, callable face of
 :func:`learn_dataset_mask`, :class:`fm_core.masks.LambdaPath` that of
 :func:`learn_lambda_path`.
@@ -18,13 +18,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .evaluation import EVAL_BATCH, normalised_losses
-from .evaluation import accuracy as masked_accuracy
-from .fourier import apply_fourier_mask, model_device_dtype
-from .mask_objective import EXP_CAP, adam_coefficients, adam_step, exp_penalty, one_cycle
-from .mask_result import MaskResult
-from .models import freeze
-from .utils import progress_bar
+from fm_core.nets.evaluation import EVAL_BATCH, normalised_losses
+from fm_core.nets.evaluation import accuracy as masked_accuracy
+from fm_core.fourier import apply_fourier_mask, model_device_dtype
+from .objective import EXP_CAP, adam_coefficients, adam_step, exp_penalty, one_cycle
+from .result import MaskResult
+from fm_core.nets.models import freeze
+from fm_core.utils import progress_bar
 
 # What the invariance term holds fixed (see invariance_terms):
 #   batch_mean: the batch's mean loss (the authors' code, torch's mean reduction);
@@ -85,7 +85,7 @@ def learn_lambda_path(model, x: torch.Tensor, y: torch.Tensor, lams=(0.2,), lr=1
     settled epochs, revert to the last mask within 99% of the unmasked accuracy).
 
     Each row's loss on a batch is ``exp_penalty(invariance) + lam/(H*W) * ||M||_1`` (see
-    :func:`invariance_terms` and :mod:`fm_core.mask_objective`), minimised by Adam under
+    :func:`invariance_terms` and :mod:`fm_core.masks.objective`), minimised by Adam under
     ``schedule`` for at most ``max_steps`` steps (``None``: ``epochs`` passes over x) of
     ``batch_size`` images drawn in shuffled epochs (generator seeded with ``seed``), M
     clamped to [0, 1] after each step. Every ``window`` steps (``None``: one epoch) the
@@ -98,7 +98,7 @@ def learn_lambda_path(model, x: torch.Tensor, y: torch.Tensor, lams=(0.2,), lr=1
     ``kept`` records whether the result meets that accuracy criterion. ``start`` (H, W):
     the mask every row begins at (None: all ones, the paper's).
 
-    The network is frozen (:func:`fm_core.models.freeze`) and the work runs on its device."""
+    The network is frozen (:func:`fm_core.nets.models.freeze`) and the work runs on its device."""
     if invariance not in INVARIANCES:
         raise ValueError(f"invariance must be one of {INVARIANCES}, got {invariance!r}")
     if schedule not in SCHEDULES:

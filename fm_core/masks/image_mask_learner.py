@@ -1,25 +1,25 @@
 """The single-image mask learner of the public face (:mod:`fm_core.masks`): :class:`ImageMasks`,
 configured once and called on ``(model, x)``. In its own module so that an artefact's key
-follows only the code it runs (:mod:`fm_core.code_keys`).
+follows only the code it runs (:mod:`fm_core.store.code_keys`).
 """
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
 from .image_masks import learn_image_masks
-from .mask_objective import EXP_CAP
-from .mask_result import MaskResult
+from .objective import EXP_CAP
+from .result import MaskResult
 
 
 @dataclass
 class ImageMasks:
     """One mask per image, many learned at once; ``y`` (targets) defaults to the network's
     own predictions. Defaults are the paper's; see
-    :func:`fm_core.image_masks.learn_image_masks` (``checkpoint`` makes the run resumable).
+    :func:`fm_core.masks.image_masks.learn_image_masks` (``checkpoint`` makes the run resumable).
     ``precision="bf16"`` and ``channels_last=True`` are speed options, off by default (no
     profile sets them, so the store's results are fp32): masks within
     ``BF16_MASK_TOLERANCE`` / ``CHANNELS_LAST_MASK_TOLERANCE`` of
-    :mod:`fm_core.mask_objective` of the default ones."""
+    :mod:`fm_core.masks.objective` of the default ones."""
 
     lam: float = 0.07
     lr: float = 0.2

@@ -15,14 +15,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .errors import UserError
-from .evaluation import EVAL_BATCH, normalised_losses, predict
-from .fourier import apply_fourier_mask, model_device_dtype
-from .mask_objective import EXP_CAP, adam_step, check_precision, exp_penalty, invariance as per_image_invariance
-from .mask_objective import network_logits, one_cycle_adam_table, sparsity_penalty
-from .mask_result import MaskResult
-from .models import freeze
-from .utils import load_npz, progress_bar, save_npz_atomic, stable_hash
+from fm_core.errors import UserError
+from fm_core.nets.evaluation import EVAL_BATCH, normalised_losses, predict
+from fm_core.fourier import apply_fourier_mask, model_device_dtype
+from .objective import EXP_CAP, adam_step, check_precision, exp_penalty, invariance as per_image_invariance
+from .objective import network_logits, one_cycle_adam_table, sparsity_penalty
+from .result import MaskResult
+from fm_core.nets.models import freeze
+from fm_core.utils import load_npz, progress_bar, save_npz_atomic, stable_hash
 
 CHECKPOINT_FORMAT = "fm_core.image_masks_checkpoint/1"
 
@@ -217,9 +217,9 @@ def learn_image_masks(model, x: torch.Tensor, targets=None, lam: float = 0.07, l
     ``_ImageMaskRun``), not after every step. ``precision="bf16"`` runs the network under
     bfloat16 autocast and ``channels_last`` puts it (in place) and its inputs in that
     memory format; both are off by default (float32 masks), see
-    :data:`fm_core.mask_objective.PRECISIONS` for how far their masks may differ.
+    :data:`fm_core.masks.objective.PRECISIONS` for how far their masks may differ.
 
-    Returns a :class:`~fm_core.mask_result.MaskResult`: ``masks`` (N, H, W) float32
+    Returns a :class:`~fm_core.masks.result.MaskResult`: ``masks`` (N, H, W) float32
     unshifted, ``predictions`` (the targets), ``final_predictions`` (on the masked image
     at stop), ``steps`` (per image), ``kept`` (final prediction == target).
     The network is frozen and the work runs on its device."""

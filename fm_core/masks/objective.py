@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .errors import UserError
+from fm_core.errors import UserError
 
 
 def invariance(logits: torch.Tensor, y: torch.Tensor, ref_loss: torch.Tensor) -> torch.Tensor:

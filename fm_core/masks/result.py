@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .utils import load_npz, save_npz_atomic
+from fm_core.utils import load_npz, save_npz_atomic
 
 RESULT_FORMAT = "fm_core.mask_result/1"
 

@@ -3,7 +3,7 @@ images it was not made from:
 
 - **truth** (:func:`truth_scores`): in the cue world, the AUROC and precision at k with
   which the map singles out each planted cue's bins (k = that cue's bin count), and its
-  L-share (:func:`fm_core.cue_analysis.mask_cue_shares` on the map scaled to [0, 1]);
+  L-share (:func:`fm_core.science.cue_analysis.mask_cue_shares` on the map scaled to [0, 1]);
 - **faithfulness** (:func:`frequency_curves`): deletion and insertion curves in
   frequency. Rank the frequency pairs {k, -k} by the map, then remove the top k pairs
   from each image (deletion) or keep only them (insertion), for k swept geometrically
@@ -19,11 +19,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .analysis import ground_truth_scores
-from .cue_analysis import mask_cue_shares
-from .fourier import model_device_dtype
-from .methods import frequency_pairs, pair_indicators, pair_values
-from .utils import progress_bar
+from fm_core.science.analysis import ground_truth_scores
+from fm_core.science.cue_analysis import mask_cue_shares
+from fm_core.fourier import model_device_dtype
+from .peers import frequency_pairs, pair_indicators, pair_values
+from fm_core.utils import progress_bar
 
 
 def scaled(values: np.ndarray) -> np.ndarray:

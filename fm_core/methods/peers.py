@@ -32,11 +32,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .errors import UserError
-from .fourier import model_device_dtype, symmetric_part
-from .masks import DatasetMask
-from .profiles import Profile
-from .utils import load_npz, progress_bar, save_npz_atomic
+from fm_core.errors import UserError
+from fm_core.fourier import model_device_dtype, symmetric_part
+from fm_core.masks import DatasetMask
+from fm_core.profiles import Profile
+from fm_core.utils import load_npz, progress_bar, save_npz_atomic
 
 MAP_FORMAT = "fm_core.frequency_map/1"
 
@@ -203,7 +203,7 @@ class FourierMask(DatasetMask):
 
     @staticmethod
     def from_result(result) -> FrequencyMap:
-        """A stored :class:`~fm_core.mask_result.MaskResult` as a map, its cost derived from
+        """A stored :class:`~fm_core.masks.result.MaskResult` as a map, its cost derived from
         what it records (images n, steps S of b images, checks every ``window`` steps), as
         :func:`learn_lambda_path` spends it: reference losses, outputs and accuracy
         before (3n forwards), a forward and backward per image of each step, the masked

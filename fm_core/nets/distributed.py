@@ -7,13 +7,13 @@ Launch: ``torchrun`` (and submitit's ``TorchDistributedEnvironment().export()``)
 with a world of one, nothing changes: one process, no process group.
 
 Single-image masks: the mask of an image does not depend on the other images (see
-:mod:`fm_core.image_masks`), so rank r learns the images at positions r, r + W, r + 2W,
+:mod:`fm_core.masks.image_masks`), so rank r learns the images at positions r, r + W, r + 2W,
 ... (strided, so that every rank gets a like mix of easy and hard images) and saves them
 as its own shard, ``<out>.rank<r>-of-<W>.npz``, with a resumable checkpoint beside it.
 :func:`merge_shards` puts the shards back in order: the merged result is the one-process
 result (equal up to float rounding; to 1e-6 or better in float64).
 
-Training: :class:`DataParallel` gives :func:`fm_core.training.train_network` the
+Training: :class:`DataParallel` gives :func:`fm_core.nets.training.train_network` the
 DistributedDataParallel model, this rank's share of each batch and the sums of the
 ranks' metrics; only rank 0 writes files and shows progress.
 """
@@ -29,8 +29,8 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from .errors import UserError
-from .mask_result import MaskResult
+from fm_core.errors import UserError
+from fm_core.masks.result import MaskResult
 
 # Ranks wait at a barrier for the slowest rank's shard, which can take hours on the
 # paper profile; torch's default (30 minutes for gloo, 10 for NCCL) would end the run.
@@ -241,7 +241,7 @@ def merge_shards(paths) -> MaskResult:
 
 # ------------------------------------------------------------------------- training
 class DataParallel:
-    """Data-parallel training for :func:`fm_core.training.train_network`: ``model`` is
+    """Data-parallel training for :func:`fm_core.nets.training.train_network`: ``model`` is
     the DistributedDataParallel wrapper (the model itself in one process), ``share``
     this rank's part of a batch, ``sum`` the ranks' totals. Every rank draws the same
     shuffled order (same seed), so the shares of a batch are disjoint and cover it; DDP

@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .fourier import as_mask_batch, masked_logits, model_device_dtype
+from fm_core.fourier import as_mask_batch, masked_logits, model_device_dtype
 
 EVAL_BATCH = 256  # images per forward pass when only predictions or losses are needed
 

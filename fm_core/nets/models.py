@@ -18,9 +18,9 @@ from torch import nn
 from torchvision.models import resnet as tv_resnet
 from torchvision.models import vgg as tv_vgg
 
-from . import validate
-from .errors import UserError
-from .utils import atomic_path
+from fm_core.data import validate
+from fm_core.errors import UserError
+from fm_core.utils import atomic_path
 
 ARCHS = ("vgg11_bn", "resnet18")
 MODEL_FORMAT = "fm_core.model/1"

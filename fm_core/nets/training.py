@@ -23,13 +23,13 @@ import torch.nn.functional as F
 from torchvision.transforms import v2
 
 from .attacks import eps_normalised, make_pgd, pgd_attack
-from .dataset import Dataset
+from fm_core.data.dataset import Dataset
 from .evaluation import accuracy, loss_and_accuracy
-from .errors import UserError
+from fm_core.errors import UserError
 from .models import MaskedClassifier, build_model
 from .distributed import DataParallel
-from .profiles import REGIMES, Profile
-from .utils import atomic_path, default_device, progress_bar, seed_everything
+from fm_core.profiles import REGIMES, Profile
+from fm_core.utils import atomic_path, default_device, progress_bar, seed_everything
 
 CHECKPOINT_FORMAT = "fm_core.train_checkpoint/1"
 # The profile fields train_network reads: a checkpoint made with other values is refused.
@@ -135,7 +135,7 @@ def train_network(dataset: Dataset, regime: str, profile: Profile, progress: boo
 
     ``distributed``: under torchrun or srun, DistributedDataParallel: each process trains
     on its share of every batch, and only rank 0 writes the checkpoint (see
-    :class:`fm_core.distributed.DataParallel`); one process without a launcher."""
+    :class:`fm_core.nets.distributed.DataParallel`); one process without a launcher."""
     check_regime(regime)
     device = torch.device(device) if device is not None else default_device()
     generator = seed_everything(profile.seed)

@@ -9,7 +9,7 @@ Generalization of ANNs Through Fourier Masks":
   :func:`band_energies`, :func:`energy_differences`
 - Figure 7 (per-band preference of adversarial masks): :func:`band_preference`
 - Table 3 and Figure 8 (linear classifier on single-image masks, UMAP): in
-  :mod:`fm_core.mask_classifier`
+  :mod:`fm_core.science.mask_classifier`
 - Checks against the synthetic data's planted frequencies: :func:`ground_truth_scores`,
   :func:`ground_truth_roc`, :func:`radial_profile`
 

@@ -19,8 +19,8 @@ import torch
 from scipy.stats import spearmanr
 
 from .analysis import ground_truth_scores
-from .evaluation import predict
-from .fourier import symmetric_part
+from fm_core.nets.evaluation import predict
+from fm_core.fourier import symmetric_part
 
 
 def behaviour(model, probes: Mapping[str, dict]) -> dict:

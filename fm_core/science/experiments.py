@@ -1,7 +1,7 @@
 """One pure function per table and figure of the paper: networks, masks and images in,
-a result out. Nothing here reads or writes the artefact store; :mod:`fm_core.pipeline`
-fetches the inputs, notebooks call these, :mod:`fm_core.tables` formats the results and
-:mod:`fm_core.plots` draws them. Tests call them on tiny networks.
+a result out. Nothing here reads or writes the artefact store; :mod:`fm_core.store.pipeline`
+fetches the inputs, notebooks call these, :mod:`fm_core.book.tables` formats the results and
+:mod:`fm_core.book.plots` draws them. Tests call them on tiny networks.
 
 Every number that judges a dataset or class mask is computed on images the mask was not
 learned on (the callers pass the score half of the validation set).
@@ -17,11 +17,11 @@ import numpy as np
 import torch
 
 from . import analysis, cue_analysis, mask_classifier
-from .attacks import pgd_attack
-from .evaluation import accuracy
-from .fourier import complement, filter_images, symmetric_part
-from .mask_result import MaskResult
-from .masks import ImageMasks
+from fm_core.nets.attacks import pgd_attack
+from fm_core.nets.evaluation import accuracy
+from fm_core.fourier import complement, filter_images, symmetric_part
+from fm_core.masks.result import MaskResult
+from fm_core.masks import ImageMasks
 from .reversal import reversal_accuracies
 
 
@@ -62,7 +62,7 @@ def table1(networks: Mapping[str, torch.nn.Module], dataset_masks: Mapping[str, 
 
 
 def training_histories(networks: Mapping[str, torch.nn.Module]) -> dict[str, list]:
-    """Validation loss and accuracy per epoch, keyed for :func:`fm_core.plots.plot_training_history`."""
+    """Validation loss and accuracy per epoch, keyed for :func:`fm_core.book.plots.plot_training_history`."""
     out = {}
     for regime, net in networks.items():
         history = net.meta["metrics"]["history"]
@@ -73,7 +73,7 @@ def training_histories(networks: Mapping[str, torch.nn.Module]) -> dict[str, lis
 
 def figure3(masks: Mapping[str, np.ndarray], keep_zero: bool = False) -> dict:
     """Figure 3: the dataset masks and each minus the first, jointly normalised (see
-    :func:`fm_core.analysis.mask_differences`)."""
+    :func:`fm_core.science.analysis.mask_differences`)."""
     stack = np.stack([np.asarray(m) for m in masks.values()])
     return {"names": list(masks), "masks": stack,
             "differences": analysis.mask_differences(stack, reference=0, keep_zero=keep_zero)}
@@ -216,7 +216,7 @@ def attack_energy_kept(x: torch.Tensor, x_adv: torch.Tensor, image_masks: np.nda
     image), sum |S F(delta)|^2 / sum |F(delta)|^2. The mask layer is linear, so
     M(x_A) = M(x) + M(delta): where this share is small, M(x_A) is close to M(x) and the
     mask restores the clean prediction almost by construction."""
-    from .fourier import symmetric_part
+    from fm_core.fourier import symmetric_part
     delta = (x_adv - x).detach().double().cpu().numpy()[:, 0]
     spectrum = np.abs(np.fft.fft2(delta)) ** 2
     filters = symmetric_part(np.asarray(image_masks, dtype=np.float64)) ** 2
@@ -225,7 +225,7 @@ def attack_energy_kept(x: torch.Tensor, x_adv: torch.Tensor, image_masks: np.nda
 
 def table2(model, x: torch.Tensor, x_adv: torch.Tensor, image_masks: np.ndarray, labels: np.ndarray,
            class_masks: np.ndarray, seed: int = 0) -> dict:
-    """Table 2 with its controls: see :func:`fm_core.reversal.reversal_accuracies`."""
+    """Table 2 with its controls: see :func:`fm_core.science.reversal.reversal_accuracies`."""
     return reversal_accuracies(model, x, x_adv, image_masks, labels=labels, class_masks=class_masks, seed=seed)
 
 
@@ -259,7 +259,7 @@ def table3(image_masks: np.ndarray, labels: np.ndarray, n_splits: int, n_permuta
     """Table 3: a linear classifier on single-image masks, scored by stratified k-fold
     cross-validation over every mask (regularisation chosen inside each fold), with a
     Wilson interval and a permutation test on shuffled labels; see
-    :func:`fm_core.mask_classifier.mask_classifier`."""
+    :func:`fm_core.science.mask_classifier.mask_classifier`."""
     return mask_classifier.mask_classifier(image_masks, labels, n_splits=n_splits,
                                            n_permutations=n_permutations, seed=seed)
 

@@ -26,7 +26,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from .fourier import symmetric_part
+from fm_core.fourier import symmetric_part
 
 #: the ridge penalties the inner cross-validation chooses from
 ALPHAS = tuple(np.logspace(-3, 3, 13))

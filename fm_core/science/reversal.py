@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .attacks import pgd_attack
-from .evaluation import predict
-from .fourier import complement
+from fm_core.nets.attacks import pgd_attack
+from fm_core.nets.evaluation import predict
+from fm_core.fourier import complement
 
 KEPT_THRESHOLD = 0.5  # a bin counts as kept by a mask when its value is above this
 

@@ -5,7 +5,7 @@ that hashes the settings they depend on *and the source code of the modules that
 compute them* (:func:`code_hash`): edit a line of the mask learner and the next build
 relearns the masks, with no version number to remember. Every write is atomic, and
 beside each artefact a readable JSON record says what made it. The recipes that say
-what to compute live in :mod:`fm_core.pipeline`.
+what to compute live in :mod:`fm_core.store.pipeline`.
 
 Reliability: the record also holds the artefact's sha256 and size (written after the
 artefact), and every load checks them: a truncated or altered file, a missing or
@@ -30,8 +30,8 @@ from typing import Callable, Iterable, TypeVar
 from filelock import FileLock
 
 from .code_keys import code_closure, code_hash, package_code_hash  # noqa: F401 (the store's names)
-from .paths import STAGE_LOG_ENV, runs_root
-from .utils import file_digest, save_json_atomic, stable_hash, write_error
+from fm_core.paths import STAGE_LOG_ENV, runs_root
+from fm_core.utils import file_digest, save_json_atomic, stable_hash, write_error
 
 T = TypeVar("T")
 log = logging.getLogger("fm_core.store")

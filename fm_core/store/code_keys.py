@@ -14,7 +14,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Iterable
 
-from .utils import stable_hash
+from fm_core.utils import stable_hash
 
 
 @functools.lru_cache(maxsize=None)

@@ -1,18 +1,19 @@
 """Two more read-outs of the cue world, beside the L-share of one dataset mask
-(:mod:`fm_core.cue_results`): **ablation** (what removing all of one cue's bins costs the
+(:mod:`fm_core.store.cue_results`): **ablation** (what removing all of one cue's bins costs the
 network: a behavioural answer about *use*, where the L-bias answers about *conflict*)
 and the **lambda path** (which cue the sparsest accurate mask keeps more of). Each
-function fetches from :mod:`fm_core.pipeline` and saves its numbers.
+function fetches from :mod:`fm_core.store.pipeline` and saves its numbers.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from . import cue_analysis, pipeline
+from fm_core.science import cue_analysis
+from . import pipeline
 from .cue_results import agreement, conditions
-from .dataset_masks import KEEP_RATIO
-from .evaluation import accuracy, loss_and_accuracy
-from .profiles import Profile
+from fm_core.masks.dataset_masks import KEEP_RATIO
+from fm_core.nets.evaluation import accuracy, loss_and_accuracy
+from fm_core.profiles import Profile
 
 
 def cue_ablation(cfg: Profile, progress: bool = True) -> dict:

@@ -1,6 +1,6 @@
 """The cue world's question, through the store: do robust networks rely on the
 low-frequency cue, and do their masks say so? Each function fetches networks, masks and
-probes from :mod:`fm_core.pipeline`, measures with :mod:`fm_core.cue_analysis` and
+probes from :mod:`fm_core.store.pipeline`, measures with :mod:`fm_core.science.cue_analysis` and
 saves its numbers.
 
 Conditions (each a variant of the profile, with its own networks and masks):
@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import cue_analysis, pipeline
-from .dataset_masks import COMPARED_INVARIANCES
-from .evaluation import accuracy
-from .profiles import REGIMES, Profile
-from .synthetic import ROBUST_H_RATIO
+from fm_core.science import cue_analysis
+from . import pipeline
+from fm_core.masks.dataset_masks import COMPARED_INVARIANCES
+from fm_core.nets.evaluation import accuracy
+from fm_core.profiles import REGIMES, Profile
+from fm_core.data.synthetic import ROBUST_H_RATIO
 
 RHO_H_SWEEP = (0.9, 0.75)
 
@@ -76,7 +77,7 @@ def held_against_behaviour(cfg: Profile, objectives=COMPARED_INVARIANCES, condit
     """Each objective's dataset masks held against behaviour over the conditions (all of
     :func:`conditions` by default): per objective the L-share per condition, Spearman's
     rho with the L-bias and the mean |L-bias - L-share|. Run after the objective was
-    chosen without the truth (:mod:`fm_core.mask_choice`)."""
+    chosen without the truth (:mod:`fm_core.store.mask_choice`)."""
     chosen = conditions(cfg) if conditions_of is None else conditions_of
     bias = {name: cue_analysis.behaviour(pipeline.get_network(variant, regime, progress),
                                          pipeline.get_probes(variant))["L-bias"]
@@ -100,7 +101,7 @@ def objectives_against_truth(cfg: Profile, regimes=("vanilla", "adversarial"),
     """Each objective's dataset mask (the fit-half one) against the cue world's truth, for
     the main networks: ``{objective: {regime: row}}`` with the L-bias, the mask's cue
     shares (mean on the L bins, the H bins and elsewhere, AUROCs, L-share), mask mean
-    and convergence. Shown only after :mod:`fm_core.mask_choice` chose without it."""
+    and convergence. Shown only after :mod:`fm_core.store.mask_choice` chose without it."""
     out = {}
     ds, probes = pipeline.get_dataset(cfg), pipeline.get_probes(cfg)
     bias = {r: cue_analysis.behaviour(pipeline.get_network(cfg, r, progress), probes)["L-bias"] for r in regimes}
@@ -270,7 +271,7 @@ def image_mask_rounding(cfg: Profile, n_images: int = 8, regime: str = "vanilla"
     masks learned one at a time (batch 1) and all together (one batch), which differ
     only in the order of floating-point sums. Reports the mean |difference|, the share
     of bins that differ by more than 0.01 and the share that change side of 0.5."""
-    from .masks import ImageMasks
+    from fm_core.masks import ImageMasks
 
     ds = pipeline.get_dataset(cfg)
     indices = pipeline.get_reversal_selection(cfg, progress)["indices"][:n_images]

@@ -5,7 +5,7 @@ that never look at the cue world's truth or at behaviour: does the mask converge
 the same mask for another data order (mask seed) and for the other half of the images,
 and does it keep the loss and accuracy of images it was not learned on (the score half)?
 Only after the choice do pages hold the masks against the truth
-(:mod:`fm_core.cue_results`). Each function fetches from :mod:`fm_core.pipeline`.
+(:mod:`fm_core.store.cue_results`). Each function fetches from :mod:`fm_core.store.pipeline`.
 """
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ import itertools
 import numpy as np
 
 from . import pipeline
-from .dataset_masks import COMPARED_INVARIANCES, SCHEDULES
-from .evaluation import loss_and_accuracy
-from .fourier import symmetric_part
-from .profiles import REGIMES, Profile
+from fm_core.masks.dataset_masks import COMPARED_INVARIANCES, SCHEDULES
+from fm_core.nets.evaluation import loss_and_accuracy
+from fm_core.fourier import symmetric_part
+from fm_core.profiles import REGIMES, Profile
 
 MAIN_PAIR = ("vanilla", "adversarial")
 # A mask may cost at most this much held-out accuracy (points) and still count as

@@ -1,9 +1,9 @@
 """The peer-methods page's numbers, through the store: four frequency maps of the same
 networks (:mod:`fm_core.methods`), judged by truth, faithfulness and cost
-(:mod:`fm_core.faithfulness`) and against behaviour (the cue-conflict L-bias).
+(:mod:`fm_core.methods.faithfulness`) and against behaviour (the cue-conflict L-bias).
 
 Maps are made from fit-half images (the Fourier mask is the stored dataset mask of
-:func:`fm_core.pipeline.get_dataset_mask`, learned there too) and judged on score-half
+:func:`fm_core.store.pipeline.get_dataset_mask`, learned there too) and judged on score-half
 images and held-out probes, never on the images they came from. Each map is an artefact
 of its own (``runs/<profile>/maps/``), keyed by the network's settings, the method's
 and the code. The stored dataset mask's passes come from its record, and its seconds,
@@ -15,10 +15,13 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from . import cue_analysis, faithfulness, methods, pipeline, store
-from .method_plots import METHOD_TITLES
-from .profiles import Profile
-from .utils import save_json_atomic
+from fm_core.science import cue_analysis
+from fm_core.methods import faithfulness, peers as methods
+from . import pipeline
+from fm_core import store
+from fm_core.book.method_plots import METHOD_TITLES
+from fm_core.profiles import Profile
+from fm_core.utils import save_json_atomic
 
 REGIMES = ("vanilla", "adversarial", "rotate")
 METHOD_NAMES = ("mask", "heatmap", "ablation", "gradient")

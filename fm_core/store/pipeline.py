@@ -18,14 +18,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import (attacks, data, datafiles, dataset, dataset_mask_learner, evaluation, experiments, fourier,
-               image_mask_learner, models, reversal, store, synthetic, training)
-from .dataset import Dataset
-from .mask_result import MaskResult
-from .models import MaskedClassifier, freeze, load_model, save_model
-from .profiles import Profile
-from .training import check_regime, train_network
-from .utils import default_device, load_npz, save_json_atomic, save_npz_atomic
+from fm_core.nets import attacks, evaluation, models, training
+from fm_core import data, fourier, store
+from fm_core.data import files as datafiles, dataset, synthetic
+from fm_core.masks import dataset_mask_learner, image_mask_learner
+from fm_core.science import experiments, reversal
+from fm_core.data.dataset import Dataset
+from fm_core.masks.result import MaskResult
+from fm_core.nets.models import MaskedClassifier, freeze, load_model, save_model
+from fm_core.profiles import Profile
+from fm_core.nets.training import check_regime, train_network
+from fm_core.utils import default_device, load_npz, save_json_atomic, save_npz_atomic
 
 DATA_FIELDS = ("data", "size", "data_seed", "n_train", "n_val", "cue_h_ratio", "cue_rho_l", "cue_rho_h",
                "cue_train")
@@ -40,7 +43,7 @@ IMAGE_MASK_FIELDS = NETWORK_FIELDS + ("imask_lam", "imask_lr", "imask_max_steps"
 # The code each kind of artefact depends on: editing any of these files changes its key.
 NETWORK_CODE = (training, models, attacks, evaluation, fourier, dataset, data, synthetic, datafiles)
 SPLIT_CODE = NETWORK_CODE + (reversal,)  # val_halves and the reversal selection live here and there
-# each artefact's code: these modules and all they import (fm_core.code_keys.code_closure)
+# each artefact's code: these modules and all they import (fm_core.store.code_keys.code_closure)
 DATASET_MASK_CODE = NETWORK_CODE + (dataset_mask_learner,)
 IMAGE_MASK_CODE = SPLIT_CODE + (image_mask_learner,)
 
@@ -131,7 +134,7 @@ def get_network(cfg: Profile, regime: str, progress: bool = True) -> MaskedClass
     path = _where(cfg, "networks", f"{regime}-{key}.pt")
 
     def compute():  # resumable: killed part-way, the next call continues from the last epoch
-        # PGD accuracy is measured where a table needs it (fm_core.experiments.table1)
+        # PGD accuracy is measured where a table needs it (fm_core.science.experiments.table1)
         return train_network(get_dataset(cfg), regime, cfg, progress=progress, device=device,
                              checkpoint=store.partial_path(path), evaluate_pgd=False)
 
@@ -225,7 +228,7 @@ def get_class_masks(cfg: Profile, regime: str = "vanilla", progress: bool = True
 
 def get_reversal_selection(cfg: Profile, progress: bool = True) -> dict:
     """The score-half validation images of the paper's single-image experiments (see
-    :func:`fm_core.reversal.select_reversal_images`): ``indices`` into the validation
+    :func:`fm_core.science.reversal.select_reversal_images`): ``indices`` into the validation
     split, and their PGD images ``x_adv``."""
     key = store.artefact_key(_settings(cfg, NETWORK_FIELDS, artefact="selection"), SPLIT_CODE)
 
@@ -248,8 +251,8 @@ def get_image_masks(cfg: Profile, which: str = "vanilla_x", progress: bool = Tru
     (M_N,xA). ``extra`` holds ``indices`` (into the validation split) and ``labels``.
     The run keeps a checkpoint: killed and restarted, it resumes where it stopped.
     Under torchrun or srun each rank learns its shard of the images (with its own
-    checkpoint) and one rank merges them into the artefact (see :mod:`fm_core.distributed`)."""
-    from . import distributed  # only this recipe runs sharded
+    checkpoint) and one rank merges them into the artefact (see :mod:`fm_core.nets.distributed`)."""
+    from fm_core.nets import distributed  # only this recipe runs sharded
 
     if which not in IMAGE_MASK_SETS:
         raise ValueError(f"which must be one of {list(IMAGE_MASK_SETS)}")
@@ -298,7 +301,7 @@ def step_budgets(cfg: Profile) -> list[int]:
 
 
 def get_step_budget_curve(cfg: Profile, n_images: int = 16, progress: bool = True) -> dict:
-    """:func:`fm_core.experiments.step_budget_curve` for the vanilla network on the first
+    """:func:`fm_core.science.experiments.step_budget_curve` for the vanilla network on the first
     ``n_images`` images of the single-image selection (computed once)."""
     key = store.artefact_key(_settings(cfg, IMAGE_MASK_FIELDS, n_images=n_images, budgets=step_budgets(cfg)),
                              IMAGE_MASK_CODE + (experiments,))

@@ -1,16 +1,17 @@
 """The book's numbers, through the store: each function fetches its inputs from
-:mod:`fm_core.pipeline`, computes with the pure :mod:`fm_core.experiments`, saves the
+:mod:`fm_core.store.pipeline`, computes with the pure :mod:`fm_core.science.experiments`, saves the
 numbers (read back by the reproduction page, ``fm book``'s summary and the headline
 file) and returns them. Figures that are only drawn are computed in the notebooks
-straight from :mod:`fm_core.experiments`.
+straight from :mod:`fm_core.science.experiments`.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from . import experiments, paper, pipeline
+from fm_core.science import experiments, paper
+from . import pipeline
 from .pipeline import get_class_masks, get_dataset, get_dataset_mask, get_image_masks, get_network
-from .profiles import REGIMES, Profile
+from fm_core.profiles import REGIMES, Profile
 
 
 def networks(cfg: Profile, regimes=REGIMES, progress: bool = True) -> dict:
@@ -77,7 +78,7 @@ def table2(cfg: Profile, progress: bool = True) -> dict:
 
 def attack_energy_kept(cfg: Profile, progress: bool = True) -> dict:
     """Table 2's images: the share of each attack's energy that the image's own mask lets
-    through (:func:`fm_core.experiments.attack_energy_kept`), as mean, median and range."""
+    through (:func:`fm_core.science.experiments.attack_energy_kept`), as mean, median and range."""
     _, x, x_adv, masks, _ = _reversal_inputs(cfg, progress)
     kept = experiments.attack_energy_kept(x, x_adv, masks)
     return {"n": int(len(kept)), "mean": float(kept.mean()), "median": float(np.median(kept)),
@@ -103,7 +104,7 @@ TABLE3_NUMBERS = ("p_value", "n_masks", "n_folds", "n_permutations", "confidence
 
 
 def table3_values(clf: dict) -> dict:
-    """The stored numbers of :func:`fm_core.mask_classifier.mask_classifier` (percentages
+    """The stored numbers of :func:`fm_core.science.mask_classifier.mask_classifier` (percentages
     to 2 decimals): true labels' training accuracy (mean over outer folds), k-fold
     accuracy and its Wilson interval (``test_low``, ``test_high``); shuffled labels' mean
     training and k-fold accuracy over the permutations and the null's 2.5-97.5 percentile

@@ -1,0 +1,17 @@
+"""Peer methods on the same networks, and how to judge them.
+
+One attribution interface for four frequency maps (:mod:`~fm_core.methods.peers`,
+modelled on Captum's ``attribute()``): ``get_method(name, **settings).attribute(model,
+x, y)`` returns a :class:`FrequencyMap`. :mod:`~fm_core.methods.faithfulness` judges a
+map by truth, deletion/insertion curves and cost.
+"""
+from __future__ import annotations
+
+from ..fourier import symmetric_part
+from .peers import (MAP_FORMAT, METHODS, FourierHeatMap, FourierMask, FrequencyAblation, FrequencyMap,
+                    GradientSpectrum, PassCounter, basis_images, check_inputs, frequency_pairs, get_method,
+                    heat_map_signs, mirrored, pair_indicators, pair_values)
+
+__all__ = ["MAP_FORMAT", "METHODS", "FourierHeatMap", "FourierMask", "FrequencyAblation", "FrequencyMap",
+           "GradientSpectrum", "PassCounter", "basis_images", "check_inputs", "frequency_pairs", "get_method",
+           "heat_map_signs", "mirrored", "pair_indicators", "pair_values", "symmetric_part"]
