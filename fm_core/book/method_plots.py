@@ -11,12 +11,11 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from fm_core.methods.faithfulness import scaled
+from fm_core.methods.peers import METHOD_TITLES
 from fm_core.fourier import symmetric_part
 
 WIDTH = 9.0
 MASK_CMAP = "turbo"
-METHOD_TITLES = {"mask": "Fourier mask", "heatmap": "Fourier heat map", "ablation": "frequency ablation",
-                 "gradient": "gradient spectrum", "random": "random ranking"}
 # hollow outlines around the cue bins, so the map's value in each bin stays visible
 CUE_MARKS = {"low": ("s", "white", "L cue"), "high": ("o", "magenta", "H cue")}
 

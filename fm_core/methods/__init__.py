@@ -8,10 +8,10 @@ map by truth, deletion/insertion curves and cost.
 from __future__ import annotations
 
 from ..fourier import symmetric_part
-from .peers import (MAP_FORMAT, METHODS, FourierHeatMap, FourierMask, FrequencyAblation, FrequencyMap,
+from .peers import (MAP_FORMAT, METHOD_TITLES, METHODS, FourierHeatMap, FourierMask, FrequencyAblation, FrequencyMap,
                     GradientSpectrum, PassCounter, basis_images, check_inputs, frequency_pairs, get_method,
                     heat_map_signs, mirrored, pair_indicators, pair_values)
 
-__all__ = ["MAP_FORMAT", "METHODS", "FourierHeatMap", "FourierMask", "FrequencyAblation", "FrequencyMap",
+__all__ = ["MAP_FORMAT", "METHOD_TITLES", "METHODS", "FourierHeatMap", "FourierMask", "FrequencyAblation", "FrequencyMap",
            "GradientSpectrum", "PassCounter", "basis_images", "check_inputs", "frequency_pairs", "get_method",
            "heat_map_signs", "mirrored", "pair_indicators", "pair_values", "symmetric_part"]

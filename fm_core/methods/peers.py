@@ -335,6 +335,9 @@ class GradientSpectrum:
 
 
 METHODS = {cls.name: cls for cls in (FourierMask, FourierHeatMap, FrequencyAblation, GradientSpectrum)}
+# the methods' names in words, for tables and figures (and the random ranking they are judged against)
+METHOD_TITLES = {"mask": "Fourier mask", "heatmap": "Fourier heat map", "ablation": "frequency ablation",
+                 "gradient": "gradient spectrum", "random": "random ranking"}
 
 
 def get_method(name: str, **settings):
