@@ -283,3 +283,42 @@ def test_artefact_code_follows_the_import_graph(monkeypatch):
     monkeypatch.setattr(code_keys, "_source_digest", edited)
     assert store.code_hash(pipeline.NETWORK_CODE) != before
     assert store.code_hash([store]) == store.code_hash([store])  # stable within a process
+
+
+@pytest.mark.parametrize("recipe", ["NETWORK_CODE", "SPLIT_CODE", "DATASET_MASK_CODE", "IMAGE_MASK_CODE"])
+def test_editing_any_module_a_recipe_reaches_changes_its_key(recipe, monkeypatch):
+    """Across the sub-packages (``from ..fourier import``, ``from . import validate``,
+    ``from fm_core.nets import models``): every module in a recipe's closure counts, and
+    editing any one of them changes the recipe's key."""
+    from fm_core.store import code_keys
+    code = getattr(pipeline, recipe)
+    closure = store.code_closure(code)
+    names = {m.__name__ for m in closure}
+    assert {"fm_core.data.validate", "fm_core.nets.models", "fm_core.fourier", "fm_core.utils"} <= names
+    before = store.code_hash(code)
+    real = code_keys._source_digest
+    for module in closure:
+        edited_file = module.__file__
+        monkeypatch.setattr(code_keys, "_source_digest",
+                            lambda path, f=edited_file: "edited" if path == f else real(path))
+        assert store.code_hash(code) != before, f"editing {module.__name__} left {recipe}'s key unchanged"
+    monkeypatch.setattr(code_keys, "_source_digest", real)
+
+
+def test_relative_imports_across_sub_packages_are_followed():
+    import fm_core.methods
+    from fm_core.data import dataset
+    assert "fm_core.fourier" in {m.__name__ for m in store.code_closure([fm_core.methods])}  # from ..fourier
+    assert "fm_core.data.validate" in {m.__name__ for m in store.code_closure([dataset])}  # from . import
+
+
+def test_package_hash_covers_every_sub_package(monkeypatch):
+    from pathlib import Path
+
+    from fm_core.store import code_keys
+    before = store.package_code_hash()
+    real = code_keys._source_digest
+    for sub in ("masks/objective.py", "book/plots.py", "data/cue_calibration.json"):
+        path = str(Path(code_keys.__file__).resolve().parents[1] / sub)
+        monkeypatch.setattr(code_keys, "_source_digest", lambda p, f=path: "edited" if p == f else real(p))
+        assert store.package_code_hash() != before, sub

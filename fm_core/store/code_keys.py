@@ -47,6 +47,7 @@ def _package_imports(path: str, package: str) -> frozenset[str]:
                 continue
             found.add(target)
             found |= {f"{target}.{a.name}" for a in node.names}  # `from . import x`: x may be a module
+
     def is_module(name: str) -> bool:  # a file of the package, not a name inside one
         rel = Path(*name.split(".")[1:])
         return (root / rel).with_suffix(".py").is_file() or (root / rel / "__init__.py").is_file()
@@ -80,8 +81,8 @@ def code_hash(modules: Iterable[ModuleType]) -> str:
 
 
 def package_code_hash() -> str:
-    """A hash of every source file of the ``fm_core`` package."""
-    package = Path(__file__).resolve().parent
+    """A hash of every source file of the ``fm_core`` package, its sub-packages included."""
+    package = Path(sys.modules[__name__.split(".")[0]].__file__).resolve().parent  # fm_core/, not store/
     digests = []
     for path in sorted(package.rglob("*.py")) + sorted(package.rglob("*.json")):  # sub-packages too
         digests.append((path.relative_to(package).as_posix(), _source_digest(str(path))))
