@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from fm_core.science.analysis import ground_truth_scores
 from fm_core.science.cue_analysis import mask_cue_shares
 from fm_core.fourier import model_device_dtype
-from .peers import frequency_pairs, pair_indicators, pair_values
+from .pairs import frequency_pairs, pair_indicators, pair_values
 from fm_core.utils import progress_bar
 
 
