@@ -71,7 +71,7 @@ def test_moved_modules_fail_with_one_line_naming_the_new_place():
 
     import fm_core
 
-    assert fm_core.MOVED["pipeline"] == "store.pipeline" and fm_core.MOVED["plots"] == "book.plots"
+    assert fm_core.MOVED["pipeline"] == "store.pipeline" and fm_core.MOVED["plots"] == "book.figures"
     for old, new in fm_core.MOVED.items():
         importlib.import_module(f"fm_core.{new}")  # the new place exists
         with pytest.raises(ModuleNotFoundError) as info:
@@ -79,7 +79,7 @@ def test_moved_modules_fail_with_one_line_naming_the_new_place():
         assert str(info.value) == f"fm_core.{old} moved to fm_core.{new}: import it from there"
     with pytest.raises(ImportError, match=r"^fm_core.dataset_masks moved to fm_core.masks.dataset_masks"):
         from fm_core import dataset_masks  # noqa: F401
-    with pytest.raises(AttributeError, match="fm_core.plots moved to fm_core.book.plots"):
+    with pytest.raises(AttributeError, match="fm_core.plots moved to fm_core.book.figures"):
         fm_core.plots  # noqa: B018
     with pytest.raises(AttributeError, match="no attribute 'nothing'"):
         fm_core.nothing  # noqa: B018

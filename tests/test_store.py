@@ -318,7 +318,7 @@ def test_package_hash_covers_every_sub_package(monkeypatch):
     from fm_core.store import code_keys
     before = store.package_code_hash()
     real = code_keys._source_digest
-    for sub in ("masks/objective.py", "book/plots.py", "data/cue_calibration.json"):
+    for sub in ("masks/objective.py", "book/figures/paper.py", "data/cue_calibration.json"):
         path = str(Path(code_keys.__file__).resolve().parents[1] / sub)
         monkeypatch.setattr(code_keys, "_source_digest", lambda p, f=path: "edited" if p == f else real(p))
         assert store.package_code_hash() != before, sub

@@ -15,7 +15,7 @@ from fm_core.science import cue_analysis
 from fm_core.store import cue_results, pipeline
 from fm_core.errors import UserError
 from fm_core.fourier import filter_images
-from .plots import _grid, _image, _mask
+from .figures.style import _grid, _image, _mask
 from fm_core.profiles import CHOICES, Profile
 
 def lambdas(cfg: Profile) -> list[float]:

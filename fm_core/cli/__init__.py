@@ -82,7 +82,7 @@ def cmd_data(args) -> None:
           + (f"; planted cue bins: L {int(ds.truth['low'].sum())}, H {int(ds.truth['high'].sum())}"
              if ds.truth is not None else ""))
     if args.show:
-        from fm_core.book.plots import plot_dataset_overview
+        from fm_core.book.figures import plot_dataset_overview
 
         out = _out_path(args.out, ".png")
         fig = plot_dataset_overview(ds)

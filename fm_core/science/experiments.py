@@ -1,7 +1,7 @@
 """One pure function per table and figure of the paper: networks, masks and images in,
 a result out. Nothing here reads or writes the artefact store; :mod:`fm_core.store.pipeline`
 fetches the inputs, notebooks call these, :mod:`fm_core.book.tables` formats the results and
-:mod:`fm_core.book.plots` draws them. Tests call them on tiny networks.
+:mod:`fm_core.book.figures` draws them. Tests call them on tiny networks.
 
 Every number that judges a dataset or class mask is computed on images the mask was not
 learned on (the callers pass the score half of the validation set).
@@ -62,7 +62,7 @@ def table1(networks: Mapping[str, torch.nn.Module], dataset_masks: Mapping[str, 
 
 
 def training_histories(networks: Mapping[str, torch.nn.Module]) -> dict[str, list]:
-    """Validation loss and accuracy per epoch, keyed for :func:`fm_core.book.plots.plot_training_history`."""
+    """Validation loss and accuracy per epoch, keyed for :func:`fm_core.book.figures.plot_training_history`."""
     out = {}
     for regime, net in networks.items():
         history = net.meta["metrics"]["history"]

@@ -1,5 +1,5 @@
 """Figures of how dataset masks are learned: steps to converge against the learning rate,
-and the lambda path. Style as :mod:`fm_core.book.plots` (whose helpers these share)."""
+and the lambda path. Style as :mod:`fm_core.book.figures` (whose helpers these share)."""
 from __future__ import annotations
 
 from typing import Mapping
@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from .plots import FONT, WIDTH
+from .style import FONT, WIDTH
 
 
 def plot_lr_sweep(sweep: Mapping) -> Figure:

@@ -1,4 +1,4 @@
-"""Figures of the peer-methods page, in the style of :mod:`fm_core.book.plots` (maps fftshifted
+"""Figures of the peer-methods page, in the style of :mod:`fm_core.book.figures` (maps fftshifted
 with DC in the centre, colour map 'turbo' on [0, 1], ~9 in wide). Each map is shown as
 :func:`fm_core.methods.faithfulness.scaled` makes it (negatives as 0, divided by the maximum), so
 maps of different units share one colour scale."""

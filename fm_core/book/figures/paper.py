@@ -1,15 +1,7 @@
-"""Figures of the book: each function takes arrays or results and returns a Figure.
-
-Computation lives in :mod:`fm_core.science.experiments` and :mod:`fm_core.science.analysis`; here are
-only layout and style (and display transforms such as log spectra). Masks
-are stored unshifted (DC at [0, 0]) and are fftshifted for display (DC in the centre),
-which every mask panel's title notes. Masks use the colour map 'turbo' on [0, 1];
-signed differences use the diverging 'coolwarm'. Figures are sized for a ~9 in page.
-Nothing calls ``plt.show()``: close figures with ``plt.close(fig)`` when done.
-
-Size: one drawing function per figure of the paper and per data page, sharing the small
-helpers at the top (panels, colour maps, the DC-centred view); split by figure, each
-module would hold one function and a copy of the helpers.
+"""The paper's figures (Karantzas et al. 2022, Figures 1 to 8): each function takes
+arrays or results and returns a Figure. Computation lives in
+:mod:`fm_core.science.experiments` and :mod:`fm_core.science.analysis`; here are only
+layout and display transforms such as log spectra; the look is :mod:`.style`'s.
 """
 from __future__ import annotations
 
@@ -17,64 +9,13 @@ from typing import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from fm_core.science import analysis
 
-WIDTH = 9.0  # inches: book width
-MASK_CMAP = "turbo"
-DIFF_CMAP = "coolwarm"
-IMAGE_CMAP = "gray"
-SHIFT_NOTE = "(DC centred)"
-# Figures are WIDTH inches at DPI and shown in a column about 800 px wide, i.e. scaled by
-# about 0.6 (800 px / 1350 px) on a screen's 96 px per inch: 10 pt text reads as 9 pt.
-DPI = 150
-FONT = 10
-TITLE_FONT = 11
-
-
-def _use_book_style() -> None:
-    """Resolution and type sizes of every figure drawn after this module is imported
-    (Jupyter's inline backend saves figures at the figure's own dpi)."""
-    plt.rcParams.update({
-        "figure.dpi": DPI, "savefig.dpi": DPI, "font.size": FONT, "axes.titlesize": FONT,
-        "axes.labelsize": FONT, "xtick.labelsize": FONT, "ytick.labelsize": FONT,
-        "legend.fontsize": FONT, "figure.titlesize": TITLE_FONT,
-    })
-
-
-_use_book_style()
-
-
-def _shift(mask: np.ndarray) -> np.ndarray:
-    return np.fft.fftshift(np.asarray(mask), axes=(-2, -1))
-
-
-def _image(ax, img, title="", cmap=IMAGE_CMAP, vmin=None, vmax=None, colorbar=False):
-    """Draw one image panel without ticks; returns the AxesImage."""
-    im = ax.imshow(np.asarray(img).squeeze(), cmap=cmap, vmin=vmin, vmax=vmax,
-                   interpolation="nearest")
-    ax.set_xticks([])
-    ax.set_yticks([])
-    if title:
-        ax.set_title(title, fontsize=FONT)
-    if colorbar:
-        ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
-    return im
-
-
-def _mask(ax, mask, title="", colorbar=False):
-    """A mask panel: fftshifted, turbo on [0, 1]."""
-    return _image(ax, _shift(mask), title, MASK_CMAP, 0.0, 1.0, colorbar)
-
-
-def _grid(rows: int, cols: int, height_per_row: float | None = None):
-    height = (height_per_row or WIDTH / max(cols, 1)) * rows
-    fig, axes = plt.subplots(rows, cols, figsize=(WIDTH, height), squeeze=False)
-    return fig, axes
-
+from .style import (CUE_COLOURS, DIFF_CMAP, FONT, IMAGE_CMAP, MASK_CMAP, SHIFT_NOTE, TITLE_FONT, WIDTH, _grid, _image,
+                    _mask, _shift)
 
 # ------------------------------------------------------------------------- Figure 1
 
@@ -162,7 +103,6 @@ def plot_dataset_masks(figure3: Mapping) -> Figure:
 
 
 # ------------------------------------------------------------------------- Figure 4
-CUE_COLOURS = {"L": "tab:green", "H": "tab:orange"}
 
 
 def _mark_cue_bands(ax, cue_bands) -> None:
@@ -343,212 +283,5 @@ def plot_umap(embedding: np.ndarray, labels: np.ndarray, class_names: Sequence[s
     ax.set_ylabel("UMAP 2")
     ax.set_title("UMAP of the linear classifier's held-out outputs on single-image masks", fontsize=FONT)
     ax.legend(fontsize=FONT, markerscale=2, loc="best")
-    fig.tight_layout()
-    return fig
-
-
-# ---------------------------------------------------------------- other book figures
-
-def plot_ground_truth(mask: np.ndarray, truth: np.ndarray) -> Figure:
-    """A learned mask beside the frequencies planted in the synthetic data, and the ROC
-    curve of mask values ranking planted bins first."""
-    truth = np.asarray(truth, dtype=bool)
-    union = truth.any(axis=0) if truth.ndim == 3 else truth
-    scores = analysis.ground_truth_scores(mask, union)
-    fpr, tpr = analysis.ground_truth_roc(mask, union)
-    fig, axes = plt.subplots(1, 3, figsize=(WIDTH, 3.0))
-    _mask(axes[0], mask, f"learned mask {SHIFT_NOTE}", colorbar=True)
-    _image(axes[1], _shift(union), f"planted frequencies {SHIFT_NOTE}", "Greys", 0, 1)
-    axes[2].plot(fpr, tpr, color="tab:red")
-    axes[2].plot([0, 1], [0, 1], "k--", lw=0.8)
-    axes[2].set_xlabel("false-positive rate")
-    axes[2].set_ylabel("true-positive rate")
-    axes[2].set_title(f"AUROC {scores['auroc']:.3f}, precision@{scores['k']} "
-                      f"{scores['precision_at_k']:.2f}", fontsize=FONT)
-    axes[2].set_aspect("equal")
-    fig.tight_layout()
-    return fig
-
-
-def plot_samples(x: np.ndarray, y: np.ndarray, class_names: Sequence[str], n_per_class: int = 6) -> Figure:
-    """A grid of example images, one row per class."""
-    x, y = np.asarray(x), np.asarray(y)
-    if x.ndim == 4:
-        x = x[:, 0]
-    fig, axes = _grid(len(class_names), n_per_class, height_per_row=WIDTH / n_per_class)
-    for c, name in enumerate(class_names):
-        members = np.flatnonzero(y == c)[:n_per_class]
-        for j, ax in enumerate(axes[c]):
-            if j < len(members):
-                _image(ax, x[members[j]], vmin=0, vmax=1)
-            else:
-                ax.axis("off")
-        axes[c, 0].set_ylabel(name, fontsize=FONT)
-    fig.tight_layout()
-    return fig
-
-
-def plot_power_spectrum(mean_power: np.ndarray, title: str = "mean power spectrum") -> Figure:
-    """A (mean) power spectrum on a log colour scale, fftshifted."""
-    power = _shift(np.asarray(mean_power, dtype=float))
-    positive = power[power > 0]
-    floor = positive.min() if positive.size else 1.0
-    fig, ax = plt.subplots(figsize=(WIDTH * 0.5, WIDTH * 0.42))
-    im = ax.imshow(np.maximum(power, floor), cmap="magma", norm=LogNorm(), interpolation="nearest")
-    fig.colorbar(im, ax=ax, label="power (log scale)")
-    ax.set_title(f"{title} {SHIFT_NOTE}", fontsize=FONT)
-    ax.set_xticks([])
-    ax.set_yticks([])
-    fig.tight_layout()
-    return fig
-
-
-def plot_training_history(history: Mapping[str, Sequence[float]]) -> Figure:
-    """Curves per epoch: keys containing 'loss' share a panel, keys containing 'acc'
-    share another, every other key (lr, sparsity, invariance, ...) gets its own."""
-    panels: dict[str, list] = {}
-    for key, values in history.items():
-        if np.ndim(values) != 1 or len(values) == 0:
-            continue
-        panel = "loss" if "loss" in key else "accuracy" if "acc" in key else key
-        panels.setdefault(panel, []).append((key, values))
-    fig, axes = plt.subplots(1, max(len(panels), 1), figsize=(WIDTH, 3.0), squeeze=False)
-    for ax, (panel, curves) in zip(axes[0], panels.items()):
-        for key, values in curves:
-            ax.plot(np.arange(1, len(values) + 1), values, marker=".", label=key)
-        ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_ylabel(panel)
-        if len(curves) > 1:
-            ax.legend(fontsize=FONT)
-    fig.tight_layout()
-    return fig
-
-
-def plot_dataset_overview(dataset, n_per_class: int = 6) -> Figure:
-    """A data set at a glance (``fm data --show``): example images per class, the mean
-    power spectrum of the validation images and, for the synthetic data, the planted
-    texture frequencies. ``dataset`` is an :class:`fm_core.data.Dataset`."""
-    x = dataset.x_val.numpy()[:, 0]
-    y = dataset.y_val.numpy()
-    names = dataset.class_names
-    truth = dataset.ground_truth
-    power = analysis.mean_power_spectrum(x, y, n_classes=len(names))
-    cols = n_per_class + 1 + (truth is not None)
-    fig, axes = _grid(len(names), cols, height_per_row=WIDTH / cols)
-    for c, name in enumerate(names):
-        members = np.flatnonzero(y == c)[:n_per_class]
-        for j in range(n_per_class):
-            if j < len(members):
-                _image(axes[c, j], x[members[j]], vmin=0, vmax=1)
-            else:
-                axes[c, j].axis("off")
-        axes[c, 0].set_ylabel(name, fontsize=FONT)
-        _image(axes[c, n_per_class], np.log10(_shift(power[c]) + 1e-12),
-               "log10 power" if c == 0 else "", "magma", colorbar=True)
-        if truth is not None:
-            _image(axes[c, -1], _shift(truth[c]), "planted" if c == 0 else "", "Greys", 0, 1,
-                   colorbar=True)
-    fig.suptitle(f"{dataset.describe()}; spectra {SHIFT_NOTE}", fontsize=TITLE_FONT)
-    fig.tight_layout()
-    return fig
-
-
-def plot_paper_vs_build(rows) -> Figure:
-    """The reproduction page at a glance: each reported percentage (x) against this
-    build's (y), one colour per table, with the line of equality.
-
-    ``rows``: (artefact, quantity, paper, this build) as from :func:`fm_core.store.results.reproduction`."""
-    rows = [r for r in rows if "%" in r[1]]
-    fig, ax = plt.subplots(figsize=(WIDTH * 0.55, WIDTH * 0.5))
-    for artefact in dict.fromkeys(r[0] for r in rows):
-        group = [r for r in rows if r[0] == artefact]
-        ax.scatter([float(r[2]) for r in group], [float(r[3]) for r in group], label=artefact, s=30)
-    ax.plot([0, 100], [0, 100], color="0.6", lw=1, ls="--", label="equal")
-    ax.set_xlim(-3, 103)
-    ax.set_ylim(-3, 103)
-    ax.set_xlabel("paper (reported), %")
-    ax.set_ylabel("this build, %")
-    ax.legend(fontsize=FONT, loc="lower right")
-    ax.set_aspect("equal")
-    fig.tight_layout()
-    return fig
-
-
-# ------------------------------------------------------------------ the cue world
-def plot_probe_samples(probes: Mapping[str, dict], per_set: int = 5) -> Figure:
-    """A few images of each probe set, titled with the classes their cues show."""
-    names = list(probes)
-    fig, axes = _grid(len(names), per_set, height_per_row=1.5)
-    for i, name in enumerate(names):
-        p = probes[name]
-        for j in range(per_set):
-            lo, hi = int(p["y_low"][j]), int(p["y_high"][j])
-            title = f"L {lo if lo >= 0 else '-'} / H {hi if hi >= 0 else '-'}"
-            _image(axes[i, j], np.asarray(p["x"][j]).squeeze(), title, vmin=0, vmax=1)
-        axes[i, 0].set_ylabel(name, fontsize=FONT)
-        axes[i, 0].axis("on")
-        axes[i, 0].set_xticks([])
-        axes[i, 0].set_yticks([])
-    fig.tight_layout()
-    return fig
-
-
-def plot_cue_truths(truth: Mapping[str, np.ndarray], radial_bands: np.ndarray) -> Figure:
-    """The two cues' bins (all classes) over the radial partition of Figures 4 and 7."""
-    fig, axes = plt.subplots(1, 2, figsize=(WIDTH * 0.75, WIDTH * 0.36))
-    im = axes[0].imshow(_shift(np.asarray(radial_bands).argmax(0)), cmap="viridis")
-    fig.colorbar(im, ax=axes[0], fraction=0.046, label="radial band")
-    axes[0].set_title(f"radial bands {SHIFT_NOTE}", fontsize=FONT)
-    code = np.zeros(np.asarray(truth["low"]).shape[-2:])
-    code[np.asarray(truth["low"]).any(0)] = 1
-    code[np.asarray(truth["high"]).any(0)] = 2
-    from matplotlib.colors import ListedColormap
-    im = axes[1].imshow(_shift(code), cmap=ListedColormap(["white", CUE_COLOURS["L"], CUE_COLOURS["H"]]),
-                        vmin=-0.5, vmax=2.5)
-    bar = fig.colorbar(im, ax=axes[1], fraction=0.046, ticks=[0, 1, 2])
-    bar.ax.set_yticklabels(["no cue", "L bins", "H bins"])
-    axes[1].set_title(f"planted cue bins {SHIFT_NOTE}", fontsize=FONT)
-    for ax in axes:
-        ax.set_xticks([])
-        ax.set_yticks([])
-    fig.tight_layout()
-    return fig
-
-
-def plot_bias_vs_share(rows: Mapping[str, Mapping]) -> Figure:
-    """Behaviour against masks: each condition's L-bias (cue-conflict probes) against its
-    dataset mask's L-share; the diagonal is perfect agreement."""
-    fig, ax = plt.subplots(figsize=(WIDTH * 0.62, WIDTH * 0.5))
-    for i, (name, row) in enumerate(rows.items()):
-        ax.scatter(row["L-share"], row["L-bias"], s=36, color=plt.get_cmap("tab20")(i % 20), label=name)
-    ax.plot([0, 1], [0, 1], color="0.6", ls="--", lw=1)
-    ax.set_xlim(-0.03, 1.03)
-    ax.set_ylim(-0.03, 1.03)
-    ax.set_xlabel("mask's L-share  (mean on L bins / (L + H))")
-    ax.set_ylabel("L-bias  (cue-conflict probes)")
-    ax.legend(fontsize=FONT, loc="center left", bbox_to_anchor=(1.02, 0.5))
-    fig.tight_layout()
-    return fig
-
-
-def plot_step_budget_curve(curve: Mapping) -> Figure:
-    """Single-image masks against their step budget (:func:`fm_core.science.experiments.step_budget_curve`):
-    the median steps taken, and quality (mean mask value, prediction kept, agreement with
-    the largest budget's masks)."""
-    budgets = np.asarray(curve["budget"])
-    fig, axes = plt.subplots(1, 2, figsize=(WIDTH, 3.0))
-    axes[0].plot(budgets, curve["median steps"], marker="o", label="median steps taken")
-    axes[0].plot(budgets, budgets, color="0.6", ls="--", lw=1, label="budget")
-    axes[0].set_xlabel("step budget (max steps = one-cycle length)")
-    axes[0].set_ylabel("steps")
-    axes[0].legend(fontsize=FONT)
-    axes[1].plot(budgets, curve["mean mask value"], marker="o", label="mean mask value")
-    axes[1].plot(budgets, np.asarray(curve["prediction kept, %"]) / 100, marker="s", label="prediction kept")
-    axes[1].plot(budgets, curve["correlation with the largest budget's masks"], marker="^",
-                 label="correlation with the largest budget")
-    axes[1].set_xlabel("step budget")
-    axes[1].set_ylim(-0.05, 1.05)
-    axes[1].legend(fontsize=FONT)
     fig.tight_layout()
     return fig
