@@ -182,7 +182,9 @@ def stub_store(replace, data, model):
 RANKS_SCRIPT = f"""
 import json, sys
 import numpy as np, torch
-from fm_core import cli, pipeline, training
+from fm_core import cli
+from fm_core.nets import training
+from fm_core.store import pipeline
 from fm_core.data import load_dataset
 from fm_core.profiles import get_profile
 from fm_core.nets.models import weights_digest

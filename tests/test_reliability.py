@@ -289,7 +289,7 @@ def test_fm_runs_verify_reports_every_problem(tmp_path, capsys, monkeypatch):
 # ----------------------------------------------------------------------------- locking
 _RACE = textwrap.dedent("""
     import hashlib, os, sys, time
-    from fm_core import pipeline
+    from fm_core.store import pipeline
     from fm_core.profiles import get_profile
     marker = sys.argv[1]
     real = pipeline.train_network

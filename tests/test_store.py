@@ -50,7 +50,8 @@ def test_keys_depend_on_the_settings_of_what_the_artefact_depends_on():
 
 _KEYS_SCRIPT = """
 import json
-from fm_core import pipeline, store
+from fm_core import store
+from fm_core.store import pipeline
 from fm_core.profiles import get_profile
 cfg = get_profile("smoke")
 def key(fields, code):
