@@ -320,13 +320,13 @@ def test_progress_bars_obey_tqdm_disable(monkeypatch):
 
 
 def test_book_command_ends_with_the_networks_table(tmp_path, monkeypatch, capsys):
-    from fm_core import cli
+    from fm_core.cli import project
     from fm_core.store import pipeline
 
     cfg = get_profile("smoke")
     row = dict(standard=80.0, masked=79.5, pgd=30.25, train_seconds=12.0)
     pipeline.save_result(cfg, "table1", {"rotate": row, "vanilla": dict(row, pgd=10.0)})
-    cli._print_networks(cfg)
+    project._print_networks(cfg)
     lines = capsys.readouterr().out.splitlines()
     assert lines[1].split()[0] == "vanilla" and lines[2].split()[0] == "rotate"  # paper order
     assert "30.25%" in lines[2]
