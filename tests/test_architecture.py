@@ -93,6 +93,16 @@ def test_public_names_stay_where_users_find_them():
     assert callable(get_method("heatmap").attribute) and FrequencyMap
 
 
+def test_one_name_per_thing_and_user_errors_are_value_errors():
+    import fm_core.methods
+    from fm_core.errors import UserError
+    from fm_core.masks import FourierMask  # the layer
+    from fm_core.methods import DatasetMaskMethod  # the peer-method face of a dataset mask
+
+    assert not hasattr(fm_core.methods, "FourierMask") and DatasetMaskMethod is not FourierMask
+    assert issubclass(UserError, ValueError)  # as scikit-learn's input errors are
+
+
 @pytest.mark.parametrize("path", MODULES, ids=lambda p: p.relative_to(PACKAGE).as_posix())
 def test_modules_stay_small_or_say_why(path):
     lines = len(path.read_text().splitlines())

@@ -95,7 +95,7 @@ def test_mask_cost_from_its_record_equals_the_counted_passes():
     model, (x, y) = one_frequency_network(), images()
     with methods.PassCounter(model) as counter:
         result = DatasetMask(lr=0.05, max_steps=20, batch_size=8)(model, x, y, progress=False)
-    recorded = methods.FourierMask.from_result(result).cost
+    recorded = methods.DatasetMaskMethod.from_result(result).cost
     assert (recorded["forward_passes"], recorded["backward_passes"]) == (counter.forward, counter.backward)
 
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from ..fourier import symmetric_part
 from .pairs import frequency_pairs, mirrored, pair_indicators, pair_values
-from .peers import (MAP_FORMAT, METHOD_TITLES, METHODS, FourierHeatMap, FourierMask, FrequencyAblation, FrequencyMap,
-                    GradientSpectrum, PassCounter, basis_images, check_inputs, get_method, heat_map_signs)
+from .peers import (MAP_FORMAT, METHOD_TITLES, METHODS, DatasetMaskMethod, FourierHeatMap, FrequencyAblation,
+                    FrequencyMap, GradientSpectrum, PassCounter, basis_images, check_inputs, get_method, heat_map_signs)
 
-__all__ = ["MAP_FORMAT", "METHOD_TITLES", "METHODS", "FourierHeatMap", "FourierMask", "FrequencyAblation", "FrequencyMap",
-           "GradientSpectrum", "PassCounter", "basis_images", "check_inputs", "frequency_pairs", "get_method",
-           "heat_map_signs", "mirrored", "pair_indicators", "pair_values", "symmetric_part"]
+__all__ = ["MAP_FORMAT", "METHOD_TITLES", "METHODS", "DatasetMaskMethod", "FourierHeatMap", "FrequencyAblation",
+           "FrequencyMap", "GradientSpectrum", "PassCounter", "basis_images", "check_inputs", "frequency_pairs",
+           "get_method", "heat_map_signs", "mirrored", "pair_indicators", "pair_values", "symmetric_part"]

@@ -6,7 +6,7 @@ holds an (H, W) map in the unshifted FFT layout (DC at [0, 0]; higher = more use
 the network), what it cost (forward and backward passes, counted by hooks on the
 network while the method ran, and wall seconds) and the method's settings.
 
-- :class:`FourierMask`: the dataset mask of Karantzas et al. (2022), learned by
+- :class:`DatasetMaskMethod`: the dataset mask of Karantzas et al. (2022), learned by
   :class:`fm_core.masks.DatasetMask` (not the mask *layer* of :mod:`fm_core.fourier`).
 - :class:`FourierHeatMap`: Yin et al. (2019), "A Fourier perspective on model robustness
   in computer vision" (NeurIPS): error rate and loss increase when one Fourier basis
@@ -142,7 +142,7 @@ _SMALL = Profile(name="defaults")  # the small profiles' dataset-mask settings, 
 
 
 @dataclass
-class FourierMask(DatasetMask):
+class DatasetMaskMethod(DatasetMask):
     """The dataset mask (Karantzas et al. 2022) as a frequency map: :class:`fm_core.masks.DatasetMask`
     with the small profiles' settings, not the paper's batch-1 ones. The budget is in
     steps, so a map of 64 images gets as many updates as one of 5,000."""
@@ -178,7 +178,7 @@ class FourierMask(DatasetMask):
         checks = -(-steps // int(s["window"])) if s.get("revert", True) else 1
         cost = {"forward_passes": 3 * n + steps * batch + checks * n, "backward_passes": steps * batch,
                 "network_calls": None, "seconds": float("nan"), "source": "record"}
-        return FrequencyMap(result.mask.astype(np.float64), FourierMask.name, cost,
+        return FrequencyMap(result.mask.astype(np.float64), DatasetMaskMethod.name, cost,
                             dict(s, converged=bool(result.converged[0]), steps=steps))
 
 
@@ -298,7 +298,7 @@ class GradientSpectrum:
                             dict(asdict(self), images=len(x)))
 
 
-METHODS = {cls.name: cls for cls in (FourierMask, FourierHeatMap, FrequencyAblation, GradientSpectrum)}
+METHODS = {cls.name: cls for cls in (DatasetMaskMethod, FourierHeatMap, FrequencyAblation, GradientSpectrum)}
 # the methods' names in words, for tables and figures (and the random ranking they are judged against)
 METHOD_TITLES = {"mask": "Fourier mask", "heatmap": "Fourier heat map", "ablation": "frequency ablation",
                  "gradient": "gradient spectrum", "random": "random ranking"}

@@ -49,7 +49,7 @@ def get_method_map(cfg: Profile, regime: str, name: str, progress: bool = True) 
     """The ``name`` map (mask, heatmap, ablation, gradient) of the ``regime`` network, made
     from fit-half images, computed once."""
     if name == "mask":
-        return methods.FourierMask.from_result(pipeline.get_dataset_mask(cfg, regime, progress=progress))
+        return methods.DatasetMaskMethod.from_result(pipeline.get_dataset_mask(cfg, regime, progress=progress))
     method = methods.get_method(name)
     n = page_settings(cfg)[name]
     settings = pipeline._settings(cfg, pipeline.NETWORK_FIELDS, regime=regime, method=name, images=n,
