@@ -80,7 +80,7 @@ def stable_hash(obj, length: int = 12) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:length]
 
 
-class WriteError(UserError, OSError):
+class WriteError(OSError, UserError):
     """A file could not be written because its folder is read-only or the disk is full:
     a one-line :class:`UserError` (exit code 2) that is still an ``OSError``."""
 
