@@ -78,7 +78,7 @@ def test_editing_the_mask_learner_relearns_masks_not_networks(tmp_path):
     for name in ("original", "edited"):
         shutil.copytree(source, tmp_path / name / "fm_core", ignore=shutil.ignore_patterns("__pycache__"))
         copies[name] = tmp_path / name
-    learner = copies["edited"] / "fm_core" / "dataset_masks.py"
+    learner = copies["edited"] / "fm_core" / "masks" / "dataset_masks.py"
     text = learner.read_text()
     learner.write_text(text.replace("    kept = accuracy_after >= keep_ratio * accuracy_before",
                                     "    kept = accuracy_after >= keep_ratio * accuracy_before  # an edit", 1))
