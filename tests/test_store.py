@@ -73,7 +73,7 @@ def _keys_of(package_parent: Path) -> dict:
 def test_editing_the_mask_learner_relearns_masks_not_networks(tmp_path):
     """An edit of one line of the dataset-mask learner changes the dataset masks' keys
     (and the results'), not the networks' or the single-image masks'."""
-    source = Path(pipeline.__file__).resolve().parent
+    source = Path(pipeline.__file__).resolve().parents[1]  # the whole package, not store/
     copies = {}
     for name in ("original", "edited"):
         shutil.copytree(source, tmp_path / name / "fm_core", ignore=shutil.ignore_patterns("__pycache__"))
