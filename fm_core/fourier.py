@@ -49,7 +49,7 @@ class FourierMask(nn.Module):
     """The mask layer: a learnable ``weight`` of shape (n_masks, 1, H, W), initialised to ones.
 
     One mask is shared by every image; n_masks = B pairs mask b with image b. It fits the
-    ``model.mask`` slot of :class:`fm_core.models.MaskedClassifier`, where it sees the
+    ``model.mask`` slot of :class:`fm_core.nets.models.MaskedClassifier`, where it sees the
     normalised image."""
 
     def __init__(self, size: int | tuple[int, int], n_masks: int = 1):

@@ -21,9 +21,9 @@ REGIME_LETTERS = {"vanilla": "N", "adversarial": "A", "scale": "S", "translate":
 PAPER_EPS_NORMALISED = 0.06
 PAPER_EPS_PIXEL = PAPER_EPS_NORMALISED * IMAGENETTE_STD
 # The small profiles' eps: 4/255 in pixel units, the eps the synthetic cue world's H
-# amplitude is calibrated against (fm_core.synthetic.CUE_EPS). Adversarial training there
+# amplitude is calibrated against (fm_core.data.synthetic.CUE_EPS). Adversarial training there
 # uses few PGD steps (quick: one, from a random start) and an eps warm-up over the first
-# epochs (see fm_core.training).
+# epochs (see fm_core.nets.training).
 SMALL_EPS_PIXEL = 4 / 255
 
 
@@ -36,7 +36,7 @@ class Profile:
     data_seed: int = 0
     n_train: int | None = None  # None: the whole split
     n_val: int | None = None
-    # the synthetic cue world's knobs (fm_core.synthetic.CueWorld): H amplitude / eps,
+    # the synthetic cue world's knobs (fm_core.data.synthetic.CueWorld): H amplitude / eps,
     # each cue's reliability, and which cues the images carry ("both"; "low"/"high":
     # the positive controls)
     cue_h_ratio: float = 1.25
@@ -62,10 +62,10 @@ class Profile:
     adv_warmup_epochs: int = 0
     # early stopping that stops (0: off, the paper trains every epoch): training ends once
     # this many epochs pass without the validation loss falling by early_stop_delta below
-    # its best (fm_core.training.should_stop_early)
+    # its best (fm_core.nets.training.should_stop_early)
     early_stop_patience: int = 0
     early_stop_delta: float = 1e-3
-    # dataset and class masks (fm_core.dataset_masks.learn_lambda_path). The small
+    # dataset and class masks (fm_core.masks.dataset_masks.learn_lambda_path). The small
     # profiles' defaults were chosen on page 04 by truth-free criteria (convergence,
     # stability across mask seeds and fit halves, held-out invariance): the data set's
     # mean loss held, estimated without the batch's Var/b bias ("dataset_mean"), Adam at
@@ -102,7 +102,7 @@ class Profile:
     imask_images: int | None = 200  # None: every selected image
     # analysis
     bands: int = 16  # radial and angular band count (authors' notebooks: 64)
-    # Table 3 (fm_core.mask_classifier): outer folds of the stratified cross-validation
+    # Table 3 (fm_core.science.mask_classifier): outer folds of the stratified cross-validation
     # and shuffles of the labels in the permutation test (p is at least 1 / (n + 1))
     classifier_folds: int = 5
     classifier_permutations: int = 199
@@ -136,8 +136,8 @@ class Profile:
         return dataclasses.asdict(self)
 
 
-#: the settings that take one of a few words (fm_core.dataset_masks.INVARIANCES,
-#: fm_core.dataset_masks' schedules, fm_core.synthetic's cue choices; tested to agree)
+#: the settings that take one of a few words (fm_core.masks.dataset_masks.INVARIANCES,
+#: fm_core.masks.dataset_masks' schedules, fm_core.data.synthetic's cue choices; tested to agree)
 CHOICES = {
     "dmask_invariance": ("batch_mean", "dataset_mean", "per_image", "kl"),
     "dmask_schedule": ("constant", "one_cycle"),

@@ -24,12 +24,12 @@ def progress_bar(iterable=None, *, progress: bool = True, **kwargs):
     When ``FM_PROGRESS_FILE`` names a file (the book build sets it for its kernels), the
     bar is plain text appended to that file instead, never to stdout/stderr, one line at
     most every ``FM_PROGRESS_INTERVAL`` seconds (default 5); the build prints the file's
-    new lines on its terminal (:mod:`fm_core.book_progress`)."""
+    new lines on its terminal (:mod:`fm_core.book.progress`)."""
     import warnings
 
     path = os.environ.get("FM_PROGRESS_FILE", "").strip()
     if path and progress:
-        from .book_progress import file_progress_bar
+        from fm_core.book.progress import file_progress_bar
         return file_progress_bar(path, iterable, **kwargs)
     with warnings.catch_warnings():  # tqdm.auto warns when ipywidgets is missing
         warnings.simplefilter("ignore")
@@ -80,7 +80,7 @@ def stable_hash(obj, length: int = 12) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:length]
 
 
-class WriteError(UserError, OSError):
+class WriteError(OSError, UserError):
     """A file could not be written because its folder is read-only or the disk is full:
     a one-line :class:`UserError` (exit code 2) that is still an ``OSError``."""
 

@@ -1,4 +1,4 @@
-"""Tests of fm_core.analysis (paper figures 1, 3, 4, 7) and fm_core.plots (Table 3 and Figure 8:
+"""Tests of fm_core.science.analysis (paper figures 1, 3, 4, 7) and fm_core.book.figures (Table 3 and Figure 8:
 test_mask_classifier.py)."""
 import matplotlib
 
@@ -9,7 +9,8 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from fm_core import analysis, experiments, plots  # noqa: E402
+from fm_core.science import analysis, experiments
+from fm_core.book import figures# noqa: E402
 
 SIZES = (8, 32, 33, 128)
 BAND_COUNTS = (1, 3, 8, 16, 64)
@@ -268,27 +269,27 @@ def test_plot_functions_return_figures(small):
     s = small
     x, m = s["images"], s["masks"]
     named = {name: m[i] for i, name in enumerate(["N", "A", "S", "T", "R"])}
-    _check(plots.plot_activation_spectra(analysis.activation_spectra(), analysis.intermodulation_spectrum(5, 12)))
-    _check(plots.plot_mask_layer_schematic(x[0], m[0], x[0] * 0.5))
-    _check(plots.plot_dataset_masks(experiments.figure3(named)))
-    _check(plots.plot_band_partitions_and_energies(
+    _check(figures.plot_activation_spectra(analysis.activation_spectra(), analysis.intermodulation_spectrum(5, 12)))
+    _check(figures.plot_mask_layer_schematic(x[0], m[0], x[0] * 0.5))
+    _check(figures.plot_dataset_masks(experiments.figure3(named)))
+    _check(figures.plot_band_partitions_and_energies(
         experiments.band_energy_differences({"vanilla": m[0], "b": m[1], "c": m[2]}, n_bands=8)))
-    _check(plots.plot_paper_vs_build([("Table 1", "a, %", 80.0, 70.0), ("Table 2", "b, %", 50.0, 55.0)]))
-    _check(plots.plot_image_mask_grid(x, m, s["labels"], m[:3], s["class_names"],
+    _check(figures.plot_paper_vs_build([("Table 1", "a, %", 80.0, 70.0), ("Table 2", "b, %", 50.0, 55.0)]))
+    _check(figures.plot_image_mask_grid(x, m, s["labels"], m[:3], s["class_names"],
                                       x * 0.2, x * 0.8, n_per_class=3))
-    _check(plots.plot_reversal_examples(x[:2], x[:2], m[:2], x[:2], x[:2], m[:2] > 0.5, x[:2],
+    _check(figures.plot_reversal_examples(x[:2], x[:2], m[:2], x[:2], x[:2], m[:2] > 0.5, x[:2],
                                         titles=["a", "b"]))
     more = np.linspace(0, 90, 8)
     parts = {"more": more, "equal": np.full(8, 10.0), "less": 90 - more}
-    fig = plots.plot_band_preference(parts, parts, "M_N,xA > M_N,x", cue_bands={"L": [1], "H": [6]})
+    fig = figures.plot_band_preference(parts, parts, "M_N,xA > M_N,x", cue_bands={"L": [1], "H": [6]})
     labels = [t.get_text() for t in fig.axes[1].get_legend().get_texts()]
     assert labels == ["M_N,xA keeps more", "equal", "M_N,x keeps more"]
     _check(fig)
-    _check(plots.plot_umap(np.random.default_rng(0).normal(size=(12, 2)), s["labels"], s["class_names"]))
-    _check(plots.plot_ground_truth(m[0], s["truth"]))
-    _check(plots.plot_samples(x[:, None], s["labels"], s["class_names"], n_per_class=4))
-    _check(plots.plot_power_spectrum(np.abs(np.fft.fft2(x)).mean(0) ** 2))
-    _check(plots.plot_training_history({"train_loss": [1.0, 0.5], "val_loss": [1.1, 0.7],
+    _check(figures.plot_umap(np.random.default_rng(0).normal(size=(12, 2)), s["labels"], s["class_names"]))
+    _check(figures.plot_ground_truth(m[0], s["truth"]))
+    _check(figures.plot_samples(x[:, None], s["labels"], s["class_names"], n_per_class=4))
+    _check(figures.plot_power_spectrum(np.abs(np.fft.fft2(x)).mean(0) ** 2))
+    _check(figures.plot_training_history({"train_loss": [1.0, 0.5], "val_loss": [1.1, 0.7],
                                         "val_acc": [0.4, 0.6]}))
     assert not plt.get_fignums()
 
@@ -299,4 +300,4 @@ def test_plot_dataset_overview(small):
     s = small
     ds = from_arrays("tiny", s["images"], s["labels"], s["images"], s["labels"],
                      class_names=s["class_names"], ground_truth=s["truth"])
-    _check(plots.plot_dataset_overview(ds, n_per_class=3))
+    _check(figures.plot_dataset_overview(ds, n_per_class=3))

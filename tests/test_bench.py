@@ -9,13 +9,15 @@ import pytest
 import torch
 from torch import nn
 
-from fm_core import bench, distributed, image_masks
+from fm_core.cli import bench
+from fm_core.nets import distributed
+from fm_core.masks import image_masks
 from fm_core.cli import main
 from fm_core.errors import UserError
-from fm_core.mask_objective import BF16_MASK_TOLERANCE, CHANNELS_LAST_MASK_TOLERANCE
-from fm_core.mask_result import MaskResult
+from fm_core.masks.objective import BF16_MASK_TOLERANCE, CHANNELS_LAST_MASK_TOLERANCE
+from fm_core.masks.result import MaskResult
 from fm_core.masks import ImageMasks
-from fm_core.models import MaskedClassifier
+from fm_core.nets.models import MaskedClassifier
 from fm_core.profiles import get_profile
 
 SIZE = 12
@@ -180,7 +182,7 @@ def test_cli_image_masks_speed_options(tmp_path, monkeypatch):
     cfg = get_profile("quick")
     assert ImageMasks.from_profile(cfg).precision == "fp32" and not ImageMasks.from_profile(cfg).channels_last
     assert ImageMasks.from_profile(cfg, precision="bf16").precision == "bf16"
-    from fm_core import models
+    from fm_core.nets import models
     monkeypatch.setattr(models, "load_model", lambda path, device="cpu": tiny_model())
     x, y = images(6, seed=1)[:, 0].numpy(), np.arange(6) % 3
     np.savez(tmp_path / "data.npz", x_train=x, y_train=y, x_val=x, y_val=y)

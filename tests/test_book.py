@@ -1,4 +1,4 @@
-"""The book build (fm_core.book), the page helpers (fm_core.report) and the notebooks'
+"""The book build (fm_core.book.build), the page helpers (fm_core.book.report) and the notebooks'
 conventions. The end-to-end build of the real book is marked ``slow``."""
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from fm_core.book import list_notebooks, make_toc, build_book, read_build_report
+from fm_core.book.build import list_notebooks, make_toc, build_book, read_build_report
 from fm_core.errors import UserError
-from fm_core.report import Page, paper_vs_build_table
+from fm_core.book.report import Page, paper_vs_build_table
 
 REPO = Path(__file__).resolve().parent.parent
 BOOK = REPO / "book"
@@ -64,7 +64,7 @@ def _outputs(path: Path) -> list[dict]:
 
 PLOT = """\
 import matplotlib.pyplot as plt
-from fm_core.report import Page, paper_vs_build_table
+from fm_core.book.report import Page, paper_vs_build_table
 page = Page("Tiny", profile, data=data, arch=arch, seed=seed)
 fig, ax = plt.subplots(figsize=(2, 2))
 ax.plot([0, 1], [page.cfg.size, 0])
@@ -185,7 +185,7 @@ def test_side_by_side_pages_fail_cleanly_and_the_last_page_waits(tmp_book):
 
 
 def test_execution_order_reads_the_pages_metadata(tmp_path):
-    from fm_core.book_execute import execution_order
+    from fm_core.book.execute import execution_order
     paths = [_notebook(tmp_path / f"{n}.ipynb", n) for n in ("00_a", "09_summary", "10_long", "11_b")]
     for path, flags in ((paths[1], {"after_others": True}), (paths[2], {"start_first": True})):
         nb = nbformat.read(path, 4)
@@ -209,7 +209,7 @@ def test_sphinx_warnings_are_recorded(tmp_book):
 
 
 def test_data_parameter(tmp_path, monkeypatch):
-    from fm_core.book import data_parameter
+    from fm_core.book.build import data_parameter
     monkeypatch.chdir(tmp_path)
     (tmp_path / "my.npz").write_bytes(b"")
     assert data_parameter("my.npz") == str(tmp_path / "my.npz")
@@ -309,7 +309,7 @@ def test_a_bad_setting_is_one_line_in_a_notebook(tmp_path):
     """papermill -y 'settings: {dmask_lam: big}': the page's error is one line, no traceback."""
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
-    nb = _notebook(tmp_path / "10_p.ipynb", "P", "from fm_core.report import Page\n"
+    nb = _notebook(tmp_path / "10_p.ipynb", "P", "from fm_core.book.report import Page\n"
                    "page = Page('P', profile, settings=settings)")
     with pytest.raises(PapermillExecutionError):
         pm.execute_notebook(str(nb), str(tmp_path / "out.ipynb"), kernel_name="python3", progress_bar=False,
@@ -319,7 +319,8 @@ def test_a_bad_setting_is_one_line_in_a_notebook(tmp_path):
 
 
 def test_profile_choices_agree_with_the_library():
-    from fm_core import dataset_masks, profiles
+    from fm_core.masks import dataset_masks
+    from fm_core import profiles
     assert set(profiles.CHOICES["dmask_invariance"]) == set(dataset_masks.INVARIANCES)
 
 
@@ -386,7 +387,7 @@ def test_full_book_smoke_pages_look_right(smoke_build, tmp_path):
     """Every built page, rendered headless offline and screenshotted: not blank, no
     Python traceback, no raw TeX, no broken image, nothing fetched remotely, no console
     error, no table wider than the text column at 1280 px."""
-    from fm_core import book_check
+    from fm_core.book import check as book_check
 
     if book_check.find_chromium() is None:
         reason = ("Chromium is not installed (apt-get install chromium): the built pages "
@@ -405,7 +406,7 @@ def test_full_book_smoke_pages_look_right(smoke_build, tmp_path):
 
 
 def test_pages_state_their_settings_from_the_profile():
-    from fm_core.page_settings import describe
+    from fm_core.book.page_settings import describe
     quick = Page("T", "quick", show=False).cfg
     text = dict(describe(quick, "attack", "dataset masks", "training"))
     assert "eps 4/255" in text["PGD"] and "one PGD step of eps/8 from a random start" in text["PGD"]
@@ -423,7 +424,7 @@ def test_pages_state_their_settings_from_the_profile():
 
 
 def test_the_stability_page_says_what_its_extra_seeds_change():
-    from fm_core.cue_results import seeds_prose
+    from fm_core.store.cue_results import seeds_prose
     quick = Page("T", "quick", show=False).cfg
     text = seeds_prose({"seeds": [31, 1031], "cheaper": {"n_train": 1500, "epochs": 5}}, quick)
     assert "n_train all -> 1500" in text and f"epochs {quick.epochs} -> 5" in text and "{" not in text

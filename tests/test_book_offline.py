@@ -2,7 +2,7 @@
 with the website; one citation style; one search bar; the citation files.
 
 A tiny book (the real book's configuration and markdown pages plus one page of
-formulas, no notebooks) is built once through ``fm_core.book.build_book``."""
+formulas, no notebooks) is built once through ``fm_core.book.build.build_book``."""
 from __future__ import annotations
 
 import re
@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from fm_core import book_check
-from fm_core.book import build_book, read_build_report
+from fm_core.book import check as book_check
+from fm_core.book.build import build_book, read_build_report
 
 REPO = Path(__file__).resolve().parent.parent
 BOOK = REPO / "book"
@@ -154,7 +154,7 @@ def test_a_console_error_is_a_page_problem(tmp_path):
 
 def test_overflowing_tables_are_found(tmp_path):
     """A table far wider than the text column is reported; a narrow one is not."""
-    from fm_core import book_check
+    from fm_core.book import check as book_check
     if book_check.find_chromium() is None:
         pytest.skip("Chromium is not installed (apt-get install chromium)")
     wide = "".join(f"<th>a long column header number {i}</th>" for i in range(30))

@@ -12,8 +12,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from fm_core.book import build_book, read_build_report
-from fm_core.book_render import PLACEHOLDERS, report_page
+from fm_core.book.build import build_book, read_build_report
+from fm_core.book.render import PLACEHOLDERS, report_page
 
 REPO = Path(__file__).resolve().parent.parent
 BOOK = REPO / "book"

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import nbformat
 
-from fm_core.book import build_book
-from fm_core.book_progress import ProgressTail
+from fm_core.book.build import build_book
+from fm_core.book.progress import ProgressTail
 from fm_core.utils import progress_bar
 
 REPO = Path(__file__).resolve().parent.parent

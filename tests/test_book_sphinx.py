@@ -1,7 +1,7 @@
 """The book's Sphinx extension drops sphinx-thebe's assets from every page."""
 from types import SimpleNamespace
 
-from fm_core import book_sphinx
+from fm_core.book import sphinx as book_sphinx
 
 
 def test_thebe_assets_are_dropped_and_others_kept():

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from fm_core import cli
-from fm_core.mask_result import MaskResult
-from fm_core.models import build_model, save_model
+from fm_core.masks.result import MaskResult
+from fm_core.nets.models import build_model, save_model
 
 
 def _tiny_model_and_data(tmp_path):

@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from fm_core import cue_analysis
-from fm_core.models import MaskedClassifier
+from fm_core.science import cue_analysis
+from fm_core.nets.models import MaskedClassifier
 
 
 class ReadsCorner(nn.Module):
@@ -86,7 +86,7 @@ def test_fm_cues_writes_the_behaviour_and_refuses_bad_input(tmp_path, capsys):
     import json
 
     from fm_core import cli
-    from fm_core.models import build_model, save_model
+    from fm_core.nets.models import build_model, save_model
     from fm_core.profiles import get_profile
 
     cfg = get_profile("smoke")

@@ -15,11 +15,11 @@ import pytest
 from PIL import Image
 from torchvision.datasets import Imagenette
 
-from fm_core import data, datafiles
+from fm_core import data
+from fm_core.data import files as datafiles
 from fm_core.cli import main
 from fm_core.errors import UserError
-from fm_core.imagenette_download import (IMAGENETTE_CLASSES, archive_path, get_imagenette,
-                                         imagenette_url, staging_folder)
+from fm_core.data.imagenette_download import IMAGENETTE_CLASSES, archive_path, get_imagenette, imagenette_url, staging_folder
 
 SYNSETS = [wnid for wnid, _ in IMAGENETTE_CLASSES] + ["n01440764"]  # one class the paper drops
 

@@ -7,7 +7,8 @@ import pytest
 import torch
 from PIL import Image
 
-from fm_core import data, datafiles
+from fm_core import data
+from fm_core.data import files as datafiles
 from fm_core.errors import UserError
 
 PAPER_SYNSETS = ["n02102040", "n03000684", "n03028079", "n03394916", "n03417042"]

@@ -1,4 +1,4 @@
-"""More than one process (fm_core.distributed): image masks learned by two ranks under
+"""More than one process (fm_core.nets.distributed): image masks learned by two ranks under
 torchrun (gloo, CPU) equal a one-process run, through the CLI and through the store;
 `fm merge`; data-parallel training. Tiny networks and a handful of images keep it fast."""
 from __future__ import annotations
@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 import torch
 
-from fm_core import distributed
+from fm_core.nets import distributed
 from fm_core.cli import main
 from fm_core.errors import UserError
-from fm_core.mask_result import MaskResult
-from fm_core.models import build_model, save_model
+from fm_core.masks.result import MaskResult
+from fm_core.nets.models import build_model, save_model
 
 ROOT = Path(__file__).resolve().parent.parent
 SIZE, CLASSES = 32, 3
@@ -166,10 +166,10 @@ TRAIN_CFG = dict(width=0.0625, epochs=2, batch_size=16, pgd_steps=2)
 
 def stub_store(replace, data, model):
     """The store's single-image recipe with its inputs stubbed (``replace(name, value)``
-    sets a function of fm_core.pipeline): a tiny float64 network and the first 7
+    sets a function of fm_core.store.pipeline): a tiny float64 network and the first 7
     validation images as the selection."""
-    from fm_core import models
-    from fm_core.dataset import Dataset
+    from fm_core.nets import models
+    from fm_core.data.dataset import Dataset
 
     arrays = np.load(data)
     x, y = torch.from_numpy(arrays["x_val"])[:, None], torch.from_numpy(arrays["y_val"])
@@ -182,10 +182,12 @@ def stub_store(replace, data, model):
 RANKS_SCRIPT = f"""
 import json, sys
 import numpy as np, torch
-from fm_core import cli, pipeline, training
+from fm_core import cli
+from fm_core.nets import training
+from fm_core.store import pipeline
 from fm_core.data import load_dataset
 from fm_core.profiles import get_profile
-from fm_core.models import weights_digest
+from fm_core.nets.models import weights_digest
 
 {inspect.getsource(stub_store)}
 data, model, out = sys.argv[1:4]
@@ -217,7 +219,7 @@ def under_torchrun(tiny, tmp_path_factory):
 
 
 def test_the_store_shards_single_image_masks_by_rank(tiny, under_torchrun, monkeypatch):
-    from fm_core import pipeline
+    from fm_core.store import pipeline
     from fm_core.profiles import get_profile
 
     folder, _ = under_torchrun
@@ -233,9 +235,9 @@ def test_the_store_shards_single_image_masks_by_rank(tiny, under_torchrun, monke
 
 
 def test_data_parallel_training_keeps_the_ranks_equal_and_rank_0_writes(tiny, under_torchrun):
-    from fm_core import training
+    from fm_core.nets import training
     from fm_core.data import load_dataset
-    from fm_core.models import load_model
+    from fm_core.nets.models import load_model
     from fm_core.profiles import get_profile
 
     folder, proc = under_torchrun

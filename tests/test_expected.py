@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from fm_core import headline, results
+from fm_core.store import headline, results
 from fm_core.profiles import get_profile
 
 
@@ -29,7 +29,7 @@ def test_readme_block_is_made_from_the_expected_values():
 
 def test_headline_flattens_the_stored_results():
     cfg = get_profile("smoke")
-    from fm_core import pipeline
+    from fm_core.store import pipeline
 
     pipeline.save_result(cfg, "table1", {"vanilla": {"standard": 81.5, "mask_kept": True}})
     flat = results.headline(cfg)

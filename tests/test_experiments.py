@@ -7,9 +7,9 @@ import pytest
 import torch
 from torch import nn
 
-from fm_core import experiments
-from fm_core.mask_result import MaskResult
-from fm_core.models import MaskedClassifier
+from fm_core.science import experiments
+from fm_core.masks.result import MaskResult
+from fm_core.nets.models import MaskedClassifier
 
 
 class ReadsDC(nn.Module):
@@ -106,7 +106,8 @@ def test_image_mask_statistics():
 def test_attack_energy_kept_is_the_share_of_the_attack_a_mask_passes():
     import numpy as np
     import torch
-    from fm_core import experiments, gap_notes
+    from fm_core.science import experiments
+    from fm_core.book import gap_notes
     g = torch.Generator().manual_seed(0)
     x = torch.rand(3, 1, 8, 8, generator=g)
     x_adv = x + 0.01 * torch.randn(3, 1, 8, 8, generator=g)

@@ -1,10 +1,11 @@
-"""The explorer page's library (fm_core.explorer) on the smoke profile's store."""
+"""The explorer page's library (fm_core.book.explorer) on the smoke profile's store."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from fm_core import explorer, pipeline
+from fm_core.book import explorer
+from fm_core.store import pipeline
 from fm_core.errors import UserError
 
 

@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from fm_core import synthetic
+from fm_core.data import synthetic
 from fm_core.cli import main
 from fm_core.data import from_arrays, load_dataset
 from fm_core.errors import UserError
-from fm_core.models import build_model, load_model, save_model
+from fm_core.nets.models import build_model, load_model, save_model
 from fm_core.profiles import PROFILES, REGIMES, get_profile
-from fm_core.training import augment_batch, train_network
+from fm_core.nets.training import augment_batch, train_network
 
 
 # ---------------------------------------------------------------- synthetic data
@@ -212,8 +212,8 @@ def test_adversarial_training_records_eps_and_metrics():
     assert meta["eps_normalised"] == pytest.approx(cfg.eps_pixel / ds.std)
     m = meta["metrics"]
     # the recorded accuracies are those of the kept weights, clean and under the same PGD
-    from fm_core.attacks import pgd_attack
-    from fm_core.evaluation import accuracy
+    from fm_core.nets.attacks import pgd_attack
+    from fm_core.nets.evaluation import accuracy
     assert m["val_acc"] == accuracy(model, ds.x_val, ds.y_val)
     x_adv = pgd_attack(model, ds.x_val, ds.y_val, cfg.eps_pixel, cfg.pgd_steps, seed=cfg.seed)
     assert m["pgd_acc"] == accuracy(model, x_adv, ds.y_val)
@@ -226,7 +226,7 @@ def test_profiles_hold_the_papers_values():
     assert (paper.size, paper.width, paper.epochs, paper.batch_size, paper.seed) == (128, 1.0, 50, 128, 31)
     assert paper.max_lr == 1e-3 and paper.pct_start == 0.1
     # the paper's code states eps = 0.06 in normalised units (Imagenette's std)
-    from fm_core.attacks import eps_normalised
+    from fm_core.nets.attacks import eps_normalised
     from fm_core.paths import IMAGENETTE_STD
     assert eps_normalised(paper.eps_pixel, IMAGENETTE_STD) == pytest.approx(0.06)
     assert paper.dmask_lam == 0.2 and paper.imask_lam == 0.07 and paper.imask_lr == 0.2
@@ -320,12 +320,13 @@ def test_progress_bars_obey_tqdm_disable(monkeypatch):
 
 
 def test_book_command_ends_with_the_networks_table(tmp_path, monkeypatch, capsys):
-    from fm_core import cli, pipeline
+    from fm_core.cli import project
+    from fm_core.store import pipeline
 
     cfg = get_profile("smoke")
     row = dict(standard=80.0, masked=79.5, pgd=30.25, train_seconds=12.0)
     pipeline.save_result(cfg, "table1", {"rotate": row, "vanilla": dict(row, pgd=10.0)})
-    cli._print_networks(cfg)
+    project._print_networks(cfg)
     lines = capsys.readouterr().out.splitlines()
     assert lines[1].split()[0] == "vanilla" and lines[2].split()[0] == "rotate"  # paper order
     assert "30.25%" in lines[2]

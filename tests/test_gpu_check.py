@@ -1,4 +1,4 @@
-"""scripts/gpu_check.sh (fm_core.gpu_check) runs end to end with toy sizes on a CPU, so the
+"""scripts/gpu_check.sh (fm_core.cli.gpu_check) runs end to end with toy sizes on a CPU, so the
 GPU check cannot rot; and --device fails in one line where the device is missing."""
 import json
 import subprocess
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from fm_core import gpu_check
+from fm_core.cli import gpu_check
 from fm_core.cli import main
 from fm_core.errors import UserError
 from fm_core.utils import resolve_device
@@ -48,7 +48,7 @@ def test_gpu_check_script_tiny_writes_rates_and_a_projection(tmp_path):
 
 
 def test_image_mask_sets_are_the_pipelines():
-    from fm_core.pipeline import IMAGE_MASK_SETS
+    from fm_core.store.pipeline import IMAGE_MASK_SETS
 
     assert tuple(IMAGE_MASK_SETS) == gpu_check.IMAGE_MASK_SETS
 

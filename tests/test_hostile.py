@@ -21,7 +21,7 @@ from PIL import Image
 
 from fm_core import store, utils
 from fm_core.cli import main
-from fm_core.models import build_model, save_model
+from fm_core.nets.models import build_model, save_model
 
 
 def _run(argv) -> tuple[int, str, str]:

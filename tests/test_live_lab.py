@@ -27,7 +27,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from fm_core import book_check
+from fm_core.book import check as book_check
 
 pytest.importorskip("jupyter_server", reason="JupyterLab is not installed (requirements-lab.txt)")
 websocket = pytest.importorskip("websocket", reason="websocket-client is not installed "
@@ -317,6 +317,8 @@ def test_the_explorer_runs_in_jupyterlab_in_a_browser(tmp_path):
             [shutil.which("chromium"), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
              "--no-first-run", "--disable-extensions", f"--user-data-dir={profile}", *OFFLINE_BUT_THE_LAB,
              "--window-size=1280,1400", f"--remote-debugging-port={port}",
+             # Chromium 111+ refuses DevTools websockets from any origin not listed
+             f"--remote-allow-origins=http://127.0.0.1:{port}",
              f"{server.base}/lab/tree/13_explorer.ipynb?token={server.token}"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ, HOME=str(profile)))
         try:

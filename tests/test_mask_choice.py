@@ -3,8 +3,8 @@ flags for unconverged masks: pure functions on made-up numbers (the book compute
 real ones)."""
 import numpy as np
 
-from fm_core import cue_readouts, cue_results, mask_choice
-from fm_core.mask_result import MaskResult
+from fm_core.store import cue_readouts, cue_results, mask_choice
+from fm_core.masks.result import MaskResult
 from fm_core.profiles import get_profile
 
 

@@ -1,4 +1,4 @@
-"""Table 3 and Figure 8 (fm_core.mask_classifier): the k-fold test must find planted
+"""Table 3 and Figure 8 (fm_core.science.mask_classifier): the k-fold test must find planted
 class structure in masks shaped like single-image masks (almost all zeros, a few kept
 bins, numerical residue elsewhere) and must not find any where there is none; and the
 page's words come from the numbers."""
@@ -7,7 +7,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fm_core import gap_notes, headline, mask_classifier, results, tables
+from fm_core.book import gap_notes, tables
+from fm_core.store import headline, results
+from fm_core.science import mask_classifier
 from fm_core.fourier import symmetric_part
 
 N_CLASSES, SIZE = 5, 16

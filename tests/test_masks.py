@@ -9,12 +9,14 @@ import pytest
 import torch
 from torch import nn
 
-from fm_core import fourier, image_masks, mask_objective, reversal
+from fm_core import fourier
+from fm_core.masks import image_masks, objective as mask_objective
+from fm_core.science import reversal
 from fm_core import masks as fm
-from fm_core.evaluation import accuracy
-from fm_core.bench import run_bench
+from fm_core.nets.evaluation import accuracy
+from fm_core.cli.bench import run_bench
 from fm_core.errors import UserError
-from fm_core.models import MaskedClassifier
+from fm_core.nets.models import MaskedClassifier
 from fm_core.utils import load_npz
 
 SIZE = 12
@@ -219,7 +221,7 @@ def test_batch_invariance_is_the_per_image_loss_at_batch_one(trained):
 def test_dataset_mean_is_the_unbiased_squared_mean_change():
     """mean(d)^2 - var(d)/b equals the mean of d_i * d_j over pairs i != j: an unbiased
     estimate of (E d)^2, where batch_mean's mean(d)^2 adds var(d)/b on top."""
-    from fm_core.dataset_masks import invariance_terms
+    from fm_core.masks.dataset_masks import invariance_terms
 
     torch.manual_seed(0)
     logits, y = torch.randn(2, 8, 5), torch.randint(0, 5, (8,))

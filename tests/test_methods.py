@@ -9,10 +9,11 @@ import pytest
 import torch
 from torch import nn
 
-from fm_core import cli, faithfulness, methods
+from fm_core import cli, methods
+from fm_core.methods import faithfulness
 from fm_core.errors import UserError
 from fm_core.masks import DatasetMask
-from fm_core.models import MaskedClassifier, build_model, freeze, save_model
+from fm_core.nets.models import MaskedClassifier, build_model, freeze, save_model
 
 SIZE, FREQ, GAIN = 8, (1, 2), 40.0
 
@@ -94,7 +95,7 @@ def test_mask_cost_from_its_record_equals_the_counted_passes():
     model, (x, y) = one_frequency_network(), images()
     with methods.PassCounter(model) as counter:
         result = DatasetMask(lr=0.05, max_steps=20, batch_size=8)(model, x, y, progress=False)
-    recorded = methods.FourierMask.from_result(result).cost
+    recorded = methods.DatasetMaskMethod.from_result(result).cost
     assert (recorded["forward_passes"], recorded["backward_passes"]) == (counter.forward, counter.backward)
 
 
@@ -156,7 +157,7 @@ def test_cli_attribute_writes_map_settings_and_cost(model_file, tmp_path, capsys
 def test_faithfulness_prose_judges_network_by_network():
     """A map that beats the random ranking on average but not on one network is named
     with that network and its numbers; the prose never claims "all" for it."""
-    from fm_core import method_results
+    from fm_core.store import method_results
 
     def row(deletion, insertion):
         return {"AUC deletion accuracy": deletion, "AUC insertion accuracy": insertion}
@@ -192,7 +193,7 @@ def test_image_averaged_maps_report_their_reliability(name):
 
 
 def test_reliability_prose_names_the_shaky_maps():
-    from fm_core import method_results
+    from fm_core.store import method_results
 
     def fmap(rel):
         return methods.FrequencyMap(np.zeros((4, 4)), "x", {}, {"split_half_reliability": rel})

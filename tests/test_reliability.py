@@ -18,7 +18,9 @@ import numpy as np
 import pytest
 import torch
 
-from fm_core import pipeline, store, training
+from fm_core.store import pipeline
+from fm_core import store
+from fm_core.nets import training
 from fm_core.cli import main
 from fm_core.data import load_dataset
 from fm_core.errors import UserError
@@ -287,7 +289,7 @@ def test_fm_runs_verify_reports_every_problem(tmp_path, capsys, monkeypatch):
 # ----------------------------------------------------------------------------- locking
 _RACE = textwrap.dedent("""
     import hashlib, os, sys, time
-    from fm_core import pipeline
+    from fm_core.store import pipeline
     from fm_core.profiles import get_profile
     marker = sys.argv[1]
     real = pipeline.train_network

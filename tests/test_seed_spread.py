@@ -7,7 +7,9 @@ import os
 
 import pytest
 
-from fm_core import book, cli, headline, seed_spread, store
+from fm_core import cli, store
+from fm_core.book import build, seeds
+from fm_core.store import headline, seed_spread
 from fm_core.errors import UserError
 
 
@@ -53,14 +55,14 @@ def test_a_seed_build_has_its_own_store_and_does_not_touch_the_default(tmp_path,
 
     def fake_build(profile, seed, output_dir, jobs):  # a build saves results in the store it is given
         seen.append((profile, seed, os.environ["FM_RUNS_DIR"], output_dir))
-        from fm_core import pipeline
         from fm_core.profiles import get_profile
+        from fm_core.store import pipeline
 
         pipeline.save_result(get_profile(profile, seed=seed), "table1", {"vanilla": {"standard": 80.0 + seed % 7}})
         pipeline.save_result(get_profile(profile, seed=seed), "cues", {"x": {"L-share": 0.5}})
 
-    monkeypatch.setattr(book, "build_book", fake_build)
-    path = seed_spread.measure_spread("smoke", seeds=(31, 1031))
+    monkeypatch.setattr(build, "build_book", fake_build)
+    path = seeds.measure_spread("smoke", seeds=(31, 1031))
     assert [s[:2] for s in seen] == [("smoke", 1031)]
     assert seen[0][2] == str(seed_spread.seed_store("smoke", 1031)) and str(default_root) in seen[0][2]
     assert os.environ["FM_RUNS_DIR"] == str(default_root)  # restored
@@ -73,4 +75,4 @@ def test_spread_refuses_bad_seeds_with_one_line(capsys):
     assert cli.main(["spread", "--profile", "smoke", "--seeds", "1,x"]) == 2
     assert "whole numbers" in capsys.readouterr().err
     with pytest.raises(UserError, match="profile's own seed"):
-        seed_spread.measure_spread("smoke", seeds=(5, 6))
+        seeds.measure_spread("smoke", seeds=(5, 6))

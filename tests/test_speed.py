@@ -9,15 +9,16 @@ import numpy as np
 import torch
 from torch import nn
 
-from fm_core import experiments, store
-from fm_core.book_progress import read_stage_log
-from fm_core.book_render import report_page
+from fm_core.science import experiments
+from fm_core import store
+from fm_core.book.progress import read_stage_log
+from fm_core.book.render import report_page
 from fm_core.masks import ImageMasks
-from fm_core.models import MaskedClassifier
+from fm_core.nets.models import MaskedClassifier
 from fm_core.paths import STAGE_LOG_ENV
 from fm_core.profiles import get_profile
-from fm_core.training import should_stop_early, train_network
-from fm_core.dataset import Dataset, from_arrays
+from fm_core.nets.training import should_stop_early, train_network
+from fm_core.data.dataset import Dataset, from_arrays
 
 
 def test_early_stopping_waits_patience_epochs_without_a_real_improvement():

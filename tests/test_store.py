@@ -16,13 +16,14 @@ import numpy as np
 import pytest
 import torch
 
-from fm_core import paths, pipeline, results, store
-from fm_core.analysis import ground_truth_scores
+from fm_core import paths, store
+from fm_core.store import pipeline, results
+from fm_core.science.analysis import ground_truth_scores
 from fm_core.data import load_dataset
 from fm_core.fourier import symmetric_part
-from fm_core.models import save_model
+from fm_core.nets.models import save_model
 from fm_core.profiles import REGIMES, get_profile
-from fm_core.training import train_network
+from fm_core.nets.training import train_network
 
 
 def _key(cfg, fields, code, **extra):
@@ -49,7 +50,8 @@ def test_keys_depend_on_the_settings_of_what_the_artefact_depends_on():
 
 _KEYS_SCRIPT = """
 import json
-from fm_core import pipeline, store
+from fm_core import store
+from fm_core.store import pipeline
 from fm_core.profiles import get_profile
 cfg = get_profile("smoke")
 def key(fields, code):
@@ -71,12 +73,12 @@ def _keys_of(package_parent: Path) -> dict:
 def test_editing_the_mask_learner_relearns_masks_not_networks(tmp_path):
     """An edit of one line of the dataset-mask learner changes the dataset masks' keys
     (and the results'), not the networks' or the single-image masks'."""
-    source = Path(pipeline.__file__).resolve().parent
+    source = Path(pipeline.__file__).resolve().parents[1]  # the whole package, not store/
     copies = {}
     for name in ("original", "edited"):
         shutil.copytree(source, tmp_path / name / "fm_core", ignore=shutil.ignore_patterns("__pycache__"))
         copies[name] = tmp_path / name
-    learner = copies["edited"] / "fm_core" / "dataset_masks.py"
+    learner = copies["edited"] / "fm_core" / "masks" / "dataset_masks.py"
     text = learner.read_text()
     learner.write_text(text.replace("    kept = accuracy_after >= keep_ratio * accuracy_before",
                                     "    kept = accuracy_after >= keep_ratio * accuracy_before  # an edit", 1))
@@ -267,11 +269,12 @@ def test_artefact_code_follows_the_import_graph(monkeypatch):
     """A network's key covers every module that training imports, directly or not
     (distributed and utils were missing from the hand-kept list), so editing one of them
     changes the key."""
-    from fm_core import distributed, training, utils
+    from fm_core.nets import distributed, training
+    from fm_core import utils
     closure = store.code_closure(pipeline.NETWORK_CODE)
     assert {training, distributed, utils} <= set(closure)
     assert all(m.__name__.startswith("fm_core") for m in closure)
-    from fm_core import code_keys
+    from fm_core.store import code_keys
     before = store.code_hash(pipeline.NETWORK_CODE)
     real = code_keys._source_digest
 
@@ -281,3 +284,42 @@ def test_artefact_code_follows_the_import_graph(monkeypatch):
     monkeypatch.setattr(code_keys, "_source_digest", edited)
     assert store.code_hash(pipeline.NETWORK_CODE) != before
     assert store.code_hash([store]) == store.code_hash([store])  # stable within a process
+
+
+@pytest.mark.parametrize("recipe", ["NETWORK_CODE", "SPLIT_CODE", "DATASET_MASK_CODE", "IMAGE_MASK_CODE"])
+def test_editing_any_module_a_recipe_reaches_changes_its_key(recipe, monkeypatch):
+    """Across the sub-packages (``from ..fourier import``, ``from . import validate``,
+    ``from fm_core.nets import models``): every module in a recipe's closure counts, and
+    editing any one of them changes the recipe's key."""
+    from fm_core.store import code_keys
+    code = getattr(pipeline, recipe)
+    closure = store.code_closure(code)
+    names = {m.__name__ for m in closure}
+    assert {"fm_core.data.validate", "fm_core.nets.models", "fm_core.fourier", "fm_core.utils"} <= names
+    before = store.code_hash(code)
+    real = code_keys._source_digest
+    for module in closure:
+        edited_file = module.__file__
+        monkeypatch.setattr(code_keys, "_source_digest",
+                            lambda path, f=edited_file: "edited" if path == f else real(path))
+        assert store.code_hash(code) != before, f"editing {module.__name__} left {recipe}'s key unchanged"
+    monkeypatch.setattr(code_keys, "_source_digest", real)
+
+
+def test_relative_imports_across_sub_packages_are_followed():
+    import fm_core.methods
+    from fm_core.data import dataset
+    assert "fm_core.fourier" in {m.__name__ for m in store.code_closure([fm_core.methods])}  # from ..fourier
+    assert "fm_core.data.validate" in {m.__name__ for m in store.code_closure([dataset])}  # from . import
+
+
+def test_package_hash_covers_every_sub_package(monkeypatch):
+    from pathlib import Path
+
+    from fm_core.store import code_keys
+    before = store.package_code_hash()
+    real = code_keys._source_digest
+    for sub in ("masks/objective.py", "book/figures/paper.py", "data/cue_calibration.json"):
+        path = str(Path(code_keys.__file__).resolve().parents[1] / sub)
+        monkeypatch.setattr(code_keys, "_source_digest", lambda p, f=path: "edited" if p == f else real(p))
+        assert store.package_code_hash() != before, sub

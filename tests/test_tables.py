@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 
-from fm_core import gap_notes, tables
+from fm_core.book import gap_notes, tables
 from fm_core.profiles import get_profile
 
 QUICK = get_profile("quick")
@@ -60,7 +60,7 @@ def test_table1_gaps_share_one_paragraph_per_direction():
 
 
 def test_ground_truth_prose_follows_its_tables():
-    from fm_core import gap_notes
+    from fm_core.book import gap_notes
     reliance = {"vanilla": {"all frequencies": 100.0, "L bins removed": 99.0, "H bins removed": 30.0},
                 "adversarial": {"all frequencies": 90.0, "L bins removed": 20.0, "H bins removed": 90.0},
                 "scale": {"all frequencies": 90.0, "L bins removed": 40.0, "H bins removed": 45.0}}
@@ -76,7 +76,7 @@ def test_ground_truth_prose_follows_its_tables():
 
 def test_band_prose_reads_figure4_and_names_sign_clashes():
     import numpy as np
-    from fm_core import gap_notes
+    from fm_core.book import gap_notes
     cue = {"L": [0], "H": [2]}
     kept = {"reference": "vanilla", "regimes": ["adversarial", "translate"], "cue_bands": cue,
             "radial": np.array([[0.3, 0.0, -0.1], [0.2, 0.0, 0.1]])}

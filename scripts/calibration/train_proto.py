@@ -1,4 +1,4 @@
-"""Training loop for calibrating the two-cue world (copies fm_core.training.train_network,
+"""Training loop for calibrating the two-cue world (copies fm_core.nets.training.train_network,
 adds an eps warm-up and a cheaper PGD during training) and the probe evaluation.
 
 Usage: python train_proto.py '{"regime": "adversarial", "eps": 0.0157, "epochs": 10, ...}'
@@ -36,8 +36,8 @@ import torch.nn.functional as F
 torch.set_num_threads(1)
 
 import cueworld as cw
-from fm_core.dataset import from_arrays
-from fm_core.models import build_model
+from fm_core.data.dataset import from_arrays
+from fm_core.nets.models import build_model
 from torchvision.transforms import v2
 
 # Local copies (the repository's training module is being edited): the paper's

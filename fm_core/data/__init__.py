@@ -1,0 +1,46 @@
+"""Data sets, named by one string everywhere (library, CLI, notebook parameters).
+
+- ``synthetic`` (default): the two-cue world (a low- and a high-frequency cue per class
+  at known bins, over a 1/f^2 background), see :mod:`fm_core.data.synthetic`; generated from
+  a seed in seconds and cached under ``data/``.
+- ``imagenette``: the paper's 5 classes, grayscale, from ``data/imagenette2-160/``.
+- a folder in ImageFolder layout (``train/`` and ``val/``, one sub-folder per class).
+- an ``.npz`` with ``x_train``, ``y_train``, ``x_val``, ``y_val`` and optional
+  ``class_names``.
+
+Every loader returns a :class:`Dataset`: one-channel square images in [0, 1].
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from . import files as datafiles, synthetic
+from .dataset import Dataset, from_arrays, subsample
+from fm_core.errors import UserError
+from fm_core.paths import data_dir
+
+__all__ = ["Dataset", "from_arrays", "load_dataset"]
+
+
+def load_dataset(name: str = "synthetic", size: int = 32, seed: int = 0,
+                 n_train: int | None = None, n_val: int | None = None,
+                 world: synthetic.CueWorld | None = None) -> Dataset:
+    """Load (or generate) the data set named ``name`` at ``size`` x ``size``; ``world``:
+    the synthetic cue world's knobs (default :class:`fm_core.data.synthetic.CueWorld`)."""
+    name = str(name)
+    if name == "synthetic":
+        ds = synthetic.load_synthetic(size=size, seed=seed, world=world or synthetic.CueWorld())
+    elif name == "imagenette":
+        ds = datafiles.load_imagenette(data_dir() / datafiles.IMAGENETTE_FOLDER, size=size)
+    else:
+        path = Path(name).expanduser()
+        if not path.exists():
+            raise UserError(f"data set {name!r} not found: give 'synthetic', 'imagenette', "
+                            "a folder with train/ and val/, or an .npz file")
+        if path.is_dir():
+            ds = datafiles.load_image_folder(path, size=size)
+        elif path.suffix == ".npz":
+            ds = datafiles.load_npz_dataset(path)
+        else:
+            raise UserError(f"{path}: expected a folder (ImageFolder layout) or an .npz file")
+    return subsample(ds, n_train, n_val, seed)

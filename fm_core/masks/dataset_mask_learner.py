@@ -1,0 +1,69 @@
+"""The dataset-mask learners of the public face (:mod:`fm_core.masks`): :class:`DatasetMask`
+and :class:`LambdaPath`, configured once and called on ``(model, x, y)``. In their own
+module so that an artefact's key follows only the code it runs (:mod:`fm_core.store.code_keys`).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from .dataset_masks import learn_dataset_mask, learn_lambda_path
+from .objective import EXP_CAP
+from .result import MaskResult
+
+
+@dataclass
+class DatasetMask:
+    """One mask for all images given (a class mask: pass one class's images).
+    Defaults are the paper's; :meth:`from_profile` takes a profile's (the small profiles'
+    converge in a few hundred steps). See :func:`fm_core.masks.dataset_masks.learn_lambda_path`."""
+
+    lam: float = 0.2
+    lr: float = 1e-3
+    max_steps: int | None = None  # None: ``epochs`` passes over the images
+    epochs: int = 100
+    batch_size: int = 1
+    window: int | None = None  # None: one epoch
+    tol: float = 1e-5
+    patience: int = 7
+    schedule: str = "one_cycle"
+    revert: bool = True
+    invariance: str = "per_image"
+    exp_cap: float | None = EXP_CAP
+    seed: int = 0
+
+    @classmethod
+    def from_profile(cls, cfg, **overrides) -> "DatasetMask":
+        settings = dict(lr=cfg.dmask_lr, max_steps=cfg.dmask_max_steps, epochs=cfg.dmask_epochs,
+                        batch_size=cfg.dmask_batch_size, window=cfg.dmask_window, tol=cfg.dmask_tol,
+                        patience=cfg.dmask_patience, schedule=cfg.dmask_schedule, revert=cfg.dmask_revert,
+                        invariance=cfg.dmask_invariance, seed=cfg.seed)
+        settings.update(cls._lambda_setting(cfg))
+        settings.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**settings)
+
+    @staticmethod
+    def _lambda_setting(cfg) -> dict:
+        return {"lam": cfg.dmask_lam}
+
+    def __call__(self, model, x, y, progress: bool = True) -> MaskResult:
+        return learn_dataset_mask(model, x, y, progress=progress, **asdict(self))
+
+
+@dataclass
+class LambdaPath(DatasetMask):
+    """Dataset masks at several lambdas (one result row each), learned in one batched
+    run: each row has its own lambda and Adam state and stops when it converges."""
+
+    lam: float | None = None  # unused: see lams
+    lams: tuple = (0.5, 1.0, 5.0, 20.0, 100.0)
+
+    @staticmethod
+    def _lambda_setting(cfg) -> dict:
+        return {"lams": cfg.dmask_path_lams}
+
+    def __call__(self, model, x, y, start=None, progress: bool = True) -> MaskResult:
+        """``start``: the (H, W) mask every row begins at, e.g. a smaller lambda's
+        converged mask (a warm start); None: all ones."""
+        settings = asdict(self)
+        del settings["lam"]
+        return learn_lambda_path(model, x, y, start=start, progress=progress, **settings)

@@ -1,0 +1,274 @@
+"""Choosing how dataset masks are learned, without the answer.
+
+The objective (which invariance term) and the learning rate are chosen here by criteria
+that never look at the cue world's truth or at behaviour: does the mask converge, is it
+the same mask for another data order (mask seed) and for the other half of the images,
+and does it keep the loss and accuracy of images it was not learned on (the score half)?
+Only after the choice do pages hold the masks against the truth
+(:mod:`fm_core.store.cue_results`). Each function fetches from :mod:`fm_core.store.pipeline`.
+"""
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from . import pipeline
+from fm_core.masks.dataset_masks import COMPARED_INVARIANCES, SCHEDULES
+from fm_core.nets.evaluation import loss_and_accuracy
+from fm_core.fourier import symmetric_part
+from fm_core.profiles import Profile
+
+MAIN_PAIR = ("vanilla", "adversarial")
+# A mask may cost at most this much held-out accuracy (points) and still count as
+# keeping the network's performance.
+ACCURACY_SLACK = 1.0
+MASK_SEEDS = 3
+
+
+def mask_correlation(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson correlation of two masks' symmetric parts (the filters that act on a real
+    image); NaN when a mask is constant."""
+    a, b = symmetric_part(np.asarray(a, float)).ravel(), symmetric_part(np.asarray(b, float)).ravel()
+    if a.std() == 0 or b.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def objective_row(cfg: Profile, regime: str, progress: bool = True) -> dict:
+    """Truth-free numbers of the dataset mask that ``cfg`` learns for one network:
+    convergence, stability across ``MASK_SEEDS`` data orders and across the two
+    validation halves, and held-out (score-half) loss and accuracy change."""
+    seeds = [cfg.seed + k for k in range(MASK_SEEDS)]
+    runs = [pipeline.get_dataset_mask(cfg, regime, progress=progress, mask_seed=None if k == 0 else s)
+            for k, s in enumerate(seeds)]
+    other_half = pipeline.get_dataset_mask(cfg, regime, progress=progress, half="score")
+    net = pipeline.get_network(cfg, regime, progress)
+    x, y = pipeline.score_half(cfg)
+    loss0, acc0 = loss_and_accuracy(net, x, y)
+    loss1, acc1 = loss_and_accuracy(net, x, y, runs[0].mask)
+    seed_corr = [mask_correlation(a.mask, b.mask) for a, b in itertools.combinations(runs, 2)]
+    return {"converged": f"{sum(bool(r.converged[0]) for r in runs + [other_half])}/{len(runs) + 1}",
+            "all converged": all(bool(r.converged[0]) for r in runs + [other_half]),
+            "median steps": int(np.median([int(r.steps[0]) for r in runs + [other_half]])),
+            "mask mean": round(float(runs[0].mask.mean()), 4),
+            "seed correlation (min)": round(float(np.nanmin(seed_corr)), 3),
+            "halves correlation": round(mask_correlation(runs[0].mask, other_half.mask), 3),
+            "held-out loss change": round(loss1 - loss0, 4),
+            "held-out accuracy change, points": round(100 * (acc1 - acc0), 2)}
+
+
+def compare_objectives(cfg: Profile, regimes=MAIN_PAIR, objectives=COMPARED_INVARIANCES, progress: bool = True) -> dict:
+    """``{objective: {regime: objective_row}}`` with every other setting the profile's."""
+    out = {}
+    for objective in objectives:
+        variant = cfg.replace(dmask_invariance=objective)
+        out[objective] = {r: objective_row(variant, r, progress) for r in regimes}
+    pipeline.save_result(cfg, "objectives", {f"{o}.{r}.{k}": v for o, rows in out.items() for r, row in rows.items()
+                                             for k, v in row.items() if not isinstance(v, str)})
+    return out
+
+
+def stability_score(rows: dict) -> float:
+    """The worst of the seed and the halves correlations over the networks."""
+    return float(min(min(r["seed correlation (min)"], r["halves correlation"]) for r in rows.values()))
+
+
+def choose_objective(comparison: dict) -> dict:
+    """The objective to use, by the truth-free rule: among the objectives whose masks
+    all converged and cost at most ``ACCURACY_SLACK`` held-out points on every network,
+    the one with the highest :func:`stability_score`. ``qualified`` lists which passed."""
+    qualified = [o for o, rows in comparison.items()
+                 if all(r["all converged"] and r["held-out accuracy change, points"] >= -ACCURACY_SLACK
+                        for r in rows.values())]
+    pool = qualified or list(comparison)
+    best = max(pool, key=lambda o: stability_score(comparison[o]))
+    return {"objective": best, "qualified": qualified,
+            "stability": {o: round(stability_score(rows), 3) for o, rows in comparison.items()}}
+
+
+def choice_prose(comparison: dict, profile_objective: str) -> str:
+    """The choice in words, from the numbers."""
+    choice = choose_objective(comparison)
+    best, qualified = choice["objective"], choice["qualified"]
+    stability = ", ".join(f"`{o}` {s:.2f}" for o, s in choice["stability"].items())
+    failed = [o for o in comparison if o not in qualified]
+    text = (f"Worst correlation of a mask with itself (across mask seeds or validation halves, over "
+            f"{' and '.join(next(iter(comparison.values())))}): {stability}. ")
+    if failed:
+        text += (f"{', '.join(f'`{o}`' for o in failed)} did not converge everywhere within the budget or cost more "
+                 f"than {ACCURACY_SLACK:g} held-out point(s). ")
+    text += f"The rule picks **`{best}`**" + ("." if qualified else ", though no objective met every criterion.")
+    text += (" It is this profile's setting." if best == profile_objective else
+             f" This profile uses `{profile_objective}` instead: the choice above disagrees with it.")
+    return text
+
+
+def lr_sweep(cfg: Profile, regimes=MAIN_PAIR, progress: bool = True) -> dict:
+    """Steps to converge against the learning rate, per network: ``{regime: {"lr": [...],
+    "steps": [...], "converged": [...], "mask mean": [...]}}``."""
+    out = {}
+    for regime in regimes:
+        r = pipeline.get_lr_sweep(cfg, regime, progress=progress)
+        out[regime] = {"lr": [float(v) for v in r.extra["lrs"]], "steps": r.steps.tolist(),
+                       "converged": r.converged.tolist(), "budget": int(r.settings["max_steps"]),
+                       "schedule": r.settings["schedule"],
+                       "mask mean": [round(float(m.mean()), 4) for m in r.masks]}
+    return out
+
+
+def lr_sweep_prose(sweep: dict, chosen_lr: float, window: int = 25) -> str:
+    """What the sweep says about the profile's learning rate, from the numbers."""
+    parts = []
+    for regime, s in sweep.items():
+        parts.append(f"{regime}: " + ", ".join(f"{st} steps at {lr:g}" + ("" if c else " (not converged)")
+                                               for lr, st, c in zip(s["lr"], s["steps"], s["converged"])))
+    first = next(iter(sweep.values()))
+    text = (f"Budget {first['budget']:,} steps per rate"
+            + (" (the one-cycle schedule runs over it). " if first.get("schedule") == "one_cycle" else ". ")
+            + "Steps to converge, " + "; ".join(parts) + ". ")
+    best, worst, soonest = choose_lr(sweep, window)
+    text += (f"The slower network converges soonest at {soonest} steps; the smallest rate within one convergence "
+             f"window ({window} steps, the resolution of the measurement) of that is {best:g} ({worst[best]} steps); "
+             + ("this profile uses it." if np.isclose(best, chosen_lr) else
+                f"this profile uses {chosen_lr:g} ({worst.get(chosen_lr, float('nan'))} steps)."))
+    return text
+
+
+def choose_lr(sweep: dict, window: int) -> tuple[float, dict, int]:
+    """The learning rate by the truth-free rule: the smallest rate whose slower network
+    converges within one ``window`` of the soonest any rate manages (steps are counted in
+    windows, so rates closer than that are not told apart; among them the smallest
+    jitters least). Returns (rate, worst steps per rate, the soonest)."""
+    worst = {lr: max(s["steps"][s["lr"].index(lr)] for s in sweep.values()) for lr in next(iter(sweep.values()))["lr"]}
+    soonest = min(worst.values())
+    return min(lr for lr, st in worst.items() if st <= soonest + window), worst, soonest
+
+
+def compare_schedules(cfg: Profile, conditions=None, schedules=SCHEDULES, progress: bool = True) -> dict:
+    """``{schedule: {condition: row}}``: the dataset mask of every network of the cue
+    question (page 10; ``conditions`` as :func:`fm_core.cue_results.conditions` gives
+    them) learned under each learning-rate schedule, every other setting the profile's.
+    A row: whether the mask converged, its steps, and the held-out (score-half) accuracy
+    change through it. No cue truth and no behaviour enter."""
+    from .cue_results import conditions as cue_conditions  # page 10's networks
+
+    conditions = cue_conditions(cfg) if conditions is None else conditions
+    out = {}
+    for schedule in schedules:
+        out[schedule] = {}
+        for name, variant, regime in conditions:
+            variant = variant.replace(dmask_schedule=schedule)
+            x, y = pipeline.score_half(variant)
+            mask = pipeline.get_dataset_mask(variant, regime, progress=progress)
+            net = pipeline.get_network(variant, regime, progress)
+            change = loss_and_accuracy(net, x, y, mask.mask)[1] - loss_and_accuracy(net, x, y)[1]
+            out[schedule][name] = {"converged": bool(mask.converged[0]), "steps": int(mask.steps[0]),
+                                   "held-out accuracy change, points": round(100 * change, 2)}
+    pipeline.save_result(cfg, "schedules", {f"{s}.{r}.{k}": v for s, rows in out.items() for r, row in rows.items()
+                                            for k, v in row.items()})
+    return out
+
+
+def choose_schedule(comparison: dict) -> str:
+    """The schedule by the truth-free rule: the one under which the most networks' masks
+    converge within the budget; among equals, the fewer steps in all."""
+    return min(comparison, key=lambda s: (-sum(r["converged"] for r in comparison[s].values()),
+                                          sum(r["steps"] for r in comparison[s].values())))
+
+
+def settled_at_the_end(rows: dict, cfg: Profile) -> list[str]:
+    """The networks whose mask was declared settled only in the last windows of the
+    budget: under a one-cycle schedule the rate has fallen near zero there, so such a mask
+    settled because the schedule ended, not because its objective had."""
+    if cfg.dmask_max_steps is None or cfg.dmask_window is None:
+        return []
+    end = cfg.dmask_max_steps - cfg.dmask_patience * cfg.dmask_window
+    return [name for name, row in rows.items() if row["converged"] and row["steps"] >= end]
+
+
+def schedule_prose(comparison: dict, cfg: Profile) -> str:
+    """The schedule choice in words, from the numbers."""
+    def named(schedule):
+        return schedule.replace("_", "-")
+
+    parts = []
+    for schedule, rows in comparison.items():
+        stuck = [r for r, row in rows.items() if not row["converged"]]
+        worst = min(row["held-out accuracy change, points"] for row in rows.values())
+        parts.append(f"under the {named(schedule)} schedule {len(rows) - len(stuck)} of {len(rows)} masks converge"
+                     + (f" ({', '.join(stuck)} still moving at the budget)" if stuck else "")
+                     + f", {sum(r['steps'] for r in rows.values()):,} steps in all, "
+                     + (f"the largest held-out accuracy cost {-worst:.1f} points" if worst < 0
+                        else "no held-out accuracy lost"))
+    best = choose_schedule(comparison)
+    text = (f"Over page 10's networks, {'; '.join(parts)}. The rule (most masks converged, then fewest steps) "
+            f"picks **{named(best)}**")
+    text += (", this profile's schedule." if best == cfg.dmask_schedule else
+             f"; this profile uses {named(cfg.dmask_schedule)} instead, against the rule.")
+    late = settled_at_the_end(comparison.get("one_cycle", {}), cfg)
+    if late:
+        text += (f" A caveat: under one-cycle the rate falls to near zero at the end of the budget, and "
+                 f"{len(late)} mask(s) ({', '.join(late)}) settled only in its last {cfg.dmask_patience} windows: "
+                 f"they settled because the schedule ended; read them as the best mask within the budget, not as "
+                 f"a fixed point of the objective.")
+    return text
+
+
+def settings_prose(cfg: Profile) -> str:
+    """How this profile learns dataset masks, in words (generated from the profile)."""
+    budget = (f"at most {cfg.dmask_max_steps:,} optimiser steps" if cfg.dmask_max_steps is not None
+              else f"at most {cfg.dmask_epochs} passes over the images")
+    window = f"Every {cfg.dmask_window} steps" if cfg.dmask_window is not None else "After every pass over the images"
+    held = {"batch_mean": "the mean loss of each batch",
+            "dataset_mean": "the data set's mean loss (each batch's squared mean change less its variance over "
+                            "the batch size: an unbiased estimate, whatever the batch size)",
+            "per_image": "each image's loss (the paper's Eq. 2)",
+            "kl": "each image's output distribution (KL divergence from the unmasked one)"}[cfg.dmask_invariance]
+    schedule = ("a one-cycle schedule over the budget (the paper's)" if cfg.dmask_schedule == "one_cycle"
+                else "a linear warm-up over the first window, then a constant rate")
+    text = (f"This page's profile (`{cfg.name}`) learns each dataset mask on the fit half of the validation set "
+            f"with lambda {cfg.dmask_lam:g}, holding {held}, in batches of {cfg.dmask_batch_size} with Adam at "
+            f"lr {cfg.dmask_lr:g} under {schedule}, for {budget}. {window} the mask is averaged over the "
+            f"window; once {cfg.dmask_patience} windows in a row move that average by at most {cfg.dmask_tol:g} "
+            f"per bin (mean absolute change), the mask has **converged** and learning stops.")
+    if cfg.dmask_revert:
+        text += (" As in the paper, the result falls back to the last mask whose masked accuracy stayed within "
+                 "99% of the unmasked accuracy.")
+    return text
+
+
+def unconverged_note(results: dict) -> str:
+    """A warning line naming the masks (``{name: MaskResult}``) that did not converge,
+    or "" when all did."""
+    names = [name for name, r in results.items() if not r.all_converged]
+    if not names:
+        return ""
+    return (f"**Not converged within the budget:** {'; '.join(names)}. These masks were still moving when the "
+            "budget ran out; read them with care.")
+
+
+# Short headers for the page's tables (the book's column is narrow)
+COMPARISON_COLUMNS = {"converged": "converged", "median steps": "steps (median)", "mask mean": "mask mean",
+                      "seed correlation (min)": "seeds: corr. (min)", "halves correlation": "halves: corr.",
+                      "held-out loss change": "held-out Δ loss", "held-out accuracy change, points": "held-out Δ acc., pts"}
+TRUTH_COLUMNS = {"L-bias": "L-bias", "mean on L bins": "L bins", "mean on H bins": "H bins",
+                 "mean elsewhere": "cue-free bins", "L-share": "L-share", "converged": "converged"}
+
+
+def repeat_prose(rows: dict, network_spread: dict | None = None) -> str:
+    """Whether each network's mask repeats across mask seeds (threshold 0.8), and, given
+    the seed page's spread over *network* seeds, how that compares."""
+    parts = [f"{r}: {row['seed correlation (min)']:.2f} across mask seeds, {row['halves correlation']:.2f} across "
+             f"halves" for r, row in rows.items()]
+    repeat = all(row["seed correlation (min)"] >= 0.8 for row in rows.values())
+    text = ("Smallest correlation of a network's mask with itself, " + "; ".join(parts) + ". "
+            + ("For a fixed network the mask repeats (at least 0.8 everywhere), so a difference between networks' "
+               "masks is not the learner's draw." if repeat else
+               "For a fixed network the mask does not repeat everywhere (below 0.8): part of it is the learner's draw."))
+    if network_spread:
+        text += (" Across network seeds the masks correlate "
+                 + "; ".join(f"{r} {s['mask correlation between seeds']['mean']:.2f} on average"
+                             for r, s in network_spread.items())
+                 + ": what differs there is the network, not the mask learner.")
+    return text

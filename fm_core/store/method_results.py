@@ -1,0 +1,278 @@
+"""The peer-methods page's numbers, through the store: four frequency maps of the same
+networks (:mod:`fm_core.methods`), judged by truth, faithfulness and cost
+(:mod:`fm_core.methods.faithfulness`) and against behaviour (the cue-conflict L-bias).
+
+Maps are made from fit-half images (the Fourier mask is the stored dataset mask of
+:func:`fm_core.store.pipeline.get_dataset_mask`, learned there too) and judged on score-half
+images and held-out probes, never on the images they came from. Each map is an artefact
+of its own (``runs/<profile>/maps/``), keyed by the network's settings, the method's
+and the code. The stored dataset mask's passes come from its record, and its seconds,
+which the record lacks, are estimated (:func:`estimate_mask_seconds`); the other maps'
+costs are measured while they are made.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from fm_core.science import cue_analysis
+from fm_core.methods import faithfulness, peers as methods
+from . import pipeline
+from fm_core import store
+from fm_core.methods.peers import METHOD_TITLES
+from fm_core.profiles import Profile
+from fm_core.utils import save_json_atomic
+
+REGIMES = ("vanilla", "adversarial", "rotate")
+METHOD_NAMES = ("mask", "heatmap", "ablation", "gradient")
+# Images per map and for judging, per profile. The heat map and the ablation cost one
+# forward per image and frequency pair (514 pairs at 32 px). Quick's count is the smallest
+# of 6, 16, 32, 64 at which every heat map and ablation map of the page's three networks
+# reached a split-half reliability of 0.9 (methods.split_half_reliability; at 6 images the
+# adversarial network's ablation map was anti-correlated between its halves); the page
+# shows each map's reliability.
+RELIABLE = 0.9
+PAGE_SETTINGS = {
+    "smoke": dict(heatmap=4, ablation=4, gradient=64, judge=32, points=5, probes=200),
+    "quick": dict(heatmap=32, ablation=32, gradient=256, judge=48, points=6, probes=500),
+    "paper": dict(heatmap=64, ablation=64, gradient=1000, judge=500, points=9, probes=1000),
+}
+
+
+def page_settings(cfg: Profile) -> dict:
+    return PAGE_SETTINGS.get(cfg.name, PAGE_SETTINGS["quick"])
+
+
+def _subset(x: torch.Tensor, y: torch.Tensor, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """n images drawn at random (seeded) from (x, y): a page's images, not the first n."""
+    idx = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))[:n].sort().values
+    return x[idx], y[idx]
+
+
+def get_method_map(cfg: Profile, regime: str, name: str, progress: bool = True) -> methods.FrequencyMap:
+    """The ``name`` map (mask, heatmap, ablation, gradient) of the ``regime`` network, made
+    from fit-half images, computed once."""
+    if name == "mask":
+        return methods.DatasetMaskMethod.from_result(pipeline.get_dataset_mask(cfg, regime, progress=progress))
+    method = methods.get_method(name)
+    n = page_settings(cfg)[name]
+    settings = pipeline._settings(cfg, pipeline.NETWORK_FIELDS, regime=regime, method=name, images=n,
+                                  method_settings=vars(method))
+    key = store.artefact_key(settings, pipeline.NETWORK_CODE + (methods,))
+
+    def compute():
+        x, y = _subset(*pipeline.fit_half(cfg), n, cfg.seed)
+        return method.attribute(pipeline.get_network(cfg, regime, progress), x, y, progress=progress)
+
+    return store.fetch(store.runs_dir(cfg.name) / "maps" / f"{name}-{regime}-{key}.npz", compute,
+                       save=methods.FrequencyMap.save, load=methods.FrequencyMap.load,
+                       record=lambda m: dict(artefact="frequency_map", regime=regime, method=name, cost=m.cost,
+                                             profile=cfg.as_dict()))
+
+
+def estimate_mask_seconds(maps: dict) -> None:
+    """The stored mask's record has passes but no seconds: estimate them from the heat
+    map's measured seconds per forward pass on the same network, a backward pass
+    counted as two forwards (the usual rule), and say so in its cost."""
+    mask, timed = maps["mask"].cost, maps["heatmap"].cost
+    if mask["seconds"] == mask["seconds"] or not timed["forward_passes"]:
+        return
+    per_pass = timed["seconds"] / timed["forward_passes"]
+    mask["seconds"] = round(per_pass * (mask["forward_passes"] + 2 * mask["backward_passes"]), 2)
+    mask["source"] = "record; seconds estimated"
+
+
+def judge_network(model, maps: dict, x: torch.Tensor, y: torch.Tensor, truth: dict | None = None,
+                  conflict: dict | None = None, points: int = 7, seed: int = 0, progress: bool = True) -> dict:
+    """One network's maps (name -> FrequencyMap) judged on held-out (x, y): ``rows`` (name
+    -> truth scores, deletion/insertion areas, cost), ``curves`` (incl. ``random``) and the
+    network's ``L-bias`` on the cue-conflict probe set ``conflict`` (when given)."""
+    curves = faithfulness.frequency_curves(model, x, y, {k: m.values for k, m in maps.items()}, points=points,
+                                           seed=seed, progress=progress)
+    rows = {}
+    for name, curve in curves.items():
+        row = faithfulness.truth_scores(maps[name].values, truth) if truth is not None and name in maps else {}
+        row.update({k: v for k, v in curve.items() if k.startswith("AUC")})
+        if name in maps:
+            row.update(faithfulness.cost_row(maps[name].cost))
+        rows[name] = row
+    out = {"rows": rows, "curves": curves}
+    if conflict is not None:
+        out["L-bias"] = cue_analysis.behaviour(model, {"conflict": conflict})["L-bias"]
+    return out
+
+
+def peer_methods(cfg: Profile, regimes=REGIMES, progress: bool = True) -> dict:
+    """Every network's maps, judged; saves the page's numbers. Returns {"networks":
+    regime -> judge_network(...) plus "maps", "settings"}."""
+    page = page_settings(cfg)
+    ds = pipeline.get_dataset(cfg)
+    x, y = _subset(*pipeline.score_half(cfg), page["judge"], cfg.seed)
+    conflict = None
+    if ds.truth is not None:
+        probes = pipeline.get_probes(cfg)["conflict"]
+        conflict = {k: np.asarray(v)[:page["probes"]] for k, v in probes.items()}
+    out = {"networks": {}, "settings": dict(page, regimes=list(regimes))}
+    for regime in regimes:
+        maps = {name: get_method_map(cfg, regime, name, progress) for name in METHOD_NAMES}
+        estimate_mask_seconds(maps)
+        judged = judge_network(pipeline.get_network(cfg, regime, progress), maps, x, y, ds.truth, conflict,
+                               page["points"], cfg.seed, progress)
+        out["networks"][regime] = dict(judged, maps=maps)
+    values = {f"{regime}.{name}.{k}": v for regime, n in out["networks"].items() for name, row in n["rows"].items()
+              for k, v in row.items() if isinstance(v, (int, float)) and k != "cost from"}
+    values.update({f"{regime}.{name}.split-half reliability": v for regime, row in reliability(out).items()
+                   for name, v in row.items() if v is not None})
+    pipeline.save_result(cfg, "peer_methods", values)
+    return out
+
+
+def reliability(result: dict) -> dict:
+    """network -> method -> split-half reliability of the map (None for the Fourier
+    mask, which is learned rather than averaged over images)."""
+    return {regime: {name: n["maps"][name].settings.get("split_half_reliability") for name in METHOD_NAMES
+                     if name != "mask"} for regime, n in result["networks"].items()}
+
+
+def reliability_prose(result: dict, threshold: float = RELIABLE) -> str:
+    """Which image-averaged maps are stable enough to read, from their reliabilities."""
+    rel, t = reliability(result), METHOD_TITLES
+    images = result["settings"]
+    shaky = [f"the {t[m]} of {regime} ({v:.2f})" for regime, row in rel.items() for m, v in row.items()
+             if v is not None and v < threshold]
+    counts = ", ".join(f"{t[m]} {images[m]}" for m in METHOD_NAMES if m in images)
+    text = (f"**Stability of the maps.** Images per map: {counts}. A map averaged over images is compared "
+            f"with itself between the even- and the odd-numbered images (correlation, stepped up to the full "
+            f"count by Spearman-Brown). ")
+    if not shaky:
+        return text + f"Every such map reaches {threshold:g} or more: their rankings are not a draw of the images."
+    return text + (f"Below {threshold:g}: {', '.join(shaky)}. Read these maps' verdicts above with care: "
+                   f"another draw of the images would rank the frequencies differently.")
+
+
+#: the columns of the truth table; the other columns (faithfulness and cost) make the second
+TRUTH_COLUMNS = ("AUROC L", "AUROC H", "precision@k L", "precision@k H", "L-share")
+
+
+def table(result: dict, part: str | None = None) -> dict:
+    """Rows "network, method": truth, faithfulness and cost side by side, or with ``part``
+    "truth" or "faithfulness" only those columns (two tables fit a page's width)."""
+    rows = {f"{regime}, {name}": row for regime, n in result["networks"].items() for name, row in n["rows"].items()}
+    if part is None:
+        return rows
+    if part not in ("truth", "faithfulness"):
+        raise ValueError(f"part must be 'truth' or 'faithfulness', not {part!r}")
+    keep = (lambda k: k in TRUTH_COLUMNS) if part == "truth" else (lambda k: k not in TRUTH_COLUMNS)
+    return {name: {k: v for k, v in row.items() if keep(k)} for name, row in rows.items()}
+
+
+def summary(result: dict) -> dict:
+    """Per method, means over the networks: AUROC (both cues), deletion and insertion
+    accuracy areas minus the random ranking's, forward passes, and |L-share - L-bias|."""
+    nets = result["networks"].values()
+    out = {}
+    for name in METHOD_NAMES:
+        rows = [n["rows"][name] for n in nets]
+        floor = [n["rows"]["random"] for n in nets]
+        entry = {"deletion vs random": np.mean([r["AUC deletion accuracy"] - f["AUC deletion accuracy"]
+                                                for r, f in zip(rows, floor)]),
+                 "insertion vs random": np.mean([r["AUC insertion accuracy"] - f["AUC insertion accuracy"]
+                                                 for r, f in zip(rows, floor)]),
+                 "forward passes": np.mean([r["forward passes"] for r in rows])}
+        if "AUROC L" in rows[0]:
+            entry["AUROC"] = np.mean([(r["AUROC L"] + r["AUROC H"]) / 2 for r in rows])
+        if all("L-bias" in n for n in nets):
+            entry["|L-share - L-bias|"] = np.nanmean([abs(n["rows"][name]["L-share"] - n["L-bias"]) for n in nets])
+        out[name] = {k: round(float(v), 4) for k, v in entry.items()}
+    return out
+
+
+def faithful_networks(result: dict) -> dict[str, list[str]]:
+    """Per method, the networks on which its map beats the random ranking both ways:
+    a smaller deletion area and a larger insertion area (accuracy)."""
+    out = {}
+    for name in METHOD_NAMES:
+        out[name] = [regime for regime, n in result["networks"].items()
+                     if n["rows"][name]["AUC deletion accuracy"] < n["rows"]["random"]["AUC deletion accuracy"]
+                     and n["rows"][name]["AUC insertion accuracy"] > n["rows"]["random"]["AUC insertion accuracy"]]
+    return out
+
+
+def faithfulness_prose(result: dict) -> str:
+    """Faithfulness network by network: which maps beat the random ranking on deletion
+    and on insertion on every network, and where each one falls short (nothing typed)."""
+    t, nets = METHOD_TITLES, list(result["networks"])
+    faithful = faithful_networks(result)
+    everywhere = [m for m in METHOD_NAMES if len(faithful[m]) == len(nets)]
+    parts = [f"**Faithfulness**, network by network against a random ranking of the frequencies (a faithful "
+             f"map removes accuracy faster on deletion and restores it faster on insertion). "
+             + (f"On all {len(nets)} networks: {', '.join(t[m] for m in everywhere)}." if everywhere else
+                f"No map does both on all {len(nets)} networks.")]
+    for m in METHOD_NAMES:
+        if m in everywhere:
+            continue
+        misses = []
+        for regime in nets:
+            row, rnd = result["networks"][regime]["rows"][m], result["networks"][regime]["rows"]["random"]
+            if regime in faithful[m]:
+                continue
+            how = []
+            if row["AUC deletion accuracy"] >= rnd["AUC deletion accuracy"]:
+                how.append(f"deletion {row['AUC deletion accuracy']:.3f} vs random {rnd['AUC deletion accuracy']:.3f}")
+            if row["AUC insertion accuracy"] <= rnd["AUC insertion accuracy"]:
+                how.append(f"insertion {row['AUC insertion accuracy']:.3f} vs random "
+                           f"{rnd['AUC insertion accuracy']:.3f}")
+            misses.append(f"{regime} ({'; '.join(how)})")
+        parts.append(f"The {t[m]} falls short on {len(misses)} of {len(nets)}: {', '.join(misses)}.")
+    return " ".join(parts)
+
+
+def verdict(result: dict) -> str:
+    """The page's conclusion in words, chosen by the numbers (nothing typed)."""
+    s = summary(result)
+    t = METHOD_TITLES
+    lines = []
+    if all("AUROC" in v for v in s.values()):
+        best = max(s, key=lambda m: s[m]["AUROC"])
+        worst = min(s, key=lambda m: s[m]["AUROC"])
+        lines.append(f"**Truth.** Averaged over the networks and both cues, the {t[best]} finds the planted "
+                     f"frequencies best (AUROC {s[best]['AUROC']:.2f}), the {t[worst]} worst "
+                     f"({s[worst]['AUROC']:.2f}).")
+    lines.append(faithfulness_prose(result))
+    cheap = min(s, key=lambda m: s[m]["forward passes"])
+    dear = max(s, key=lambda m: s[m]["forward passes"])
+    ratio = s[dear]["forward passes"] / max(s[cheap]["forward passes"], 1)
+    lines.append(f"**Cost.** The {t[cheap]} is the cheapest ({s[cheap]['forward passes']:.0f} forward passes), "
+                 f"the {t[dear]} the dearest ({s[dear]['forward passes']:.0f}, {ratio:.3g} times as many).")
+    if all("|L-share - L-bias|" in v for v in s.values()):
+        gaps = {m: v["|L-share - L-bias|"] for m, v in s.items() if v["|L-share - L-bias|"] == v["|L-share - L-bias|"]}
+        if gaps:
+            closest = min(gaps, key=gaps.get)
+            lines.append(f"**Behaviour.** The {t[closest]}'s L-share is closest to the networks' cue-conflict "
+                         f"L-bias (mean gap {gaps[closest]:.2f})"
+                         + (": the mask is the best reader of behaviour here." if closest == "mask" else
+                            f"; the Fourier mask's gap is {gaps.get('mask', np.nan):.2f}: "
+                            f"the {t[closest]} reads behaviour better than the mask here"
+                            + (", and at a fraction of its passes." if s[closest]["forward passes"]
+                               < s["mask"]["forward passes"] else ", though it costs more passes.")))
+    return "\n\n".join(lines)
+
+
+def bench_methods(model, x: torch.Tensor, y: torch.Tensor | None = None, out=None, mask_epochs: int = 3,
+                  progress: bool = False) -> dict:
+    """Each method's passes and seconds on the same images (the mask learner for only
+    ``mask_epochs`` epochs, patience off); labels ``y`` default to classes in turn (cost
+    does not depend on them). Writes JSON to ``out`` if given."""
+    if y is None:
+        y = torch.arange(len(x)) % int(getattr(model, "meta", {}).get("num_classes", 2))
+    with torch.no_grad():  # warm-up (allocations, kernels), so the first method timed pays no more
+        model(x[:2].to(next(model.parameters()).device))
+    result = {"images": len(x), "image_size": list(x.shape[-2:]), "threads": torch.get_num_threads(),
+              "methods": {}}
+    for name in METHOD_NAMES:
+        settings = dict(epochs=mask_epochs, patience=0) if name == "mask" else {}
+        fmap = methods.get_method(name, **settings).attribute(model, x, y, progress=progress)
+        result["methods"][name] = dict(fmap.cost, settings=fmap.settings)
+    if out is not None:
+        save_json_atomic(out, result)
+    return result
