@@ -42,7 +42,7 @@ def test_readme_sentence_is_made_from_the_spread():
     text = headline.spread_sentence(seed_spread.spread_summary(spread))
     assert "seeds 31, 1031, 2031" in text and "4 headline numbers" in text
     assert "median standard deviation of 0.027 on the 0-1 scale (largest 0.035)" in text
-    assert "1.50 percentage points (largest 2.00)" in text
+    assert "and of 1.50 percentage points (largest 2.00)" in text
     assert "table2.reversal (SD 2)" in text and "passes" not in text and "loss" not in text
 
 
@@ -76,3 +76,17 @@ def test_spread_refuses_bad_seeds_with_one_line(capsys):
     assert "whole numbers" in capsys.readouterr().err
     with pytest.raises(UserError, match="profile's own seed"):
         seeds.measure_spread("smoke", seeds=(5, 6))
+
+
+def test_expected_file_takes_its_tolerances_from_the_spread(tmp_path):
+    own = headline.headline_path("smoke")
+    own.parent.mkdir(parents=True, exist_ok=True)
+    own.write_text(json.dumps({"values": {"cues.vanilla.L-share": 0.12, "table1.vanilla.standard": 90.0},
+                               "made_by": {"profile": {}}}))
+    spread = {"seeds": [31, 1031, 2031], "values": {"cues.vanilla.L-share": [0.10, 0.12, 0.14]}}
+    seed_spread.spread_path("smoke").write_text(json.dumps(spread))
+    expected = json.loads(headline.write_expected("smoke", directory=tmp_path).read_text())
+    assert expected["tolerance per key"] == {"cues.vanilla.L-share": 0.06}
+    assert expected["seed spread"]["seeds"] == [31, 1031, 2031]
+    assert headline.tolerance("table1.vanilla.standard", expected["tolerances"], expected["tolerance per key"]) == 4.0
+    assert "0.020 on the 0-1 scale" in headline.spread_sentence(expected["seed spread"])

@@ -40,14 +40,25 @@ def load_expected(profile_name: str) -> dict:
     return json.loads((EXPECTED_DIR / f"{profile_name}.json").read_text())
 
 
-def write_expected(profile_name: str) -> Path:
-    """expected/<profile>.json from the last build's headline file."""
+def write_expected(profile_name: str, directory: Path | None = None) -> Path:
+    """expected/<profile>.json (in ``directory``, default the repository's) from the last
+    build's headline file. When the seed spread has been measured (``fm spread``), each
+    number's tolerance follows from it (:func:`fm_core.store.seed_spread.tolerances_from_spread`)
+    and its summary goes in too; the prefix rules of :data:`TOLERANCES` cover the rest."""
+    from . import seed_spread
+
     built = json.loads(headline_path(profile_name).read_text())
     values = {k: v for k, v in built["values"].items() if not k.endswith("train_seconds")}
-    path = EXPECTED_DIR / f"{profile_name}.json"
-    save_json_atomic(path, {"profile": profile_name, "values": values,
-                            "tolerances": [list(t) for t in TOLERANCES],
-                            "made_by": built["made_by"]["profile"]})
+    out = {"profile": profile_name, "values": values, "tolerances": [list(t) for t in TOLERANCES],
+           "made_by": built["made_by"]["profile"]}
+    spread_file = seed_spread.spread_path(profile_name)
+    if spread_file.is_file():
+        spread = json.loads(spread_file.read_text())
+        spread["values"] = {k: v for k, v in spread["values"].items() if k in values}
+        out["tolerance per key"] = seed_spread.tolerances_from_spread(spread)
+        out["seed spread"] = seed_spread.spread_summary(spread)
+    path = (directory or EXPECTED_DIR) / f"{profile_name}.json"
+    save_json_atomic(path, out)
     return path
 
 
@@ -135,12 +146,23 @@ def readme_block(expected: dict) -> str:
 
 def spread_sentence(summary: dict) -> str:
     """How far these numbers move with the seed, and so across machines, in words."""
+    scales = [f"{summary['unit median sd']:.3f} on the 0-1 scale (largest {summary['unit max sd']:.3f})"
+              if summary.get("unit median sd") is not None else None,
+              f"{summary['percent median sd']:.2f} percentage points (largest {summary['percent max sd']:.2f})"
+              if summary.get("percent median sd") is not None else None]
     widest = "; ".join(f"{k} (SD {sd:.3g})" for k, sd in summary["widest"])
     return (f"**These numbers move.** Rebuilt with only the training seed changed (seeds "
             f"{', '.join(str(s) for s in summary['seeds'])}), the {summary['n']} headline numbers that are "
-            f"shares, rates or percentages have a median standard deviation of {summary['unit median sd']:.3f} on the 0-1 "
-            f"scale (largest {summary['unit max sd']:.3f}) and of {summary['percent median sd']:.2f} percentage "
-            f"points (largest {summary['percent max sd']:.2f}); the three that move most for their scale: "
+            f"shares, rates or percentages have a median standard deviation of "
+            f"{' and of '.join(x for x in scales if x)}; the ones that move most for their scale: "
             f"{widest}. A build on another machine trains through other float roundings and moves about as "
             f"far as a new seed does. `expected/quick.json` allows each number {summary['factor']:g} of its "
             f"standard deviations over these seeds (at least its printed resolution).")
+
+
+def update_readme(readme: Path = REPO_ROOT / "README.md", profile_name: str = "quick") -> None:
+    text = readme.read_text()
+    before, rest = text.split(README_BEGIN)
+    _, after = rest.split(README_END)
+    block = readme_block(load_expected(profile_name))
+    readme.write_text(f"{before}{README_BEGIN}\n{block}\n{README_END}{after}")
