@@ -6,6 +6,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from fm_core.nets.inputs import check_images, check_settings
+from fm_core.nets.models import frozen
+
 from .dataset_masks import learn_dataset_mask, learn_lambda_path
 from .objective import EXP_CAP
 from .result import MaskResult
@@ -45,8 +48,16 @@ class DatasetMask:
     def _lambda_setting(cfg) -> dict:
         return {"lam": cfg.dmask_lam}
 
+    def _check(self, model, x, y) -> None:
+        check_images(model, x, y)
+        check_settings(**{k: v for k, v in asdict(self).items()
+                          if k in ("lam", "lams", "lr", "tol", "batch_size", "max_steps", "patience", "epochs",
+                                   "window")})
+
     def __call__(self, model, x, y, progress: bool = True) -> MaskResult:
-        return learn_dataset_mask(model, x, y, progress=progress, **asdict(self))
+        self._check(model, x, y)
+        with frozen(model):
+            return learn_dataset_mask(model, x, y, progress=progress, **asdict(self))
 
 
 @dataclass
@@ -64,6 +75,8 @@ class LambdaPath(DatasetMask):
     def __call__(self, model, x, y, start=None, progress: bool = True) -> MaskResult:
         """``start``: the (H, W) mask every row begins at, e.g. a smaller lambda's
         converged mask (a warm start); None: all ones."""
+        self._check(model, x, y)
         settings = asdict(self)
         del settings["lam"]
-        return learn_lambda_path(model, x, y, start=start, progress=progress, **settings)
+        with frozen(model):
+            return learn_lambda_path(model, x, y, start=start, progress=progress, **settings)

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from fm_core.nets.inputs import check_images, check_settings
+from fm_core.nets.models import frozen
+
 from .image_masks import learn_image_masks
 from .objective import EXP_CAP
 from .result import MaskResult
@@ -40,5 +43,9 @@ class ImageMasks:
         return cls(**settings)
 
     def __call__(self, model, x, y=None, checkpoint=None, progress: bool = True) -> MaskResult:
-        return learn_image_masks(model, x, targets=y, checkpoint=checkpoint, progress=progress,
-                                 **asdict(self))
+        check_images(model, x, y)
+        check_settings(lam=self.lam, lr=self.lr, max_steps=self.max_steps, patience=self.patience,
+                       batch_size=self.batch_size, schedule_steps=self.schedule_steps)
+        with frozen(model):
+            return learn_image_masks(model, x, targets=y, checkpoint=checkpoint, progress=progress,
+                                     **asdict(self))

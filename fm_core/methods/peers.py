@@ -27,6 +27,7 @@ it (methods, pairs) when fm_core moves into packages.
 """
 from __future__ import annotations
 
+import functools
 import json
 import time
 from dataclasses import asdict, dataclass, field
@@ -38,6 +39,8 @@ import torch.nn.functional as F
 from fm_core.errors import UserError
 from fm_core.fourier import model_device_dtype
 from fm_core.masks import DatasetMask
+from fm_core.nets.inputs import check_images, check_settings
+from fm_core.nets.models import frozen
 from fm_core.profiles import Profile
 from .pairs import frequency_pairs, mirrored, pair_indicators, pair_values
 from .reliability import split_half_reliability  # noqa: F401 (with the maps it rates)
@@ -114,20 +117,22 @@ class PassCounter:
 
 # --------------------------------------------------------------------------- checks
 def check_inputs(model, x, y) -> tuple[torch.Tensor, torch.Tensor]:
-    """x (N, C, H, W) in [0, 1] and y (N,) labels, on the network's device; anything else
-    is a one-line UserError."""
+    """x (N, C, H, W) in [0, 1] and y (N,) labels (:func:`fm_core.nets.inputs.check_images`),
+    moved to the network's device; anything else is a one-line UserError."""
     x, y = torch.as_tensor(x), torch.as_tensor(y)
-    if x.dim() != 4 or x.shape[0] == 0:
-        raise UserError(f"images must have shape (N, C, H, W) with N > 0, got {tuple(x.shape)}")
-    if y.dim() != 1 or len(y) != len(x):
-        raise UserError(f"labels must have shape ({len(x)},), got {tuple(y.shape)}")
-    size = getattr(model, "meta", {}).get("size")
-    if size is not None and tuple(x.shape[-2:]) != (int(size), int(size)):
-        raise UserError(f"images are {x.shape[-2]}x{x.shape[-1]} but the network expects {size}x{size}")
-    if not torch.isfinite(x).all() or x.min() < 0 or x.max() > 1:
-        raise UserError("images must be finite and lie in [0, 1]")
+    check_images(model, x, y)
     device, dtype = model_device_dtype(model)
     return x.to(device, dtype), y.to(device).long()
+
+
+def _leaves_model_as_given(attribute):
+    """A method's ``attribute`` runs the network frozen (eval mode, no parameter
+    gradients) and gives it back with its training flags and gradients as they were."""
+    @functools.wraps(attribute)
+    def wrapped(self, model, x, y, progress: bool = True):
+        with frozen(model):
+            return attribute(self, model, x, y, progress=progress)
+    return wrapped
 
 
 def _positive(name: str, value) -> None:
@@ -162,6 +167,7 @@ class DatasetMaskMethod(DatasetMask):
     invariance: str = _SMALL.dmask_invariance
     name = "mask"
 
+    @_leaves_model_as_given
     def attribute(self, model, x, y, progress: bool = True) -> FrequencyMap:
         x, y = check_inputs(model, x, y)
         with PassCounter(model) as counter:
@@ -200,7 +206,9 @@ class FourierHeatMap:
 
     def __post_init__(self):
         _positive("eps", self.eps)
+        check_settings(batch_size=self.batch_size)
 
+    @_leaves_model_as_given
     def attribute(self, model, x, y, progress: bool = True) -> FrequencyMap:
         x, y = check_inputs(model, x, y)
         (n, _, h, w), pairs = x.shape, frequency_pairs(*x.shape[-2:])
@@ -254,7 +262,9 @@ class FrequencyAblation:
     def __post_init__(self):
         if self.top_k is not None:
             _positive("top_k", self.top_k)
+        check_settings(batch_size=self.batch_size)
 
+    @_leaves_model_as_given
     def attribute(self, model, x, y, progress: bool = True) -> FrequencyMap:
         x, y = check_inputs(model, x, y)
         (n, _, h, w), pairs = x.shape, frequency_pairs(*x.shape[-2:])
@@ -292,6 +302,10 @@ class GradientSpectrum:
     batch_size: int = 256
     name = "gradient"
 
+    def __post_init__(self):
+        check_settings(batch_size=self.batch_size)
+
+    @_leaves_model_as_given
     def attribute(self, model, x, y, progress: bool = True) -> FrequencyMap:
         x, y = check_inputs(model, x, y)
         spectra = []

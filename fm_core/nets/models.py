@@ -11,6 +11,7 @@ import hashlib
 import json
 import pickle
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -188,6 +189,24 @@ def load_model(path, device: str | torch.device = "cpu") -> MaskedClassifier:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise UserError(f"{path}: damaged model file (weights do not fit its architecture: {first[:120]})") from None
     return model.to(device).eval()
+
+
+@contextmanager
+def frozen(model: nn.Module):
+    """``with frozen(model):`` eval mode and no parameter gradients inside, and on the way
+    out every module's training flag and every parameter's ``requires_grad`` as they were
+    (a caller's model comes back as it was given, as torchattacks' attacks and Captum's
+    methods leave it)."""
+    modes = [(m, m.training) for m in model.modules()]
+    grads = [(p, p.requires_grad) for p in model.parameters()]
+    freeze(model)
+    try:
+        yield model
+    finally:
+        for m, training in modes:
+            m.training = training
+        for p, requires in grads:
+            p.requires_grad_(requires)
 
 
 def freeze(model: nn.Module) -> nn.Module:

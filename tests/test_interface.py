@@ -1,0 +1,78 @@
+"""Every learner and every peer method behaves alike at its face, as scikit-learn's
+estimator checks hold every estimator to the same rules: the caller's model comes back
+as it was given (training flags and parameter gradients), and each bad input is one
+UserError line (a ValueError) before any work starts."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from fm_core import methods
+from fm_core.errors import UserError
+from fm_core.masks import DatasetMask, ImageMasks, LambdaPath
+from fm_core.nets.models import build_model
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+QUICK = dict(lr=0.05, max_steps=4, batch_size=4, window=2)
+LEARNERS = {
+    "DatasetMask": lambda **kw: DatasetMask(**{**QUICK, **kw}),
+    "LambdaPath": lambda **kw: LambdaPath(lams=(0.1, 1.0), **{**QUICK, **kw}),
+    "ImageMasks": lambda **kw: ImageMasks(**{"lr": 0.05, "max_steps": 4, "patience": 2, "batch_size": 4, **kw}),
+}
+METHODS = {name: (lambda name=name, **kw: methods.get_method(
+    name, **({**QUICK, "batch_size": 4, **kw} if name == "mask" else kw))) for name in methods.METHODS}
+ALL = {**{f"learner {k}": v for k, v in LEARNERS.items()}, **{f"method {k}": v for k, v in METHODS.items()}}
+
+
+def _model():
+    torch.manual_seed(0)
+    return build_model("resnet18", 2, 8, 0.5, 0.25, width=0.0625)
+
+
+def _data(n=8):
+    g = torch.Generator().manual_seed(0)
+    return torch.rand(n, 1, 8, 8, generator=g), torch.arange(n) % 2
+
+
+def _run(kind, make, model, x, y, **settings):
+    face = make(**settings)
+    if kind.startswith("method"):
+        return face.attribute(model, x, y, progress=False)
+    return face(model, x, y, progress=False)
+
+
+@pytest.mark.parametrize("kind", ALL)
+def test_the_model_comes_back_as_it_was_given(kind):
+    model, (x, y) = _model(), _data()
+    model.train()
+    first = next(model.parameters())
+    first.requires_grad_(False)  # a caller's mix of frozen and trainable parameters
+    before = ([m.training for m in model.modules()], [p.requires_grad for p in model.parameters()])
+    _run(kind, ALL[kind], model, x, y)
+    assert ([m.training for m in model.modules()], [p.requires_grad for p in model.parameters()]) == before
+
+
+BAD = {
+    "3-d images": (lambda x, y: (x[:, 0], y), {}, "shape (N, C, H, W)"),
+    "pixels times 255": (lambda x, y: (x * 255, y), {}, "[0, 1]"),
+    "labels of another length": (lambda x, y: (x, y[:-1]), {}, "labels must have shape"),
+    "negative lambda": (lambda x, y: (x, y), {"lam": -1.0}, "lam must be finite and >= 0"),
+    "batch size 0": (lambda x, y: (x, y), {"batch_size": 0}, "batch_size must be a whole number >= 1"),
+}
+
+
+@pytest.mark.parametrize("bad", BAD)
+@pytest.mark.parametrize("kind", ALL)
+def test_each_bad_input_is_one_user_error_line(kind, bad):
+    change, settings, message = BAD[bad]
+    name = kind.split()[-1]
+    if "lam" in settings and name in ("heatmap", "ablation", "gradient"):
+        pytest.skip(f"{name} has no lambda")
+    model, (x, y) = _model(), _data()
+    x, y = change(x, y)
+    with pytest.raises(UserError) as caught:  # at construction (settings) or at the call (inputs)
+        _run(kind, ALL[kind], model, x, y, **settings)
+    assert isinstance(caught.value, ValueError)
+    text = str(caught.value)
+    assert "\n" not in text and message in text, text
