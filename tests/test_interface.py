@@ -76,3 +76,14 @@ def test_each_bad_input_is_one_user_error_line(kind, bad):
     assert isinstance(caught.value, ValueError)
     text = str(caught.value)
     assert "\n" not in text and message in text, text
+
+
+@pytest.mark.parametrize("learner", [DatasetMask, LambdaPath, ImageMasks])
+def test_from_profile_applies_what_is_given_none_included(learner):
+    from fm_core.profiles import get_profile
+
+    cfg = get_profile("quick")
+    assert learner.from_profile(cfg).exp_cap is not None  # the capped default
+    assert learner.from_profile(cfg, exp_cap=None).exp_cap is None  # the paper's uncapped exp, chosen
+    with pytest.raises(UserError, match="has no setting"):
+        learner.from_profile(cfg, lamda=0.3)

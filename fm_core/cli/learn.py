@@ -82,8 +82,8 @@ def cmd_mask(args) -> None:
     out = _out_path(args.out, ".npz")
     model = freeze(load_model(args.model, device=resolve_device(args.device)))
     _, x, y = _load_for_model(model, args.data, args.split, args.class_index)
-    learner = DatasetMask.from_profile(get_profile(args.profile), lam=args.lam, lr=args.lr, max_steps=args.max_steps,
-                                       batch_size=args.batch_size, seed=args.seed)
+    learner = DatasetMask.from_profile(get_profile(args.profile), **_given(
+        lam=args.lam, lr=args.lr, max_steps=args.max_steps, batch_size=args.batch_size, seed=args.seed))
     result = learner(model, x, y)
     result.save(out)
     print(f"mask: accuracy {100 * result.accuracy_before:.2f}% -> {100 * result.accuracy_after:.2f}% "
@@ -109,10 +109,9 @@ def cmd_image_masks(args) -> None:
         model = model.double()  # the learner runs in the model's dtype
     _, x, y = _load_for_model(model, args.data, args.split)
     indices = np.arange(len(y)) if args.limit is None else np.arange(min(args.limit, len(y)))
-    learner = ImageMasks.from_profile(get_profile(args.profile), lam=args.lam, lr=args.lr,
-                                      max_steps=args.max_steps, patience=args.patience,
-                                      batch_size=args.batch_size, precision=args.precision,
-                                      channels_last=args.channels_last)
+    learner = ImageMasks.from_profile(get_profile(args.profile), **_given(
+        lam=args.lam, lr=args.lr, max_steps=args.max_steps, patience=args.patience, batch_size=args.batch_size,
+        precision=args.precision, channels_last=args.channels_last))
 
     def learn(positions, checkpoint):
         chosen = indices[positions]
@@ -146,3 +145,8 @@ def cmd_merge(args) -> None:
     result.save(out)
     print(f"{len(shards)} shards merged: {len(result.masks)} single-image masks -> {out} "
           "(the shards are kept)")
+
+
+def _given(**options) -> dict:
+    """The options set on the command line (argparse leaves the others None)."""
+    return {k: v for k, v in options.items() if v is not None}

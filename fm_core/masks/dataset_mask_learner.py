@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from fm_core.errors import UserError
 from fm_core.nets.inputs import check_images, check_settings
 from fm_core.nets.models import frozen
 
@@ -14,11 +15,63 @@ from .objective import EXP_CAP
 from .result import MaskResult
 
 
+
+def _given(cls, overrides: dict) -> dict:
+    """The overrides a caller gave, ``None`` included (``exp_cap=None`` chooses the paper's
+    uncapped exp; a setting left out keeps the profile's); an unknown name is one line."""
+    unknown = sorted(set(overrides) - set(cls.__dataclass_fields__))
+    if unknown:
+        raise UserError(f"{cls.__name__} has no setting(s) {', '.join(unknown)}")
+    return overrides
+
+
 @dataclass
 class DatasetMask:
-    """One mask for all images given (a class mask: pass one class's images).
-    Defaults are the paper's; :meth:`from_profile` takes a profile's (the small profiles'
-    converge in a few hundred steps). See :func:`fm_core.masks.dataset_masks.learn_lambda_path`."""
+    """One Fourier mask for all the images given (a class mask: pass one class's images).
+
+    Learns the sparsest mask M that keeps the frozen network's loss on the masked images
+    (Karantzas et al. 2022, Eq. 2): lambda/(H W) ||M||_1 plus an invariance term, Adam
+    on the mask's logits. Defaults are the paper's (batch 1, lr 1e-3, one-cycle);
+    :meth:`from_profile` takes a profile's.
+
+    Parameters
+    ----------
+    lam : float, >= 0
+        Weight of the sparsity term.
+    lr, max_steps, epochs, batch_size, schedule
+        Adam's rate; the budget in optimiser steps (``None``: ``epochs`` passes over the
+        images); images per step; ``"one_cycle"`` or ``"constant"``.
+    window, tol, patience
+        Convergence: every ``window`` steps the window-averaged mask is compared with the
+        last; ``patience`` windows in a row moving less than ``tol`` per bin stop it.
+    revert : bool
+        The paper's rule: fall back to the last mask that kept 99% of the accuracy.
+    invariance : str
+        ``"per_image"`` (the paper's), ``"batch_mean"``, ``"dataset_mean"``, ``"kl"``.
+    exp_cap : float or None
+        Where the exp of the invariance term continues linearly; ``None``: the paper's exp.
+    seed : int
+        Order of the images.
+
+    Shape
+    -----
+    ``x``: (N, C, H, W) in [0, 1]; ``y``: (N,) class indices.
+
+    Returns
+    -------
+    MaskResult
+        ``masks`` (1, H, W) unshifted in [0, 1], ``steps``, ``converged``, accuracies.
+
+    Notes
+    -----
+    The model comes back as it was given (:func:`fm_core.nets.models.frozen`); bad inputs
+    raise one :class:`~fm_core.errors.UserError` line (:mod:`fm_core.nets.inputs`).
+
+    Examples
+    --------
+    >>> result = DatasetMask.from_profile(get_profile("quick"))(model, x, y)  # doctest: +SKIP
+    >>> result.mask.shape, bool(result.converged[0])  # doctest: +SKIP
+    """
 
     lam: float = 0.2
     lr: float = 1e-3
@@ -41,7 +94,7 @@ class DatasetMask:
                         patience=cfg.dmask_patience, schedule=cfg.dmask_schedule, revert=cfg.dmask_revert,
                         invariance=cfg.dmask_invariance, seed=cfg.seed)
         settings.update(cls._lambda_setting(cfg))
-        settings.update({k: v for k, v in overrides.items() if v is not None})
+        settings.update(_given(cls, overrides))
         return cls(**settings)
 
     @staticmethod
@@ -62,8 +115,29 @@ class DatasetMask:
 
 @dataclass
 class LambdaPath(DatasetMask):
-    """Dataset masks at several lambdas (one result row each), learned in one batched
-    run: each row has its own lambda and Adam state and stops when it converges."""
+    """Dataset masks at several lambdas, learned in one batched run.
+
+    Parameters
+    ----------
+    lams : sequence of float, each >= 0
+        One mask row per lambda; each row has its own Adam state and stops when it
+        converges. Every other setting as in :class:`DatasetMask` (``lam`` is unused).
+
+    Shape
+    -----
+    ``x``: (N, C, H, W) in [0, 1]; ``y``: (N,); ``start`` (optional): (H, W), the mask
+    every row begins at (e.g. a smaller lambda's converged mask).
+
+    Returns
+    -------
+    MaskResult
+        ``masks`` (len(lams), H, W), one row per lambda, with per-row ``steps`` and
+        ``converged``.
+
+    Examples
+    --------
+    >>> path = LambdaPath.from_profile(get_profile("quick"))(model, x, y)  # doctest: +SKIP
+    """
 
     lam: float | None = None  # unused: see lams
     lams: tuple = (0.5, 1.0, 5.0, 20.0, 100.0)

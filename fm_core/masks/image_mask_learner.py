@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from fm_core.errors import UserError
 from fm_core.nets.inputs import check_images, check_settings
 from fm_core.nets.models import frozen
 
@@ -14,15 +15,53 @@ from .objective import EXP_CAP
 from .result import MaskResult
 
 
+
+def _given(cls, overrides: dict) -> dict:
+    """The overrides a caller gave, ``None`` included (``exp_cap=None`` chooses the paper's
+    uncapped exp; a setting left out keeps the profile's); an unknown name is one line."""
+    unknown = sorted(set(overrides) - set(cls.__dataclass_fields__))
+    if unknown:
+        raise UserError(f"{cls.__name__} has no setting(s) {', '.join(unknown)}")
+    return overrides
+
+
 @dataclass
 class ImageMasks:
-    """One mask per image, many learned at once; ``y`` (targets) defaults to the network's
-    own predictions. Defaults are the paper's; see
-    :func:`fm_core.masks.image_masks.learn_image_masks` (``checkpoint`` makes the run resumable).
-    ``precision="bf16"`` and ``channels_last=True`` are speed options, off by default (no
-    profile sets them, so the store's results are fp32): masks within
-    ``BF16_MASK_TOLERANCE`` / ``CHANNELS_LAST_MASK_TOLERANCE`` of
-    :mod:`fm_core.masks.objective` of the default ones."""
+    """One Fourier mask per image, many learned at once (Karantzas et al. 2022, Sec. 3.2).
+
+    Parameters
+    ----------
+    lam, lr, max_steps, patience, batch_size, schedule_steps
+        The paper's defaults: lambda 0.07, Adam lr 0.2 under one-cycle over
+        ``schedule_steps`` (default ``max_steps``), at most 20,000 steps, stop after
+        ``patience`` steps without improvement; ``batch_size`` masks per batch.
+    exp_cap : float or None
+        As in :class:`~fm_core.masks.DatasetMask`.
+    precision, channels_last
+        Speed options (``"bf16"``, channels-last memory), off by default: masks within
+        ``BF16_MASK_TOLERANCE`` / ``CHANNELS_LAST_MASK_TOLERANCE`` of
+        :mod:`fm_core.masks.objective` of the default ones.
+
+    Shape
+    -----
+    ``x``: (N, C, H, W) in [0, 1]; ``y`` (optional): (N,) targets, default the network's
+    own predictions on the unmasked images.
+
+    Returns
+    -------
+    MaskResult
+        ``masks`` (N, H, W); per image ``steps``, ``converged``, ``kept`` (the masked
+        prediction equals the target), ``predictions`` and ``final_predictions``.
+
+    Notes
+    -----
+    ``checkpoint`` (a path) makes a long run resumable. The model comes back as it was
+    given; bad inputs raise one :class:`~fm_core.errors.UserError` line.
+
+    Examples
+    --------
+    >>> masks = ImageMasks.from_profile(get_profile("quick"))(model, x[:64])  # doctest: +SKIP
+    """
 
     lam: float = 0.07
     lr: float = 0.2
@@ -39,7 +78,7 @@ class ImageMasks:
         settings = dict(lam=cfg.imask_lam, lr=cfg.imask_lr, max_steps=cfg.imask_max_steps,
                         patience=cfg.imask_patience, batch_size=cfg.imask_batch_size,
                         schedule_steps=cfg.imask_schedule_steps)
-        settings.update({k: v for k, v in overrides.items() if v is not None})
+        settings.update(_given(cls, overrides))
         return cls(**settings)
 
     def __call__(self, model, x, y=None, checkpoint=None, progress: bool = True) -> MaskResult:

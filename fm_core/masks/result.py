@@ -14,21 +14,34 @@ RESULT_FORMAT = "fm_core.mask_result/1"
 
 @dataclass
 class MaskResult:
-    """Learned Fourier masks and what happened while learning them.
+    """Learned Fourier masks and what happened while learning them: what every learner
+    returns, saved and loaded alike (:meth:`save`, :meth:`load`).
 
-    ``masks``: (N, H, W) float32 in [0, 1], unshifted; N = 1 for a dataset or class mask,
-    one row per image for single-image masks. ``steps``: per mask, the optimiser steps it
-    took (to convergence, or the whole budget). ``converged``: per mask, whether it
-    settled within the budget (dataset masks: the window-averaged mask stopped moving;
-    single-image masks: the stopping rule fired before ``max_steps``); a mask that did
-    not is flagged wherever it is shown. ``kept``: per mask, whether it met its
-    criterion (dataset: masked accuracy >= keep_ratio x unmasked; single-image: the
-    masked prediction equals the target). ``predictions`` / ``final_predictions``:
-    single-image masks' targets and masked predictions at stop (empty for dataset
-    masks). ``accuracy_before`` / ``accuracy_after``: on the images the mask was
-    learned on (dataset masks; NaN otherwise). ``history``: per-window (dataset) arrays.
-    ``settings``: the learner's settings. ``extra``: arrays a caller attaches (e.g. the
-    image ``indices`` and ``labels``)."""
+    Attributes
+    ----------
+    masks : ndarray, (N, H, W) float32 in [0, 1], unshifted
+        N = 1 for a dataset or class mask, one row per lambda for a lambda path, one row
+        per image for single-image masks (``mask`` is row 0).
+    steps : ndarray, (N,)
+        Optimiser steps each mask took (to convergence, or the whole budget).
+    converged : ndarray, (N,) bool
+        Whether it settled within the budget (dataset masks: the window-averaged mask
+        stopped moving; single-image masks: the stopping rule fired before ``max_steps``);
+        a mask that did not is flagged wherever it is shown.
+    kept : ndarray, (N,) bool
+        Whether it met its criterion (dataset: masked accuracy >= keep_ratio x unmasked;
+        single-image: the masked prediction equals the target).
+    predictions, final_predictions : ndarray, (N,)
+        Single-image masks' targets and masked predictions at stop (empty for dataset masks).
+    accuracy_before, accuracy_after : float
+        On the images a dataset mask was learned on (NaN otherwise).
+    history : dict
+        Per-window arrays (dataset masks).
+    settings : dict
+        The learner's settings.
+    extra : dict
+        Arrays a caller attaches (e.g. the image ``indices`` and ``labels``).
+    """
 
     masks: np.ndarray
     steps: np.ndarray

@@ -154,7 +154,13 @@ _SMALL = Profile(name="defaults")  # the small profiles' dataset-mask settings, 
 class DatasetMaskMethod(DatasetMask):
     """The dataset mask (Karantzas et al. 2022) as a frequency map: :class:`fm_core.masks.DatasetMask`
     with the small profiles' settings, not the paper's batch-1 ones. The budget is in
-    steps, so a map of 64 images gets as many updates as one of 5,000."""
+    steps, so a map of 64 images gets as many updates as one of 5,000.
+
+    Parameters and result are the same for every method: ``attribute(model, x, y)`` with
+    ``x`` (N, C, H, W) in [0, 1] and ``y`` (N,) labels returns a :class:`FrequencyMap`
+    (``values`` (H, W), unshifted, higher = more used; ``cost``; ``settings``). The model
+    comes back as it was given; bad inputs raise one :class:`~fm_core.errors.UserError` line.
+    """
 
     lr: float = _SMALL.dmask_lr
     max_steps: int | None = _SMALL.dmask_max_steps
@@ -197,7 +203,13 @@ class FourierHeatMap:
     """Yin et al. (2019): per pair k, the error rate and the mean loss increase on x + r eps U_k,
     U_k the real Fourier basis image of unit L2 norm (pixel units), r = +-1 drawn per image
     and pair (:func:`heat_map_signs`), clipped to [0, 1]. ``values`` is the loss increase
-    (finer than the error rate, which ``extra["error_rate"]`` holds)."""
+    (finer than the error rate, which ``extra["error_rate"]`` holds).
+
+    Parameters and result are the same for every method: ``attribute(model, x, y)`` with
+    ``x`` (N, C, H, W) in [0, 1] and ``y`` (N,) labels returns a :class:`FrequencyMap`
+    (``values`` (H, W), unshifted, higher = more used; ``cost``; ``settings``). The model
+    comes back as it was given; bad inputs raise one :class:`~fm_core.errors.UserError` line.
+    """
 
     eps: float = 4.0  # Yin et al.'s CIFAR-10 setting, L2 in [0, 1] pixel units
     batch_size: int = 1024
@@ -253,7 +265,13 @@ class FrequencyAblation:
     """Wang et al. (2023): per pair k, the mean loss increase when k and -k are removed from
     each image's spectrum (pixel space; no clipping, as removal keeps the rest exact).
     ``top_k``: also the binary dominant frequency map of the top_k pairs, ``extra["dfm"]``;
-    ``extra["accuracy_drop"]`` holds the accuracy lost per pair."""
+    ``extra["accuracy_drop"]`` holds the accuracy lost per pair.
+
+    Parameters and result are the same for every method: ``attribute(model, x, y)`` with
+    ``x`` (N, C, H, W) in [0, 1] and ``y`` (N,) labels returns a :class:`FrequencyMap`
+    (``values`` (H, W), unshifted, higher = more used; ``cost``; ``settings``). The model
+    comes back as it was given; bad inputs raise one :class:`~fm_core.errors.UserError` line.
+    """
 
     top_k: int | None = None
     batch_size: int = 1024
@@ -297,7 +315,13 @@ class FrequencyAblation:
 @dataclass
 class GradientSpectrum:
     """Mean over images of |FFT2(dL/dx)|^2 (summed over channels), x in pixel space: how
-    strongly the loss responds to each frequency near the image. One backward per image."""
+    strongly the loss responds to each frequency near the image. One backward per image.
+
+    Parameters and result are the same for every method: ``attribute(model, x, y)`` with
+    ``x`` (N, C, H, W) in [0, 1] and ``y`` (N,) labels returns a :class:`FrequencyMap`
+    (``values`` (H, W), unshifted, higher = more used; ``cost``; ``settings``). The model
+    comes back as it was given; bad inputs raise one :class:`~fm_core.errors.UserError` line.
+    """
 
     batch_size: int = 256
     name = "gradient"

@@ -126,7 +126,21 @@ def score_half(cfg: Profile) -> tuple[torch.Tensor, torch.Tensor]:
 
 # -------------------------------------------------------------------------- networks
 def get_network(cfg: Profile, regime: str, progress: bool = True) -> MaskedClassifier:
-    """The network trained under ``regime`` (frozen, eval mode), trained once."""
+    """The network trained under ``regime`` (frozen, eval mode), trained once.
+
+    Parameters
+    ----------
+    cfg : Profile
+        Its settings (data set, architecture, epochs, PGD, seed) are the artefact's key,
+        with the code that trains it.
+    regime : str
+        ``"vanilla"``, ``"adversarial"``, ``"scale"``, ``"translate"`` or ``"rotate"``.
+
+    Returns
+    -------
+    MaskedClassifier
+        Loaded from the store, or trained and stored (resumable) when missing.
+    """
     check_regime(regime)
     key = store.artefact_key(_settings(cfg, NETWORK_FIELDS, regime=regime), NETWORK_CODE)
     device = default_device()
@@ -155,7 +169,14 @@ def get_dataset_mask(cfg: Profile, regime: str = "vanilla", class_index: int | N
     """The dataset mask of the ``regime`` network, learned on the fit half of the
     validation set (or on one class's fit-half images). ``half="score"`` learns it on
     the other half instead and ``mask_seed`` changes the learner's data order (both
-    only to measure how stable masks are; every judged number uses the fit-half mask)."""
+    only to measure how stable masks are; every judged number uses the fit-half mask).
+
+    Returns
+    -------
+    MaskResult
+        From the store, or learned with :meth:`fm_core.masks.DatasetMask.from_profile`
+        and stored; the key is the profile's mask settings, the network's and the code.
+    """
     scope = "all" if class_index is None else f"class{class_index}"
     variant = {} if half == "fit" and mask_seed is None else dict(half=half, mask_seed=mask_seed)
     key = store.artefact_key(_settings(cfg, DATASET_MASK_FIELDS, regime=regime, scope=scope, **variant),
@@ -165,7 +186,7 @@ def get_dataset_mask(cfg: Profile, regime: str = "vanilla", class_index: int | N
         x, y = fit_half(cfg) if half == "fit" else score_half(cfg)
         if class_index is not None:
             x, y = x[y == class_index], y[y == class_index]
-        learner = dataset_mask_learner.DatasetMask.from_profile(cfg, seed=mask_seed)
+        learner = dataset_mask_learner.DatasetMask.from_profile(cfg, **({} if mask_seed is None else {"seed": mask_seed}))
         return learner(get_network(cfg, regime, progress), x, y, progress=progress)
 
     suffix = "" if not variant else f"-{half}-seed{cfg.seed if mask_seed is None else mask_seed}"
@@ -251,7 +272,14 @@ def get_image_masks(cfg: Profile, which: str = "vanilla_x", progress: bool = Tru
     (M_N,xA). ``extra`` holds ``indices`` (into the validation split) and ``labels``.
     The run keeps a checkpoint: killed and restarted, it resumes where it stopped.
     Under torchrun or srun each rank learns its shard of the images (with its own
-    checkpoint) and one rank merges them into the artefact (see :mod:`fm_core.nets.distributed`)."""
+    checkpoint) and one rank merges them into the artefact (see :mod:`fm_core.nets.distributed`).
+
+    Returns
+    -------
+    MaskResult
+        ``masks`` (N, H, W), one per selected image, learned with
+        :meth:`fm_core.masks.ImageMasks.from_profile`.
+    """
     from fm_core.nets import distributed  # only this recipe runs sharded
 
     if which not in IMAGE_MASK_SETS:
