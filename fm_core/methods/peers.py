@@ -22,8 +22,9 @@ the half-spectrum H x (W//2+1) without the bins it holds twice), since a real im
 cannot be changed at k without -k; the result is mirrored to the full grid. Images are
 (N, C, H, W) in [0, 1]; work runs in batches on the network's device.
 
-Size: four methods, their shared checks and the pair helpers they all use; issue 18 splits
-it (methods, pairs) when fm_core moves into packages.
+Size: the four methods side by side with their one interface and shared checks (the
+pair helpers are in :mod:`~fm_core.methods.pairs`); each class's docstring says what the
+method computes and why, which a reader compares across methods.
 """
 from __future__ import annotations
 

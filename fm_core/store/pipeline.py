@@ -7,6 +7,9 @@ Held-out scoring: the validation split is cut in two class-balanced halves
 that judges them (masked accuracy, cue shares, recovery) is computed on the *score*
 half, and the single-image experiments use score-half images, so a class mask used as a
 control there never saw them.
+
+Size: every recipe in one module, so that a reader finds what any artefact is made from
+(its settings, its code, its place in the store) in one file.
 """
 from __future__ import annotations
 
