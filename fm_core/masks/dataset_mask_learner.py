@@ -6,23 +6,12 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from fm_core.errors import UserError
-from fm_core.nets.inputs import check_images, check_settings
+from fm_core.nets.inputs import check_images, check_overrides, check_settings
 from fm_core.nets.models import frozen
 
 from .dataset_masks import learn_dataset_mask, learn_lambda_path
 from .objective import EXP_CAP
 from .result import MaskResult
-
-
-
-def _given(cls, overrides: dict) -> dict:
-    """The overrides a caller gave, ``None`` included (``exp_cap=None`` chooses the paper's
-    uncapped exp; a setting left out keeps the profile's); an unknown name is one line."""
-    unknown = sorted(set(overrides) - set(cls.__dataclass_fields__))
-    if unknown:
-        raise UserError(f"{cls.__name__} has no setting(s) {', '.join(unknown)}")
-    return overrides
 
 
 @dataclass
@@ -94,7 +83,7 @@ class DatasetMask:
                         patience=cfg.dmask_patience, schedule=cfg.dmask_schedule, revert=cfg.dmask_revert,
                         invariance=cfg.dmask_invariance, seed=cfg.seed)
         settings.update(cls._lambda_setting(cfg))
-        settings.update(_given(cls, overrides))
+        settings.update(check_overrides(cls, overrides))
         return cls(**settings)
 
     @staticmethod

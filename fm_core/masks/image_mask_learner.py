@@ -6,23 +6,12 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from fm_core.errors import UserError
-from fm_core.nets.inputs import check_images, check_settings
+from fm_core.nets.inputs import check_images, check_overrides, check_settings
 from fm_core.nets.models import frozen
 
 from .image_masks import learn_image_masks
 from .objective import EXP_CAP
 from .result import MaskResult
-
-
-
-def _given(cls, overrides: dict) -> dict:
-    """The overrides a caller gave, ``None`` included (``exp_cap=None`` chooses the paper's
-    uncapped exp; a setting left out keeps the profile's); an unknown name is one line."""
-    unknown = sorted(set(overrides) - set(cls.__dataclass_fields__))
-    if unknown:
-        raise UserError(f"{cls.__name__} has no setting(s) {', '.join(unknown)}")
-    return overrides
 
 
 @dataclass
@@ -78,7 +67,7 @@ class ImageMasks:
         settings = dict(lam=cfg.imask_lam, lr=cfg.imask_lr, max_steps=cfg.imask_max_steps,
                         patience=cfg.imask_patience, batch_size=cfg.imask_batch_size,
                         schedule_steps=cfg.imask_schedule_steps)
-        settings.update(_given(cls, overrides))
+        settings.update(check_overrides(cls, overrides))
         return cls(**settings)
 
     def __call__(self, model, x, y=None, checkpoint=None, progress: bool = True) -> MaskResult:

@@ -127,18 +127,15 @@ def check_inputs(model, x, y) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _leaves_model_as_given(attribute):
-    """A method's ``attribute`` runs the network frozen (eval mode, no parameter
-    gradients) and gives it back with its training flags and gradients as they were."""
+    """A method's ``attribute`` gets checked inputs on the network's device
+    (:func:`check_inputs`), runs the network frozen (eval mode, no parameter gradients)
+    and gives it back with its training flags and gradients as they were."""
     @functools.wraps(attribute)
     def wrapped(self, model, x, y, progress: bool = True):
+        x, y = check_inputs(model, x, y)
         with frozen(model):
             return attribute(self, model, x, y, progress=progress)
     return wrapped
-
-
-def _positive(name: str, value) -> None:
-    if not (isinstance(value, (int, float)) and np.isfinite(value) and value > 0):
-        raise UserError(f"{name} must be a finite number > 0, got {value!r}")
 
 
 def _pair_chunks(n_pairs: int, n_images: int, batch_size: int, desc: str, progress: bool):
@@ -176,7 +173,6 @@ class DatasetMaskMethod(DatasetMask):
 
     @_leaves_model_as_given
     def attribute(self, model, x, y, progress: bool = True) -> FrequencyMap:
-        x, y = check_inputs(model, x, y)
         with PassCounter(model) as counter:
             result = self(model, x, y, progress=progress)
         return FrequencyMap(result.mask.astype(np.float64), self.name, counter.cost(),
@@ -218,12 +214,10 @@ class FourierHeatMap:
     name = "heatmap"
 
     def __post_init__(self):
-        _positive("eps", self.eps)
-        check_settings(batch_size=self.batch_size)
+        check_settings(eps=self.eps, batch_size=self.batch_size)
 
     @_leaves_model_as_given
     def attribute(self, model, x, y, progress: bool = True) -> FrequencyMap:
-        x, y = check_inputs(model, x, y)
         (n, _, h, w), pairs = x.shape, frequency_pairs(*x.shape[-2:])
         bases = basis_images(h, w, pairs).to(x)
         signs = heat_map_signs(len(pairs), n, self.seed).to(x)
@@ -279,13 +273,10 @@ class FrequencyAblation:
     name = "ablation"
 
     def __post_init__(self):
-        if self.top_k is not None:
-            _positive("top_k", self.top_k)
-        check_settings(batch_size=self.batch_size)
+        check_settings(top_k=self.top_k, batch_size=self.batch_size)
 
     @_leaves_model_as_given
     def attribute(self, model, x, y, progress: bool = True) -> FrequencyMap:
-        x, y = check_inputs(model, x, y)
         (n, _, h, w), pairs = x.shape, frequency_pairs(*x.shape[-2:])
         indicators = pair_indicators(h, w, pairs).to(x.device)
         spectrum = torch.fft.fft2(x)
@@ -332,7 +323,6 @@ class GradientSpectrum:
 
     @_leaves_model_as_given
     def attribute(self, model, x, y, progress: bool = True) -> FrequencyMap:
-        x, y = check_inputs(model, x, y)
         spectra = []
         with PassCounter(model) as counter:
             bar = progress_bar(range(0, len(x), self.batch_size), progress=progress, desc="gradient", unit="batch")

@@ -43,7 +43,8 @@ def _numbers(value):
 
 def check_settings(**settings) -> None:
     """Each named setting in its range: ``lam``/``lams`` >= 0, ``lr``/``eps`` > 0, counts
-    (``batch_size``, ``max_steps``, ``patience``, ``epochs``, ``window``) whole and >= 1
+    (``batch_size``, ``max_steps``, ``epochs``, ``window``, ``top_k``) whole and >= 1,
+    ``patience`` >= 0
     (``None`` where the learner allows it)."""
     for name, value in settings.items():
         if value is None:
@@ -55,6 +56,16 @@ def check_settings(**settings) -> None:
                     or not all(math.isfinite(float(v)) and low_ok(float(v)) for v in values):
                 bound = ">= 0" if name in ("lam", "lams", "tol") else "> 0"
                 raise UserError(f"{name} must be finite and {bound}, got {value!r}")
-        elif name in ("batch_size", "max_steps", "patience", "epochs", "window", "schedule_steps"):
+        elif name in ("batch_size", "max_steps", "patience", "epochs", "window", "schedule_steps", "top_k"):
             if isinstance(value, bool) or not isinstance(value, int) or value < (0 if name == "patience" else 1):
                 raise UserError(f"{name} must be a whole number >= {0 if name == 'patience' else 1}, got {value!r}")
+
+
+def check_overrides(cls, overrides: dict) -> dict:
+    """The settings a caller gave a learner's ``from_profile``, ``None`` included
+    (``exp_cap=None`` chooses the paper's uncapped exp; a setting left out keeps the
+    profile's); a name the learner does not have is one line."""
+    unknown = sorted(set(overrides) - set(cls.__dataclass_fields__))
+    if unknown:
+        raise UserError(f"{cls.__name__} has no setting(s) {', '.join(unknown)}")
+    return overrides

@@ -14,6 +14,7 @@ import itertools
 import numpy as np
 
 from . import pipeline
+from .cue_results import conditions as cue_conditions  # page 10's networks
 from fm_core.masks.dataset_masks import COMPARED_INVARIANCES, SCHEDULES
 from fm_core.nets.evaluation import loss_and_accuracy
 from fm_core.fourier import symmetric_part
@@ -151,18 +152,15 @@ def compare_schedules(cfg: Profile, conditions=None, schedules=SCHEDULES, progre
     them) learned under each learning-rate schedule, every other setting the profile's.
     A row: whether the mask converged, its steps, and the held-out (score-half) accuracy
     change through it. No cue truth and no behaviour enter."""
-    from .cue_results import conditions as cue_conditions  # page 10's networks
-
     conditions = cue_conditions(cfg) if conditions is None else conditions
-    out = {}
-    for schedule in schedules:
-        out[schedule] = {}
-        for name, variant, regime in conditions:
-            variant = variant.replace(dmask_schedule=schedule)
-            x, y = pipeline.score_half(variant)
-            mask = pipeline.get_dataset_mask(variant, regime, progress=progress)
-            net = pipeline.get_network(variant, regime, progress)
-            change = loss_and_accuracy(net, x, y, mask.mask)[1] - loss_and_accuracy(net, x, y)[1]
+    out = {schedule: {} for schedule in schedules}
+    for name, variant, regime in conditions:  # the network and its unmasked accuracy once per condition
+        x, y = pipeline.score_half(variant)
+        net = pipeline.get_network(variant, regime, progress)
+        unmasked = loss_and_accuracy(net, x, y)[1]
+        for schedule in schedules:
+            mask = pipeline.get_dataset_mask(variant.replace(dmask_schedule=schedule), regime, progress=progress)
+            change = loss_and_accuracy(net, x, y, mask.mask)[1] - unmasked
             out[schedule][name] = {"converged": bool(mask.converged[0]), "steps": int(mask.steps[0]),
                                    "held-out accuracy change, points": round(100 * change, 2)}
     pipeline.save_result(cfg, "schedules", {f"{s}.{r}.{k}": v for s, rows in out.items() for r, row in rows.items()
