@@ -147,3 +147,6 @@ def test_schedule_rule_prefers_convergence_then_fewer_steps():
     comparison["one_cycle"]["b"]["steps"] = 575
     assert mask_choice.settled_at_the_end(comparison["one_cycle"], cfg) == ["b"]
     assert "1 mask(s) (b) settled only in its last 2 windows" in mask_choice.schedule_prose(comparison, cfg)
+    assert "lead in convergence rests on its rate running out" not in mask_choice.schedule_prose(comparison, cfg)
+    comparison["constant"]["b"]["converged"] = False  # the late one-cycle mask is the one constant left moving
+    assert "lead in convergence rests on its rate running out" in mask_choice.schedule_prose(comparison, cfg)

@@ -210,6 +210,12 @@ def schedule_prose(comparison: dict, cfg: Profile) -> str:
                  f"{len(late)} mask(s) ({', '.join(late)}) settled only in its last {cfg.dmask_patience} windows: "
                  f"they settled because the schedule ended; read them as the best mask within the budget, not as "
                  f"a fixed point of the objective.")
+        unsettled_elsewhere = {r for other, rows in comparison.items() if other != "one_cycle"
+                               for r, row in rows.items() if not row["converged"]}
+        if unsettled_elsewhere and unsettled_elsewhere <= set(late):
+            text += (" The networks whose masks the other schedule left moving are among these, so one-cycle's "
+                     "lead in convergence rests on its rate running out: within this budget, neither schedule "
+                     "brings those masks to rest by the objective alone.")
     return text
 
 
