@@ -16,7 +16,7 @@ from fm_core.cli import main
 from fm_core.errors import UserError
 from fm_core.masks.objective import BF16_MASK_TOLERANCE, CHANNELS_LAST_MASK_TOLERANCE
 from fm_core.masks.result import MaskResult
-from fm_core.masks import ImageMasks
+from fm_core.masks import ImageMasks, learn_image_masks
 from fm_core.nets.models import MaskedClassifier
 from fm_core.profiles import get_profile
 
@@ -84,9 +84,9 @@ def test_a_registered_case_joins_the_json(monkeypatch):
 def test_speed_options_stay_within_their_tolerances():
     model, x = tiny_model(), images(6, seed=1)
     kw = dict(max_steps=60, patience=0, batch_size=6, progress=False)
-    fp32 = image_masks.learn_image_masks(model, x, **kw)
-    bf16 = image_masks.learn_image_masks(model, x, precision="bf16", **kw)
-    last = image_masks.learn_image_masks(bench.copy.deepcopy(model), x, channels_last=True, **kw)
+    fp32 = learn_image_masks(model, x, **kw)
+    bf16 = learn_image_masks(model, x, precision="bf16", **kw)
+    last = learn_image_masks(bench.copy.deepcopy(model), x, channels_last=True, **kw)
     assert fp32.masks.mean() < 0.99  # the masks moved
     assert np.abs(bf16.masks - fp32.masks).mean() <= BF16_MASK_TOLERANCE
     assert np.abs(last.masks - fp32.masks).mean() <= CHANNELS_LAST_MASK_TOLERANCE
@@ -107,12 +107,12 @@ def test_host_syncs_are_few_and_change_nothing(monkeypatch):
         return real_collect(self)
 
     monkeypatch.setattr(image_masks._ImageMaskRun, "collect_finished", counting_collect)
-    deferred = image_masks.learn_image_masks(model, x, **kw)
+    deferred = learn_image_masks(model, x, **kw)
     iterations, syncs = calls[-1], len(calls)
     calls.clear()
     real_bound = image_masks._ImageMaskRun.steps_until_a_row_can_finish
     monkeypatch.setattr(image_masks._ImageMaskRun, "steps_until_a_row_can_finish", lambda self, *a: 1)
-    every_step = image_masks.learn_image_masks(model, x, **kw)
+    every_step = learn_image_masks(model, x, **kw)
     assert len(calls) == calls[-1] + 1 == iterations + 1  # a read after every step
     assert syncs < iterations / 2, (syncs, iterations)
     assert len(set(deferred.steps.tolist())) >= 3  # images stopped at different steps
@@ -121,7 +121,7 @@ def test_host_syncs_are_few_and_change_nothing(monkeypatch):
 
     monkeypatch.setattr(image_masks._ImageMaskRun, "steps_until_a_row_can_finish", real_bound)
     calls.clear()  # patience 0: read when the pool is filled and when it has finished
-    image_masks.learn_image_masks(model, x[:3], max_steps=40, patience=0, batch_size=3, progress=False)
+    learn_image_masks(model, x[:3], max_steps=40, patience=0, batch_size=3, progress=False)
     assert len(calls) == 2
 
 

@@ -87,3 +87,36 @@ def test_from_profile_applies_what_is_given_none_included(learner):
     assert learner.from_profile(cfg, exp_cap=None).exp_cap is None  # the paper's uncapped exp, chosen
     with pytest.raises(UserError, match="has no setting"):
         learner.from_profile(cfg, lamda=0.3)
+
+
+@pytest.mark.parametrize("learner, engine, call_args", [
+    # DatasetMask's one lambda reaches the engine as a path of one (lams=(lam,))
+    (DatasetMask, "fm_core.masks.dataset_masks.run_lambda_path", {"model", "x", "y", "start", "progress", "lam"}),
+    (LambdaPath, "fm_core.masks.dataset_masks.run_lambda_path", {"model", "x", "y", "start", "progress", "lam"}),
+    (ImageMasks, "fm_core.masks.image_masks.run_image_masks",
+     {"model", "x", "targets", "checkpoint", "progress"}),
+])
+def test_the_learner_dataclass_is_the_one_place_settings_are_written(learner, engine, call_args):
+    """The engine takes every setting and defaults none of them; the dataclass has every
+    one, so a default can only be written (and changed) there."""
+    import dataclasses
+    import importlib
+    import inspect
+    module, name = engine.rsplit(".", 1)
+    parameters = inspect.signature(getattr(importlib.import_module(module), name)).parameters
+    settings = {p for p in parameters if p not in call_args}
+    fields = {f.name for f in dataclasses.fields(learner)} - call_args
+    assert settings - {"lams"} == fields - {"lams"}, settings ^ fields
+    assert all(parameters[p].default is inspect.Parameter.empty for p in settings)
+
+
+def test_the_one_call_functions_take_the_dataclass_defaults_and_name_a_wrong_setting():
+    from fm_core.masks import learn_dataset_mask, learn_image_masks
+    model, (x, y) = _model(), _data(4)
+    with pytest.raises(UserError, match="DatasetMask has no setting"):
+        learn_dataset_mask(model, x, y, epoch=3)
+    with pytest.raises(UserError, match="ImageMasks has no setting"):
+        learn_image_masks(model, x, steps=3)
+    result = learn_dataset_mask(model, x, y, max_steps=2, progress=False)
+    defaults = DatasetMask()
+    assert result.settings["keep_ratio"] == defaults.keep_ratio and result.settings["invariance"] == defaults.invariance

@@ -7,7 +7,7 @@ every ratio under ``ratios``. Other modules may add cases with :func:`register_c
 a case that belongs here but is registered elsewhere is listed under ``pending`` until
 it is. The cases:
 
-- ``batched``: (a) :func:`fm_core.masks.image_masks.learn_image_masks` with the whole batch in
+- ``batched``: (a) :func:`fm_core.masks.learn_image_masks` with the whole batch in
   one pool, (b) the same one image at a time, (c) the floor: the frozen network's own
   forward and backward pass (gradient w.r.t. the input) at the same batch, which no mask
   learner on that network can beat.
@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from fm_core.errors import UserError
-from fm_core.masks.image_masks import learn_image_masks
+from fm_core.masks import learn_image_masks
 from fm_core.masks.objective import BF16_MASK_TOLERANCE, CHANNELS_LAST_MASK_TOLERANCE, network_logits
 from fm_core.nets.models import build_model, freeze
 from fm_core.paths import IMAGENETTE_MEAN, IMAGENETTE_STD

@@ -11,17 +11,17 @@ Configure once, call on ``(model, x, y)`` (as torchattacks' attacks are), get a
                                            # network's own predictions
 
 Where things are: the mask layer and its helpers in :mod:`fm_core.fourier`, the loss
-and the per-row optimiser in :mod:`fm_core.masks.objective`, the learners in
-:mod:`fm_core.masks.dataset_masks` and :mod:`fm_core.masks.image_masks`, their configured faces in
-:mod:`fm_core.masks.dataset_mask_learner` and :mod:`fm_core.masks.image_mask_learner`.
+and the per-row optimiser in :mod:`fm_core.masks.objective`, the engines (every setting
+required) in :mod:`fm_core.masks.dataset_masks` and :mod:`fm_core.masks.image_masks`, the
+learners that hold the settings and their defaults (the one place they are written) in
+:mod:`fm_core.masks.dataset_mask_learner` and :mod:`fm_core.masks.image_mask_learner`;
+``learn_dataset_mask``, ``learn_lambda_path`` and ``learn_image_masks`` call them in one line.
 """
 from __future__ import annotations
 
-from .dataset_mask_learner import DatasetMask, LambdaPath
-from .dataset_masks import learn_dataset_mask, learn_lambda_path
+from .dataset_mask_learner import DatasetMask, LambdaPath, learn_dataset_mask, learn_lambda_path
 from fm_core.fourier import FourierMask, apply_fourier_mask, centered, complement, filter_images, symmetric_part
-from .image_mask_learner import ImageMasks
-from .image_masks import learn_image_masks
+from .image_mask_learner import ImageMasks, learn_image_masks
 from .result import MaskResult
 
 __all__ = ["DatasetMask", "LambdaPath", "ImageMasks", "MaskResult", "FourierMask", "apply_fourier_mask", "centered",

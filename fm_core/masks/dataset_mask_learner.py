@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 from fm_core.nets.inputs import check_images, check_overrides, check_settings
 from fm_core.nets.models import frozen
 
-from .dataset_masks import learn_dataset_mask, learn_lambda_path
+from .dataset_masks import KEEP_RATIO, run_lambda_path
 from .objective import EXP_CAP
 from .result import MaskResult
 
@@ -33,8 +33,9 @@ class DatasetMask:
     window, tol, patience
         Convergence: every ``window`` steps the window-averaged mask is compared with the
         last; ``patience`` windows in a row moving less than ``tol`` per bin stop it.
-    revert : bool
-        The paper's rule: fall back to the last mask that kept 99% of the accuracy.
+    revert, keep_ratio
+        The paper's rule: fall back to the last mask whose masked accuracy is at least
+        ``keep_ratio`` (0.99) times the unmasked accuracy.
     invariance : str
         ``"per_image"`` (the paper's), ``"batch_mean"``, ``"dataset_mean"``, ``"kl"``.
     exp_cap : float or None
@@ -72,6 +73,7 @@ class DatasetMask:
     patience: int = 7
     schedule: str = "one_cycle"
     revert: bool = True
+    keep_ratio: float = KEEP_RATIO
     invariance: str = "per_image"
     exp_cap: float | None = EXP_CAP
     seed: int = 0
@@ -94,12 +96,16 @@ class DatasetMask:
         check_images(model, x, y)
         check_settings(**{k: v for k, v in asdict(self).items()
                           if k in ("lam", "lams", "lr", "tol", "batch_size", "max_steps", "patience", "epochs",
-                                   "window")})
+                                   "window", "keep_ratio")})
 
     def __call__(self, model, x, y, progress: bool = True) -> MaskResult:
         self._check(model, x, y)
+        settings = asdict(self)
+        lam = settings.pop("lam")
         with frozen(model):
-            return learn_dataset_mask(model, x, y, progress=progress, **asdict(self))
+            result = run_lambda_path(model, x, y, lams=(lam,), progress=progress, **settings)
+        result.settings.update(lam=float(lam), lr=float(result.settings["lrs"][0]))
+        return result
 
 
 @dataclass
@@ -142,4 +148,16 @@ class LambdaPath(DatasetMask):
         settings = asdict(self)
         del settings["lam"]
         with frozen(model):
-            return learn_lambda_path(model, x, y, start=start, progress=progress, **settings)
+            return run_lambda_path(model, x, y, start=start, progress=progress, **settings)
+
+
+def learn_dataset_mask(model, x, y, progress: bool = True, **settings) -> MaskResult:
+    """``DatasetMask(**settings)(model, x, y)`` in one call, for scripts: the settings and
+    their defaults are :class:`DatasetMask`'s (a name it lacks is one line)."""
+    return DatasetMask(**check_overrides(DatasetMask, settings))(model, x, y, progress=progress)
+
+
+def learn_lambda_path(model, x, y, start=None, progress: bool = True, **settings) -> MaskResult:
+    """``LambdaPath(**settings)(model, x, y, start)`` in one call (``lams`` and ``lr`` may
+    be sequences, broadcast to one row each)."""
+    return LambdaPath(**check_overrides(LambdaPath, settings))(model, x, y, start=start, progress=progress)

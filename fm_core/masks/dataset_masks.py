@@ -2,9 +2,8 @@
 path of them learned in one batched run.
 
 A class mask is the same learner on one class's images. See :mod:`fm_core.masks.objective`
-for the loss; :class:`fm_core.masks.DatasetMask` is the configured, callable face of
-:func:`learn_dataset_mask`, :class:`fm_core.masks.LambdaPath` that of
-:func:`learn_lambda_path`.
+for the loss; :class:`fm_core.masks.DatasetMask` and :class:`fm_core.masks.LambdaPath` hold the
+settings and their defaults and call :func:`run_lambda_path`, the engine.
 
 The budget is counted in optimiser steps, not epochs, so the same call on 64 or on 5,000
 images runs the same number of updates; learning stops once the mask has settled
@@ -21,7 +20,7 @@ import torch.nn.functional as F
 from fm_core.nets.evaluation import EVAL_BATCH, normalised_losses
 from fm_core.nets.evaluation import accuracy as masked_accuracy
 from fm_core.fourier import apply_fourier_mask, model_device_dtype
-from .objective import EXP_CAP, adam_coefficients, adam_step, exp_penalty, one_cycle
+from .objective import adam_coefficients, adam_step, exp_penalty, one_cycle
 from .result import MaskResult
 from fm_core.nets.models import freeze
 from fm_core.utils import progress_bar
@@ -71,18 +70,17 @@ def has_settled(previous: np.ndarray, current: np.ndarray, tol: float) -> np.nda
     return np.abs(current - previous).reshape(len(current), -1).mean(1) <= tol
 
 
-def learn_lambda_path(model, x: torch.Tensor, y: torch.Tensor, lams=(0.2,), lr=1e-3,
-                      max_steps: int | None = None, epochs: int | None = 100, batch_size: int = 1,
-                      window: int | None = None, tol: float = 1e-5, patience: int = 7,
-                      schedule: str = "one_cycle", keep_ratio: float = KEEP_RATIO, revert: bool = True, seed: int = 0,
-                      exp_cap: float | None = EXP_CAP, invariance: str = "per_image",
-                      start=None, progress: bool = True) -> MaskResult:
+def run_lambda_path(model, x: torch.Tensor, y: torch.Tensor, *, lams, lr, max_steps: int | None,
+                    epochs: int, batch_size: int, window: int | None, tol: float, patience: int, schedule: str,
+                    keep_ratio: float, revert: bool, seed: int, exp_cap: float | None, invariance: str,
+                    start=None, progress: bool = True) -> MaskResult:
     """One dataset mask per lambda in ``lams`` (and per learning rate, if ``lr`` is a
     sequence: both broadcast to the rows), all learned in one run: mask row p is the row
     of the loss with ``lams[p]``, with its own Adam state and rate, on the same batches.
-    x in [0, 1] of shape (N, 1, H, W); for class masks pass one class's images. The
-    defaults are the paper's (batch 1, lr 1e-3, one-cycle, <= 100 epochs, stop after 7
-    settled epochs, revert to the last mask within 99% of the unmasked accuracy).
+    x in [0, 1] of shape (N, 1, H, W); for class masks pass one class's images. This is
+    the engine: every setting is required here, and their defaults (the paper's) live in
+    one place, :class:`fm_core.masks.DatasetMask` / :class:`fm_core.masks.LambdaPath`,
+    whose calls (and :func:`fm_core.masks.learn_lambda_path`) check inputs and run this.
 
     Each row's loss on a batch is ``exp_penalty(invariance) + lam/(H*W) * ||M||_1`` (see
     :func:`invariance_terms` and :mod:`fm_core.masks.objective`), minimised by Adam under
@@ -229,12 +227,3 @@ def learn_lambda_path(model, x: torch.Tensor, y: torch.Tensor, lams=(0.2,), lr=1
         settings=settings,
         extra={"lams": lams, "lrs": lrs, "accuracy_after": accuracy_after},
     )
-
-
-def learn_dataset_mask(model, x: torch.Tensor, y: torch.Tensor, lam: float = 0.2, **kwargs) -> MaskResult:
-    """One mask M for all of (x, y): :func:`learn_lambda_path` with one lambda. The
-    defaults are the paper's (lambda 0.2, Adam lr 1e-3, batch 1, one-cycle)."""
-    result = learn_lambda_path(model, x, y, lams=(lam,), **kwargs)
-    result.settings.update(lam=float(lam), lr=float(result.settings["lrs"][0]))
-    return result
-

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 from fm_core.nets.inputs import check_images, check_overrides, check_settings
 from fm_core.nets.models import frozen
 
-from .image_masks import learn_image_masks
+from .image_masks import run_image_masks
 from .objective import EXP_CAP
 from .result import MaskResult
 
@@ -24,6 +24,11 @@ class ImageMasks:
         The paper's defaults: lambda 0.07, Adam lr 0.2 under one-cycle over
         ``schedule_steps`` (default ``max_steps``), at most 20,000 steps, stop after
         ``patience`` steps without improvement; ``batch_size`` masks per batch.
+    inv_tol, sparsity_tol
+        A step counts towards ``patience`` when the masked prediction is the target and
+        the invariance term and the mask's mean moved by at most these.
+    checkpoint_every : int
+        With ``checkpoint``, steps between atomic saves of the whole state.
     exp_cap : float or None
         As in :class:`~fm_core.masks.DatasetMask`.
     precision, channels_last
@@ -58,6 +63,9 @@ class ImageMasks:
     patience: int = 300
     batch_size: int = 64
     schedule_steps: int | None = None
+    inv_tol: float = 1e-6
+    sparsity_tol: float = 1e-5
+    checkpoint_every: int = 50
     exp_cap: float | None = EXP_CAP
     precision: str = "fp32"
     channels_last: bool = False
@@ -73,7 +81,15 @@ class ImageMasks:
     def __call__(self, model, x, y=None, checkpoint=None, progress: bool = True) -> MaskResult:
         check_images(model, x, y)
         check_settings(lam=self.lam, lr=self.lr, max_steps=self.max_steps, patience=self.patience,
-                       batch_size=self.batch_size, schedule_steps=self.schedule_steps)
+                       batch_size=self.batch_size, schedule_steps=self.schedule_steps, tol=self.inv_tol,
+                       sparsity_tol=self.sparsity_tol, checkpoint_every=self.checkpoint_every)
         with frozen(model):
-            return learn_image_masks(model, x, targets=y, checkpoint=checkpoint, progress=progress,
-                                     **asdict(self))
+            return run_image_masks(model, x, targets=y, checkpoint=checkpoint, progress=progress,
+                                   **asdict(self))
+
+
+def learn_image_masks(model, x, targets=None, checkpoint=None, progress: bool = True, **settings) -> MaskResult:
+    """``ImageMasks(**settings)(model, x, targets, checkpoint)`` in one call, for scripts:
+    the settings and their defaults are :class:`ImageMasks`' (a name it lacks is one line)."""
+    return ImageMasks(**check_overrides(ImageMasks, settings))(model, x, targets, checkpoint=checkpoint,
+                                                              progress=progress)

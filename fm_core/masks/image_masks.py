@@ -4,7 +4,7 @@ Each image is a row of a (B, 1, H, W) mask with its own Adam state, step count,
 learning-rate schedule and stopping rule; finished images leave the batch and new ones
 join, so the result for each image is that of learning it alone (up to float rounding).
 Runs checkpoint and resume exactly. :class:`fm_core.masks.ImageMasks` is the configured,
-callable face of :func:`learn_image_masks`.
+callable face of :func:`run_image_masks`, the engine.
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from fm_core.errors import UserError
 from fm_core.nets.evaluation import EVAL_BATCH, normalised_losses, predict
 from fm_core.fourier import apply_fourier_mask, model_device_dtype
-from .objective import EXP_CAP, adam_step, check_precision, exp_penalty, invariance as per_image_invariance
+from .objective import adam_step, check_precision, exp_penalty, invariance as per_image_invariance
 from .objective import network_logits, one_cycle_adam_table, sparsity_penalty
 from .result import MaskResult
 from fm_core.nets.models import freeze
@@ -28,7 +28,7 @@ CHECKPOINT_FORMAT = "fm_core.image_masks_checkpoint/1"
 
 
 class _ImageMaskRun:
-    """The whole state of :func:`learn_image_masks`: finished results (host), the active
+    """The whole state of :func:`run_image_masks`: finished results (host), the active
     pool (one row per image being learned: its mask, Adam moments and stopping counters,
     all on the device) and the next image to admit. Everything a resumed run needs.
 
@@ -172,19 +172,19 @@ def _fingerprint(model, x: torch.Tensor, targets: torch.Tensor, settings: dict) 
     return digest.hexdigest()
 
 
-def learn_image_masks(model, x: torch.Tensor, targets=None, lam: float = 0.07, lr: float = 0.2,
-                      max_steps: int = 20_000, patience: int = 300, batch_size: int = 64,
-                      schedule_steps: int | None = None, inv_tol: float = 1e-6,
-                      sparsity_tol: float = 1e-5, checkpoint=None, checkpoint_every: int = 50,
-                      exp_cap: float | None = EXP_CAP, progress: bool = True,
-                      precision: str = "fp32", channels_last: bool = False) -> MaskResult:
-    """One mask per image of x (N, 1, H, W) in [0, 1]. Defaults are the paper's
-    (lambda 0.07, lr 0.2 one-cycle, <= 20,000 steps, patience 300).
+def run_image_masks(model, x: torch.Tensor, targets=None, *, lam: float, lr: float, max_steps: int,
+                    patience: int, batch_size: int, schedule_steps: int | None, inv_tol: float,
+                    sparsity_tol: float, checkpoint_every: int, exp_cap: float | None, precision: str,
+                    channels_last: bool, checkpoint=None, progress: bool = True) -> MaskResult:
+    """One mask per image of x (N, 1, H, W) in [0, 1]. This is the engine: every setting
+    is required here, and their defaults (the paper's: lambda 0.07, lr 0.2 one-cycle,
+    <= 20,000 steps, patience 300) live in one place, :class:`fm_core.masks.ImageMasks`,
+    whose call (and :func:`fm_core.masks.learn_image_masks`) checks inputs and runs this.
 
     Image i's loss is exp((l_i(x_bar_i) - l_i(x_i))^2) + lam/(H*W) * ||M_i||_1, with l_i the
     cross-entropy against ``targets[i]`` (default: the network's own prediction on the
     unmasked image); above (l_i(x_bar_i) - l_i(x_i))^2 = ``exp_cap`` the exp continues
-    linearly (see ``_exp_penalty``; ``exp_cap=None``: the paper's exp everywhere). Up to
+    linearly (see :func:`~fm_core.masks.objective.exp_penalty`; ``exp_cap=None``: the paper's exp everywhere). Up to
     ``batch_size`` images are learned at once as the rows of a
     (B, 1, H, W) mask: the loss is the sum of the rows' losses, so each row's gradient is
     its own image's, and each row has its own Adam step count and one-cycle learning rate

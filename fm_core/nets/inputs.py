@@ -41,22 +41,26 @@ def _numbers(value):
     return list(value) if isinstance(value, (list, tuple)) or hasattr(value, "__len__") else [value]
 
 
+NON_NEGATIVE = ("lam", "lams", "tol", "sparsity_tol")
+POSITIVE = ("lr", "eps", "keep_ratio")
+COUNTS = ("batch_size", "max_steps", "patience", "epochs", "window", "schedule_steps", "top_k", "checkpoint_every")
+
+
 def check_settings(**settings) -> None:
-    """Each named setting in its range: ``lam``/``lams`` >= 0, ``lr``/``eps`` > 0, counts
-    (``batch_size``, ``max_steps``, ``epochs``, ``window``, ``top_k``) whole and >= 1,
-    ``patience`` >= 0
-    (``None`` where the learner allows it)."""
+    """Each named setting in its range: those in :data:`NON_NEGATIVE` finite and >= 0,
+    :data:`POSITIVE` finite and > 0, :data:`COUNTS` whole and >= 1 (``patience`` >= 0);
+    ``None`` is left to the learner, which allows it where its dataclass does."""
     for name, value in settings.items():
         if value is None:
             continue
-        if name in ("lam", "lams", "lr", "eps", "tol"):
+        if name in NON_NEGATIVE + POSITIVE:
             values = _numbers(value)
-            low_ok = (lambda v: v >= 0) if name in ("lam", "lams", "tol") else (lambda v: v > 0)
+            low_ok = (lambda v: v >= 0) if name in NON_NEGATIVE else (lambda v: v > 0)
             if not values or not all(isinstance(v, (int, float)) or hasattr(v, "__float__") for v in values) \
                     or not all(math.isfinite(float(v)) and low_ok(float(v)) for v in values):
-                bound = ">= 0" if name in ("lam", "lams", "tol") else "> 0"
+                bound = ">= 0" if name in NON_NEGATIVE else "> 0"
                 raise UserError(f"{name} must be finite and {bound}, got {value!r}")
-        elif name in ("batch_size", "max_steps", "patience", "epochs", "window", "schedule_steps", "top_k"):
+        elif name in COUNTS:
             if isinstance(value, bool) or not isinstance(value, int) or value < (0 if name == "patience" else 1):
                 raise UserError(f"{name} must be a whole number >= {0 if name == 'patience' else 1}, got {value!r}")
 
