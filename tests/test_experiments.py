@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from fm_core.science import experiments
+from fm_core.book import gap_notes
 from fm_core.masks.result import MaskResult
 from fm_core.nets.models import MaskedClassifier
 
@@ -124,3 +125,52 @@ def test_attack_energy_kept_is_the_share_of_the_attack_a_mask_passes():
     assert "random mask keeping as many frequencies restores 20.0%" in note
     assert "not a consequence of sparsity" in gap_notes.reversal_construction_note(
         {"n": 3, "mean": 0.5, "median": 0.5, "min": 0.4, "max": 0.6}, {"M(x_A)": 60.0})
+
+
+def test_the_weakest_sufficient_attack_is_the_smallest_factor_that_is_enough():
+    from fm_core.science.reversal import weakest_sufficient_attack
+    assert weakest_sufficient_attack({1.0: 0.02, 1.5: 0.4, 2.0: 0.6, 3.0: 0.95}, 0.5) == 2.0
+    assert weakest_sufficient_attack({1.0: 0.02, 2.0: 0.3}, 0.5) is None
+
+
+def test_attack_success_grows_with_eps():
+    from fm_core.science.reversal import attack_success
+    torch.manual_seed(0)
+    model = MaskedClassifier(nn.Sequential(nn.Flatten(), nn.Linear(64, 2)), 0.5, 0.25,
+                             {"size": 8, "num_classes": 2}).eval()
+    x = torch.rand(64, 1, 8, 8)
+    y = model(x).argmax(1)  # every answer right, so success is over all 64
+    weak, strong = (attack_success(model, x, y, eps, pgd_steps=5) for eps in (1e-4, 0.5))
+    assert 0.0 <= weak < strong and strong > 0.9
+
+
+def test_attack_energy_by_cue_finds_an_attack_on_the_planted_bins():
+    from fm_core.data import synthetic
+    truth = synthetic.truth(32)
+    k = np.argwhere(truth["high"].any(0) & ~truth["low"].any(0))[0]
+    wave = np.cos(2 * np.pi * (k[0] * np.arange(32)[:, None] + k[1] * np.arange(32)[None, :]) / 32)
+    x = torch.rand(3, 1, 32, 32)
+    shares = experiments.attack_energy_by_cue(x, x + 0.01 * torch.from_numpy(wave).float(), truth)
+    assert shares["H"] > 0.99 and shares["L"] < 0.01 and abs(sum(shares.values()) - 1) < 1e-9
+    noise = experiments.attack_energy_by_cue(x, x + 0.01 * torch.randn(3, 1, 32, 32), truth)
+    assert noise["elsewhere"] > 0.8
+
+
+ROBUST = {"success": {"1 x eps": 0.02, "2 x eps": 0.97}, "factor": 2.0, "eps_pixel": 8 / 255,
+          "table2": {"n": 100, "x_A": 0.0, "M(x_A)": 90.0, "random mask, same size (x_A)": 20.0},
+          "intervals": {"M(x_A)": [82.0, 95.0], "random mask, same size (x_A)": [13.0, 29.0]},
+          "energy kept": {"mean": 0.2}, "energy by cue": {"main world, eps": {"L": 0.01, "H": 0.6},
+                                                          "robust-H world, 2 x eps": {"L": 0.02, "H": 0.5}}}
+
+
+def test_the_robust_reversal_verdict_follows_the_intervals():
+    main_t2 = {"M(x_A)": 100.0, "random mask, same size (x_A)": 25.0}
+    kept = {"mean": 0.01}
+    assert "undoes more of the attack than sparsity alone" in gap_notes.robust_reversal_note(ROBUST, kept, main_t2)
+    same = dict(ROBUST, intervals={"M(x_A)": [20.0, 35.0], "random mask, same size (x_A)": [13.0, 29.0]})
+    assert "no more than a random mask" in gap_notes.robust_reversal_note(same, kept, main_t2)
+    below = dict(ROBUST, intervals={"M(x_A)": [1.0, 8.0], "random mask, same size (x_A)": [13.0, 29.0]})
+    assert "restores less than a random mask" in gap_notes.robust_reversal_note(below, kept, main_t2)
+    assert "cannot be tested" in gap_notes.robust_reversal_note(dict(ROBUST, factor=None), kept, main_t2)
+    note = gap_notes.robust_reversal_note(ROBUST, kept, main_t2)
+    assert "1 x eps: 2%, 2 x eps: 97%" in note and "2 x eps (8/255)" in note

@@ -60,6 +60,14 @@ def frame(rows: Mapping[str, Mapping], index: str, columns: Mapping[str, str] | 
     return pd.DataFrame(data, index=pd.Index(list(rows), name=human(index)), dtype=object)
 
 
+def side_by_side(columns: Mapping[str, Mapping], index: str, digits: int = 1) -> pd.DataFrame:
+    """``columns`` {column name: {row: value}} -> one table with a column each, rows in
+    the first column's order (a row another lacks shows "-")."""
+    rows = list(dict.fromkeys(k for values in columns.values() for k in values))
+    return frame({r: {name: values.get(r) for name, values in columns.items()} for r in rows}, index,
+                 {name: name for name in columns}, digits=digits)
+
+
 # ------------------------------------------------------------------------ verdicts
 @dataclasses.dataclass(frozen=True)
 class Comparison:

@@ -223,6 +223,18 @@ def attack_energy_kept(x: torch.Tensor, x_adv: torch.Tensor, image_masks: np.nda
     return (filters * spectrum).sum((-2, -1)) / np.maximum(spectrum.sum((-2, -1)), 1e-30)
 
 
+def attack_energy_by_cue(x: torch.Tensor, x_adv: torch.Tensor, truth: Mapping[str, np.ndarray]) -> dict:
+    """Where the attacks put their energy: the share of sum |F(x_A - x)|^2, over all
+    images, that falls on the L cue's bins, on the H cue's bins (``truth["low"]``,
+    ``truth["high"]``: (C, H, W), any class) and elsewhere."""
+    delta = (x_adv - x).detach().double().cpu().numpy()[:, 0]
+    spectrum = (np.abs(np.fft.fft2(delta)) ** 2).sum(0)
+    total = max(float(spectrum.sum()), 1e-30)
+    low, high = np.asarray(truth["low"]).any(0), np.asarray(truth["high"]).any(0)
+    shares = {"L": float(spectrum[low].sum()) / total, "H": float(spectrum[high & ~low].sum()) / total}
+    return dict(shares, elsewhere=1.0 - shares["L"] - shares["H"])
+
+
 def table2(model, x: torch.Tensor, x_adv: torch.Tensor, image_masks: np.ndarray, labels: np.ndarray,
            class_masks: np.ndarray, seed: int = 0) -> dict:
     """Table 2 with its controls: see :func:`fm_core.science.reversal.reversal_accuracies`."""

@@ -96,3 +96,23 @@ def reversal_accuracies(model, x: torch.Tensor, x_adv: torch.Tensor, masks, labe
             per_image = np.asarray(class_masks, dtype=np.float32)[np.asarray(labels)]
             out["class mask (x_A)"] = agreement(predict(model, x_adv, per_image))
     return out
+
+
+def attack_success(model, x: torch.Tensor, y: torch.Tensor, eps_pixel: float, pgd_steps: int = 10,
+                   seed: int = 0) -> float:
+    """The share of the images ``model`` classifies correctly whose prediction PGD at
+    ``eps_pixel`` (against the true labels) makes wrong: how strong an attack is, read
+    without any mask."""
+    y = torch.as_tensor(y, dtype=torch.long).cpu()
+    right = predict(model, x) == y
+    if not right.any():
+        return float("nan")
+    x_adv = pgd_attack(model, x[right], y[right], eps_pixel, steps=pgd_steps, seed=seed)
+    return float((predict(model, x_adv) != y[right]).double().mean())
+
+
+def weakest_sufficient_attack(success: dict, at_least: float) -> float | None:
+    """The smallest eps factor (a key of ``success``, factor -> attack success) whose
+    attack succeeds on at least ``at_least`` of the images; None if none does."""
+    enough = [factor for factor, share in success.items() if share >= at_least]
+    return min(enough) if enough else None

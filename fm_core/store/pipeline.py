@@ -250,17 +250,23 @@ def get_class_masks(cfg: Profile, regime: str = "vanilla", progress: bool = True
                      for c in range(get_dataset(cfg).num_classes)])
 
 
+def _attack_strength(cfg: Profile) -> dict:
+    """The reversal attack's eps factor, in a key only when it is not the paper's 1 (so the
+    keys of the paper's runs stay what they were)."""
+    return {} if cfg.reversal_eps_factor == 1.0 else {"reversal_eps_factor": cfg.reversal_eps_factor}
+
+
 def get_reversal_selection(cfg: Profile, progress: bool = True) -> dict:
     """The score-half validation images of the paper's single-image experiments (see
     :func:`fm_core.science.reversal.select_reversal_images`): ``indices`` into the validation
-    split, and their PGD images ``x_adv``."""
-    key = store.artefact_key(_settings(cfg, NETWORK_FIELDS, artefact="selection"), SPLIT_CODE)
+    split, and their PGD images ``x_adv`` (at ``eps_pixel`` x ``reversal_eps_factor``)."""
+    key = store.artefact_key(_settings(cfg, NETWORK_FIELDS, artefact="selection", **_attack_strength(cfg)), SPLIT_CODE)
 
     def compute():
         ds, (_, score) = get_dataset(cfg), val_halves(cfg)
         sel = reversal.select_reversal_images(
             get_network(cfg, "vanilla", progress), get_network(cfg, "adversarial", progress),
-            ds.x_val[score], ds.y_val[score], cfg.eps_pixel, cfg.pgd_steps, seed=cfg.seed)
+            ds.x_val[score], ds.y_val[score], cfg.eps_pixel * cfg.reversal_eps_factor, cfg.pgd_steps, seed=cfg.seed)
         return {"indices": score[sel["indices"]].astype(np.int64),
                 "x_adv": sel["x_adv"].numpy().astype(np.float32)}
 
@@ -288,7 +294,7 @@ def get_image_masks(cfg: Profile, which: str = "vanilla_x", progress: bool = Tru
     if which not in IMAGE_MASK_SETS:
         raise ValueError(f"which must be one of {list(IMAGE_MASK_SETS)}")
     regime, images = IMAGE_MASK_SETS[which]
-    key = store.artefact_key(_settings(cfg, IMAGE_MASK_FIELDS, which=which), IMAGE_MASK_CODE)
+    key = store.artefact_key(_settings(cfg, IMAGE_MASK_FIELDS, which=which, **_attack_strength(cfg)), IMAGE_MASK_CODE)
     path = _where(cfg, "masks", f"images-{which}-{key}.npz")
     ranks = distributed.init_distributed()
     progress = progress and ranks.is_main
