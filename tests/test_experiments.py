@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from fm_core.science import experiments
-from fm_core.book import gap_notes
+from fm_core.book import reversal_notes
 from fm_core.masks.result import MaskResult
 from fm_core.nets.models import MaskedClassifier
 
@@ -108,7 +108,7 @@ def test_attack_energy_kept_is_the_share_of_the_attack_a_mask_passes():
     import numpy as np
     import torch
     from fm_core.science import experiments
-    from fm_core.book import gap_notes
+    from fm_core.book import reversal_notes
     g = torch.Generator().manual_seed(0)
     x = torch.rand(3, 1, 8, 8, generator=g)
     x_adv = x + 0.01 * torch.randn(3, 1, 8, 8, generator=g)
@@ -120,10 +120,10 @@ def test_attack_energy_kept_is_the_share_of_the_attack_a_mask_passes():
     share = experiments.attack_energy_kept(x, x_adv, half)
     assert np.all((share > 0) & (share < 1))
     table2 = {"M(x_A)": 99.0, "random mask, same size (x_A)": 20.0}
-    note = gap_notes.reversal_construction_note({"n": 3, "mean": 0.01, "median": 0.01, "min": 0.0, "max": 0.02}, table2)
+    note = reversal_notes.construction_note({"n": 3, "mean": 0.01, "median": 0.01, "min": 0.0, "max": 0.02}, table2)
     assert "1.0% of the attack's energy" in note and "by construction" in note
     assert "random mask keeping as many frequencies restores 20.0%" in note
-    assert "not a consequence of sparsity" in gap_notes.reversal_construction_note(
+    assert "not a consequence of sparsity" in reversal_notes.construction_note(
         {"n": 3, "mean": 0.5, "median": 0.5, "min": 0.4, "max": 0.6}, {"M(x_A)": 60.0})
 
 
@@ -156,21 +156,25 @@ def test_attack_energy_by_cue_finds_an_attack_on_the_planted_bins():
     assert noise["elsewhere"] > 0.8
 
 
-ROBUST = {"success": {"1 x eps": 0.02, "2 x eps": 0.97}, "factor": 2.0, "eps_pixel": 8 / 255,
+ROBUST = {"success": {"1 x eps": 0.02, "2 x eps": 0.97}, "factor": 2.0, "L-bias": 0.01, "eps_pixel": 8 / 255,
           "table2": {"n": 100, "x_A": 0.0, "M(x_A)": 90.0, "random mask, same size (x_A)": 20.0},
           "intervals": {"M(x_A)": [82.0, 95.0], "random mask, same size (x_A)": [13.0, 29.0]},
-          "energy kept": {"mean": 0.2}, "energy by cue": {"main world, eps": {"L": 0.01, "H": 0.6},
-                                                          "robust-H world, 2 x eps": {"L": 0.02, "H": 0.5}}}
+          "energy kept": {"mean": 0.2}, "energy by cue": {
+              "main world, eps": {"L": 0.01, "H": 0.6, "elsewhere": 0.39},
+              "robust-H world, 2 x eps": {"L": 0.02, "H": 0.5, "elsewhere": 0.48}}}
 
 
 def test_the_robust_reversal_verdict_follows_the_intervals():
     main_t2 = {"M(x_A)": 100.0, "random mask, same size (x_A)": 25.0}
     kept = {"mean": 0.01}
-    assert "undoes more of the attack than sparsity alone" in gap_notes.robust_reversal_note(ROBUST, kept, main_t2)
+    note = reversal_notes.robust_world_note(ROBUST, kept, main_t2)
+    assert "undoes more of the attack than a random mask" in note and "does not need for its clean answer" in note
+    passing = dict(ROBUST, **{"energy kept": {"mean": 0.7}})
+    assert "most of the attack passes the masks" in reversal_notes.robust_world_note(passing, kept, main_t2)
     same = dict(ROBUST, intervals={"M(x_A)": [20.0, 35.0], "random mask, same size (x_A)": [13.0, 29.0]})
-    assert "no more than a random mask" in gap_notes.robust_reversal_note(same, kept, main_t2)
+    assert "no more than a random mask" in reversal_notes.robust_world_note(same, kept, main_t2)
     below = dict(ROBUST, intervals={"M(x_A)": [1.0, 8.0], "random mask, same size (x_A)": [13.0, 29.0]})
-    assert "restores less than a random mask" in gap_notes.robust_reversal_note(below, kept, main_t2)
-    assert "cannot be tested" in gap_notes.robust_reversal_note(dict(ROBUST, factor=None), kept, main_t2)
-    note = gap_notes.robust_reversal_note(ROBUST, kept, main_t2)
-    assert "1 x eps: 2%, 2 x eps: 97%" in note and "2 x eps (8/255)" in note
+    assert "restores less than a random mask" in reversal_notes.robust_world_note(below, kept, main_t2)
+    assert "cannot be tested" in reversal_notes.robust_world_note(dict(ROBUST, factor=None), kept, main_t2)
+    note = reversal_notes.robust_world_note(ROBUST, kept, main_t2)
+    assert "1 x eps: 2%, 2 x eps: 97%" in note and "2 x eps (8/255)" in note and "reads H (L-bias 0.01)" in note

@@ -5,7 +5,8 @@ and what their pages show.
   :mod:`~fm_core.book.execute`, :mod:`~fm_core.book.progress`, :mod:`~fm_core.book.render`,
   :mod:`~fm_core.book.toc`, :mod:`~fm_core.book.sphinx`, :mod:`~fm_core.book.check`;
 - what a page shows: :mod:`~fm_core.book.report` (``Page``), :mod:`~fm_core.book.page_settings`,
-  :mod:`~fm_core.book.tables`, :mod:`~fm_core.book.gap_notes`, :mod:`~fm_core.book.explorer`;
+  :mod:`~fm_core.book.tables`, :mod:`~fm_core.book.gap_notes`, :mod:`~fm_core.book.reversal_notes`,
+  :mod:`~fm_core.book.explorer`;
 - figures: :mod:`~fm_core.book.figures` (by topic: the paper's, the book's own pages,
   the cue world, mask learning, the peer methods, and the style they share).
 

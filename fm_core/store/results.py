@@ -10,6 +10,7 @@ import numpy as np
 
 from fm_core.data.synthetic import ROBUST_H_RATIO
 from fm_core.science import experiments, paper
+from fm_core.science.cue_analysis import behaviour
 from fm_core.science.mask_classifier import wilson_interval
 from fm_core.science.reversal import attack_success, weakest_sufficient_attack
 from . import pipeline
@@ -105,7 +106,7 @@ def robust_h_reversal(cfg: Profile, progress: bool = True) -> dict | None:
     eps in :data:`ATTACK_FACTORS` that makes at least :data:`ATTACK_SUCCESS` of the
     network's right answers on :data:`ATTACK_IMAGES` score-half images wrong (chosen
     without any mask). Returns ``success`` (factor -> share), ``factor`` (None: no attack
-    was enough, and nothing else), ``table2`` (without the class-mask row), ``M(x_A)`` and
+    was enough, and nothing else), the vanilla network's ``L-bias`` there, ``table2`` (without the class-mask row), ``M(x_A)`` and
     ``random`` Wilson intervals (95%), ``energy kept`` by the images' masks, and ``energy
     by cue``: where this attack and the main world's put their energy. None off the cue world."""
     if get_dataset(cfg).truth is None:
@@ -122,6 +123,7 @@ def robust_h_reversal(cfg: Profile, progress: bool = True) -> dict | None:
     factor = weakest_sufficient_attack(success, ATTACK_SUCCESS)
     main_ds, main_x, main_adv, _, _ = _reversal_inputs(cfg, progress)
     out = {"success": {f"{k:g} x eps": v for k, v in success.items()}, "factor": factor,
+           "L-bias": behaviour(vanilla, pipeline.get_probes(world))["L-bias"],
            "energy by cue": {"main world, eps": experiments.attack_energy_by_cue(main_x, main_adv, main_ds.truth)}}
     if factor is not None:
         variant = world.replace(reversal_eps_factor=factor)
