@@ -90,3 +90,19 @@ def test_expected_file_takes_its_tolerances_from_the_spread(tmp_path):
     assert expected["seed spread"]["seeds"] == [31, 1031, 2031]
     assert headline.tolerance("table1.vanilla.standard", expected["tolerances"], expected["tolerance per key"]) == 4.0
     assert "0.020 on the 0-1 scale" in headline.spread_sentence(expected["seed spread"])
+
+
+def test_pages_read_the_seed_sds_from_the_expected_file_and_only_at_the_profiles_settings(tmp_path, monkeypatch):
+    from fm_core.book.report import Page
+    own = headline.headline_path("smoke")
+    own.parent.mkdir(parents=True, exist_ok=True)
+    own.write_text(json.dumps({"values": {"table2.M(x_A)": 90.0}, "made_by": {"profile": {}}}))
+    seed_spread.spread_path("smoke").write_text(json.dumps({"seeds": [31, 1031],
+                                                           "values": {"table2.M(x_A)": [88.0, 92.0]}}))
+    headline.write_expected("smoke", directory=tmp_path)
+    monkeypatch.setattr(headline, "EXPECTED_DIR", tmp_path)
+    spread = headline.seed_spread_of("smoke")
+    assert spread["seeds"] == [31, 1031] and abs(spread["sd"]["table2.M(x_A)"] - 2.8284) < 1e-4
+    assert Page("t", "smoke", show=False).spread == spread
+    assert Page("t", "smoke", settings={"dmask_lam": 0.5}, show=False).spread == {}
+    assert headline.seed_spread_of("quick_that_is_not_there") == {}

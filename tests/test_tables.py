@@ -86,3 +86,21 @@ def test_band_prose_reads_figure4_and_names_sign_clashes():
     assert "disagrees in sign for translate's H bands (fraction kept +0.10, energy -0.30)." in text
     assert "agrees in sign on every cue band" in gap_notes.band_prose(kept, kept)
     assert gap_notes.band_prose(dict(kept, cue_bands={}), energy) == ""
+
+
+def test_a_verdict_drawn_with_the_seed_spread_must_hold_two_sds_beyond_its_line():
+    line, margin = tables.REPRODUCED_WITHIN_PP, tables.SPREAD_MARGIN_SDS
+    assert tables.verdict(80.0, 83.0, sd=0.5) == "reproduced"  # 3 + 2 x 0.5 inside the line
+    assert tables.verdict(80.0, 83.0, sd=1.5) == tables.WITHIN_SPREAD  # 3 + 3 crosses it, 3 - 3 does not
+    assert tables.verdict(80.0, 88.0, sd=1.0) == "differs"  # 8 - 2 still beyond
+    assert tables.verdict(80.0, 88.0, sd=2.0) == tables.WITHIN_SPREAD
+    assert tables.verdict(80.0, 88.0, sd=None) == "differs"  # no spread measured: the plain rule
+    assert tables.verdict(80.0, 80.0 + line + margin * 1.0 + 0.01, sd=1.0) == "differs"
+    comparisons = tables.table2_comparisons(_table2(59.0, 40.0), {"sd": {"table2.M(x_A)": 3.0}})
+    m_xa = next(c for c in comparisons if c.key == "table2.M(x_A)")
+    assert m_xa.sd == 3.0 and m_xa.verdict == tables.WITHIN_SPREAD
+    note = gap_notes.gap_notes(comparisons, QUICK, {"table2": _table2(59.0, 40.0)})
+    assert "**Within the seed spread**" in note and "M(x_A): agreement" in note and "seed SD 3.0" in note
+    legend = tables.verdict_legend({"seeds": [31, 1031, 2031], "sd": {}})
+    assert "(31, 1031, 2031; `fm spread`)" in legend and tables.WITHIN_SPREAD in legend
+    assert "seed" not in tables.verdict_legend({})

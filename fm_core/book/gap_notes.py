@@ -10,7 +10,7 @@ from typing import Iterable, Mapping
 
 from fm_core.science import paper
 from fm_core.profiles import Profile
-from .tables import DIFFERS, REPRODUCED_WITHIN_PP, Comparison
+from .tables import DIFFERS, REPRODUCED_WITHIN_PP, SPREAD_MARGIN_SDS, WITHIN_SPREAD, Comparison
 
 
 def papers_setup(cfg: Profile) -> bool:
@@ -216,6 +216,13 @@ def gap_notes(comparisons: Iterable[Comparison], cfg: Profile, context: Mapping 
         explain = _EXPLAIN.get(table, lambda *a: f"{setting(cfg)}.")
         paragraphs.append(f"**{table}, {direction} the paper** (paper → this build: {_rows(group)}). "
                           + explain(group, higher, cfg, context))
+    unsettled = [c for c in comparisons if c.verdict == WITHIN_SPREAD]
+    if unsettled:
+        paragraphs.append("**Within the seed spread** (" + "; ".join(
+            f"{c.table}, {c.label}: paper {_number(c, c.paper)}, this build {_number(c, c.build)}, seed SD "
+            f"{_number(c, c.sd)}" for c in unsettled) + f"): the gap to the paper is within {SPREAD_MARGIN_SDS:g} "
+            "seed SDs of the verdict's line, so whether these reproduce is a draw of the seed; this build "
+            "does not decide it.")
     return "\n\n".join(paragraphs)
 
 

@@ -22,6 +22,10 @@ REPRODUCED_WITHIN_PP = 5.0
 # A count (e.g. images selected) reproduces within this fraction of the paper's.
 COUNT_WITHIN_FRACTION = 0.10
 REPRODUCED, DIFFERS, BY_CONSTRUCTION, MISSING = "reproduced", "differs", "by construction", "-"
+# Neither verdict survives the seed spread: a build two seed SDs away would get the other.
+WITHIN_SPREAD = "within seed spread"
+# How many seed SDs a verdict must stand beyond its line (about 95% of draws either side)
+SPREAD_MARGIN_SDS = 2.0
 
 
 def _missing(value) -> bool:
@@ -83,39 +87,59 @@ class Comparison:
     build: float | None
     kind: str = "pp"
     by_construction: bool = False
+    sd: float | None = None  # this build's number's SD over seeds (fm spread), if measured
 
     @property
     def verdict(self) -> str:
-        return verdict(self.paper, self.build, self.kind, self.by_construction)
+        return verdict(self.paper, self.build, self.kind, self.by_construction, self.sd)
 
     @property
     def gap(self) -> float:
         return float(self.build) - float(self.paper)
 
 
-def verdict(paper_value, build_value, kind: str = "pp", by_construction: bool = False) -> str:
-    """"reproduced", "differs", "by construction" or "-" (a number missing), from the
-    numbers: within :data:`REPRODUCED_WITHIN_PP` points for percentages, within
-    :data:`COUNT_WITHIN_FRACTION` of the paper's for counts."""
+def verdict(paper_value, build_value, kind: str = "pp", by_construction: bool = False,
+            sd: float | None = None) -> str:
+    """"reproduced", "differs", "within seed spread", "by construction" or "-" (a number
+    missing), from the numbers: within :data:`REPRODUCED_WITHIN_PP` points for
+    percentages, within :data:`COUNT_WITHIN_FRACTION` of the paper's for counts. With the
+    number's seed ``sd``, a verdict must also hold :data:`SPREAD_MARGIN_SDS` SDs further
+    from the line; where it does not, the seed could decide it: "within seed spread"."""
     if _missing(paper_value) or _missing(build_value):
         return MISSING
     if by_construction:
         return BY_CONSTRUCTION
-    gap = abs(float(build_value) - float(paper_value))
-    if kind == "count":
-        return REPRODUCED if gap <= COUNT_WITHIN_FRACTION * abs(float(paper_value)) else DIFFERS
-    if kind != "pp":
+    if kind not in ("pp", "count"):
         raise ValueError(f"kind must be 'pp' or 'count', got {kind!r}")
-    return REPRODUCED if gap <= REPRODUCED_WITHIN_PP else DIFFERS
+    gap = abs(float(build_value) - float(paper_value))
+    line = COUNT_WITHIN_FRACTION * abs(float(paper_value)) if kind == "count" else REPRODUCED_WITHIN_PP
+    margin = 0.0 if _missing(sd) else SPREAD_MARGIN_SDS * float(sd)
+    if gap + margin <= line:
+        return REPRODUCED
+    if gap - margin > line:
+        return DIFFERS
+    return WITHIN_SPREAD
 
 
-def verdict_legend() -> str:
-    """Markdown: what the verdict column means, with the tolerance as defined here."""
-    return (f"*Verdict*: **{REPRODUCED}** when this build lies within "
+def verdict_legend(spread: Mapping | None = None) -> str:
+    """Markdown: what the verdict column means, with the tolerance as defined here, and
+    how the seed spread enters when ``spread`` (:meth:`fm_core.book.report.Page.spread`) has it."""
+    text = (f"*Verdict*: **{REPRODUCED}** when this build lies within "
             f"{REPRODUCED_WITHIN_PP:g} percentage points of the paper (counts: within "
             f"{100 * COUNT_WITHIN_FRACTION:g} percent), else **{DIFFERS}**; **{BY_CONSTRUCTION}** "
             f"when the set-up makes the number what it is, so it confirms nothing; {MISSING} when "
             "the paper reports no number.")
+    if spread:
+        seeds = ", ".join(str(s) for s in spread.get("seeds", ()))
+        text += (f" Each verdict is drawn with the number's spread over training seeds ({seeds}; `fm spread`): it "
+                 f"must hold {SPREAD_MARGIN_SDS:g} standard deviations further from the line as well, else "
+                 f"**{WITHIN_SPREAD}** (another seed, or another machine, could give the other verdict).")
+    return text
+
+
+def _sd(spread: Mapping | None, key: str) -> float | None:
+    """A headline number's SD over seeds from ``spread`` (``{"sd": {key: sd}}``), if measured."""
+    return (spread or {}).get("sd", {}).get(key)
 
 
 def network_name(regime: str) -> str:
@@ -128,15 +152,17 @@ def _paper_order(keys: Iterable[str], reported: Mapping) -> list[str]:
     return [k for k in reported if k in keys] + [k for k in keys if k not in reported]
 
 
-def table1_comparisons(values: Mapping[str, Mapping]) -> list[Comparison]:
+def table1_comparisons(values: Mapping[str, Mapping], spread: Mapping | None = None) -> list[Comparison]:
+    """Table 1 against the paper; ``spread`` (:meth:`fm_core.book.report.Page.spread`)
+    gives each number its seed SD, and so the verdicts their margin."""
     out = []
     for regime in _paper_order(values, paper.TABLE1):
         row = values[regime]
         reported = paper.TABLE1.get(regime, (None, None))
         out.append(Comparison("Table 1", "table1.standard", f"{regime}: accuracy",
-                              reported[0], row.get("standard")))
+                              reported[0], row.get("standard"), sd=_sd(spread, f"table1.{regime}.standard")))
         out.append(Comparison("Table 1", "table1.masked", f"{regime}: accuracy with dataset mask",
-                              reported[1], row.get("masked")))
+                              reported[1], row.get("masked"), sd=_sd(spread, f"table1.{regime}.masked")))
     return out
 
 
@@ -145,28 +171,29 @@ def table1_comparisons(values: Mapping[str, Mapping]) -> list[Comparison]:
 _TABLE2_CONSTRUCTED = ("x", "x_A")
 
 
-def table2_comparisons(values: Mapping) -> list[Comparison]:
+def table2_comparisons(values: Mapping, spread: Mapping | None = None) -> list[Comparison]:
     return [Comparison("Table 2", f"table2.{k}", f"{k}: agreement", paper.TABLE2.get(k), values[k],
-                       by_construction=k in _TABLE2_CONSTRUCTED)
+                       by_construction=k in _TABLE2_CONSTRUCTED, sd=_sd(spread, f"table2.{k}"))
             for k in _paper_order(values, paper.TABLE2) if k != "n"]
 
 
-def table3_comparisons(values: Mapping) -> list[Comparison]:
+def table3_comparisons(values: Mapping, spread: Mapping | None = None) -> list[Comparison]:
     return [Comparison("Table 3", f"table3.{kind}.{split}", f"{human(kind)}, {split}: accuracy",
-                       paper.TABLE3[kind][split], values[kind][f"{split}_mean"])
+                       paper.TABLE3[kind][split], values[kind][f"{split}_mean"],
+                       sd=_sd(spread, f"table3.{kind}.{split}_mean"))
             for kind in ("true_labels", "shuffled_labels") for split in ("train", "test")]
 
 
-def selection_comparison(n_selected: int) -> Comparison:
+def selection_comparison(n_selected: int, spread: Mapping | None = None) -> Comparison:
     return Comparison("Section 3", "selection.count", "images selected for single-image masks",
-                      paper.SELECTED_IMAGES, int(n_selected), kind="count")
+                      paper.SELECTED_IMAGES, int(n_selected), kind="count", sd=_sd(spread, "table2.n"))
 
 
-def table1(values: Mapping[str, Mapping]) -> pd.DataFrame:
+def table1(values: Mapping[str, Mapping], spread: Mapping | None = None) -> pd.DataFrame:
     rows = {}
     for regime in _paper_order(values, paper.TABLE1):
         v = values[regime]
-        standard, masked = (c for c in table1_comparisons({regime: v}))
+        standard, masked = (c for c in table1_comparisons({regime: v}, spread))
         rows[network_name(regime)] = dict(v, paper_standard=standard.paper, verdict_standard=standard.verdict,
                                           paper_masked=masked.paper, verdict_masked=masked.verdict)
     return frame(rows, "network", {
@@ -177,8 +204,8 @@ def table1(values: Mapping[str, Mapping]) -> pd.DataFrame:
         column_digits={"train_seconds": 0})
 
 
-def table2(values: Mapping) -> pd.DataFrame:
-    verdicts = {c.key.split(".", 1)[1]: c.verdict for c in table2_comparisons(values)}
+def table2(values: Mapping, spread: Mapping | None = None) -> pd.DataFrame:
+    verdicts = {c.key.split(".", 1)[1]: c.verdict for c in table2_comparisons(values, spread)}
     rows = {k: {"paper": paper.TABLE2.get(k), "notebook": paper.TABLE2_NOTEBOOK.get(k), "build": v,
                 "verdict": verdicts[k]}
             for k, v in ((k, values[k]) for k in _paper_order(values, paper.TABLE2)) if k != "n"}
@@ -191,11 +218,11 @@ def _range(low, high) -> str:
     return MISSING if _missing(low) or _missing(high) else f"{low:.1f} to {high:.1f}"
 
 
-def table3(values: Mapping) -> pd.DataFrame:
+def table3(values: Mapping, spread: Mapping | None = None) -> pd.DataFrame:
     """Table 3: true and shuffled labels, the masks each classifier was fitted to and the
     held-out masks of the k-fold test; the held-out rows carry their range (true labels:
     the Wilson interval; shuffled labels: the 2.5-97.5 percentiles over the permutations)."""
-    verdicts = {c.key: c.verdict for c in table3_comparisons(values)}
+    verdicts = {c.key: c.verdict for c in table3_comparisons(values, spread)}
     folds, level = values.get("n_folds"), values.get("confidence_pct")
     held_out = (f"held-out masks ({folds:g}-fold): the score" if not _missing(folds) else "held-out masks: the score")
     what = {("true_labels", "train"): "the masks it was fitted to (mean over folds)",
@@ -224,7 +251,7 @@ def reproduction(comparisons: Iterable[Comparison]) -> pd.DataFrame:
 
 
 def verdict_counts(comparisons: Iterable[Comparison]) -> dict[str, int]:
-    counts = {REPRODUCED: 0, DIFFERS: 0, BY_CONSTRUCTION: 0, MISSING: 0}
+    counts = {REPRODUCED: 0, DIFFERS: 0, WITHIN_SPREAD: 0, BY_CONSTRUCTION: 0, MISSING: 0}
     for c in comparisons:
         counts[c.verdict] += 1
     return counts

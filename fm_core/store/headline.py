@@ -56,10 +56,22 @@ def write_expected(profile_name: str, directory: Path | None = None) -> Path:
         spread = json.loads(spread_file.read_text())
         spread["values"] = {k: v for k, v in spread["values"].items() if k in values}
         out["tolerance per key"] = seed_spread.tolerances_from_spread(spread)
+        out["seed sd per key"] = seed_spread.standard_deviations(spread)
         out["seed spread"] = seed_spread.spread_summary(spread)
     path = (directory or EXPECTED_DIR) / f"{profile_name}.json"
     save_json_atomic(path, out)
     return path
+
+
+def seed_spread_of(profile_name: str) -> dict:
+    """``{"seeds": [...], "sd": {headline key: SD over the seeds}}`` from the committed
+    expected/<profile>.json when it holds a measured spread (``fm spread``, then ``fm
+    expected``); empty otherwise. What the pages draw their verdicts with."""
+    path = EXPECTED_DIR / f"{profile_name}.json"
+    expected = json.loads(path.read_text()) if path.is_file() else {}
+    if not expected.get("seed sd per key"):
+        return {}
+    return {"seeds": expected.get("seed spread", {}).get("seeds", []), "sd": expected["seed sd per key"]}
 
 
 # Numbers on a 0-1 scale (biases, shares, AUROCs, correlations, mask values), wherever

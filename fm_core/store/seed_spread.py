@@ -64,6 +64,12 @@ def resolution(key: str) -> float:
     return {"count": 1.0, "loss": 0.01, "percent": 0.1, "unit": 0.01}[scale(key)]
 
 
+def standard_deviations(spread: dict) -> dict[str, float]:
+    """Per headline key: the sample SD over the seeds (0 with one seed)."""
+    return {key: round(float(np.std(values, ddof=1)) if len(values) > 1 else 0.0, 4)
+            for key, values in spread["values"].items()}
+
+
 def tolerances_from_spread(spread: dict) -> dict[str, float]:
     """Per headline key: :data:`SPREAD_FACTOR` sample SDs over the seeds, rounded up to
     the key's resolution, never below it."""
