@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from fm_core.science import cue_analysis
-from . import pipeline
+from . import pipeline, seed_spread
 from fm_core.masks.dataset_masks import COMPARED_INVARIANCES
 from fm_core.nets.evaluation import accuracy
 from fm_core.profiles import REGIMES, Profile
@@ -218,17 +218,29 @@ def seeds_prose(spread: dict, cfg: Profile) -> str:
             f"which.")
 
 
-def verdict(question: dict) -> str:
-    """The page's conclusion in words, chosen by the numbers (nothing typed)."""
+# The behavioural shift the page asks of adversarial training (L-bias, adversarial minus
+# vanilla), and the least shift in L-share that counts as the masks moving with it
+BIAS_SHIFT, SHARE_SHIFT = 0.4, 0.1
+
+
+def verdict(question: dict, spread: dict | None = None) -> str:
+    """The page's conclusion in words, chosen by the numbers (nothing typed). With
+    ``spread`` (:meth:`fm_core.book.report.Page.spread`), each verdict must stand two seed
+    SDs beyond its line (:func:`fm_core.store.seed_spread.side`), or the page says the
+    seed decides it."""
     rows = question["rows"]
     van, adv = rows["vanilla"], rows["adversarial"]
     gap = adv["L-bias"] - van["L-bias"]
+    gap_sd = seed_spread.difference_sd(spread, "cues.adversarial.L-bias", "cues.vanilla.L-bias")
+    shown_sd = "" if gap_sd is None else f", seed SD {gap_sd:.2f}"
     lines = [f"**Behaviour.** The vanilla network's L-bias is {van['L-bias']:.2f}, the adversarially "
-             f"trained network's {adv['L-bias']:.2f} (difference {gap:+.2f}). "
-             + ("Adversarial training moved the network to the low-frequency cue: the paper's claim "
-                "holds here, by behaviour." if gap >= 0.4 else
-                "Adversarial training did not move the network to the low-frequency cue by the 0.4 this "
-                "page asks for: the paper's claim is not supported here, by behaviour.")]
+             f"trained network's {adv['L-bias']:.2f} (difference {gap:+.2f}{shown_sd}). "
+             + {1: "Adversarial training moved the network to the low-frequency cue: the paper's claim "
+                   "holds here, by behaviour.",
+                -1: f"Adversarial training did not move the network to the low-frequency cue by the {BIAS_SHIFT:g} "
+                    "this page asks for: the paper's claim is not supported here, by behaviour.",
+                0: f"The difference lies within two seed SDs of the {BIAS_SHIFT:g} this page asks for: whether "
+                   "the paper's claim holds here is a draw of the seed."}[seed_spread.side(gap, BIAS_SHIFT, gap_sd)]]
     robust = [rows.get(f"{r}, robust-H world") for r in ("vanilla", "adversarial")]
     if all(robust):
         same_side = (robust[0]["L-bias"] < 0.5) == (robust[1]["L-bias"] < 0.5)
@@ -237,10 +249,14 @@ def verdict(question: dict) -> str:
                                                          "H being attackable, not from adversarial training as such."
                                                          if same_side else "on different sides."))
     share_gap = adv["L-share"] - van["L-share"]
-    agrees = np.sign(share_gap) == np.sign(gap) and abs(share_gap) > 0.1
-    lines.append(f"**Masks.** Their dataset masks' L-shares are {van['L-share']:.2f} and {adv['L-share']:.2f}: "
-                 + ("the masks move the same way as the behaviour." if agrees else
-                    "the masks do not show the behavioural shift; that is a finding about the masks."))
+    share_sd = seed_spread.difference_sd(spread, "cues.adversarial.L-share", "cues.vanilla.L-share")
+    moved = seed_spread.side(abs(share_gap), SHARE_SHIFT, share_sd) if np.sign(share_gap) == np.sign(gap) else -1
+    lines.append(f"**Masks.** Their dataset masks' L-shares are {van['L-share']:.2f} and {adv['L-share']:.2f}"
+                 + ("" if share_sd is None else f" (difference seed SD {share_sd:.2f})") + ": "
+                 + {1: "the masks move the same way as the behaviour.",
+                    -1: "the masks do not show the behavioural shift; that is a finding about the masks.",
+                    0: "the masks move the same way, but by less than two seed SDs beyond the "
+                       f"{SHARE_SHIFT:g} asked: the seed could undo it."}[moved])
     off = [f"{name} (L-bias {r['L-bias']:.2f}, L-share {r['L-share']:.2f})" for name, r in rows.items()
            if abs(r["L-share"] - r["L-bias"]) > 0.3]
     right = [name for name, r in rows.items() if abs(r["L-share"] - r["L-bias"]) <= 0.3]
@@ -249,9 +265,12 @@ def verdict(question: dict) -> str:
                     "needs the cue its mask keeps there." if off else "."))
     rho = question["rank correlation (L-bias, L-share)"]
     gaps = agreement(rows)["mean |L-bias - L-share|"]
+    sds = (spread or {}).get("sd", {})
     lines.append(f"Across all {question['conditions']} conditions, Spearman's rho between L-bias and L-share "
                  f"is {rho:.3f}" + (" (undefined: too few distinct values)" if rho != rho else "")
-                 + f", and the mean |L-bias - L-share| is {gaps:.2f}.")
+                 + ("" if "cues.rank_correlation" not in sds else f" (seed SD {sds['cues.rank_correlation']:.3f})")
+                 + f", and the mean |L-bias - L-share| is {gaps:.2f}"
+                 + ("" if "cues.mean_abs_gap" not in sds else f" (seed SD {sds['cues.mean_abs_gap']:.3f})") + ".")
     unconverged = [name for name, r in rows.items() if not r.get("mask converged", True)]
     if unconverged:
         lines.append(f"**Not converged** within the budget: the masks of {'; '.join(unconverged)}; their "
