@@ -109,6 +109,7 @@ def test_pages_read_the_seed_sds_from_the_expected_file_and_only_at_the_profiles
 
 
 def test_a_side_is_taken_only_two_seed_sds_beyond_the_line():
+    assert seed_spread.scale("robust_h_reversal.table2.M(x_A)") == "percent"
     assert seed_spread.side(0.9, 0.4) == 1 and seed_spread.side(0.3, 0.4) == -1
     assert seed_spread.side(0.9, 0.4, sd=0.2) == 1  # 0.9 - 0.4 >= 0.4
     assert seed_spread.side(0.7, 0.4, sd=0.2) == 0

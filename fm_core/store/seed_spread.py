@@ -52,7 +52,7 @@ def scale(key: str) -> str:
         return "count"
     if "loss" in key:
         return "loss"
-    if "%" in key or "pct" in key or "points" in key or key.startswith(PERCENT_PREFIXES):
+    if "%" in key or "pct" in key or "points" in key or key.startswith(PERCENT_PREFIXES) or ".table2." in key:
         return "percent"
     return "unit"
 
