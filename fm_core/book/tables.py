@@ -13,6 +13,7 @@ from typing import Iterable, Mapping
 import pandas as pd
 
 from fm_core.science import paper
+from fm_core.store.seed_spread import VERDICT_MARGIN_SDS, sd_of, side
 from fm_core.profiles import REGIME_LETTERS
 
 # A percentage of this build "reproduces" the paper's when it lies within this many
@@ -24,8 +25,7 @@ COUNT_WITHIN_FRACTION = 0.10
 REPRODUCED, DIFFERS, BY_CONSTRUCTION, MISSING = "reproduced", "differs", "by construction", "-"
 # Neither verdict survives the seed spread: a build two seed SDs away would get the other.
 WITHIN_SPREAD = "within seed spread"
-# How many seed SDs a verdict must stand beyond its line (about 95% of draws either side)
-SPREAD_MARGIN_SDS = 2.0
+SPREAD_MARGIN_SDS = VERDICT_MARGIN_SDS  # seed SDs a verdict must stand beyond its line
 
 
 def _missing(value) -> bool:
@@ -113,12 +113,8 @@ def verdict(paper_value, build_value, kind: str = "pp", by_construction: bool = 
         raise ValueError(f"kind must be 'pp' or 'count', got {kind!r}")
     gap = abs(float(build_value) - float(paper_value))
     line = COUNT_WITHIN_FRACTION * abs(float(paper_value)) if kind == "count" else REPRODUCED_WITHIN_PP
-    margin = 0.0 if _missing(sd) else SPREAD_MARGIN_SDS * float(sd)
-    if gap + margin <= line:
-        return REPRODUCED
-    if gap - margin > line:
-        return DIFFERS
-    return WITHIN_SPREAD
+    # reproduced: the gap at or under the line, by the margin (negated, "at or above" is side's +1)
+    return {1: REPRODUCED, -1: DIFFERS, 0: WITHIN_SPREAD}[side(-gap, -line, sd)]
 
 
 def verdict_legend(spread: Mapping | None = None) -> str:
@@ -136,10 +132,6 @@ def verdict_legend(spread: Mapping | None = None) -> str:
                  f"**{WITHIN_SPREAD}** (another seed, or another machine, could give the other verdict).")
     return text
 
-
-def _sd(spread: Mapping | None, key: str) -> float | None:
-    """A headline number's SD over seeds from ``spread`` (``{"sd": {key: sd}}``), if measured."""
-    return (spread or {}).get("sd", {}).get(key)
 
 
 def network_name(regime: str) -> str:
@@ -160,9 +152,9 @@ def table1_comparisons(values: Mapping[str, Mapping], spread: Mapping | None = N
         row = values[regime]
         reported = paper.TABLE1.get(regime, (None, None))
         out.append(Comparison("Table 1", "table1.standard", f"{regime}: accuracy",
-                              reported[0], row.get("standard"), sd=_sd(spread, f"table1.{regime}.standard")))
+                              reported[0], row.get("standard"), sd=sd_of(spread, f"table1.{regime}.standard")))
         out.append(Comparison("Table 1", "table1.masked", f"{regime}: accuracy with dataset mask",
-                              reported[1], row.get("masked"), sd=_sd(spread, f"table1.{regime}.masked")))
+                              reported[1], row.get("masked"), sd=sd_of(spread, f"table1.{regime}.masked")))
     return out
 
 
@@ -173,20 +165,20 @@ _TABLE2_CONSTRUCTED = ("x", "x_A")
 
 def table2_comparisons(values: Mapping, spread: Mapping | None = None) -> list[Comparison]:
     return [Comparison("Table 2", f"table2.{k}", f"{k}: agreement", paper.TABLE2.get(k), values[k],
-                       by_construction=k in _TABLE2_CONSTRUCTED, sd=_sd(spread, f"table2.{k}"))
+                       by_construction=k in _TABLE2_CONSTRUCTED, sd=sd_of(spread, f"table2.{k}"))
             for k in _paper_order(values, paper.TABLE2) if k != "n"]
 
 
 def table3_comparisons(values: Mapping, spread: Mapping | None = None) -> list[Comparison]:
     return [Comparison("Table 3", f"table3.{kind}.{split}", f"{human(kind)}, {split}: accuracy",
                        paper.TABLE3[kind][split], values[kind][f"{split}_mean"],
-                       sd=_sd(spread, f"table3.{kind}.{split}_mean"))
+                       sd=sd_of(spread, f"table3.{kind}.{split}_mean"))
             for kind in ("true_labels", "shuffled_labels") for split in ("train", "test")]
 
 
 def selection_comparison(n_selected: int, spread: Mapping | None = None) -> Comparison:
     return Comparison("Section 3", "selection.count", "images selected for single-image masks",
-                      paper.SELECTED_IMAGES, int(n_selected), kind="count", sd=_sd(spread, "table2.n"))
+                      paper.SELECTED_IMAGES, int(n_selected), kind="count", sd=sd_of(spread, "table2.n"))
 
 
 def table1(values: Mapping[str, Mapping], spread: Mapping | None = None) -> pd.DataFrame:

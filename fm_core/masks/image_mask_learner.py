@@ -81,7 +81,7 @@ class ImageMasks:
     def __call__(self, model, x, y=None, checkpoint=None, progress: bool = True) -> MaskResult:
         check_images(model, x, y)
         check_settings(lam=self.lam, lr=self.lr, max_steps=self.max_steps, patience=self.patience,
-                       batch_size=self.batch_size, schedule_steps=self.schedule_steps, tol=self.inv_tol,
+                       batch_size=self.batch_size, schedule_steps=self.schedule_steps, inv_tol=self.inv_tol,
                        sparsity_tol=self.sparsity_tol, checkpoint_every=self.checkpoint_every)
         with frozen(model):
             return run_image_masks(model, x, targets=y, checkpoint=checkpoint, progress=progress,

@@ -41,7 +41,7 @@ def _numbers(value):
     return list(value) if isinstance(value, (list, tuple)) or hasattr(value, "__len__") else [value]
 
 
-NON_NEGATIVE = ("lam", "lams", "tol", "sparsity_tol")
+NON_NEGATIVE = ("lam", "lams", "tol", "inv_tol", "sparsity_tol")
 POSITIVE = ("lr", "eps", "keep_ratio")
 COUNTS = ("batch_size", "max_steps", "patience", "epochs", "window", "schedule_steps", "top_k", "checkpoint_every")
 

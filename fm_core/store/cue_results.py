@@ -239,8 +239,8 @@ def verdict(question: dict, spread: dict | None = None) -> str:
                    "holds here, by behaviour.",
                 -1: f"Adversarial training did not move the network to the low-frequency cue by the {BIAS_SHIFT:g} "
                     "this page asks for: the paper's claim is not supported here, by behaviour.",
-                0: f"The difference lies within two seed SDs of the {BIAS_SHIFT:g} this page asks for: whether "
-                   "the paper's claim holds here is a draw of the seed."}[seed_spread.side(gap, BIAS_SHIFT, gap_sd)]]
+                0: f"The difference lies within {seed_spread.VERDICT_MARGIN_SDS:g} seed SDs of the {BIAS_SHIFT:g} "
+                   "this page asks for: whether the paper's claim holds here is a draw of the seed."}[seed_spread.side(gap, BIAS_SHIFT, gap_sd)]]
     robust = [rows.get(f"{r}, robust-H world") for r in ("vanilla", "adversarial")]
     if all(robust):
         same_side = (robust[0]["L-bias"] < 0.5) == (robust[1]["L-bias"] < 0.5)
@@ -255,8 +255,8 @@ def verdict(question: dict, spread: dict | None = None) -> str:
                  + ("" if share_sd is None else f" (difference seed SD {share_sd:.2f})") + ": "
                  + {1: "the masks move the same way as the behaviour.",
                     -1: "the masks do not show the behavioural shift; that is a finding about the masks.",
-                    0: "the masks move the same way, but by less than two seed SDs beyond the "
-                       f"{SHARE_SHIFT:g} asked: the seed could undo it."}[moved])
+                    0: f"the masks move the same way, but by less than {seed_spread.VERDICT_MARGIN_SDS:g} seed SDs "
+                       f"beyond the {SHARE_SHIFT:g} asked: the seed could undo it."}[moved])
     off = [f"{name} (L-bias {r['L-bias']:.2f}, L-share {r['L-share']:.2f})" for name, r in rows.items()
            if abs(r["L-share"] - r["L-bias"]) > 0.3]
     right = [name for name, r in rows.items() if abs(r["L-share"] - r["L-bias"]) <= 0.3]
@@ -265,12 +265,12 @@ def verdict(question: dict, spread: dict | None = None) -> str:
                     "needs the cue its mask keeps there." if off else "."))
     rho = question["rank correlation (L-bias, L-share)"]
     gaps = agreement(rows)["mean |L-bias - L-share|"]
-    sds = (spread or {}).get("sd", {})
+    rho_sd, gaps_sd = (seed_spread.sd_of(spread, k) for k in ("cues.rank_correlation", "cues.mean_abs_gap"))
     lines.append(f"Across all {question['conditions']} conditions, Spearman's rho between L-bias and L-share "
                  f"is {rho:.3f}" + (" (undefined: too few distinct values)" if rho != rho else "")
-                 + ("" if "cues.rank_correlation" not in sds else f" (seed SD {sds['cues.rank_correlation']:.3f})")
+                 + ("" if rho_sd is None else f" (seed SD {rho_sd:.3f})")
                  + f", and the mean |L-bias - L-share| is {gaps:.2f}"
-                 + ("" if "cues.mean_abs_gap" not in sds else f" (seed SD {sds['cues.mean_abs_gap']:.3f})") + ".")
+                 + ("" if gaps_sd is None else f" (seed SD {gaps_sd:.3f})") + ".")
     unconverged = [name for name, r in rows.items() if not r.get("mask converged", True)]
     if unconverged:
         lines.append(f"**Not converged** within the budget: the masks of {'; '.join(unconverged)}; their "

@@ -106,9 +106,11 @@ def robust_h_reversal(cfg: Profile, progress: bool = True) -> dict | None:
     eps in :data:`ATTACK_FACTORS` that makes at least :data:`ATTACK_SUCCESS` of the
     network's right answers on :data:`ATTACK_IMAGES` score-half images wrong (chosen
     without any mask). Returns ``success`` (factor -> share), ``factor`` (None: no attack
-    was enough, and nothing else), the vanilla network's ``L-bias`` there, ``table2`` (without the class-mask row), ``M(x_A)`` and
-    ``random`` Wilson intervals (95%), ``energy kept`` by the images' masks, and ``energy
-    by cue``: where this attack and the main world's put their energy. None off the cue world."""
+    was enough, and then only the next two), the vanilla network's ``L-bias`` there,
+    ``energy by cue`` (where this attack and the main world's put their energy),
+    ``table2`` (without the class-mask row), ``eps_pixel``, ``intervals`` (95% Wilson, of
+    the M(x_A) and random-mask rows) and ``energy kept`` by the images' masks. None off
+    the cue world."""
     if get_dataset(cfg).truth is None:
         return None
     world = cfg.replace(cue_h_ratio=ROBUST_H_RATIO)

@@ -81,13 +81,17 @@ def side(value: float, line: float, sd: float | None = None, margin_sds: float =
     return 0
 
 
-def difference_sd(spread: dict, a: str, b: str) -> float | None:
+def sd_of(spread: dict | None, key: str) -> float | None:
+    """A headline number's SD over seeds from a page's ``spread`` (``{"sd": {key: SD}}``,
+    :meth:`fm_core.book.report.Page.spread`); None when it was not measured."""
+    return (spread or {}).get("sd", {}).get(key)
+
+
+def difference_sd(spread: dict | None, a: str, b: str) -> float | None:
     """The seed SD of (key a - key b), treating the two as independent draws; None when
     either was not measured."""
-    sds = (spread or {}).get("sd", {})
-    if a not in sds or b not in sds:
-        return None
-    return math.hypot(sds[a], sds[b])
+    sd_a, sd_b = sd_of(spread, a), sd_of(spread, b)
+    return None if sd_a is None or sd_b is None else math.hypot(sd_a, sd_b)
 
 
 def standard_deviations(spread: dict) -> dict[str, float]:
