@@ -70,9 +70,78 @@ class FourierMask(nn.Module):
         return apply_fourier_mask(z, self.weight)
 
 
+# What a mask acts on. "both" is the paper's mask, M * F: a removed bin loses its
+# amplitude and with it its phase. The other two remove one part and keep the other
+# (the paper's discussion proposes masks "to modulate the phase and modulus"):
+#   amplitude: |F| mixed toward a reference amplitude, the mean |F| of the images the
+#              mask is learned on, with the phase kept: M = 0 leaves every image the same
+#              amplitude at that bin, so the bin's amplitude carries no information;
+#   phase:     the phase turned toward a fixed random reference phase along the shorter
+#              arc, by the fraction 1 - M, with |F| kept: M = 0 gives every image the same
+#              (random) phase there (the real DC and Nyquist bins keep their sign). A reference rather than fresh noise at every step keeps
+#              the objective deterministic, so the mask can settle like the paper's.
+# Both keep the filtered image real: M is symmetrised, the amplitude reference is even and
+# the phase reference is the phase of a real noise image (odd in k).
+PARTS = ("both", "amplitude", "phase")
+
+
+def spectrum_reference(z: torch.Tensor, part: str, seed: int = 0) -> torch.Tensor | None:
+    """(H, W) the reference a ``part`` mask mixes toward (see :data:`PARTS`): the mean
+    amplitude of the normalised images z (N, 1, H, W), or the phase of a seeded white-noise
+    image; None for "both"."""
+    if part not in PARTS:
+        raise ValueError(f"part must be one of {PARTS}, got {part!r}")
+    if part == "amplitude":
+        return torch.fft.fft2(z).abs().reshape(-1, *z.shape[-2:]).mean(0)
+    if part == "phase":
+        noise = torch.randn(z.shape[-2:], generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+        return torch.fft.fft2(noise).angle().to(device=z.device, dtype=z.dtype)
+    return None
+
+
+def _self_conjugate(h: int, w: int, device) -> torch.Tensor:
+    """(H, W) bool: the bins k with k = -k (mod size), whose coefficients are real."""
+    i, j = torch.arange(h, device=device), torch.arange(w, device=device)
+    return ((i == (-i) % h)[:, None]) & ((j == (-j) % w)[None, :])
+
+
+def apply_part_mask(z: torch.Tensor, m, part: str = "both", reference: torch.Tensor | None = None) -> torch.Tensor:
+    """The image z (B, 1, H, W) with the ``part`` of its spectrum masked by m (shapes as in
+    :func:`apply_fourier_mask`); ``reference`` from :func:`spectrum_reference`."""
+    if part == "both":
+        return apply_fourier_mask(z, m)
+    if part not in PARTS:
+        raise ValueError(f"part must be one of {PARTS}, got {part!r}")
+    m = symmetric_part(as_mask_batch(m).to(device=z.device, dtype=z.dtype))
+    reference = torch.as_tensor(reference).to(device=z.device, dtype=z.dtype)
+    spectrum = torch.fft.fft2(z)
+    amplitude, phase = spectrum.abs(), spectrum.angle()
+    if part == "amplitude":
+        amplitude = m * amplitude + (1 - m) * reference
+    else:
+        shorter_arc = torch.remainder(reference - phase + np.pi, 2 * np.pi) - np.pi
+        # a bin that is its own mirror (DC, Nyquist) has a real coefficient: its "phase" is
+        # a sign, which no partial turn keeps real, so it is left as it is
+        phase = phase + (1 - m) * shorter_arc.masked_fill(_self_conjugate(*z.shape[-2:], z.device), 0.0)
+    return torch.fft.ifft2(torch.polar(amplitude, phase)).real
+
+
+class SpectrumFilter:
+    """A learned ``part`` mask with its reference, applied to normalised images as one
+    callable: what :mod:`fm_core.nets.evaluation` takes in place of a plain mask."""
+
+    def __init__(self, mask, part: str, reference):
+        self.mask, self.part, self.reference = torch.as_tensor(np.asarray(mask)), part, reference
+
+    def __call__(self, z: torch.Tensor) -> torch.Tensor:
+        return apply_part_mask(z, self.mask, self.part, self.reference)
+
+
 def masked_logits(model, x: torch.Tensor, m) -> torch.Tensor:
-    """The network's logits on the masked image: ``core(mask(normalize(x)))`` for x in [0, 1]."""
-    return model.core(apply_fourier_mask(model.normalize(x), m))
+    """The network's logits on the masked image: ``core(mask(normalize(x)))`` for x in [0, 1]
+    (m: a mask, or a :class:`SpectrumFilter`)."""
+    z = model.normalize(x)
+    return model.core(m(z) if isinstance(m, SpectrumFilter) else apply_fourier_mask(z, m))
 
 
 @torch.no_grad()

@@ -43,6 +43,7 @@ class Profile:
     cue_rho_l: float = 0.9
     cue_rho_h: float = 1.0
     cue_train: str = "both"
+    cue_h_carrier: str = "amplitude"  # or "phase": H carried by phase alone (page 15)
     # network
     arch: str = "vgg11_bn"
     width: float = 0.25  # channel multiplier; 1.0 is torchvision's architecture
@@ -88,6 +89,9 @@ class Profile:
     dmask_schedule: str = "one_cycle"  # the paper's; or "constant" (after a one-window warm-up)
     dmask_revert: bool = False  # the paper's rule: fall back to the last mask within 99% accuracy
     dmask_invariance: str = "dataset_mean"  # or "batch_mean", "per_image" (the paper's Eq. 2), "kl"
+    # what dataset masks act on: "both" (the paper's mask of the Fourier coefficients), or
+    # "amplitude" / "phase" alone (fm_core.fourier.PARTS; page 15)
+    dmask_part: str = "both"
     # the lambda path (page 10): one converged mask per lambda, learned in one batched run;
     # with dmask_lam's dataset mask it spans from the default lambda (below it, masks of
     # the noisier networks did not converge within the budget) to where masks cost
@@ -144,7 +148,9 @@ class Profile:
 CHOICES = {
     "dmask_invariance": ("batch_mean", "dataset_mean", "per_image", "kl"),
     "dmask_schedule": ("constant", "one_cycle"),
+    "dmask_part": ("both", "amplitude", "phase"),
     "cue_train": ("both", "low", "high"),
+    "cue_h_carrier": ("amplitude", "phase"),
 }
 _KINDS = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,), "tuple": (tuple,)}
 

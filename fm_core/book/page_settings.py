@@ -54,7 +54,9 @@ def _classifier(c: Profile) -> str:
 def _cue_world(c: Profile) -> str:
     cues = {"both": "both cues", "low": "the L cue only", "high": "the H cue only"}[c.cue_train]
     return (f"H amplitude {c.cue_h_ratio:g} x eps, reliability rho_L {c.cue_rho_l:g} and rho_H "
-            f"{c.cue_rho_h:g}, training images carry {cues}; data seed {c.data_seed}")
+            f"{c.cue_rho_h:g}, training images carry {cues}"
+            + ("; H carried by phase alone (the phase-cue variant)" if c.cue_h_carrier == "phase" else "")
+            + f"; data seed {c.data_seed}")
 
 
 TOPICS = {"training": ("training", _training), "attack": ("PGD", _attack),

@@ -12,6 +12,7 @@ from typing import Iterable, Mapping
 
 import pandas as pd
 
+from fm_core.nets.evaluation import CHANCE_MARGIN, near_chance
 from fm_core.science import paper
 from fm_core.store.seed_spread import VERDICT_MARGIN_SDS, sd_of, side
 from fm_core.profiles import REGIME_LETTERS
@@ -247,3 +248,16 @@ def verdict_counts(comparisons: Iterable[Comparison]) -> dict[str, int]:
     for c in comparisons:
         counts[c.verdict] += 1
     return counts
+
+
+def chance_warning(accuracies_percent: Mapping[str, float], num_classes: int) -> str:
+    """A warning line naming every network whose held-out accuracy (%) lies within
+    ``CHANCE_MARGIN`` of chance (:func:`fm_core.nets.evaluation.near_chance`); "" if none."""
+    near = {name: acc for name, acc in accuracies_percent.items() if near_chance(acc / 100, num_classes)}
+    if not near:
+        return ""
+    named = ", ".join(f"{name} ({acc:.1f}%)" for name, acc in near.items())
+    return (f"**Warning: near chance.** {named} {'lies' if len(near) == 1 else 'lie'} within "
+            f"{100 * CHANCE_MARGIN:.0f} points of chance ({100 / num_classes:.0f}% for {num_classes} classes): "
+            f"{'this network has' if len(near) == 1 else 'these networks have'} learned almost nothing, and "
+            "what their masks and probes show describes an untrained network, not a regime.")

@@ -65,6 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="optimiser steps at most (default: the profile's); learning stops once the mask converges")
     p.add_argument("--batch-size", type=_positive(int))
     p.add_argument("--seed", type=_seed, help="seeds the order of the images (default: the profile's)")
+    p.add_argument("--part", choices=["both", "amplitude", "phase"],
+                   help="what the mask acts on: both (the paper's mask of the Fourier coefficients, the "
+                        "default), the amplitude alone or the phase alone (book page 15)")
     p.add_argument("--profile", default="quick", choices=profiles)
     p.add_argument("--out", required=True)
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N")

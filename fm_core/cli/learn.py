@@ -83,10 +83,11 @@ def cmd_mask(args) -> None:
     model = freeze(load_model(args.model, device=resolve_device(args.device)))
     _, x, y = _load_for_model(model, args.data, args.split, args.class_index)
     learner = DatasetMask.from_profile(get_profile(args.profile), **_given(
-        lam=args.lam, lr=args.lr, max_steps=args.max_steps, batch_size=args.batch_size, seed=args.seed))
+        lam=args.lam, lr=args.lr, max_steps=args.max_steps, batch_size=args.batch_size, seed=args.seed,
+        part=args.part))
     result = learner(model, x, y)
     result.save(out)
-    print(f"mask: accuracy {100 * result.accuracy_before:.2f}% -> {100 * result.accuracy_after:.2f}% "
+    print(f"{'' if learner.part == 'both' else learner.part + ' '}mask: accuracy {100 * result.accuracy_before:.2f}% -> {100 * result.accuracy_after:.2f}% "
           f"masked, mean mask {result.mask.mean():.3f}, {int(result.steps[0])} steps, "
           f"{'converged' if result.all_converged else 'NOT converged within the budget'} -> {out}")
 

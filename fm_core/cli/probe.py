@@ -26,7 +26,8 @@ def cmd_cues(args) -> None:
     defaults = synthetic.CueWorld()
     world = synthetic.CueWorld(h_ratio=config.get("cue_h_ratio", defaults.h_ratio),
                                rho_l=config.get("cue_rho_l", defaults.rho_l),
-                               rho_h=config.get("cue_rho_h", defaults.rho_h))
+                               rho_h=config.get("cue_rho_h", defaults.rho_h),
+                               h_carrier=config.get("cue_h_carrier", defaults.h_carrier))
     seed = int(config.get("data_seed", 0))
     probes = synthetic.load_probes(model.size, seed, world)
     result = {"model": str(args.model), "world": dataclasses.asdict(world), "probe_seed":

@@ -14,6 +14,15 @@ Every class is signalled twice, at known Fourier bins (sizes in cycles per image
   std ``BACKGROUND_STD`` (damped by ``L_BAND_DAMP`` at the L bins, so that L is not
   buried under the strongest part of the spectrum), plus white noise.
 
+**The phase-cue variant** (``h_carrier="phase"``): H is carried by phase alone. Every
+image shows the same three plane waves (``H_TRIAD_32``, radius 11.7-12.2, k3 = k1 + k2)
+at the same amplitudes; k1 and k2 have random phases and k3 the phase phi1 + phi2 +
+2 pi c / 5 for class c, and the background is left out of the triad's bins, so their
+amplitudes are the same in every image (up to the white noise), not only on average. The class is then in the triad's relative phase (its
+bispectrum), which a shift of the image leaves alone (a convolutional network with a
+pooled head cannot read one wave's absolute phase, which a shift changes), and in no
+amplitude: the amplitude spectrum is the same for every class.
+
 Each cue has its own reliability: with probability rho it shows the true class, else a
 uniformly drawn *other* class's cue (independently for L and H). Defaults rho_H = 1
 (H is the easy shortcut) and rho_L = 0.9. ``train_cues`` = "low" or "high" draws images
@@ -89,6 +98,9 @@ L_BAND_DAMP = 0.6
 WHITE_NOISE = 0.015
 L_AMPLITUDE = 0.05
 ROBUST_H_RATIO = 5.0
+# The phase-cue variant's H: one triad for every class, k3 = k1 + k2 (32 px)
+H_TRIAD_32 = [(11, 4), (-9, 8), (2, 12)]
+H_CARRIERS = ("amplitude", "phase")
 
 
 @dataclass(frozen=True)
@@ -99,10 +111,13 @@ class CueWorld:
     rho_l: float = 0.9
     rho_h: float = 1.0
     train_cues: str = "both"  # "both", "low" or "high" (positive controls)
+    h_carrier: str = "amplitude"  # or "phase": the phase-cue variant (module docstring)
 
     def __post_init__(self):
         if self.train_cues not in ("both", "low", "high"):
             raise UserError(f"train_cues must be both, low or high, not {self.train_cues!r}")
+        if self.h_carrier not in H_CARRIERS:
+            raise UserError(f"h_carrier must be one of {', '.join(H_CARRIERS)}, not {self.h_carrier!r}")
         for name in ("rho_l", "rho_h"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise UserError(f"{name} must lie in [0, 1]")
@@ -121,24 +136,35 @@ def frequencies(size: int, which: str) -> np.ndarray:
     return np.array({"low": L_FREQS_32, "high": H_FREQS_32}[which], dtype=np.int64) * (size // 32)
 
 
-def truth(size: int) -> dict[str, np.ndarray]:
-    """{"low": (5, size, size) bool, "high": ...}: each class's cue bins, unshifted."""
+def triad(size: int) -> np.ndarray:
+    """(3, 2) int (kx, ky) of the phase-cue variant's H waves at ``size``."""
+    frequencies(size, "low")  # checks the size
+    return np.array(H_TRIAD_32, dtype=np.int64) * (size // 32)
+
+
+def truth(size: int, h_carrier: str = "amplitude") -> dict[str, np.ndarray]:
+    """{"low": (5, size, size) bool, "high": ...}: each class's cue bins, unshifted (in the
+    phase-cue variant every class's H bins are the triad's)."""
     out = {}
     for which in ("low", "high"):
         m = np.zeros((NUM_CLASSES, size, size), dtype=bool)
-        for c, waves in enumerate(frequencies(size, which)):
+        per_class = [triad(size)] * NUM_CLASSES if which == "high" and h_carrier == "phase" \
+            else frequencies(size, which)
+        for c, waves in enumerate(per_class):
             for kx, ky in waves:
                 m[c, ky % size, kx % size] = m[c, (-ky) % size, (-kx) % size] = True
         out[which] = m
     return out
 
 
-def _background_filter(size: int) -> np.ndarray:
+def _background_filter(size: int, h_carrier: str = "amplitude") -> np.ndarray:
     f = np.fft.fftfreq(size) * size
     amp = 1.0 / np.maximum(np.hypot(f[:, None], f[None, :]), 1.0)
     amp[0, 0] = 0.0
     amp *= BACKGROUND_STD * size / np.sqrt((amp ** 2).sum())  # expected pixel std
     amp[truth(size)["low"].any(0)] *= L_BAND_DAMP
+    if h_carrier == "phase":  # the triad's amplitudes the same in every image, not only on average
+        amp[truth(size, "phase")["high"].any(0)] = 0.0
     return amp
 
 
@@ -158,17 +184,34 @@ def _waves(rng, cls: np.ndarray, freqs: np.ndarray, amplitude: float, size: int)
     return out * amplitude * present[:, None, None]
 
 
+def _triads(rng, cls: np.ndarray, amplitude: float, size: int) -> np.ndarray:
+    """Each image's phase-coded H cue (module docstring); cls < 0: none."""
+    n = len(cls)
+    out = np.zeros((n, size, size))
+    phase = rng.uniform(0, 2 * np.pi, (n, 2))
+    present = cls >= 0
+    if amplitude == 0 or not present.any():
+        return out
+    phases = np.stack([phase[:, 0], phase[:, 1], phase.sum(1) + 2 * np.pi * np.maximum(cls, 0) / NUM_CLASSES], 1)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float64) / size
+    for j, (kx, ky) in enumerate(triad(size)):
+        out += np.cos(2 * np.pi * (kx * xx + ky * yy)[None] + phases[:, j, None, None])
+    return out * amplitude * present[:, None, None]
+
+
 def _render(rng, l_cls, h_cls, size: int, world: CueWorld, notch=None) -> np.ndarray:
     """uint8 images showing the L cue of class ``l_cls`` and the H cue of ``h_cls``
     (-1: absent); ``notch``: bins zeroed afterwards (the cue and the background there)."""
     out = np.empty((len(l_cls), size, size), dtype=np.uint8)
-    filt = _background_filter(size)
+    filt = _background_filter(size, world.h_carrier)
     fl, fh = frequencies(size, "low"), frequencies(size, "high")
     for s in range(0, len(l_cls), CHUNK):
         lc, hc = l_cls[s:s + CHUNK], h_cls[s:s + CHUNK]
         m = len(lc)
         img = np.fft.ifft2(np.fft.fft2(rng.standard_normal((m, size, size))) * filt).real
-        img += _waves(rng, lc, fl, L_AMPLITUDE, size) + _waves(rng, hc, fh, world.h_amplitude, size)
+        h_cue = _triads(rng, hc, world.h_amplitude, size) if world.h_carrier == "phase" else \
+            _waves(rng, hc, fh, world.h_amplitude, size)
+        img += _waves(rng, lc, fl, L_AMPLITUDE, size) + h_cue
         img += WHITE_NOISE * rng.standard_normal((m, size, size))
         if notch is not None:
             spec = np.fft.fft2(img)
@@ -202,7 +245,7 @@ PROBE_SETS = ("l_only", "h_only", "conflict", "h_removed", "l_removed")
 def probe_sets(size: int, seed: int, world: CueWorld = CueWorld(), n: int = N_PROBE) -> dict[str, dict]:
     """Held-out probe sets, name -> {"x": uint8 (n, size, size), "y_low", "y_high"}
     (the class each cue shows; -1 where a cue is absent). See the module docstring."""
-    t = truth(size)
+    t = truth(size, world.h_carrier)
     out = {}
     for i, name in enumerate(PROBE_SETS):
         rng = np.random.default_rng([seed, i])
@@ -241,7 +284,7 @@ def load_synthetic(size: int = 32, seed: int = 0, world: CueWorld = CueWorld()) 
     """The two-cue world as a :class:`fm_core.data.dataset.Dataset`, with its truths."""
     frequencies(size, "low")
     a = synthetic_arrays(size, seed, world)
-    cues = truth(size)
+    cues = truth(size, world.h_carrier)
     return from_arrays("synthetic", a["x_train"], a["y_train"], a["x_val"], a["y_val"],
                        class_names=CLASS_NAMES, ground_truth=cues["low"] | cues["high"], truth=cues,
                        meta={"generator_version": GENERATOR_VERSION, "seed": seed, "world": asdict(world)})

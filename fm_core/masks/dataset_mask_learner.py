@@ -38,6 +38,10 @@ class DatasetMask:
         ``keep_ratio`` (0.99) times the unmasked accuracy.
     invariance : str
         ``"per_image"`` (the paper's), ``"batch_mean"``, ``"dataset_mean"``, ``"kl"``.
+    part : str
+        What the mask acts on: ``"both"`` (the paper's mask of the Fourier coefficients),
+        ``"amplitude"`` or ``"phase"`` (:data:`fm_core.fourier.PARTS`); evaluate such a
+        result through ``result.applied``.
     exp_cap : float or None
         Where the exp of the invariance term continues linearly; ``None``: the paper's exp.
     seed : int
@@ -75,6 +79,7 @@ class DatasetMask:
     revert: bool = True
     keep_ratio: float = KEEP_RATIO
     invariance: str = "per_image"
+    part: str = "both"
     exp_cap: float | None = EXP_CAP
     seed: int = 0
 
@@ -83,7 +88,7 @@ class DatasetMask:
         settings = dict(lr=cfg.dmask_lr, max_steps=cfg.dmask_max_steps, epochs=cfg.dmask_epochs,
                         batch_size=cfg.dmask_batch_size, window=cfg.dmask_window, tol=cfg.dmask_tol,
                         patience=cfg.dmask_patience, schedule=cfg.dmask_schedule, revert=cfg.dmask_revert,
-                        invariance=cfg.dmask_invariance, seed=cfg.seed)
+                        invariance=cfg.dmask_invariance, part=cfg.dmask_part, seed=cfg.seed)
         settings.update(cls._lambda_setting(cfg))
         settings.update(check_overrides(cls, overrides))
         return cls(**settings)
@@ -96,7 +101,7 @@ class DatasetMask:
         check_images(model, x, y)
         check_settings(**{k: v for k, v in asdict(self).items()
                           if k in ("lam", "lams", "lr", "tol", "batch_size", "max_steps", "patience", "epochs",
-                                   "window", "keep_ratio")})
+                                   "window", "keep_ratio", "part")})
 
     def __call__(self, model, x, y, progress: bool = True) -> MaskResult:
         self._check(model, x, y)

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from fm_core.nets.evaluation import EVAL_BATCH, normalised_losses
 from fm_core.nets.evaluation import accuracy as masked_accuracy
-from fm_core.fourier import apply_fourier_mask, model_device_dtype
+from fm_core.fourier import PARTS, SpectrumFilter, apply_part_mask, model_device_dtype, spectrum_reference
 from .objective import adam_coefficients, adam_step, exp_penalty, one_cycle
 from .result import MaskResult
 from fm_core.nets.models import freeze
@@ -73,7 +73,7 @@ def has_settled(previous: np.ndarray, current: np.ndarray, tol: float) -> np.nda
 def run_lambda_path(model, x: torch.Tensor, y: torch.Tensor, *, lams, lr, max_steps: int | None,
                     epochs: int, batch_size: int, window: int | None, tol: float, patience: int, schedule: str,
                     keep_ratio: float, revert: bool, seed: int, exp_cap: float | None, invariance: str,
-                    start=None, progress: bool = True) -> MaskResult:
+                    part: str, start=None, progress: bool = True) -> MaskResult:
     """One dataset mask per lambda in ``lams`` (and per learning rate, if ``lr`` is a
     sequence: both broadcast to the rows), all learned in one run: mask row p is the row
     of the loss with ``lams[p]``, with its own Adam state and rate, on the same batches.
@@ -94,11 +94,15 @@ def run_lambda_path(model, x: torch.Tensor, y: torch.Tensor, *, lams, lr, max_st
     window average; with ``revert`` (the paper's rule) it is instead the last average
     whose masked accuracy on x was >= ``keep_ratio`` x the unmasked accuracy, if any.
     ``kept`` records whether the result meets that accuracy criterion. ``start`` (H, W):
-    the mask every row begins at (None: all ones, the paper's).
+    the mask every row begins at (None: all ones, the paper's). ``part``: what the mask
+    acts on, "both" (the paper's M * F), "amplitude" or "phase" (:data:`fm_core.fourier.PARTS`;
+    the reference they mix toward is computed from x and ``seed``, and kept in ``extra``).
 
     The network is frozen (:func:`fm_core.nets.models.freeze`) and the work runs on its device."""
     if invariance not in INVARIANCES:
         raise ValueError(f"invariance must be one of {INVARIANCES}, got {invariance!r}")
+    if part not in PARTS:
+        raise ValueError(f"part must be one of {PARTS}, got {part!r}")
     if schedule not in SCHEDULES:
         raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
     lams, lrs = (np.array(a, dtype=np.float64) for a in
@@ -116,6 +120,10 @@ def run_lambda_path(model, x: torch.Tensor, y: torch.Tensor, *, lams, lr, max_st
         ref_loss = normalised_losses(model, z, y)
         ref_logp = torch.cat([F.log_softmax(model.core(z[i:i + EVAL_BATCH]), -1) for i in range(0, n, EVAL_BATCH)])
     accuracy_before = masked_accuracy(model, x, y)
+    reference = spectrum_reference(z, part, seed)
+
+    def applied(mask):  # what the evaluation takes: the mask itself, or the mask with its part
+        return mask if part == "both" else SpectrumFilter(mask, part, reference)
 
     # ``start``: warm starts along a regularisation path (as glmnet's, Friedman, Hastie &
     # Tibshirani 2010): a larger lambda's mask begins at a smaller one's, not at all ones
@@ -147,8 +155,8 @@ def run_lambda_path(model, x: torch.Tensor, y: torch.Tensor, *, lams, lr, max_st
         cursor += batch_size
         zb = z[idx]
         m_act = m.index_select(0, act).requires_grad_(True)
-        masked = apply_fourier_mask(zb.unsqueeze(0).expand(len(act), *zb.shape).flatten(0, 1),
-                                    m_act.repeat_interleave(len(idx), 0))
+        masked = apply_part_mask(zb.unsqueeze(0).expand(len(act), *zb.shape).flatten(0, 1),
+                                 m_act.repeat_interleave(len(idx), 0), part, reference)
         logits = model.core(masked).view(len(act), len(idx), -1)
         change = invariance_terms(logits, y[idx], ref_loss[idx], ref_logp[idx], invariance)
         sparsity = m_act.flatten(1).mean(1)
@@ -179,7 +187,7 @@ def run_lambda_path(model, x: torch.Tensor, y: torch.Tensor, *, lams, lr, max_st
         inv[~active], sp[~active] = np.nan, np.nan  # frozen rows took no step
         sums.zero_()
         # the paper's revert rule needs every window's accuracy; otherwise only the result's
-        accs = np.array([masked_accuracy(model, x, y, average[p]) if active[p] and revert else np.nan
+        accs = np.array([masked_accuracy(model, x, y, applied(average[p])) if active[p] and revert else np.nan
                          for p in range(rows)])
         moved = np.full(rows, np.nan) if previous is None else \
             np.abs(current - previous).reshape(rows, -1).mean(1)
@@ -207,11 +215,11 @@ def run_lambda_path(model, x: torch.Tensor, y: torch.Tensor, *, lams, lr, max_st
     settings = dict(learner="dataset", lams=lams.tolist(), lrs=lrs.tolist(), max_steps=max_steps,
                     batch_size=batch_size, window=window, tol=tol, patience=patience, schedule=schedule,
                     keep_ratio=keep_ratio, revert=revert,
-                    seed=seed, exp_cap=exp_cap, invariance=invariance, images=n, warm_start=start is not None)
+                    seed=seed, exp_cap=exp_cap, invariance=invariance, part=part, images=n, warm_start=start is not None)
     steps_run = np.where(converged_at > 0, converged_at, step)
     use_last = ~kept | (not revert)
     final[use_last], accuracy_after[use_last] = last[use_last], accuracy_last[use_last]
-    accuracy_after = np.array([a if a == a else masked_accuracy(model, x, y, torch.from_numpy(f).to(device, dtype))
+    accuracy_after = np.array([a if a == a else masked_accuracy(model, x, y, applied(torch.from_numpy(f).to(device, dtype)))
                                for a, f in zip(accuracy_after, final)])
     kept = accuracy_after >= keep_ratio * accuracy_before
     return MaskResult(
@@ -225,5 +233,6 @@ def run_lambda_path(model, x: torch.Tensor, y: torch.Tensor, *, lams, lr, max_st
                  **{k: np.asarray(v, np.float64).reshape(len(history["step"]), rows) if rows > 1
                     else np.asarray(v, np.float64).reshape(-1) for k, v in history.items() if k != "step"}},
         settings=settings,
-        extra={"lams": lams, "lrs": lrs, "accuracy_after": accuracy_after},
+        extra={"lams": lams, "lrs": lrs, "accuracy_after": accuracy_after,
+               **({} if reference is None else {"reference": reference.cpu().numpy()})},
     )

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from fm_core.fourier import SpectrumFilter
 from fm_core.utils import load_npz, save_npz_atomic
 
 RESULT_FORMAT = "fm_core.mask_result/1"
@@ -66,6 +67,14 @@ class MaskResult:
         if len(self.masks) != 1:
             raise ValueError(f"this result holds {len(self.masks)} masks; use .masks")
         return self.masks[0]
+
+    @property
+    def applied(self):
+        """The single mask as the evaluation (:mod:`fm_core.nets.evaluation`) takes it: the
+        (H, W) mask of a plain Fourier mask, a :class:`fm_core.fourier.SpectrumFilter`
+        (mask, part and reference) of an amplitude or phase mask."""
+        part = self.settings.get("part", "both")
+        return self.mask if part == "both" else SpectrumFilter(self.mask, part, self.extra["reference"])
 
     def save(self, path) -> None:
         """Atomically, as a plain ``.npz`` (no pickles)."""

@@ -6,16 +6,19 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from fm_core.fourier import as_mask_batch, masked_logits, model_device_dtype
+from fm_core.fourier import SpectrumFilter, as_mask_batch, masked_logits, model_device_dtype
 
 EVAL_BATCH = 256  # images per forward pass when only predictions or losses are needed
 
 
 def _chunks(model, x: torch.Tensor, masks, batch_size: int):
     """Yield (rows, logits) over x in eval mode, masked by one shared mask ((H, W) or
-    (1, 1, H, W)) or one per image ((N, H, W) or (N, 1, H, W)), or unmasked (None)."""
+    (1, 1, H, W)) or one per image ((N, H, W) or (N, 1, H, W)), by an amplitude or phase mask
+    (a :class:`fm_core.fourier.SpectrumFilter`), or unmasked (None)."""
     device, dtype = model_device_dtype(model)
-    if masks is not None:
+    if isinstance(masks, SpectrumFilter):  # an amplitude or phase mask: one for every image
+        masks.mask = masks.mask.to(device, dtype)
+    elif masks is not None:
         masks = as_mask_batch(torch.as_tensor(masks))
     was_training = model.training
     model.eval()
@@ -25,8 +28,8 @@ def _chunks(model, x: torch.Tensor, masks, batch_size: int):
             if masks is None:
                 logits = model.core(model.normalize(xb))
             else:
-                mb = masks if masks.shape[0] == 1 else masks[i:i + batch_size]
-                logits = masked_logits(model, xb, mb.to(device, dtype))
+                mb = masks if isinstance(masks, SpectrumFilter) or masks.shape[0] == 1 else masks[i:i + batch_size]
+                logits = masked_logits(model, xb, mb if isinstance(mb, SpectrumFilter) else mb.to(device, dtype))
             yield slice(i, i + len(xb)), logits
     finally:
         model.train(was_training)
@@ -67,3 +70,13 @@ def normalised_losses(model, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return torch.zeros(0, device=z.device, dtype=z.dtype)
     return torch.cat([F.cross_entropy(model.core(z[i:i + EVAL_BATCH]), y[i:i + EVAL_BATCH],
                                       reduction="none") for i in range(0, len(z), EVAL_BATCH)])
+
+
+# A network within this many points of chance has learned (almost) nothing: every page
+# that shows one says so (fm_core.book.tables.chance_warning)
+CHANCE_MARGIN = 0.10
+
+
+def near_chance(accuracy_: float, num_classes: int, margin: float = CHANCE_MARGIN) -> bool:
+    """Whether an accuracy (fraction) lies within ``margin`` of chance, 1 / num_classes."""
+    return bool(accuracy_ <= 1.0 / num_classes + margin)

@@ -9,6 +9,7 @@ import math
 import torch
 
 from fm_core.errors import UserError
+from fm_core.fourier import PARTS
 
 
 def check_images(model, x, y=None) -> None:
@@ -48,7 +49,8 @@ COUNTS = ("batch_size", "max_steps", "patience", "epochs", "window", "schedule_s
 
 def check_settings(**settings) -> None:
     """Each named setting in its range: those in :data:`NON_NEGATIVE` finite and >= 0,
-    :data:`POSITIVE` finite and > 0, :data:`COUNTS` whole and >= 1 (``patience`` >= 0);
+    :data:`POSITIVE` finite and > 0, :data:`COUNTS` whole and >= 1 (``patience`` >= 0),
+    ``part`` one of :data:`fm_core.fourier.PARTS`;
     ``None`` is left to the learner, which allows it where its dataclass does."""
     for name, value in settings.items():
         if value is None:
@@ -60,6 +62,9 @@ def check_settings(**settings) -> None:
                     or not all(math.isfinite(float(v)) and low_ok(float(v)) for v in values):
                 bound = ">= 0" if name in NON_NEGATIVE else "> 0"
                 raise UserError(f"{name} must be finite and {bound}, got {value!r}")
+        elif name == "part":
+            if value not in PARTS:
+                raise UserError(f"part must be one of {', '.join(PARTS)}, got {value!r}")
         elif name in COUNTS:
             if isinstance(value, bool) or not isinstance(value, int) or value < (0 if name == "patience" else 1):
                 raise UserError(f"{name} must be a whole number >= {0 if name == 'patience' else 1}, got {value!r}")

@@ -9,6 +9,8 @@ probe images whose cues are known) and by its masks (where the mask keeps freque
 - :func:`band_means` and :func:`band_comparison`: Figures 4 and 7 measured as the
   fraction kept per band (so a sparser mask does not score higher), with ties counted.
 - :func:`rank_correlation`: Spearman's rho between behaviour and masks across networks.
+- :func:`part_ablation`: accuracy with the amplitude or the phase of one cue's bins
+  removed (:data:`fm_core.fourier.PARTS`): which part of a cue a network uses.
 """
 from __future__ import annotations
 
@@ -19,8 +21,8 @@ import torch
 from scipy.stats import spearmanr
 
 from .analysis import ground_truth_scores
-from fm_core.nets.evaluation import predict
-from fm_core.fourier import symmetric_part
+from fm_core.nets.evaluation import accuracy, predict
+from fm_core.fourier import SpectrumFilter, spectrum_reference, symmetric_part
 
 
 def behaviour(model, probes: Mapping[str, dict]) -> dict:
@@ -115,4 +117,22 @@ def linear_probes(probes: Mapping[str, dict], sets=("l_only", "h_only"), seed: i
         xtr, xte, ytr, yte = train_test_split(features, y, test_size=0.5, stratify=y, random_state=seed)
         clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(xtr, ytr)
         out[name] = round(100 * float(clf.score(xte, yte)), 2)
+    return out
+
+
+def part_ablation(model, x: torch.Tensor, y, bins: Mapping[str, np.ndarray], reference_images: torch.Tensor,
+                  seed: int = 0) -> dict:
+    """Accuracy (%) on (x, y) with the amplitude or the phase of each named set of bins
+    ((H, W) bool) removed, as an amplitude or phase mask of 0 there and 1 elsewhere does
+    (:func:`fm_core.fourier.apply_part_mask`; the amplitude reference is the mean of
+    ``reference_images``, the images a mask would be learned on). Keys
+    ``"<part> of <name> removed, %"`` and ``"clean, %"``."""
+    with torch.no_grad():
+        z = model.normalize(reference_images.to(next(model.parameters()).device))
+    out = {"clean, %": round(100 * accuracy(model, x, y), 2)}
+    for part in ("amplitude", "phase"):
+        reference = spectrum_reference(z, part, seed)
+        for name, where in bins.items():
+            mask = np.where(np.asarray(where, bool), 0.0, 1.0).astype(np.float32)
+            out[f"{part} of {name} removed, %"] = round(100 * accuracy(model, x, y, SpectrumFilter(mask, part, reference)), 2)
     return out

@@ -34,11 +34,11 @@ from fm_core.nets.training import check_regime, train_network
 from fm_core.utils import default_device, load_npz, save_json_atomic, save_npz_atomic
 
 DATA_FIELDS = ("data", "size", "data_seed", "n_train", "n_val", "cue_h_ratio", "cue_rho_l", "cue_rho_h",
-               "cue_train")
+               "cue_train", "cue_h_carrier")
 NETWORK_FIELDS = DATA_FIELDS + training.TRAINING_FIELDS
 DATASET_MASK_FIELDS = NETWORK_FIELDS + ("dmask_lam", "dmask_lr", "dmask_batch_size", "dmask_max_steps",
                                         "dmask_epochs", "dmask_window", "dmask_tol", "dmask_patience",
-                                        "dmask_schedule", "dmask_revert", "dmask_invariance")
+                                        "dmask_schedule", "dmask_revert", "dmask_invariance", "dmask_part")
 LAMBDA_PATH_FIELDS = DATASET_MASK_FIELDS + ("dmask_path_lams",)
 IMAGE_MASK_FIELDS = NETWORK_FIELDS + ("imask_lam", "imask_lr", "imask_max_steps", "imask_patience",
                                       "imask_images", "imask_schedule_steps")
@@ -80,7 +80,7 @@ def _where(cfg: Profile, kind: str, name: str) -> Path:
 # ------------------------------------------------------------------------------ data
 def cue_world(cfg: Profile) -> synthetic.CueWorld:
     return synthetic.CueWorld(h_ratio=cfg.cue_h_ratio, rho_l=cfg.cue_rho_l, rho_h=cfg.cue_rho_h,
-                              train_cues=cfg.cue_train)
+                              train_cues=cfg.cue_train, h_carrier=cfg.cue_h_carrier)
 
 
 @functools.lru_cache(maxsize=8)

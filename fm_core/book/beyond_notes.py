@@ -1,0 +1,92 @@
+"""The words of pages 14 (ResNet18 beside VGG11) and 15 (amplitude and phase masks),
+chosen by their numbers (:mod:`fm_core.store.architectures`, :mod:`fm_core.store.spectrum_parts`)."""
+from __future__ import annotations
+
+from typing import Mapping
+
+from fm_core.profiles import REGIMES
+
+# Reads-a-cue thresholds: L-bias >= 0.5 "reads L"; two architectures "read differently"
+# when their L-biases differ by at least this (page 10's behavioural shift)
+BIAS_SHIFT = 0.4
+# A network "needs" a part when removing it from every bin costs at least this many points
+NEEDS_DROP_PTS = 10.0
+
+
+def _reads(bias: float) -> str:
+    return "L" if bias >= 0.5 else "H"
+
+
+def architecture_prose(results: Mapping[str, Mapping]) -> str:
+    """Does the architecture change which cue a network reads, and does the mask still
+    agree with behaviour? From :func:`fm_core.store.architectures.architecture_rows`."""
+    (a, ra), (b, rb) = list(results.items())[:2]
+    changed = [r for r in REGIMES if abs(ra["rows"][r]["L-bias"] - rb["rows"][r]["L-bias"]) >= BIAS_SHIFT]
+    per_regime = "; ".join(f"{r} {ra['rows'][r]['L-bias']:.2f} against {rb['rows'][r]['L-bias']:.2f}" for r in REGIMES)
+    if changed:
+        first = (f"**The architecture changes what is read.** L-bias, {a} against {b}: {per_regime}. "
+                 f"{len(changed)} of {len(REGIMES)} regimes read differently (L-biases {BIAS_SHIFT:g} or more apart: "
+                 f"{', '.join(changed)}); "
+                 + ", ".join(f"the {r} {b} reads {_reads(rb['rows'][r]['L-bias'])} where {a} reads "
+                             f"{_reads(ra['rows'][r]['L-bias'])}" for r in changed
+                             if _reads(rb['rows'][r]['L-bias']) != _reads(ra['rows'][r]['L-bias']))
+                 + ". The cue a network learns depends on the architecture as well as on the training regime.")
+    else:
+        first = (f"**The architecture does not change what is read.** L-bias, {a} against {b}: {per_regime}; no "
+                 f"regime's L-biases lie {BIAS_SHIFT:g} or more apart.")
+    second = " ".join(
+        f"{name}: Spearman's rho (L-bias, mask L-share) {res['rank correlation']:.2f} over the five networks, mean "
+        f"|L-bias - L-share| {res['mean |L-bias - L-share|']:.2f}."
+        for name, res in results.items())
+    good = [name for name, res in results.items() if res["mean |L-bias - L-share|"] <= 0.15]
+    verdict = (f" The masks follow behaviour for {' and '.join(good)} (mean gap 0.15 or less)"
+               + (f" but not for {', '.join(n for n in results if n not in good)}." if len(good) < len(results) else ".")
+               if good else " For neither architecture do the masks follow behaviour closely (mean gaps above 0.15).")
+    return first + "\n\n**Does the mask still agree?** " + second + verdict + (
+        " Five networks make a coarse rank correlation: one swapped pair moves rho by 0.1 to 0.3.")
+
+
+def known_truth_prose(truth: Mapping) -> str:
+    """The phase-cue world: does the phase mask find the phase-carried cue and the
+    amplitude mask not? From :func:`fm_core.store.spectrum_parts.known_truth`."""
+    row, beh, line = truth["row"], truth["behaviour"], truth["finds"]
+    text = (f"The phase-cue world's vanilla network reads {'both cues' if 0.2 < beh['L-bias'] < 0.8 else _reads(beh['L-bias'])} "
+            f"(L-bias {beh['L-bias']:.2f}; {beh['h_only, %']:.1f}% on H-only probes, whose H is carried by phase "
+            f"alone, and {beh['l_only, %']:.1f}% on L-only probes). Ablation first, which learns nothing: removing "
+            f"the phase of the H bins leaves {row['phase of H removed, %']:.1f}% of held-out images right, removing "
+            f"their amplitude {row['amplitude of H removed, %']:.1f}% (clean {row['clean, %']:.1f}%). ")
+    phase_auc, amp_auc = row["phase: AUROC H"], row["amplitude: AUROC H"]
+    found = truth["phase mask finds H"] and not truth["amplitude mask finds H"]
+    text += (f"The masks: the phase mask singles out the H bins with AUROC {phase_auc:.3f}, the amplitude mask with "
+             f"{amp_auc:.3f} (a mask finds a cue at {line:g} or more). ")
+    if found:
+        return text + ("**Validated on known truth:** the phase mask finds the phase-carried cue and the amplitude "
+                       "mask does not, as the world was built.")
+    wrong = [n for n, ok in (("the phase mask does not find it", truth["phase mask finds H"]),
+                             ("the amplitude mask finds it too", not truth["amplitude mask finds H"])) if not ok]
+    return text + f"**Not validated:** {' and '.join(wrong)}; the part masks cannot be read as intended here."
+
+
+def regimes_prose(rows: Mapping[str, Mapping]) -> str:
+    """Which of the five networks read phase? From :func:`fm_core.store.spectrum_parts.regimes`."""
+    drop = {r: {p: row["clean, %"] - row[f"{p} of all removed, %"] for p in ("phase", "amplitude")}
+            for r, row in rows.items()}
+    needs_phase = [r for r in rows if drop[r]["phase"] >= NEEDS_DROP_PTS]
+    listing = "; ".join(f"{r} {d['phase']:.1f} and {d['amplitude']:.1f}" for r, d in drop.items())
+    text = (f"Points lost when the phase, and when the amplitude, of every bin is removed (phase set to the "
+            f"reference, amplitude to the mean): {listing}. ")
+    if needs_phase:
+        text += (f"{', '.join(needs_phase)} {'needs' if len(needs_phase) == 1 else 'need'} phase (a loss of "
+                 f"{NEEDS_DROP_PTS:g} points or more) although every cue of this world is carried by amplitude: "
+                 "phase matters to such a network as the spatial arrangement of its features, not as a class signal. ")
+    else:
+        text += (f"No network needs phase (none loses {NEEDS_DROP_PTS:g} points), as the world was built: every cue "
+                 "is carried by amplitude, with a random phase per image. ")
+    means = "; ".join(f"{r} {row['phase: mask mean']:.3f} against {row['amplitude: mask mean']:.3f}" for r, row in rows.items())
+    denser = [r for r, row in rows.items() if row["phase: mask mean"] > row["amplitude: mask mean"]]
+    return text + (f"The learned masks: mean value of the phase mask against the amplitude mask, {means} (a mask's "
+                   "mean is the share of the spectrum whose part the network keeps to hold its loss). "
+                   + (f"The phase mask is the denser for {', '.join(denser)}: " if denser else
+                      "The amplitude mask is the denser for every network: ")
+                   + "a mask measures how sensitive the loss is to changing a part, which need not be where the "
+                     "class information lies; the ablation above measures use.")
