@@ -21,11 +21,19 @@ def architecture_prose(results: Mapping[str, Mapping]) -> str:
     """Does the architecture change which cue a network reads, and does the mask still
     agree with behaviour? From :func:`fm_core.store.architectures.architecture_rows`."""
     (a, ra), (b, rb) = list(results.items())[:2]
-    changed = [r for r in REGIMES if abs(ra["rows"][r]["L-bias"] - rb["rows"][r]["L-bias"]) >= BIAS_SHIFT]
-    per_regime = "; ".join(f"{r} {ra['rows'][r]['L-bias']:.2f} against {rb['rows'][r]['L-bias']:.2f}" for r in REGIMES)
+    # a network near chance reads nothing: its L-bias is noise, so its regime is left out
+    learned = [r for r in REGIMES if not (ra["rows"][r]["near chance"] or rb["rows"][r]["near chance"])]
+    left_out = [r for r in REGIMES if r not in learned]
+    if not learned:
+        return "Every regime has a network near chance in one architecture: there is nothing to compare."
+    changed = [r for r in learned if abs(ra["rows"][r]["L-bias"] - rb["rows"][r]["L-bias"]) >= BIAS_SHIFT]
+    per_regime = "; ".join(f"{r} {ra['rows'][r]['L-bias']:.2f} against {rb['rows'][r]['L-bias']:.2f}" for r in learned)
+    if left_out:
+        per_regime += (f" ({', '.join(left_out)} left out: a network near chance in one architecture, whose "
+                       "L-bias means nothing)")
     if changed:
         first = (f"**The architecture changes what is read.** L-bias, {a} against {b}: {per_regime}. "
-                 f"{len(changed)} of {len(REGIMES)} regimes read differently (L-biases {BIAS_SHIFT:g} or more apart: "
+                 f"{len(changed)} of {len(learned)} regimes read differently (L-biases {BIAS_SHIFT:g} or more apart: "
                  f"{', '.join(changed)}); "
                  + ", ".join(f"the {r} {b} reads {_reads(rb['rows'][r]['L-bias'])} where {a} reads "
                              f"{_reads(ra['rows'][r]['L-bias'])}" for r in changed
@@ -36,7 +44,9 @@ def architecture_prose(results: Mapping[str, Mapping]) -> str:
                  f"regime's L-biases lie {BIAS_SHIFT:g} or more apart.")
     second = " ".join(
         f"{name}: Spearman's rho (L-bias, mask L-share) {res['rank correlation']:.2f} over the five networks, mean "
-        f"|L-bias - L-share| {res['mean |L-bias - L-share|']:.2f}."
+        f"|L-bias - L-share| {res['mean |L-bias - L-share|']:.2f}"
+        + (f" ({', '.join(r for r in REGIMES if res['rows'][r]['near chance'])} near chance: counted, but their "
+           "masks describe an untrained network)." if any(res['rows'][r]['near chance'] for r in REGIMES) else ".")
         for name, res in results.items())
     good = [name for name, res in results.items() if res["mean |L-bias - L-share|"] <= 0.15]
     verdict = (f" The masks follow behaviour for {' and '.join(good)} (mean gap 0.15 or less)"
@@ -59,6 +69,11 @@ def known_truth_prose(truth: Mapping) -> str:
     found = truth["phase mask finds H"] and not truth["amplitude mask finds H"]
     text += (f"The masks: the phase mask singles out the H bins with AUROC {phase_auc:.3f}, the amplitude mask with "
              f"{amp_auc:.3f} (a mask finds a cue at {line:g} or more). ")
+    kept_l, cost_l = row["phase: mean on L bins"], row["clean, %"] - row["phase of L removed, %"]
+    if kept_l >= 0.25 and cost_l < 2.0:
+        text += (f"The phase mask also keeps {kept_l:.2f} of the L bins on average, whose phase carries no class "
+                 f"information (removing it costs {cost_l:.1f} points): it marks where the loss is sensitive to "
+                 "phase, and that includes bins the network reads for their amplitude. ")
     if found:
         return text + ("**Validated on known truth:** the phase mask finds the phase-carried cue and the amplitude "
                        "mask does not, as the world was built.")
