@@ -264,6 +264,7 @@ def test_cli_bad_npz_is_one_line_exit_2(tmp_path, capsys, override, message):
     (["train", "--regime", "jitter", "--out", "m.pt"], "unknown regime"),
     (["train", "--epochs", "-3", "--out", "m.pt"], "must be positive"),
     (["mask", "--model", "missing.pt", "--out", "m.npz"], "model file not found"),
+    (["mask", "--model", "m.pt", "--part", "modulus", "--out", "m.npz"], "invalid choice"),
     (["frobnicate"], "invalid choice"),
 ])
 def test_cli_user_mistakes(argv, message, capsys, tmp_path, monkeypatch):

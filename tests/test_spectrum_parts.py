@@ -129,3 +129,20 @@ def test_on_the_phase_cue_world_the_phase_mask_finds_the_phase_cue_and_the_ampli
     assert row["amplitude: AUROC L"] >= 0.9  # the L cue is carried by amplitude, and found there
     # the class is not in the triad's amplitude: removing it costs (almost) nothing
     assert row["amplitude of H removed, %"] >= row["clean, %"] - 1.0
+
+
+def test_fm_mask_learns_a_phase_mask_and_records_its_part(smoke, tmp_path, capsys):
+    from fm_core.cli import main
+    from fm_core.masks.result import MaskResult
+    from fm_core.nets.models import save_model
+    from fm_core.store import pipeline
+
+    model_file = tmp_path / "m.pt"
+    save_model(pipeline.get_network(smoke, "vanilla", progress=False), model_file)
+    out = tmp_path / "phase.npz"
+    assert main(["mask", "--model", str(model_file), "--part", "phase", "--profile", "smoke", "--max-steps", "30",
+                 "--out", str(out)]) == 0
+    assert "phase mask: accuracy" in capsys.readouterr().out
+    result = MaskResult.load(out)
+    assert result.settings["part"] == "phase" and result.extra["reference"].shape == (32, 32)
+    assert isinstance(result.applied, fourier.SpectrumFilter)

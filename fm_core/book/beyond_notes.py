@@ -72,7 +72,7 @@ def known_truth_prose(truth: Mapping) -> str:
     kept_l, cost_l = row["phase: mean on L bins"], row["clean, %"] - row["phase of L removed, %"]
     if kept_l >= 0.25 and cost_l < 2.0:
         text += (f"The phase mask also keeps {kept_l:.2f} of the L bins on average, whose phase carries no class "
-                 f"information (removing it costs {cost_l:.1f} points): it marks where the loss is sensitive to "
+                 f"information (removing it changes held-out accuracy by {-cost_l:+.1f} points): it marks where the loss is sensitive to "
                  "phase, and that includes bins the network reads for their amplitude. ")
     if found:
         return text + ("**Validated on known truth:** the phase mask finds the phase-carried cue and the amplitude "
@@ -87,9 +87,9 @@ def regimes_prose(rows: Mapping[str, Mapping]) -> str:
     drop = {r: {p: row["clean, %"] - row[f"{p} of all removed, %"] for p in ("phase", "amplitude")}
             for r, row in rows.items()}
     needs_phase = [r for r in rows if drop[r]["phase"] >= NEEDS_DROP_PTS]
-    listing = "; ".join(f"{r} {d['phase']:.1f} and {d['amplitude']:.1f}" for r, d in drop.items())
-    text = (f"Points lost when the phase, and when the amplitude, of every bin is removed (phase set to the "
-            f"reference, amplitude to the mean): {listing}. ")
+    listing = "; ".join(f"{r} {-d['phase']:+.1f} and {-d['amplitude']:+.1f}" for r, d in drop.items())
+    text = (f"Change of held-out accuracy, in points, when the phase and when the amplitude of every bin is "
+            f"removed (phase set to the reference, amplitude to the mean): {listing}. ")
     if needs_phase:
         text += (f"{', '.join(needs_phase)} {'needs' if len(needs_phase) == 1 else 'need'} phase (a loss of "
                  f"{NEEDS_DROP_PTS:g} points or more) although every cue of this world is carried by amplitude: "

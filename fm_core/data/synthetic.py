@@ -17,8 +17,11 @@ Every class is signalled twice, at known Fourier bins (sizes in cycles per image
 **The phase-cue variant** (``h_carrier="phase"``): H is carried by phase alone. Every
 image shows the same three plane waves (``H_TRIAD_32``, radius 11.7-12.2, k3 = k1 + k2)
 at the same amplitudes; k1 and k2 have random phases and k3 the phase phi1 + phi2 +
-2 pi c / 5 for class c, and the background is left out of the triad's bins, so their
-amplitudes are the same in every image (up to the white noise), not only on average. The class is then in the triad's relative phase (its
+2 pi c / 5 for class c, and the background and the white noise are left out of the
+triad's bins, so their amplitudes are the same in every image (up to rounding to 8 bits),
+not only on average. With noise there, each image's triad amplitude varies, a network's
+confidence follows it, and an amplitude mask keeps a little of those bins: a sensitivity
+to amplitude, not class information (page 15's first version showed it). The class is then in the triad's relative phase (its
 bispectrum), which a shift of the image leaves alone (a convolutional network with a
 pooled head cannot read one wave's absolute phase, which a shift changes), and in no
 amplitude: the amplitude spectrum is the same for every class.
@@ -164,8 +167,13 @@ def _background_filter(size: int, h_carrier: str = "amplitude") -> np.ndarray:
     amp *= BACKGROUND_STD * size / np.sqrt((amp ** 2).sum())  # expected pixel std
     amp[truth(size)["low"].any(0)] *= L_BAND_DAMP
     if h_carrier == "phase":  # the triad's amplitudes the same in every image, not only on average
-        amp[truth(size, "phase")["high"].any(0)] = 0.0
+        amp *= _outside_triad(size)
     return amp
+
+
+def _outside_triad(size: int) -> np.ndarray:
+    """(size, size) 0 on the phase-cue variant's triad bins (both signs), 1 elsewhere."""
+    return (~truth(size, "phase")["high"].any(0)).astype(np.float64)
 
 
 def _waves(rng, cls: np.ndarray, freqs: np.ndarray, amplitude: float, size: int) -> np.ndarray:
@@ -212,7 +220,10 @@ def _render(rng, l_cls, h_cls, size: int, world: CueWorld, notch=None) -> np.nda
         h_cue = _triads(rng, hc, world.h_amplitude, size) if world.h_carrier == "phase" else \
             _waves(rng, hc, fh, world.h_amplitude, size)
         img += _waves(rng, lc, fl, L_AMPLITUDE, size) + h_cue
-        img += WHITE_NOISE * rng.standard_normal((m, size, size))
+        white = WHITE_NOISE * rng.standard_normal((m, size, size))
+        if world.h_carrier == "phase":  # no noise in the triad's bins either (module docstring)
+            white = np.fft.ifft2(np.fft.fft2(white) * _outside_triad(size)).real
+        img += white
         if notch is not None:
             spec = np.fft.fft2(img)
             spec[:, notch] = 0

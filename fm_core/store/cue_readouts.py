@@ -148,7 +148,7 @@ def lambda_path(cfg: Profile, progress: bool = True) -> dict:
         kept_h = [s["mean on H bins"] for s in shares]
         masked = [round(100 * accuracy(net, x, y, m), 2) for m in masks]
         clean = round(100 * accuracy(net, x, y), 2)
-        bias = cue_analysis.behaviour(net, pipeline.get_probes(variant))["L-bias"]
+        bias = pipeline.get_behaviour(variant, regime, progress)["L-bias"]
         follows = "L" if bias > 0.5 else "H"
         accurate = [i for i, a in enumerate(masked) if a >= KEEP_RATIO * clean]
         if not accurate:

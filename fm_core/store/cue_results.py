@@ -46,7 +46,7 @@ def network_row(cfg: Profile, regime: str, progress: bool = True) -> dict:
     mask = pipeline.get_dataset_mask(cfg, regime, progress=progress)
     x, y = pipeline.score_half(cfg)
     row = {"clean, %": round(100 * accuracy(net, x, y), 2)}
-    row.update(cue_analysis.behaviour(net, pipeline.get_probes(cfg)))
+    row.update(pipeline.get_behaviour(cfg, regime, progress))
     row.update(cue_analysis.mask_cue_shares(mask.mask, ds.truth["low"], ds.truth["high"]))
     row["mask mean"] = round(float(mask.mask.mean()), 4)
     row["masked, %"] = round(100 * accuracy(net, x, y, mask.mask), 2)
@@ -79,8 +79,7 @@ def held_against_behaviour(cfg: Profile, objectives=COMPARED_INVARIANCES, condit
     rho with the L-bias and the mean |L-bias - L-share|. Run after the objective was
     chosen without the truth (:mod:`fm_core.store.mask_choice`)."""
     chosen = conditions(cfg) if conditions_of is None else conditions_of
-    bias = {name: cue_analysis.behaviour(pipeline.get_network(variant, regime, progress),
-                                         pipeline.get_probes(variant))["L-bias"]
+    bias = {name: pipeline.get_behaviour(variant, regime, progress)["L-bias"]
             for name, variant, regime in chosen}  # behaviour does not depend on the objective
     out = {}
     for objective in objectives:
@@ -103,8 +102,8 @@ def objectives_against_truth(cfg: Profile, regimes=("vanilla", "adversarial"),
     shares (mean on the L bins, the H bins and elsewhere, AUROCs, L-share), mask mean
     and convergence. Shown only after :mod:`fm_core.store.mask_choice` chose without it."""
     out = {}
-    ds, probes = pipeline.get_dataset(cfg), pipeline.get_probes(cfg)
-    bias = {r: cue_analysis.behaviour(pipeline.get_network(cfg, r, progress), probes)["L-bias"] for r in regimes}
+    ds = pipeline.get_dataset(cfg)
+    bias = {r: pipeline.get_behaviour(cfg, r, progress)["L-bias"] for r in regimes}
     for objective in objectives:
         variant = cfg.replace(dmask_invariance=objective)
         out[objective] = {}

@@ -25,7 +25,7 @@ from fm_core.nets import attacks, evaluation, models, training
 from fm_core import data, fourier, store
 from fm_core.data import files as datafiles, dataset, synthetic
 from fm_core.masks import dataset_mask_learner, image_mask_learner
-from fm_core.science import experiments, reversal
+from fm_core.science import cue_analysis, experiments, reversal
 from fm_core.data.dataset import Dataset
 from fm_core.masks.result import MaskResult
 from fm_core.nets.models import MaskedClassifier, freeze, load_model, save_model
@@ -164,6 +164,22 @@ def get_network(cfg: Profile, regime: str, progress: bool = True) -> MaskedClass
     # channels_last: about a third faster mask steps on CPU (`fm bench`'s channels_last
     # case); the numbers differ from contiguous memory by float rounding only
     return freeze(model.to(memory_format=torch.channels_last))
+
+
+def get_behaviour(cfg: Profile, regime: str, progress: bool = True) -> dict:
+    """The ``regime`` network's behaviour on the cue world's probes
+    (:func:`fm_core.science.cue_analysis.behaviour`: accuracy per probe set, L-bias),
+    measured once: several pages and read-outs ask for it."""
+    key = store.artefact_key(_settings(cfg, NETWORK_FIELDS, regime=regime, probes=synthetic.N_PROBE),
+                             NETWORK_CODE + (cue_analysis,))
+
+    def compute():
+        return cue_analysis.behaviour(get_network(cfg, regime, progress), get_probes(cfg))
+
+    return store.fetch(_where(cfg, "behaviour", f"{regime}-{key}.json"), compute,
+                       save=lambda v, p: save_json_atomic(p, v),
+                       load=lambda p: json.loads(Path(p).read_text(encoding="utf-8")), stage="probes",
+                       record=lambda v: _record(cfg, artefact="behaviour", regime=regime))
 
 
 # ----------------------------------------------------------------------------- masks

@@ -10,7 +10,6 @@ import numpy as np
 
 from fm_core.data.synthetic import ROBUST_H_RATIO
 from fm_core.science import experiments, paper
-from fm_core.science.cue_analysis import behaviour
 from fm_core.science.mask_classifier import wilson_interval
 from fm_core.science.reversal import attack_success, weakest_sufficient_attack
 from . import pipeline
@@ -125,7 +124,7 @@ def robust_h_reversal(cfg: Profile, progress: bool = True) -> dict | None:
     factor = weakest_sufficient_attack(success, ATTACK_SUCCESS)
     main_ds, main_x, main_adv, _, _ = _reversal_inputs(cfg, progress)
     out = {"success": {f"{k:g} x eps": v for k, v in success.items()}, "factor": factor,
-           "L-bias": behaviour(vanilla, pipeline.get_probes(world))["L-bias"],
+           "L-bias": pipeline.get_behaviour(world, "vanilla", progress)["L-bias"],
            "energy by cue": {"main world, eps": experiments.attack_energy_by_cue(main_x, main_adv, main_ds.truth)}}
     if factor is not None:
         variant = world.replace(reversal_eps_factor=factor)

@@ -53,8 +53,7 @@ def known_truth(cfg: Profile, progress: bool = True) -> dict:
     find the phase-carried H cue (AUROC >= :data:`FINDS`)."""
     world = phase_world(cfg)
     row = part_row(world, "vanilla", progress)
-    out = {"behaviour": cue_analysis.behaviour(pipeline.get_network(world, "vanilla", progress),
-                                              pipeline.get_probes(world)),
+    out = {"behaviour": pipeline.get_behaviour(world, "vanilla", progress),
            "row": row, "finds": FINDS,
            "phase mask finds H": row["phase: AUROC H"] >= FINDS,
            "amplitude mask finds H": row["amplitude: AUROC H"] >= FINDS}
