@@ -78,8 +78,9 @@ class FourierMask(nn.Module):
 #              amplitude at that bin, so the bin's amplitude carries no information;
 #   phase:     the phase turned toward a fixed random reference phase along the shorter
 #              arc, by the fraction 1 - M, with |F| kept: M = 0 gives every image the same
-#              (random) phase there (the real DC and Nyquist bins keep their sign). A reference rather than fresh noise at every step keeps
-#              the objective deterministic, so the mask can settle like the paper's.
+#              (random) phase there (the real DC and Nyquist bins keep their sign). A
+#              reference rather than fresh noise at every step keeps the objective
+#              deterministic, so the mask can settle like the paper's.
 # Both keep the filtered image real: M is symmetrised, the amplitude reference is even and
 # the phase reference is the phase of a real noise image (odd in k).
 PARTS = ("both", "amplitude", "phase")

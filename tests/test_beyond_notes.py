@@ -27,11 +27,13 @@ def test_architecture_prose_says_what_changed_and_leaves_networks_near_chance_ou
     assert "does not change" in chance and "rotate left out" in chance and "near chance" in chance
 
 
-def _truth(phase_h, amp_h, kept_l=0.1, cost_l=0.0):
+def _truth(phase_h, amp_h, kept_l=0.1, cost_l=0.0, reads=True):
     row = {"clean, %": 90.0, "phase of H removed, %": 30.0, "amplitude of H removed, %": 90.0,
+           "amplitude of all removed, %": 88.0,
            "phase of L removed, %": 90.0 - cost_l, "phase: AUROC H": phase_h, "amplitude: AUROC H": amp_h,
            "phase: mean on L bins": kept_l}
     return {"row": row, "finds": 0.9, "phase mask finds H": phase_h >= 0.9, "amplitude mask finds H": amp_h >= 0.9,
+            "reads the phase cue": reads,
             "behaviour": {"L-bias": 0.1, "h_only, %": 80.0, "l_only, %": 40.0}}
 
 
@@ -39,6 +41,11 @@ def _truth(phase_h, amp_h, kept_l=0.1, cost_l=0.0):
                                                   (0.6, 0.7, "the phase mask does not find it")])
 def test_known_truth_prose_follows_the_aurocs(phase_h, amp_h, word):
     assert word in beyond_notes.known_truth_prose(_truth(phase_h, amp_h))
+
+
+def test_known_truth_prose_validates_nothing_when_the_network_does_not_read_the_phase_cue():
+    text = beyond_notes.known_truth_prose(_truth(0.99, 0.7, reads=False))
+    assert "nothing is validated" in text and "Validated" not in text
 
 
 def test_known_truth_prose_names_phase_kept_where_it_carries_nothing():

@@ -5,12 +5,11 @@ from __future__ import annotations
 from typing import Mapping
 
 from fm_core.profiles import REGIMES
+from fm_core.store.spectrum_parts import NEEDS_DROP_PTS
 
 # Reads-a-cue thresholds: L-bias >= 0.5 "reads L"; two architectures "read differently"
 # when their L-biases differ by at least this (page 10's behavioural shift)
 BIAS_SHIFT = 0.4
-# A network "needs" a part when removing it from every bin costs at least this many points
-NEEDS_DROP_PTS = 10.0
 
 
 def _reads(bias: float) -> str:
@@ -60,11 +59,15 @@ def known_truth_prose(truth: Mapping) -> str:
     """The phase-cue world: does the phase mask find the phase-carried cue and the
     amplitude mask not? From :func:`fm_core.store.spectrum_parts.known_truth`."""
     row, beh, line = truth["row"], truth["behaviour"], truth["finds"]
-    text = (f"The phase-cue world's vanilla network reads {'both cues' if 0.2 < beh['L-bias'] < 0.8 else _reads(beh['L-bias'])} "
-            f"(L-bias {beh['L-bias']:.2f}; {beh['h_only, %']:.1f}% on H-only probes, whose H is carried by phase "
-            f"alone, and {beh['l_only, %']:.1f}% on L-only probes). Ablation first, which learns nothing: removing "
+    text = (f"The network trained on the phase cue alone is right on {row['clean, %']:.1f}% of held-out images and "
+            f"on {beh['h_only, %']:.1f}% of the H-only probes. Ablation first, which learns nothing: removing "
             f"the phase of the H bins leaves {row['phase of H removed, %']:.1f}% of held-out images right, removing "
-            f"their amplitude {row['amplitude of H removed, %']:.1f}% (clean {row['clean, %']:.1f}%). ")
+            f"their amplitude {row['amplitude of H removed, %']:.1f}%, removing the amplitude of every bin "
+            f"{row['amplitude of all removed, %']:.1f}%. ")
+    if not truth["reads the phase cue"]:
+        return text + (f"Removing the phase cue costs less than {NEEDS_DROP_PTS:g} points: this network does not read "
+                       "it, so there is nothing for the masks to find and nothing is validated here.")
+    text += "The network reads the phase cue, as it must. "
     phase_auc, amp_auc = row["phase: AUROC H"], row["amplitude: AUROC H"]
     found = truth["phase mask finds H"] and not truth["amplitude mask finds H"]
     text += (f"The masks: the phase mask singles out the H bins with AUROC {phase_auc:.3f}, the amplitude mask with "

@@ -17,7 +17,7 @@ def _chunks(model, x: torch.Tensor, masks, batch_size: int):
     (a :class:`fm_core.fourier.SpectrumFilter`), or unmasked (None)."""
     device, dtype = model_device_dtype(model)
     if isinstance(masks, SpectrumFilter):  # an amplitude or phase mask: one for every image
-        masks.mask = masks.mask.to(device, dtype)
+        masks = SpectrumFilter(masks.mask.to(device, dtype), masks.part, masks.reference)
     elif masks is not None:
         masks = as_mask_batch(torch.as_tensor(masks))
     was_training = model.training
