@@ -68,3 +68,14 @@ def test_near_chance_and_its_warning():
     assert tables.chance_warning({"a": 95.0, "b": 31.0}, 5) == ""
     warning = tables.chance_warning({"a": 95.0, "b": 24.6}, 5)
     assert "b (24.6%)" in warning and "a (" not in warning and "20% for 5 classes" in warning
+
+
+def test_a_page_shows_the_warning_only_when_there_is_one(monkeypatch):
+    import IPython.display
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda *objects: shown.extend(objects))
+    tables.show_chance_warning({"a": 95.0}, 5)
+    assert shown == []  # not an empty Markdown object, which a page would print as its repr
+    tables.show_chance_warning({"a": 21.0}, 5)
+    assert len(shown) == 1 and "a (21.0%)" in shown[0].data

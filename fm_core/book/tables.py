@@ -250,6 +250,15 @@ def verdict_counts(comparisons: Iterable[Comparison]) -> dict[str, int]:
     return counts
 
 
+def show_chance_warning(accuracies_percent: Mapping[str, float], num_classes: int) -> None:
+    """Display :func:`chance_warning` on a page when there is one (nothing otherwise)."""
+    from IPython.display import Markdown, display
+
+    warning = chance_warning(accuracies_percent, num_classes)
+    if warning:
+        display(Markdown(warning))
+
+
 def chance_warning(accuracies_percent: Mapping[str, float], num_classes: int) -> str:
     """A warning line naming every network whose held-out accuracy (%) lies within
     ``CHANCE_MARGIN`` of chance (:func:`fm_core.nets.evaluation.near_chance`); "" if none."""
