@@ -129,3 +129,20 @@ def test_the_cue_verdict_says_when_the_seed_decides():
     drawn = cue_results.verdict(question, spread)
     assert "a draw of the seed" in drawn and "seed SD 0.20" in drawn and "the seed could undo it" in drawn
     assert "(seed SD 0.050)" in drawn
+
+
+def test_a_refresh_without_a_spread_keeps_the_committed_spread_for_the_keys_still_measured(tmp_path, monkeypatch):
+    own = headline.headline_path("smoke")
+    own.parent.mkdir(parents=True, exist_ok=True)
+    own.write_text(json.dumps({"values": {"cues.vanilla.L-share": 0.2, "new.key": 1.0}, "made_by": {"profile": {}}}))
+    committed = tmp_path / "committed"
+    committed.mkdir()
+    (committed / "smoke.json").write_text(json.dumps({
+        "tolerance per key": {"cues.vanilla.L-share": 0.06, "gone.key": 1.0},
+        "seed sd per key": {"cues.vanilla.L-share": 0.02, "gone.key": 0.3}, "seed spread": {"seeds": [31, 1031]}}))
+    monkeypatch.setattr(headline, "EXPECTED_DIR", committed)
+    assert not seed_spread.spread_path("smoke").exists()
+    expected = json.loads(headline.write_expected("smoke", directory=tmp_path).read_text())
+    assert expected["tolerance per key"] == {"cues.vanilla.L-share": 0.06}
+    assert expected["seed sd per key"] == {"cues.vanilla.L-share": 0.02}
+    assert expected["seed spread"] == {"seeds": [31, 1031]}

@@ -217,9 +217,9 @@ def _render(rng, l_cls, h_cls, size: int, world: CueWorld, notch=None) -> np.nda
         lc, hc = l_cls[s:s + CHUNK], h_cls[s:s + CHUNK]
         m = len(lc)
         img = np.fft.ifft2(np.fft.fft2(rng.standard_normal((m, size, size))) * filt).real
-        h_cue = _triads(rng, hc, world.h_amplitude, size) if world.h_carrier == "phase" else \
+        img += _waves(rng, lc, fl, L_AMPLITUDE, size)  # L's phases are drawn first, then H's
+        img += _triads(rng, hc, world.h_amplitude, size) if world.h_carrier == "phase" else \
             _waves(rng, hc, fh, world.h_amplitude, size)
-        img += _waves(rng, lc, fl, L_AMPLITUDE, size) + h_cue
         white = WHITE_NOISE * rng.standard_normal((m, size, size))
         if world.h_carrier == "phase":  # no noise in the triad's bins either (module docstring)
             white = np.fft.ifft2(np.fft.fft2(white) * _outside_triad(size)).real

@@ -44,7 +44,8 @@ def write_expected(profile_name: str, directory: Path | None = None) -> Path:
     """expected/<profile>.json (in ``directory``, default the repository's) from the last
     build's headline file. When the seed spread has been measured (``fm spread``), each
     number's tolerance follows from it (:func:`fm_core.store.seed_spread.tolerances_from_spread`)
-    and its summary goes in too; the prefix rules of :data:`TOLERANCES` cover the rest."""
+    and its summary goes in too; else the committed file's spread is kept for the keys
+    still measured. The prefix rules of :data:`TOLERANCES` cover the rest."""
     from . import seed_spread
 
     built = json.loads(headline_path(profile_name).read_text())
@@ -58,9 +59,24 @@ def write_expected(profile_name: str, directory: Path | None = None) -> Path:
         out["tolerance per key"] = seed_spread.tolerances_from_spread(spread)
         out["seed sd per key"] = seed_spread.standard_deviations(spread)
         out["seed spread"] = seed_spread.spread_summary(spread)
+    else:  # no spread measured in this store: keep the committed file's, for the keys still here
+        out.update(_spread_carried_over(profile_name, values))
     path = (directory or EXPECTED_DIR) / f"{profile_name}.json"
     save_json_atomic(path, out)
     return path
+
+
+def _spread_carried_over(profile_name: str, values: dict) -> dict:
+    """The committed expected file's seed spread (per-key tolerances and SDs, summary)
+    restricted to ``values``' keys: a refresh without ``fm spread`` keeps what was
+    measured; keys it never measured get the prefix tolerances."""
+    path = EXPECTED_DIR / f"{profile_name}.json"
+    before = json.loads(path.read_text()) if path.is_file() else {}
+    out = {k: {key: v for key, v in before[k].items() if key in values}
+           for k in ("tolerance per key", "seed sd per key") if before.get(k)}
+    if out and before.get("seed spread"):
+        out["seed spread"] = before["seed spread"]
+    return out
 
 
 def seed_spread_of(profile_name: str) -> dict:
