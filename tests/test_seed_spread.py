@@ -83,7 +83,8 @@ def test_expected_file_takes_its_tolerances_from_the_spread(tmp_path):
     own.parent.mkdir(parents=True, exist_ok=True)
     own.write_text(json.dumps({"values": {"cues.vanilla.L-share": 0.12, "table1.vanilla.standard": 90.0},
                                "made_by": {"profile": {}}}))
-    spread = {"seeds": [31, 1031, 2031], "values": {"cues.vanilla.L-share": [0.10, 0.12, 0.14]}}
+    spread = {"seeds": [31, 1031, 2031], "values": {"cues.vanilla.L-share": [0.10, 0.12, 0.14],
+                                                     "table1.vanilla.standard": [90.0, float("nan"), 91.0]}}
     seed_spread.spread_path("smoke").write_text(json.dumps(spread))
     expected = json.loads(headline.write_expected("smoke", directory=tmp_path).read_text())
     assert expected["tolerance per key"] == {"cues.vanilla.L-share": 0.06}
