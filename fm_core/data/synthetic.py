@@ -176,35 +176,34 @@ def _outside_triad(size: int) -> np.ndarray:
     return (~truth(size, "phase")["high"].any(0)).astype(np.float64)
 
 
-def _waves(rng, cls: np.ndarray, freqs: np.ndarray, amplitude: float, size: int) -> np.ndarray:
-    """Each image's class's two plane waves with random phases; cls < 0: none."""
-    n = len(cls)
-    out = np.zeros((n, size, size))
-    phase = rng.uniform(0, 2 * np.pi, (n, 2))
-    present = cls >= 0
+def _sum_of_waves(k: np.ndarray, phases: np.ndarray, amplitude: float, present: np.ndarray,
+                  size: int) -> np.ndarray:
+    """(n, size, size): image i holds the plane waves k[i] (W, 2) (kx, ky) at phases[i] (W,),
+    times ``amplitude``; images not ``present`` hold none."""
+    out = np.zeros((len(k), size, size))
     if amplitude == 0 or not present.any():
         return out
-    k = freqs[np.where(present, cls, 0)].astype(np.float64)
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float64) / size
-    for j in range(2):
+    for j in range(k.shape[1]):
         out += np.cos(2 * np.pi * (k[:, j, 0, None, None] * xx + k[:, j, 1, None, None] * yy)
-                      + phase[:, j, None, None])
+                      + phases[:, j, None, None])
     return out * amplitude * present[:, None, None]
+
+
+def _waves(rng, cls: np.ndarray, freqs: np.ndarray, amplitude: float, size: int) -> np.ndarray:
+    """Each image's class's two plane waves with random phases; cls < 0: none."""
+    phase = rng.uniform(0, 2 * np.pi, (len(cls), 2))
+    present = cls >= 0
+    return _sum_of_waves(freqs[np.where(present, cls, 0)].astype(np.float64), phase, amplitude, present, size)
 
 
 def _triads(rng, cls: np.ndarray, amplitude: float, size: int) -> np.ndarray:
     """Each image's phase-coded H cue (module docstring); cls < 0: none."""
-    n = len(cls)
-    out = np.zeros((n, size, size))
-    phase = rng.uniform(0, 2 * np.pi, (n, 2))
+    phase = rng.uniform(0, 2 * np.pi, (len(cls), 2))
     present = cls >= 0
-    if amplitude == 0 or not present.any():
-        return out
     phases = np.stack([phase[:, 0], phase[:, 1], phase.sum(1) + 2 * np.pi * np.maximum(cls, 0) / NUM_CLASSES], 1)
-    yy, xx = np.mgrid[0:size, 0:size].astype(np.float64) / size
-    for j, (kx, ky) in enumerate(triad(size)):
-        out += np.cos(2 * np.pi * (kx * xx + ky * yy)[None] + phases[:, j, None, None])
-    return out * amplitude * present[:, None, None]
+    k = np.broadcast_to(triad(size).astype(np.float64), (len(cls), 3, 2))
+    return _sum_of_waves(k, phases, amplitude, present, size)
 
 
 def _render(rng, l_cls, h_cls, size: int, world: CueWorld, notch=None) -> np.ndarray:
