@@ -21,17 +21,31 @@ from fm_core.nets.training import should_stop_early, train_network
 from fm_core.data.dataset import Dataset, from_arrays
 
 
+def _stops(val_losses, first_candidate, cfg, val_accs=None, num_classes=5):
+    accs = [0.9] * len(val_losses) if val_accs is None else val_accs
+    return should_stop_early(val_losses, first_candidate, cfg, val_accs=accs, num_classes=num_classes)
+
+
 def test_early_stopping_waits_patience_epochs_without_a_real_improvement():
     cfg = get_profile("smoke").replace(early_stop_patience=2, early_stop_delta=1e-3)
-    assert should_stop_early([1.0, 0.5, 0.4999, 0.4995], 0, cfg)  # two epochs of < 1e-3 gains
-    assert not should_stop_early([1.0, 0.5, 0.4999], 0, cfg)  # one: wait
-    assert not should_stop_early([1.0, 0.5, 0.45, 0.4], 0, cfg)  # still improving
+    assert _stops([1.0, 0.5, 0.4999, 0.4995], 0, cfg)  # two epochs of < 1e-3 gains
+    assert not _stops([1.0, 0.5, 0.4999], 0, cfg)  # one: wait
+    assert not _stops([1.0, 0.5, 0.45, 0.4], 0, cfg)  # still improving
     # creeping down by less than delta per epoch is no improvement, though each is a new best
-    assert should_stop_early([0.004, 0.0035, 0.0031, 0.0028], 0, cfg)
-    assert not should_stop_early([1.0, 0.5, 0.4999, 0.4995], 0, cfg.replace(early_stop_patience=0))  # off
+    assert _stops([0.004, 0.0035, 0.0031, 0.0028], 0, cfg)
+    assert not _stops([1.0, 0.5, 0.4999, 0.4995], 0, cfg.replace(early_stop_patience=0))  # off
     # warm-up epochs (the first two here) neither set the bar nor count
-    assert not should_stop_early([0.2, 0.1, 0.5, 0.4, 0.3], 2, cfg)
-    assert should_stop_early([0.2, 0.1, 0.5, 0.5, 0.5], 2, cfg)
+    assert not _stops([0.2, 0.1, 0.5, 0.4, 0.3], 2, cfg)
+    assert _stops([0.2, 0.1, 0.5, 0.5, 0.5], 2, cfg)
+
+
+def test_early_stopping_never_keeps_a_network_at_chance():
+    # the phase-cue network of seed 2031: its best loss at epoch 0, at chance (5 classes)
+    cfg = get_profile("smoke").replace(early_stop_patience=2)
+    losses, accs = [1.622, 2.113, 2.499], [0.211, 0.337, 0.297]
+    assert not _stops(losses, 0, cfg, accs, num_classes=5)
+    assert _stops(losses, 0, cfg, [0.45, 0.337, 0.297], num_classes=5)  # the same, better than chance
+    assert _stops(losses, 0, cfg, accs, num_classes=10)  # 21% is not chance with 10 classes
 
 
 def _tiny_dataset(n=64, size=32, seed=0) -> Dataset:

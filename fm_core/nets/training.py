@@ -24,7 +24,7 @@ from torchvision.transforms import v2
 
 from .attacks import eps_normalised, make_pgd, pgd_attack
 from fm_core.data.dataset import Dataset
-from .evaluation import accuracy, loss_and_accuracy
+from .evaluation import accuracy, loss_and_accuracy, near_chance
 from fm_core.errors import UserError
 from .models import MaskedClassifier, build_model
 from .distributed import DataParallel
@@ -86,23 +86,32 @@ def pgd_step_size(eps: float, steps: int) -> float:
     return 1.25 * eps if steps == 1 else 2.5 * eps / steps
 
 
-def should_stop_early(val_losses: list[float], first_candidate: int, profile: Profile) -> bool:
+def should_stop_early(val_losses: list[float], first_candidate: int, profile: Profile,
+                      val_accs: list[float], num_classes: int) -> bool:
     """Real early stopping (Keras' ``EarlyStopping`` with ``min_delta``): stop once
     ``early_stop_patience`` epochs in a row failed to bring the validation loss more than
     ``early_stop_delta`` below the lowest loss so far (0 patience: never; the paper trains
     all its epochs). Epochs before ``first_candidate`` (the eps warm-up of adversarial
-    training, whose losses are not comparable) neither set the bar nor count."""
+    training, whose losses are not comparable) neither set the bar nor count.
+
+    Never while the epoch of the lowest loss so far is within
+    :data:`~fm_core.nets.evaluation.CHANCE_MARGIN` of chance in accuracy: such a network has
+    learned nothing worth keeping, and its validation loss can rise for a few epochs at
+    the schedule's high learning rate while its training accuracy climbs (the phase-cue
+    network of seed 2031 was stopped after 3 of 8 epochs at 21% held-out accuracy, its
+    training accuracy at 89%)."""
     patience = profile.early_stop_patience
     if not patience:
         return False
-    bar, waited = float("inf"), 0
-    for loss in val_losses[first_candidate:]:
+    bar, waited, bar_acc = float("inf"), 0, None
+    for loss, acc in zip(val_losses[first_candidate:], val_accs[first_candidate:]):
         if loss < bar - profile.early_stop_delta:
-            bar, waited = loss, 0
+            bar, waited, bar_acc = loss, 0, acc
         else:
             waited += 1
-            bar = min(bar, loss)
-    return waited >= patience
+            if loss < bar:
+                bar, bar_acc = loss, acc
+    return waited >= patience and not near_chance(bar_acc, num_classes)
 
 
 def new_model(dataset: Dataset, profile: Profile, regime: str) -> MaskedClassifier:
@@ -166,7 +175,8 @@ def train_network(dataset: Dataset, regime: str, profile: Profile, progress: boo
     for epoch in bar:
         # checked before each epoch, from the history: a resumed run stops where an
         # uninterrupted one did
-        if should_stop_early(history["val_loss"], warmup_epochs(profile, regime), profile):
+        if should_stop_early(history["val_loss"], warmup_epochs(profile, regime), profile,
+                             val_accs=history["val_acc"], num_classes=dataset.num_classes):
             break
         model.train()
         if attack is not None:
