@@ -306,6 +306,20 @@ def test_page_settings_change_the_profile_and_show_in_the_header():
         assert "\n" not in str(info.value)
 
 
+def test_a_page_shows_the_settings_of_a_second_world_under_its_own_title(monkeypatch):
+    from fm_core.book import report
+    from fm_core.store.spectrum_parts import phase_world
+    shown = []
+    monkeypatch.setattr(report, "_display", shown.append)
+    page = Page("T", "smoke", show=False)
+    page.show_settings("cue world")
+    page.show_settings("cue world", cfg=phase_world(page.cfg), title="Settings of the phase-cue world")
+    own, variant = (repr(block) for block in shown)
+    assert own.startswith("Settings used on this page") and "phase" not in own
+    assert variant.startswith("Settings of the phase-cue world")
+    assert "H carried by phase alone" in variant and "the H cue only" in variant
+
+
 def test_a_bad_setting_is_one_line_in_a_notebook(tmp_path):
     """papermill -y 'settings: {dmask_lam: big}': the page's error is one line, no traceback."""
     import papermill as pm

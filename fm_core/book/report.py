@@ -179,13 +179,16 @@ class Page:
         items.append(("computed", _dt.datetime.now().strftime("%Y-%m-%d %H:%M")))
         return _Block(f"{self.title}: built with profile '{c.name}'", items)
 
-    def show_settings(self, *topics: str) -> None:
+    def show_settings(self, *topics: str, cfg: Profile | None = None,
+                      title: str = "Settings used on this page") -> None:
         """Display the settings this page used for ``topics`` (training, attack, dataset
         masks, image masks, classifier, cue world), in words generated from its profile
-        (:mod:`fm_core.book.page_settings`); the cue world only where the data are synthetic."""
+        (:mod:`fm_core.book.page_settings`); the cue world only where the data are synthetic.
+        ``cfg``: another profile the page also uses (e.g. a variant world), under ``title``."""
         from .page_settings import describe
-        topics = tuple(t for t in topics if t != "cue world" or self.cfg.data == "synthetic")
-        _display(_Block("Settings used on this page", describe(self.cfg, *topics), kind="seealso"))
+        cfg = self.cfg if cfg is None else cfg
+        topics = tuple(t for t in topics if t != "cue world" or cfg.data == "synthetic")
+        _display(_Block(title, describe(cfg, *topics), kind="seealso"))
 
     @property
     def elapsed(self) -> float:
