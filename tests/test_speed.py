@@ -68,6 +68,18 @@ def test_training_stops_early_and_says_how_many_epochs_it_trained():
     assert "pgd_acc" not in metrics
     full = train_network(ds, "vanilla", cfg.replace(early_stop_patience=0, epochs=3), progress=False)
     assert full.meta["metrics"]["epochs_trained"] == 3 and "pgd_acc" in full.meta["metrics"]
+    # early_stop_start: the first epochs neither set the bar nor count
+    late = train_network(ds, "vanilla", cfg.replace(early_stop_start=4), progress=False, evaluate_pgd=False)
+    assert metrics["epochs_trained"] < 6 == late.meta["metrics"]["epochs_trained"]
+
+
+def test_the_settings_box_says_from_which_epoch_early_stopping_counts():
+    from fm_core.book.page_settings import describe
+    quick = get_profile("quick")
+    (_, text), = describe(quick, "training")
+    assert f"counted from epoch {quick.early_stop_start + 1}" in text
+    (_, text), = describe(quick.replace(early_stop_start=0), "training")
+    assert "counted from" not in text and "stopping once" in text
 
 
 def test_stage_log_counts_each_artefact_once_without_its_nested_ones(tmp_path, monkeypatch):

@@ -8,8 +8,9 @@ from fm_core.profiles import Profile
 
 def _training(c: Profile) -> str:
     head = "a global-pool head" if c.pooled_head else "torchvision's head"
+    counted = f" (counted from epoch {c.early_stop_start + 1})" if c.early_stop_start else ""
     stop = (f", stopping once {c.early_stop_patience} epochs pass without the validation loss falling "
-            f"by {c.early_stop_delta:g}" if c.early_stop_patience else "")
+            f"by {c.early_stop_delta:g}{counted}" if c.early_stop_patience else "")
     return (f"{c.arch}, width x{c.width:g}, {head}; Adam with a one-cycle rate (max {c.max_lr:g}, "
             f"warm-up {c.pct_start:g} of the run), batches of {c.batch_size}, at most {c.epochs} "
             f"epochs{stop}; seed {c.seed}")

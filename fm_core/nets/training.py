@@ -35,7 +35,7 @@ CHECKPOINT_FORMAT = "fm_core.train_checkpoint/1"
 # The profile fields train_network reads: a checkpoint made with other values is refused.
 TRAINING_FIELDS = ("arch", "width", "pooled_head", "seed", "epochs", "batch_size", "max_lr",
                    "pct_start", "eps_pixel", "pgd_steps", "adv_train_steps", "adv_warmup_epochs",
-                   "early_stop_patience", "early_stop_delta")
+                   "early_stop_patience", "early_stop_delta", "early_stop_start")
 
 # The paper's augmentations (FACTS.md): scale in [0.5, 1.5], translation up to 0.4 of the
 # width/height, rotation by up to 180 degrees.
@@ -91,8 +91,9 @@ def should_stop_early(val_losses: list[float], first_candidate: int, profile: Pr
     """Real early stopping (Keras' ``EarlyStopping`` with ``min_delta``): stop once
     ``early_stop_patience`` epochs in a row failed to bring the validation loss more than
     ``early_stop_delta`` below the lowest loss so far (0 patience: never; the paper trains
-    all its epochs). Epochs before ``first_candidate`` (the eps warm-up of adversarial
-    training, whose losses are not comparable) neither set the bar nor count.
+    all its epochs). Epochs before ``first_candidate`` (``early_stop_start``, or the eps
+    warm-up of adversarial training, whose losses are not comparable) neither set the bar
+    nor count.
 
     Never while the epoch of the lowest loss so far is within
     :data:`~fm_core.nets.evaluation.CHANCE_MARGIN` of chance in accuracy: such a network has
@@ -175,7 +176,7 @@ def train_network(dataset: Dataset, regime: str, profile: Profile, progress: boo
     for epoch in bar:
         # checked before each epoch, from the history: a resumed run stops where an
         # uninterrupted one did
-        if should_stop_early(history["val_loss"], warmup_epochs(profile, regime), profile,
+        if should_stop_early(history["val_loss"], max(warmup_epochs(profile, regime), profile.early_stop_start), profile,
                              val_accs=history["val_acc"], num_classes=dataset.num_classes):
             break
         model.train()
