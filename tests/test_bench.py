@@ -40,7 +40,7 @@ def images(n: int, seed: int = 0) -> torch.Tensor:
 
 def test_every_case_runs_and_ratios_are_the_measured_quotients(tmp_path):
     out = tmp_path / "bench.json"
-    in_process = [name for name in bench.CASES if name not in ("sharded", "side_by_side")]  # own tests below
+    in_process = [name for name in bench.CASES if name not in ("sharded", "side_by_side", "malloc")]  # own tests below
     result = bench.run_bench(tiny_model(), images(4), steps=2, batch_size=4, out=out, cases=in_process)
     saved = json.loads(out.read_text())
     assert set(saved["cases"]) == set(in_process) >= {"batched", "mask_step", "precision", "channels_last",
@@ -165,6 +165,22 @@ def test_side_by_side_case_times_two_commands_both_ways(tmp_path):
     assert case["threads"]["side_by_side"] == max(1, case["cores"] // 2)
     with pytest.raises(UserError, match="build_model"):
         bench.run_bench(tiny_model(), images(2), steps=1, batch_size=2, cases=["side_by_side"])
+
+
+def test_malloc_case_times_the_same_commands_with_and_without_the_books_tunables(tmp_path):
+    """Two runs each way (glibc's default malloc, the book's GLIBC_TUNABLES); the faster
+    of each and their quotient."""
+    from fm_core.book.execute import MALLOC_TUNABLES
+    model = bench.make_bench_model("smoke")
+    result = bench.run_bench(model, bench.make_bench_images(model.size, n=4), steps=2, batch_size=4,
+                             cases=["malloc"], out=tmp_path / "b.json")
+    case = json.loads((tmp_path / "b.json").read_text())["cases"]["malloc"]
+    s, every = case["seconds"], case["all_seconds"]
+    assert set(s) == set(every) == {"glibc_default", "book_tunables"} and min(s.values()) > 0
+    assert all(len(v) == 2 and s[k] == min(v) for k, v in every.items())
+    assert result["ratios"] == {"malloc: glibc default/book tunables":
+                                pytest.approx(s["glibc_default"] / s["book_tunables"])}
+    assert case["tunables"] == MALLOC_TUNABLES
 
 
 def test_each_rank_gets_its_share_of_the_cores(monkeypatch):

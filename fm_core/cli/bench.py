@@ -20,6 +20,8 @@ it is. The cases:
   ``fm image-masks`` as one process vs under torchrun with 2 ranks; two ``fm mask``
   commands one after the other with all cores vs side by side with half each (how the
   book runs its pages).
+- ``malloc``: the same two commands side by side with glibc's default malloc vs the
+  book's ``GLIBC_TUNABLES`` (:data:`fm_core.book.execute.MALLOC_TUNABLES`).
 """
 from __future__ import annotations
 
@@ -255,7 +257,8 @@ def run_bench(model, x: torch.Tensor, steps: int = 50, batch_size: int = 64, out
 
 
 # the cases that time whole commands, in their own module (imported last: they need none of this one)
-from .bench_processes import sharded_case, side_by_side_case  # noqa: E402
+from .bench_processes import malloc_case, sharded_case, side_by_side_case  # noqa: E402
 
 register_case("sharded")(sharded_case)
 register_case("side_by_side")(side_by_side_case)
+register_case("malloc")(malloc_case)

@@ -1,6 +1,7 @@
 """Bench cases that time whole ``fm`` commands in fresh processes (process start, torch
 import and all): ``sharded`` (:mod:`fm_core.nets.distributed`) and ``side_by_side`` (the
-book's ``jobs``, :func:`fm_core.book.execute.default_jobs`). :mod:`fm_core.cli.bench`
+book's ``jobs``, :func:`fm_core.book.execute.default_jobs`) and ``malloc`` (the book's
+malloc setting). :mod:`fm_core.cli.bench`
 registers them; each takes its :class:`fm_core.cli.bench.BenchSetup`.
 """
 from __future__ import annotations
@@ -106,10 +107,15 @@ def sharded_case(s: BenchSetup, timeout: float = 3600) -> dict:
                     f"max_abs_diff: merged masks vs the one-process masks"}
 
 
-def _side_by_side_commands(commands: list[list[str]], threads: int, timeout: float) -> float:
-    """Wall seconds of ``commands`` started together, ``threads`` threads each."""
+def _side_by_side_commands(commands: list[list[str]], threads: int, timeout: float,
+                           GLIBC_TUNABLES: str | None = None) -> float:
+    """Wall seconds of ``commands`` started together, ``threads`` threads each (and
+    glibc's malloc ``GLIBC_TUNABLES``; None: its defaults)."""
     start = time.perf_counter()
     env = _command_env(threads)
+    env.pop("GLIBC_TUNABLES", None)
+    if GLIBC_TUNABLES is not None:
+        env["GLIBC_TUNABLES"] = GLIBC_TUNABLES
     procs = [subprocess.Popen(c, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for c in commands]
     for proc in procs:
@@ -140,3 +146,32 @@ def side_by_side_case(s: BenchSetup, timeout: float = 3600) -> dict:
             "ratios": {"two commands: one after the other/side by side": after / together},
             "note": "whole `fm mask` commands, process start and torch import included (as a book page's "
                     "kernel start is); above 1, running two at a time with half the cores each is faster"}
+
+
+def malloc_case(s: BenchSetup, timeout: float = 3600) -> dict:
+    """The book's malloc setting (:data:`fm_core.book.execute.MALLOC_TUNABLES`): two ``fm
+    mask`` commands side by side (as ``side_by_side``, as the book runs its pages), with
+    glibc's default malloc and with the book's ``GLIBC_TUNABLES``; default first, then
+    tuned, twice, the faster of each kept (a shared machine's noise only ever adds)."""
+    from fm_core.book.execute import MALLOC_TUNABLES
+
+    _check_rebuildable(s, "malloc")
+    cores, n = available_cores(), len(s.x)
+    seconds = {"glibc_default": [], "book_tunables": []}
+    with tempfile.TemporaryDirectory(prefix="fm-bench-malloc-") as tmp:
+        tmp = Path(tmp)
+        _write_model_and_images(s, tmp)
+        commands = [[sys.executable, "-m", "fm_core", "mask", "--model", str(tmp / "model.pt"),
+                     "--data", str(tmp / "images.npz"), "--split", "val", "--max-steps", str(4 * s.steps),
+                     "--batch-size", str(min(32, n)), "--seed", str(i), "--device", "cpu",
+                     "--profile", str(s.model.meta.get("profile", "quick")), "--out", str(tmp / f"m{i}.npz")]
+                    for i in range(2)]
+        for _ in range(2):
+            for name, tunables in (("glibc_default", None), ("book_tunables", MALLOC_TUNABLES)):
+                seconds[name].append(_side_by_side_commands(commands, max(1, cores // 2), timeout,
+                                                            GLIBC_TUNABLES=tunables))
+    best = {k: min(v) for k, v in seconds.items()}
+    return {"cores": cores, "tunables": MALLOC_TUNABLES, "seconds": best, "all_seconds": seconds,
+            "ratios": {"malloc: glibc default/book tunables": best["glibc_default"] / best["book_tunables"]},
+            "note": "two whole `fm mask` commands side by side, process start included; above 1, the book's "
+                    "malloc setting is faster (glibc only; elsewhere both runs are the same)"}
