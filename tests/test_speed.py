@@ -4,6 +4,7 @@ single-image masks. (Speed itself is measured by ``fm bench``, never in a test.)
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import torch
@@ -80,6 +81,46 @@ def test_the_settings_box_says_from_which_epoch_early_stopping_counts():
     assert f"counted from epoch {quick.early_stop_start + 1}" in text
     (_, text), = describe(quick.replace(early_stop_start=0), "training")
     assert "counted from" not in text and "stopping once" in text
+
+
+def test_waiting_for_another_process_is_its_own_stage(tmp_path, monkeypatch):
+    """A page that finds another page computing its artefact waits; the wait is logged as
+    "waiting for another page" (an idle core in the build report), and not as the own
+    time of the computation that asked."""
+    import subprocess
+    import sys
+    import time
+
+    log = tmp_path / "stages.jsonl"
+    monkeypatch.setenv(STAGE_LOG_ENV, str(log))
+    target, started = tmp_path / "a" / "slow.json", tmp_path / "started"
+    other = subprocess.Popen([sys.executable, "-c", (
+        "import json, pathlib, time\n"
+        "from fm_core import store\n"
+        f"target, started = pathlib.Path({str(target)!r}), pathlib.Path({str(started)!r})\n"
+        "def compute():\n"
+        "    started.touch()\n"
+        "    time.sleep(2.0)\n"
+        "    return 7\n"
+        "store.fetch(target, compute, lambda v, p: p.write_text(json.dumps(v)),"
+        " lambda p: json.loads(p.read_text()))\n")], env={**os.environ, STAGE_LOG_ENV: ""})
+    deadline = time.time() + 60
+    while not started.exists() and time.time() < deadline and other.poll() is None:
+        time.sleep(0.05)
+    assert started.exists(), "the other process never started computing"
+
+    def outer():
+        value = store.fetch(target, lambda: 0, lambda v, p: p.write_text(json.dumps(v)),
+                            lambda p: json.loads(p.read_text()))
+        return value + 1
+
+    assert store.fetch(tmp_path / "a" / "outer.json", outer, lambda v, p: p.write_text(json.dumps(v)),
+                       lambda p: json.loads(p.read_text()), stage="outer stage") == 8  # its value, not ours
+    assert other.wait(timeout=60) == 0
+    stages, _ = read_stage_log(log)
+    assert stages["waiting for another page"]["count"] == 1
+    assert stages["waiting for another page"]["seconds"] >= store.WAIT_REPORTED
+    assert stages["outer stage"]["seconds"] < 0.5 * stages["waiting for another page"]["seconds"]
 
 
 def test_stage_log_counts_each_artefact_once_without_its_nested_ones(tmp_path, monkeypatch):

@@ -67,9 +67,11 @@ def fetch(path: Path, compute: Callable[[], T], save: Callable[[T, Path], None],
     value, problem = _load_checked(path, load)
     if problem is None:
         return value
+    asked = time.perf_counter()
     with _artefact_lock(path):
         value, problem = _load_checked(path, load)  # made by another process while we waited?
         if problem is None:
+            _log_wait(time.perf_counter() - asked, path.name)
             return value
         if problem != _MISSING:
             discard(path, problem)
@@ -84,6 +86,31 @@ def fetch(path: Path, compute: Callable[[], T], save: Callable[[T, Path], None],
     return value
 
 
+# Seconds a page may wait for another's artefact before the build report counts it
+WAIT_REPORTED = 0.5
+
+
+def _log_wait(seconds: float, name: str) -> None:
+    """Time spent waiting for another process to finish ``name`` goes into the stage log
+    as stage "waiting for another page" (a build's idle core shows there), and is not
+    counted as the enclosing computation's own time."""
+    if seconds < WAIT_REPORTED:
+        return
+    if _nested_seconds:
+        _nested_seconds[-1] += seconds
+    _append_stage("waiting for another page", name, seconds)
+
+
+def _append_stage(stage: str, name: str, seconds: float) -> None:
+    log_file = os.environ.get(STAGE_LOG_ENV, "").strip()
+    if log_file:
+        try:
+            with open(log_file, "a", encoding="utf-8") as fh:
+                fh.write(json.dumps({"stage": stage, "artefact": name, "seconds": round(seconds, 3)}) + "\n")
+        except OSError as exc:  # timing is a report, never a reason to fail a build
+            log.warning("cannot append to the stage log %s: %s", log_file, exc)
+
+
 def _timed(compute: Callable[[], T], stage: str, name: str) -> tuple[T, float]:
     """``compute()`` and its wall seconds; logs the seconds not spent in nested fetches."""
     _nested_seconds.append(0.0)
@@ -95,13 +122,7 @@ def _timed(compute: Callable[[], T], stage: str, name: str) -> tuple[T, float]:
         own = seconds - _nested_seconds.pop()
         if _nested_seconds:
             _nested_seconds[-1] += seconds
-    log_file = os.environ.get(STAGE_LOG_ENV, "").strip()
-    if log_file:
-        try:
-            with open(log_file, "a", encoding="utf-8") as fh:
-                fh.write(json.dumps({"stage": stage, "artefact": name, "seconds": round(own, 3)}) + "\n")
-        except OSError as exc:  # timing is a report, never a reason to fail a build
-            log.warning("cannot append to the stage log %s: %s", log_file, exc)
+    _append_stage(stage, name, own)
     return value, seconds
 
 
