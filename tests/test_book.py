@@ -195,6 +195,31 @@ def test_execution_order_reads_the_pages_metadata(tmp_path):
     together, later = execution_order(paths)
     assert [p.stem for p in together] == ["10_long", "00_a", "11_b"]
     assert [p.stem for p in later] == ["09_summary"]
+    # the real book: the cue page (long, needs little of the others) starts first, the
+    # reproduction page runs last
+    together, later = execution_order(sorted(BOOK.glob("[0-9]*.ipynb")))
+    assert together[0].stem == "10_cue_question" and [p.stem for p in later] == ["09_reproduction"]
+
+
+def test_a_page_does_not_start_beside_the_page_whose_artefacts_it_reads(tmp_path):
+    """``after``: the page waits in the queue, not on the store's lock, while the pages it
+    reads are pending or running; the next free page starts instead. In the real book
+    the reversal, classifier and ground-truth pages read the single-image page's masks
+    (beside it the reversal page waited 52 s of a build with its core idle)."""
+    from fm_core.book.execute import page_flags
+    from fm_core.book.run import next_page
+    a, b, c, d = (_notebook(tmp_path / f"{n}.ipynb", n) for n in ("05_a", "06_b", "07_c", "08_d"))
+    nb = nbformat.read(b, 4)
+    nb.metadata["fm_book"] = {"after": ["05_a"]}
+    nbformat.write(nb, b)
+    assert next_page([b, c], running=[a]) == c  # b waits for a
+    assert next_page([b], running=[a]) is None  # nothing free: wait for a running page
+    assert next_page([b, c], running=[]) == b  # a is done
+    assert next_page([a, b], running=[]) == a and next_page([b, a], running=[]) == a
+    assert next_page([b], running=[d]) == b  # a is not in this build
+    assert next_page([], running=[a]) is None
+    readers = {p.stem for p in BOOK.glob("[0-9]*.ipynb") if "05_single_image_masks" in page_flags(p).get("after", [])}
+    assert readers == {"06_adversarial_reversal", "07_mask_classifier", "08_ground_truth"}
 
 
 def test_sphinx_warnings_are_recorded(tmp_book):
@@ -444,6 +469,25 @@ def test_the_stability_page_says_what_its_extra_seeds_change():
     text = seeds_prose({"seeds": [31, 1031], "cheaper": {"n_train": 1500, "epochs": 5}}, quick)
     assert "n_train all -> 1500" in text and f"epochs {quick.epochs} -> 5" in text and "{" not in text
     assert "the seed's alone" in seeds_prose({"seeds": [31, 1031], "cheaper": {}}, quick)
+
+
+def test_the_cue_page_computes_the_robust_h_controls_first(monkeypatch):
+    """In a parallel build the reversal page asks for the robust-H networks soon after the
+    cue page starts, and the networks page trains the paper's five meanwhile: the cue page
+    computes the controls first, the robust-H world's leading, the paper's five last."""
+    from fm_core.store import cue_results, pipeline
+    from fm_core.profiles import REGIMES
+    quick = Page("T", "quick", show=False).cfg
+    chosen = cue_results.conditions(quick)
+    asked = []
+    monkeypatch.setattr(cue_results, "network_row", lambda v, r, progress=True: asked.append((v, r)) or
+                        {"L-bias": 0.5, "L-share": 0.5, "clean, %": 90.0})
+    monkeypatch.setattr(pipeline, "save_result", lambda *a, **k: None)
+    table = cue_results.cue_table(quick)
+    robust = [(v, r) for n, v, r in chosen if "robust-H" in n]
+    assert len(robust) == 2 and asked[:2] == robust
+    assert asked[-len(REGIMES):] == [(quick, r) for r in REGIMES] and len(asked) == len(chosen)
+    assert list(table["rows"]) == [n for n, _, _ in chosen]  # shown in the page's order
 
 
 def test_the_introduction_lists_every_page():

@@ -220,7 +220,11 @@ def finish_executed(out: Path, source: Path, parameters: dict) -> None:
 # ------------------------------------------------------------------ parallel builds
 #: a notebook's metadata key for its place in the build: ``{"start_first": true}`` for a
 #: long page that needs little of the others' work (started before them in a parallel
-#: build), ``{"after_others": true}`` for a page that reads the results the others save,
+#: build), ``{"after": ["05_single_image_masks"]}`` for a page that reads another's
+#: artefacts (it does not start while that page is pending or running, so it never waits
+#: on the store's lock with its core idle: :func:`fm_core.book.run.next_page`; the build
+#: report's "waiting for another page" stage shows where a page still waits),
+#: ``{"after_others": true}`` for a page that reads the results the others save,
 #: ``{"parameters": {...}}`` for parameters the build gives that page alone (the explorer's
 #: ``widgets: false``: a static page has no kernel behind its controls)
 ORDER_KEY = "fm_book"

@@ -10,7 +10,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from .execute import execute, execution_order, finish_executed, page_parameters, run_page, threads_per_kernel
+from .execute import (execute, execution_order, finish_executed, page_flags, page_parameters, run_page,
+                      threads_per_kernel)
 from .progress import read_stage_log
 from fm_core.errors import UserError
 from .report import format_seconds
@@ -72,6 +73,19 @@ def _execute_one(build, nb: Path, overall) -> None:
         overall.update(1)
 
 
+def next_page(pending: list[Path], running: list[Path]) -> Path | None:
+    """The first of ``pending`` whose ``after`` pages (its ``fm_book`` metadata: the
+    stems of pages whose artefacts it reads) are neither pending nor running; None when
+    every pending page waits for a running one. A page that reads another's work would
+    otherwise start beside it and wait on the store's lock with its core idle. Should
+    nothing be running and no page free (a cycle), the first pending page starts."""
+    busy = {nb.stem for nb in [*pending, *running]}
+    for nb in pending:
+        if not busy & set(page_flags(nb).get("after", [])):
+            return nb
+    return None if running else (pending[0] if pending else None)
+
+
 def _execute_side_by_side(build, notebooks: list[Path], overall) -> None:
     """Pages in ``build.jobs`` worker processes, each kernel with its share of the cores.
     Two pages that need one artefact do not compute it twice: the store's lock makes the
@@ -87,7 +101,10 @@ def _execute_side_by_side(build, notebooks: list[Path], overall) -> None:
     with ProcessPoolExecutor(max_workers=build.jobs, mp_context=context) as pool:
         while (pending and failure is None) or running:
             while pending and failure is None and len(running) < build.jobs:
-                nb = pending.pop(0)
+                nb = next_page(pending, [nb for nb, *_ in running.values()])
+                if nb is None:  # every pending page waits for a running one
+                    break
+                pending.remove(nb)
                 progress, stages = _page_logs(build, nb)
                 parameters = page_parameters(build.parameters, nb)
                 future = pool.submit(run_page, nb, build.src / nb.name, parameters,

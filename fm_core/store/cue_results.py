@@ -58,9 +58,11 @@ def network_row(cfg: Profile, regime: str, progress: bool = True) -> dict:
 def cue_table(cfg: Profile, progress: bool = True) -> dict:
     """Every condition's row, and Spearman's rho between L-bias and L-share across them."""
     chosen = conditions(cfg)
-    # computed last to first: in a parallel book build the networks page trains the paper's
-    # five networks meanwhile, so the two pages do not wait on each other's locks
-    computed = {name: network_row(variant, regime, progress) for name, variant, regime in reversed(chosen)}
+    # the controls first, the robust-H world's at their head: in a parallel book build the
+    # networks page trains the paper's five meanwhile, and the reversal page asks for the
+    # robust-H networks soon after this page starts, so neither page waits on the other
+    computed = {name: network_row(variant, regime, progress)
+                for name, variant, regime in chosen[len(REGIMES):] + chosen[:len(REGIMES)]}
     rows = {name: computed[name] for name, _, _ in chosen}
     agree = agreement(rows, digits=None)
     values = {"rows": rows, "rank correlation (L-bias, L-share)": agree["rank correlation"],
