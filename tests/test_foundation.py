@@ -117,6 +117,13 @@ def test_load_dataset_synthetic_subsample():
     assert np.array_equal(ds.ground_truth, ds.truth["low"] | ds.truth["high"])
 
 
+def test_the_validation_subset_does_not_depend_on_n_train():
+    """A network trained on fewer images is masked and judged on the same validation images."""
+    every, fewer = (load_dataset("synthetic", 32, n_train=n, n_val=50) for n in (None, 100))
+    assert len(fewer.y_train) == 100 and len(every.y_train) > 100
+    assert torch.equal(every.x_val, fewer.x_val) and torch.equal(every.y_val, fewer.y_val)
+
+
 def test_unknown_synthetic_size_is_a_user_error():
     with pytest.raises(UserError, match="sizes"):
         load_dataset("synthetic", 48)
