@@ -194,7 +194,7 @@ PROFILES: dict[str, Profile] = {
         imask_images=40, imask_batch_size=40, bands=8, classifier_permutations=99,
         umap_neighbors=5, eps_pixel=SMALL_EPS_PIXEL,
     ),
-    # quick trades, to build the book in ten minutes on 2 cores (README, "Choices"):
+    # quick trades, to build the book in about ten minutes on 2 cores (README, "Choices"):
     # 8 epochs with early stopping (was 10), one-step adversarial training from a random
     # start (Wong et al. 2020; was 3 PGD steps) with a 2-epoch eps warm-up (was 4); 1,000
     # validation images (was the whole 1,934: halves of 500 to learn and to judge masks);
