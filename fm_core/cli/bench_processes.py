@@ -107,15 +107,25 @@ def sharded_case(s: BenchSetup, timeout: float = 3600) -> dict:
                     f"max_abs_diff: merged masks vs the one-process masks"}
 
 
+def _two_mask_commands(s: BenchSetup, folder: Path) -> list[list[str]]:
+    """Two ``fm mask`` commands (seeds 0 and 1) on the bench model and images written to
+    ``folder``: a dataset mask of at most ``4 x steps`` steps each, on the CPU."""
+    return [[sys.executable, "-m", "fm_core", "mask", "--model", str(folder / "model.pt"),
+             "--data", str(folder / "images.npz"), "--split", "val", "--max-steps", str(4 * s.steps),
+             "--batch-size", str(min(32, len(s.x))), "--seed", str(i), "--device", "cpu",
+             "--profile", str(s.model.meta.get("profile", "quick")), "--out", str(folder / f"m{i}.npz")]
+            for i in range(2)]
+
+
 def _side_by_side_commands(commands: list[list[str]], threads: int, timeout: float,
-                           GLIBC_TUNABLES: str | None = None) -> float:
+                           malloc_tunables: str | None = None) -> float:
     """Wall seconds of ``commands`` started together, ``threads`` threads each (and
-    glibc's malloc ``GLIBC_TUNABLES``; None: its defaults)."""
+    ``malloc_tunables`` as their GLIBC_TUNABLES; None: glibc's defaults)."""
     start = time.perf_counter()
     env = _command_env(threads)
     env.pop("GLIBC_TUNABLES", None)
-    if GLIBC_TUNABLES is not None:
-        env["GLIBC_TUNABLES"] = GLIBC_TUNABLES
+    if malloc_tunables is not None:
+        env["GLIBC_TUNABLES"] = malloc_tunables
     procs = [subprocess.Popen(c, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for c in commands]
     for proc in procs:
@@ -130,15 +140,11 @@ def side_by_side_case(s: BenchSetup, timeout: float = 3600) -> dict:
     at most, CPU): one after the other with all cores each, then side by side with
     cores / 2 threads each, as :mod:`fm_core.book.run` runs two pages."""
     _check_rebuildable(s, "side_by_side")
-    cores, n = available_cores(), len(s.x)
+    cores = available_cores()
     with tempfile.TemporaryDirectory(prefix="fm-bench-side-") as tmp:
         tmp = Path(tmp)
         _write_model_and_images(s, tmp)
-        commands = [[sys.executable, "-m", "fm_core", "mask", "--model", str(tmp / "model.pt"),
-                     "--data", str(tmp / "images.npz"), "--split", "val", "--max-steps", str(4 * s.steps),
-                     "--batch-size", str(min(32, n)), "--seed", str(i), "--device", "cpu",
-                     "--profile", str(s.model.meta.get("profile", "quick")), "--out", str(tmp / f"m{i}.npz")]
-                    for i in range(2)]
+        commands = _two_mask_commands(s, tmp)
         after = sum(_timed_command(c, cores, timeout, case="side_by_side") for c in commands)
         together = _side_by_side_commands(commands, max(1, cores // 2), timeout)
     return {"cores": cores, "threads": {"one_after_the_other": cores, "side_by_side": max(1, cores // 2)},
@@ -156,20 +162,16 @@ def malloc_case(s: BenchSetup, timeout: float = 3600) -> dict:
     from fm_core.book.execute import MALLOC_TUNABLES
 
     _check_rebuildable(s, "malloc")
-    cores, n = available_cores(), len(s.x)
+    cores = available_cores()
     seconds = {"glibc_default": [], "book_tunables": []}
     with tempfile.TemporaryDirectory(prefix="fm-bench-malloc-") as tmp:
         tmp = Path(tmp)
         _write_model_and_images(s, tmp)
-        commands = [[sys.executable, "-m", "fm_core", "mask", "--model", str(tmp / "model.pt"),
-                     "--data", str(tmp / "images.npz"), "--split", "val", "--max-steps", str(4 * s.steps),
-                     "--batch-size", str(min(32, n)), "--seed", str(i), "--device", "cpu",
-                     "--profile", str(s.model.meta.get("profile", "quick")), "--out", str(tmp / f"m{i}.npz")]
-                    for i in range(2)]
+        commands = _two_mask_commands(s, tmp)
         for _ in range(2):
             for name, tunables in (("glibc_default", None), ("book_tunables", MALLOC_TUNABLES)):
                 seconds[name].append(_side_by_side_commands(commands, max(1, cores // 2), timeout,
-                                                            GLIBC_TUNABLES=tunables))
+                                                            malloc_tunables=tunables))
     best = {k: min(v) for k, v in seconds.items()}
     return {"cores": cores, "tunables": MALLOC_TUNABLES, "seconds": best, "all_seconds": seconds,
             "ratios": {"malloc: glibc default/book tunables": best["glibc_default"] / best["book_tunables"]},

@@ -80,11 +80,14 @@ def subsample(ds: Dataset, n_train: int | None, n_val: int | None, seed: int) ->
     Each split draws from its own generator, so the validation subset does not depend on
     ``n_train``: a network trained on fewer images is masked and judged on the same
     validation images as one trained on all."""
+    def pick(total: int, n: int) -> torch.Tensor:
+        return torch.randperm(total, generator=torch.Generator().manual_seed(seed))[:n].sort().values
+
     if n_train is not None and n_train < len(ds.y_train):
-        idx = torch.randperm(len(ds.y_train), generator=torch.Generator().manual_seed(seed))[:n_train].sort().values
+        idx = pick(len(ds.y_train), n_train)
         ds.x_train, ds.y_train = ds.x_train[idx], ds.y_train[idx]
     if n_val is not None and n_val < len(ds.y_val):
-        idx = torch.randperm(len(ds.y_val), generator=torch.Generator().manual_seed(seed))[:n_val].sort().values
+        idx = pick(len(ds.y_val), n_val)
         ds.x_val, ds.y_val = ds.x_val[idx], ds.y_val[idx]
     ds.meta.update(n_train=len(ds.y_train), n_val=len(ds.y_val))
     return ds
