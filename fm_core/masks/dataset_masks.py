@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from fm_core.nets.evaluation import EVAL_BATCH, normalised_losses
+from fm_core.nets.evaluation import EVAL_BATCH
 from fm_core.nets.evaluation import accuracy as masked_accuracy
 from fm_core.fourier import PARTS, SpectrumFilter, apply_part_mask, model_device_dtype, spectrum_reference
 from .objective import adam_coefficients, adam_step, exp_penalty, one_cycle
@@ -115,11 +115,12 @@ def run_lambda_path(model, x: torch.Tensor, y: torch.Tensor, *, lams, lr, max_st
     steps_per_epoch = max(1, n // batch_size)
     max_steps = epochs * steps_per_epoch if max_steps is None else max_steps
     window = steps_per_epoch if window is None else window
-    with torch.no_grad():
+    with torch.no_grad():  # one unmasked pass gives the reference losses, outputs and accuracy
         z = model.normalize(x)
-        ref_loss = normalised_losses(model, z, y)
-        ref_logp = torch.cat([F.log_softmax(model.core(z[i:i + EVAL_BATCH]), -1) for i in range(0, n, EVAL_BATCH)])
-    accuracy_before = masked_accuracy(model, x, y)
+        logits = torch.cat([model.core(z[i:i + EVAL_BATCH]) for i in range(0, n, EVAL_BATCH)])
+        ref_loss = F.cross_entropy(logits, y, reduction="none")
+        ref_logp = F.log_softmax(logits, -1)
+        accuracy_before = float((logits.argmax(1) == y).double().mean())
     reference = spectrum_reference(z, part, seed)
 
     def applied(mask):  # what the evaluation takes: the mask itself, or the mask with its part

@@ -183,13 +183,13 @@ class DatasetMaskMethod(DatasetMask):
         """A stored :class:`~fm_core.masks.result.MaskResult` as a map, its cost derived from
         what it records (images n, steps S of b images, checks every ``window`` steps), as
         :func:`learn_lambda_path` spends it: reference losses, outputs and accuracy
-        before (3n forwards), a forward and backward per image of each step, the masked
+        before (one pass, n forwards), a forward and backward per image of each step, the masked
         accuracy at every window's end (n each). Seconds are not recorded, so NaN."""
         s = result.settings
         n, steps, batch = int(s["images"]), int(result.steps[0]), int(s["batch_size"])
         # accuracy at every window's end under the paper's revert rule, else once at the end
         checks = -(-steps // int(s["window"])) if s.get("revert", True) else 1
-        cost = {"forward_passes": 3 * n + steps * batch + checks * n, "backward_passes": steps * batch,
+        cost = {"forward_passes": n + steps * batch + checks * n, "backward_passes": steps * batch,
                 "network_calls": None, "seconds": float("nan"), "source": "record"}
         return FrequencyMap(result.mask.astype(np.float64), DatasetMaskMethod.name, cost,
                             dict(s, converged=bool(result.converged[0]), steps=steps))
