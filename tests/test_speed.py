@@ -201,3 +201,25 @@ def test_step_budget_curve_reports_steps_and_quality_per_budget():
     assert curve["mean mask value"][0] > curve["mean mask value"][-1]
     text = experiments.step_budget_summary(curve, 20)
     assert "20 steps" in text and ("same masks" in text or "changes the masks" in text)
+
+
+def test_a_page_imports_no_library_it_may_not_use():
+    """Every book page starts a kernel and runs its import cell: torchattacks (scipy.stats
+    among its imports) and scikit-learn cost about two seconds there, so fm_core imports them
+    where they are used. Checked on every page's real import cell, in a fresh interpreter."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import nbformat
+
+    book = Path(__file__).resolve().parents[1] / "book"
+    lines = set()
+    for page in sorted(book.glob("[0-9][0-9]_*.ipynb")):
+        code = [c for c in nbformat.read(page, as_version=4).cells if c.cell_type == "code"]
+        lines |= {line for line in code[1].source.splitlines() if line.startswith(("from ", "import "))}
+    assert any("fm_core" in line for line in lines)
+    probe = "\n".join(sorted(lines)) + ("\nimport sys\nprint(sorted(m for m in ('torchattacks', 'sklearn', "
+                                         "'scipy.stats', 'umap') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout

@@ -4,8 +4,12 @@ The paper's code states eps = 0.06 in normalised units; ``eps_normalised`` conve
 between the two with the model's normalisation std, so both can be recorded."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
-import torchattacks
+
+if TYPE_CHECKING:
+    import torchattacks
 
 
 def eps_normalised(eps_pixel: float, std: float) -> float:
@@ -16,6 +20,9 @@ def eps_normalised(eps_pixel: float, std: float) -> float:
 def make_pgd(model: torch.nn.Module, eps_pixel: float, steps: int = 10) -> torchattacks.PGD:
     """The paper's PGD: step eps/8, ``steps`` steps, random start, L-inf ball. Its random
     start draws from torch's global generator: seed that (as :func:`pgd_attack` does)."""
+    import torchattacks  # here, not at the top: it takes ~1 s to import (scipy.stats among
+    # its imports), which every book page would pay, most without running an attack
+
     return torchattacks.PGD(model, eps=eps_pixel, alpha=eps_pixel / 8, steps=steps, random_start=True)
 
 

@@ -9,5 +9,7 @@ in, numbers out; nothing here reads or writes the artefact store (:mod:`fm_core.
 - :mod:`~fm_core.science.cue_analysis`: the cue world's questions, by behaviour and by masks;
 - :mod:`~fm_core.science.paper`: the numbers the paper reported (cited, never computed).
 
-Nothing is imported here: each module loads only what it needs.
+Nothing is imported here: each module loads only what it needs, and scipy.stats and
+scikit-learn are imported inside the functions that use them: together about a second of
+import time, which every book page's kernel would otherwise pay whether it uses them or not.
 """

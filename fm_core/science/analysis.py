@@ -24,7 +24,6 @@ from __future__ import annotations
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
-from sklearn.metrics import roc_auc_score, roc_curve
 
 # --------------------------------------------------------------------------- Figure 1
 
@@ -220,6 +219,8 @@ def ground_truth_scores(mask: np.ndarray, truth: np.ndarray) -> dict:
     ranking planted bins above the rest (1 = perfect, 0.5 = chance), the fraction of
     planted bins among the k largest mask values, and k = the number of planted bins.
     """
+    from sklearn.metrics import roc_auc_score  # here, not at the top: see fm_core.science
+
     values, planted = _flat_truth(mask, truth)
     k = int(planted.sum())
     top_k = np.argsort(-values, kind="stable")[:k]
@@ -230,6 +231,8 @@ def ground_truth_scores(mask: np.ndarray, truth: np.ndarray) -> dict:
 
 def ground_truth_roc(mask: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """ROC curve (false-positive rate, true-positive rate) behind ``ground_truth_scores``."""
+    from sklearn.metrics import roc_curve
+
     values, planted = _flat_truth(mask, truth)
     fpr, tpr, _ = roc_curve(planted, values)
     return fpr, tpr

@@ -18,7 +18,6 @@ from typing import Mapping
 
 import numpy as np
 import torch
-from scipy.stats import spearmanr
 
 from .analysis import ground_truth_scores
 from fm_core.nets.evaluation import accuracy, predict
@@ -92,6 +91,8 @@ def band_comparison(masks_a: np.ndarray, masks_b: np.ndarray, bands: np.ndarray,
 
 def rank_correlation(x, y) -> float:
     """Spearman's rho between two paired sequences (NaN when undefined)."""
+    from scipy.stats import spearmanr  # here, not at the top: see fm_core.science
+
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     ok = ~(np.isnan(x) | np.isnan(y))
     if ok.sum() < 3 or np.unique(x[ok]).size < 2 or np.unique(y[ok]).size < 2:

@@ -19,11 +19,6 @@ beside the result, on the same folds, as ``standardised_accuracy_pct``).
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import norm
-from sklearn.linear_model import RidgeClassifierCV
-from sklearn.model_selection import StratifiedKFold
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from fm_core.fourier import symmetric_part
@@ -49,6 +44,8 @@ def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[f
     """Wilson score interval for a binomial proportion (fractions in [0, 1])."""
     if n <= 0:
         raise ValueError("the Wilson interval needs n > 0")
+    from scipy.stats import norm  # here, not at the top: see fm_core.science
+
     z = norm.ppf(0.5 + confidence / 2)
     p = successes / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
@@ -57,6 +54,10 @@ def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[f
 
 
 def _model(alphas, standardise: bool):
+    from sklearn.linear_model import RidgeClassifierCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
     ridge = RidgeClassifierCV(alphas=alphas)  # inner CV: leave-one-out on the training masks
     return make_pipeline(StandardScaler(), ridge) if standardise else ridge
 
@@ -128,6 +129,8 @@ def mask_classifier(masks: np.ndarray, labels: np.ndarray, n_splits: int = 5, n_
         raise ValueError("n_permutations must be at least 1")
     usable, k = usable_masks(labels, n_splits)
     x, y = x[usable], labels[usable]
+    from sklearn.model_selection import StratifiedKFold
+
     splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
     folds = list(splitter.split(x, y))
     fold = np.empty(len(y), dtype=int)
