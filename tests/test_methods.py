@@ -205,3 +205,37 @@ def test_reliability_prose_names_the_shaky_maps():
     assert "Below 0.9: the frequency ablation of adversarial (-0.40)" in text
     maps["ablation"] = fmap(0.93)
     assert "Every such map reaches 0.9 or more" in method_results.reliability_prose(result)
+
+
+def test_left_out_pairs_are_split_by_what_the_ablation_sees_and_bound_the_auroc():
+    """A planted world of 8x8 with three H pairs: the mask keeps one, zeroes one the ablation
+    reacts to and one it does not; the mask's AUROC on H must respect the stated bound, and
+    the prose must give the counts and the bound (nothing typed: all from the maps)."""
+    from fm_core.science.cue_analysis import mask_cue_shares
+    from fm_core.store import method_results
+
+    def pair(a, i, j, v):
+        a[i, j] = a[-i % 8, -j % 8] = v
+
+    high, low = np.zeros((8, 8), bool), np.zeros((8, 8), bool)
+    for i, j in ((0, 3), (3, 0), (2, 2)):
+        pair(high, i, j, True)
+    pair(low, 1, 1, True)
+    mask, ablation = np.zeros((8, 8)), np.full((8, 8), 0.001)
+    pair(mask, 0, 3, 1.0)          # kept
+    pair(ablation, 3, 0, 0.2)      # zeroed, but the network reacts to it alone
+    pair(ablation, 2, 2, 0.0005)   # zeroed, like any cue-free pair to the ablation
+    maps = {"mask": methods.FrequencyMap(mask, "mask", {}), "ablation": methods.FrequencyMap(ablation, "ablation", {})}
+    auroc = mask_cue_shares(mask, low, high)["AUROC H"]
+    result = {"networks": {"vanilla": {"L-bias": 0.1, "maps": maps, "rows": {"mask": {"AUROC H": auroc}}}}}
+    left = method_results.left_out_by_the_mask(result, {"low": low, "high": high})["vanilla"]
+    assert (left["cue"], left["pairs"], left["zero"], left["reacts"], left["indistinct"]) == ("H", 3, 2, 1, 1)
+    assert left["ablation"] == [0.2] and left["largest cue-free ablation"] == 0.001
+    assert left["AUROC bound"] == pytest.approx(1 - 4 / 12, abs=1e-4) and auroc <= left["AUROC bound"]
+    text = method_results.left_out_prose({"vanilla": left})
+    assert "*vanilla*: 2 of its 3 H pairs; AUROC H at most 0.67" in text and "by 0.2, more than any" in text
+    mask[:] = 0
+    for i, j in ((0, 3), (3, 0), (2, 2)):
+        pair(mask, i, j, 0.5)
+    left = method_results.left_out_by_the_mask(result, {"low": low, "high": high})
+    assert "keeps every pair of the read cue for vanilla (H)" in method_results.left_out_prose(left)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from fm_core.fourier import symmetric_part
 from fm_core.science import cue_analysis
 from fm_core.methods import faithfulness, peers as methods
 from . import pipeline
@@ -185,6 +186,75 @@ def summary(result: dict) -> dict:
             entry["|L-share - L-bias|"] = np.nanmean([abs(n["rows"][name]["L-share"] - n["L-bias"]) for n in nets])
         out[name] = {k: round(float(v), 4) for k, v in entry.items()}
     return out
+
+
+def left_out_by_the_mask(result: dict, truth: dict) -> dict:
+    """Per network, the planted frequency pairs (k, -k) of the cue it reads (L if its
+    cue-conflict L-bias is at least 0.5, else H) that its Fourier mask sets to zero (the
+    symmetric part, the filter that acts), split by the frequency ablation: ``"reacts"``,
+    pairs whose removal alone raises the loss more than removing any cue-free pair does
+    (their loss increases in ``"ablation"``), and ``"indistinct"``, the rest. A sparse mask
+    keeps a set of frequencies that suffices; this shows what it leaves out that the network
+    still reacts to. Also the cue's pair count, the largest cue-free ablation value, the
+    mask's AUROC on the cue and its bound ``1 - zeros/(2 n)`` over the n cue bins: a cue bin
+    at zero at best ties with every cue-free bin, and a tie counts half."""
+    low = np.asarray(truth["low"]).reshape(-1, *np.shape(truth["low"])[-2:]).any(0)
+    high = np.asarray(truth["high"]).reshape(-1, *low.shape).any(0)
+    h, w = low.shape
+    i, j = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
+    first = (i * w + j) <= ((-i) % h) * w + (-j) % w  # one bin of each pair (k, -k)
+    free = ~(low | high)
+    free[0, 0] = False  # DC apart, as in the cue shares
+    out = {}
+    for regime, n in result["networks"].items():
+        if "L-bias" not in n:
+            continue
+        cue, bins = ("L", low) if n["L-bias"] >= 0.5 else ("H", high)
+        mask = symmetric_part(np.asarray(n["maps"]["mask"].values, dtype=np.float64))
+        ablation = symmetric_part(np.asarray(n["maps"]["ablation"].values, dtype=np.float64))
+        floor = float(ablation[free].max())
+        zero = bins & (mask == 0)
+        reacts = zero & (ablation > floor) & first
+        out[regime] = {"cue": cue, "pairs": int((bins & first).sum()), "zero": int((zero & first).sum()),
+                       "reacts": int(reacts.sum()), "indistinct": int((zero & first & ~reacts).sum()),
+                       "ablation": sorted((round(float(v), 4) for v in ablation[reacts]), reverse=True),
+                       "largest cue-free ablation": round(floor, 5),
+                       "AUROC": n["rows"]["mask"][f"AUROC {cue}"],
+                       "AUROC bound": round(1 - zero.sum() / (2 * bins.sum()), 4)}
+    return out
+
+
+def left_out_prose(left: dict) -> str:
+    """What the Fourier mask leaves out of the cue each network reads, in words, from
+    :func:`left_out_by_the_mask`'s numbers."""
+    if not left:
+        return ""
+    parts, complete = [], []
+    for regime, r in left.items():
+        if not r["zero"]:
+            complete.append(f"{regime} ({r['cue']})")
+            continue
+        split = []
+        if r["reacts"]:
+            split.append(f"{r['reacts']} raise{'s' if r['reacts'] == 1 else ''} the loss when removed alone, by "
+                         f"{', '.join(f'{v:.2g}' for v in r['ablation'])}, more than any cue-free pair does "
+                         f"(at most {r['largest cue-free ablation']:.2g})")
+        if r["indistinct"]:
+            split.append(f"{r['indistinct']} the ablation cannot tell from cue-free pairs either")
+        parts.append(f"- *{regime}*: {r['zero']} of its {r['pairs']} {r['cue']} pairs; AUROC {r['cue']} at most "
+                     f"{r['AUROC bound']:.2f}, measured {r['AUROC']:.3f}. Of those pairs, {'; '.join(split)}.")
+    text = ("**What the mask leaves out.** A sparse mask keeps a set of frequencies that suffices to hold the "
+            "loss, not every frequency the network reacts to. Below, the planted frequency pairs of the cue "
+            "each network reads (L where its L-bias is at least 0.5, else H) that its mask sets to zero. Such "
+            "a bin at best ties with the cue-free bins, so k of a cue's n bins at zero hold the mask's AUROC "
+            "on that cue to at most 1 - k/(2n).\n\n" + "\n".join(parts) + "\n\n")
+    if any(r["reacts"] for r in left.values()):
+        text += ("Pairs that a network reacts to one at a time but can do without, given those its mask "
+                 "keeps, are left out: the mask answers which frequencies suffice, the ablation which ones "
+                 "matter alone. ")
+    if complete:
+        text += f"The mask keeps every pair of the read cue for {', '.join(complete)}."
+    return text
 
 
 def faithful_networks(result: dict) -> dict[str, list[str]]:
