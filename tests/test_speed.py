@@ -205,7 +205,7 @@ def test_step_budget_curve_reports_steps_and_quality_per_budget():
 
 def test_a_page_imports_no_library_it_may_not_use():
     """Every book page starts a kernel and runs its import cell: torchattacks (scipy.stats
-    among its imports) and scikit-learn cost about two seconds there, so fm_core imports them
+    among its imports) and scikit-learn cost about a second there, so fm_core imports them
     where they are used. Checked on every page's real import cell, in a fresh interpreter."""
     import subprocess
     import sys

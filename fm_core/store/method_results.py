@@ -198,29 +198,28 @@ def left_out_by_the_mask(result: dict, truth: dict) -> dict:
     still reacts to. Also the cue's pair count, the largest cue-free ablation value, the
     mask's AUROC on the cue and its bound ``1 - zeros/(2 n)`` over the n cue bins: a cue bin
     at zero at best ties with every cue-free bin, and a tie counts half."""
-    low = np.asarray(truth["low"]).reshape(-1, *np.shape(truth["low"])[-2:]).any(0)
-    high = np.asarray(truth["high"]).reshape(-1, *low.shape).any(0)
-    h, w = low.shape
-    i, j = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
-    first = (i * w + j) <= ((-i) % h) * w + (-j) % w  # one bin of each pair (k, -k)
+    h, w = np.shape(truth["low"])[-2:]
+    low, high = (np.asarray(truth[k]).reshape(-1, h, w).any(0) for k in ("low", "high"))
     free = ~(low | high)
     free[0, 0] = False  # DC apart, as in the cue shares
+    pairs = methods.frequency_pairs(h, w)
+    at = (pairs[:, 0], pairs[:, 1])
     out = {}
     for regime, n in result["networks"].items():
         if "L-bias" not in n:
             continue
         cue, bins = ("L", low) if n["L-bias"] >= 0.5 else ("H", high)
         mask = symmetric_part(np.asarray(n["maps"]["mask"].values, dtype=np.float64))
-        ablation = symmetric_part(np.asarray(n["maps"]["ablation"].values, dtype=np.float64))
-        floor = float(ablation[free].max())
-        zero = bins & (mask == 0)
-        reacts = zero & (ablation > floor) & first
-        out[regime] = {"cue": cue, "pairs": int((bins & first).sum()), "zero": int((zero & first).sum()),
-                       "reacts": int(reacts.sum()), "indistinct": int((zero & first & ~reacts).sum()),
+        ablation = methods.pair_values(n["maps"]["ablation"].values, pairs)
+        floor = float(ablation[free[at]].max())
+        zero = bins[at] & (mask[at] == 0)  # per pair
+        reacts = zero & (ablation > floor)
+        out[regime] = {"cue": cue, "pairs": int(bins[at].sum()), "zero": int(zero.sum()),
+                       "reacts": int(reacts.sum()), "indistinct": int((zero & ~reacts).sum()),
                        "ablation": sorted((round(float(v), 4) for v in ablation[reacts]), reverse=True),
                        "largest cue-free ablation": round(floor, 5),
                        "AUROC": n["rows"]["mask"][f"AUROC {cue}"],
-                       "AUROC bound": round(1 - zero.sum() / (2 * bins.sum()), 4)}
+                       "AUROC bound": round(1 - (bins & (mask == 0)).sum() / (2 * bins.sum()), 4)}
     return out
 
 
