@@ -4,6 +4,8 @@ map must equal its closed form, the mask's cost formula must equal the counted p
 and bad input must be one line with exit code 2 through the CLI."""
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import numpy as np
 import pytest
 import torch
@@ -97,6 +99,29 @@ def test_mask_cost_from_its_record_equals_the_counted_passes():
         result = DatasetMask(lr=0.05, max_steps=20, batch_size=8)(model, x, y, progress=False)
     recorded = methods.DatasetMaskMethod.from_result(result).cost
     assert (recorded["forward_passes"], recorded["backward_passes"]) == (counter.forward, counter.backward)
+
+
+def test_mask_map_is_the_mean_of_its_lambda_path_and_one_lambda_is_the_dataset_mask():
+    """The mask method learns one row per multiple of lam (one batched run) and averages
+    them; each row is what LambdaPath gives at that lambda, and path=(1.0,) is DatasetMask."""
+    from fm_core.masks import LambdaPath
+    model, (x, y) = one_frequency_network(), images()
+    settings = dict(lam=0.5, lr=0.05, max_steps=60, batch_size=8, window=10)
+    method = methods.DatasetMaskMethod(path=(0.2, 1.0, 4.0), **settings)
+    fmap = method.attribute(model, x, y, progress=False)
+    learner = {k: v for k, v in asdict(method).items() if k not in ("lam", "path")}  # the method's own defaults
+    rows = LambdaPath(lams=(0.1, 0.5, 2.0), **learner)(model, x, y, progress=False)
+    np.testing.assert_allclose(fmap.extra["masks"], rows.masks)
+    np.testing.assert_allclose(fmap.values, rows.masks.mean(0))
+    assert fmap.settings["lams"] == pytest.approx([0.1, 0.5, 2.0]) and fmap.settings["path"] == [0.2, 1.0, 4.0]
+    assert fmap.settings["row_steps"] == rows.steps.tolist() and fmap.settings["steps"] == max(rows.steps)
+    assert fmap.settings["converged"] == bool(rows.converged.all())
+    # a larger lambda removes more, so the mean ranks bins by how far up the path they last
+    assert (rows.masks.mean((1, 2))[:-1] >= rows.masks.mean((1, 2))[1:]).all()
+    one = methods.DatasetMaskMethod(path=(1.0,), **settings).attribute(model, x, y, progress=False)
+    np.testing.assert_allclose(one.values, DatasetMask(lam=0.5, **learner)(model, x, y, progress=False).mask)
+    with pytest.raises(UserError, match="positive multiples"):
+        methods.DatasetMaskMethod(path=(0.0, 1.0))
 
 
 def test_faithful_map_beats_the_random_floor():
@@ -225,17 +250,43 @@ def test_left_out_pairs_are_split_by_what_the_ablation_sees_and_bound_the_auroc(
     pair(mask, 0, 3, 1.0)          # kept
     pair(ablation, 3, 0, 0.2)      # zeroed, but the network reacts to it alone
     pair(ablation, 2, 2, 0.0005)   # zeroed, like any cue-free pair to the ablation
-    maps = {"mask": methods.FrequencyMap(mask, "mask", {}), "ablation": methods.FrequencyMap(ablation, "ablation", {})}
-    auroc = mask_cue_shares(mask, low, high)["AUROC H"]
-    result = {"networks": {"vanilla": {"L-bias": 0.1, "maps": maps, "rows": {"mask": {"AUROC H": auroc}}}}}
+    # the path's map brings the zeroed pairs back below the kept one, above every cue-free bin
+    path = mask.copy()
+    pair(path, 3, 0, 0.4)
+    pair(path, 2, 2, 0.2)
+
+    def network():
+        one = methods.FrequencyMap(mask, "mask", {})
+        maps = {"mask": methods.FrequencyMap(path, "mask", {}), "ablation": methods.FrequencyMap(ablation, "ablation", {})}
+        return {"L-bias": 0.1, "maps": maps, "rows": {"mask": {"AUROC H": mask_cue_shares(path, low, high)["AUROC H"]}},
+                "one-lambda mask": {"map": one, "truth": {"AUROC H": mask_cue_shares(mask, low, high)["AUROC H"]}}}
+
+    result = {"networks": {"vanilla": network()}}
     left = method_results.left_out_by_the_mask(result, {"low": low, "high": high})["vanilla"]
     assert (left["cue"], left["pairs"], left["zero"], left["reacts"], left["indistinct"]) == ("H", 3, 2, 1, 1)
     assert left["ablation"] == [0.2] and left["largest cue-free ablation"] == 0.001
-    assert left["AUROC bound"] == pytest.approx(1 - 4 / 12, abs=1e-4) and auroc <= left["AUROC bound"]
-    text = method_results.left_out_prose({"vanilla": left})
+    assert left["AUROC bound"] == pytest.approx(1 - 4 / 12, abs=1e-4) and left["AUROC"] <= left["AUROC bound"]
+    assert left["path AUROC"] == 1.0 > left["AUROC bound"]  # the path ranks what one lambda ties
+    text = method_results.left_out_prose({"vanilla": left}, lam=0.2)
     assert "*vanilla*: 2 of its 3 H pairs; AUROC H at most 0.67" in text and "by 0.2, more than any" in text
+    assert "The path's map: AUROC H 1.000" in text and "(lambda 0.2)" in text and "above that bound for 1 of 1" in text
     mask[:] = 0
     for i, j in ((0, 3), (3, 0), (2, 2)):
         pair(mask, i, j, 0.5)
+    result = {"networks": {"vanilla": network()}}
     left = method_results.left_out_by_the_mask(result, {"low": low, "high": high})
-    assert "keeps every pair of the read cue for vanilla (H)" in method_results.left_out_prose(left)
+    assert "keeps every pair of the read cue for vanilla (H: AUROC 1.000" in method_results.left_out_prose(left)
+
+
+def test_path_convergence_note_names_the_rows_that_did_not_settle():
+    from fm_core.store import method_results
+
+    def net(converged, steps):
+        settings = {"lams": [0.02, 0.2], "row_converged": converged, "row_steps": steps}
+        return {"maps": {"mask": methods.FrequencyMap(np.zeros((4, 4)), "mask", {}, settings)}}
+
+    result = {"networks": {"vanilla": net([True, True], [300, 175]), "rotate": net([True, True], [600, 200])}}
+    assert method_results.path_convergence_note(result) == (
+        "Every row of the 2 mask maps' lambda paths converged within the budget (steps: 175 to 600).")
+    result["networks"]["rotate"] = net([False, True], [600, 200])
+    assert "rows of the mask map's lambda path of rotate (lambda 0.02)" in method_results.path_convergence_note(result)

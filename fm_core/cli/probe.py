@@ -61,3 +61,7 @@ def cmd_attribute(args) -> None:
     c = result.cost
     print(f"{args.method} map of {n} images: {c['forward_passes']} forward and {c['backward_passes']} backward "
           f"passes, {c['seconds']:.1f} s -> {out}")
+    if "row_converged" in result.settings:  # the mask's lambda path: did every row settle?
+        rows = result.settings["row_converged"]
+        print(f"lambda path {', '.join(f'{v:g}' for v in result.settings['lams'])}: {sum(rows)} of {len(rows)} "
+              f"rows converged, steps {result.settings['row_steps']}")

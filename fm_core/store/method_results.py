@@ -2,20 +2,22 @@
 networks (:mod:`fm_core.methods`), judged by truth, faithfulness and cost
 (:mod:`fm_core.methods.faithfulness`) and against behaviour (the cue-conflict L-bias).
 
-Maps are made from fit-half images (the Fourier mask is the stored dataset mask of
-:func:`fm_core.store.pipeline.get_dataset_mask`, learned there too) and judged on score-half
-images and held-out probes, never on the images they came from. Each map is an artefact
-of its own (``runs/<profile>/maps/``), keyed by the network's settings, the method's
-and the code. The stored dataset mask's passes come from its record, and its seconds,
-which the record lacks, are estimated (:func:`estimate_mask_seconds`); the other maps'
-costs are measured while they are made.
+Maps are made from fit-half images (the Fourier mask's from all of them, down a lambda
+path) and judged on score-half images and held-out probes, never on the images they came
+from; each is an artefact of its own (``runs/<profile>/maps/``), its cost measured while
+it is made. The stored one-lambda dataset mask is judged beside the path's map.
+
+Size: one page's numbers and the prose chosen from them, kept together as for the other pages.
 """
 from __future__ import annotations
+
+from dataclasses import asdict
 
 import numpy as np
 import torch
 
 from fm_core.fourier import symmetric_part
+from fm_core.masks import DatasetMask
 from fm_core.science import cue_analysis
 from fm_core.methods import faithfulness, peers as methods
 from . import pipeline
@@ -53,13 +55,13 @@ def _subset(x: torch.Tensor, y: torch.Tensor, n: int, seed: int) -> tuple[torch.
 def get_method_map(cfg: Profile, regime: str, name: str, progress: bool = True) -> methods.FrequencyMap:
     """The ``name`` map (mask, heatmap, ablation, gradient) of the ``regime`` network, made
     from fit-half images, computed once."""
-    if name == "mask":
-        return methods.DatasetMaskMethod.from_result(pipeline.get_dataset_mask(cfg, regime, progress=progress))
-    method = methods.get_method(name)
-    n = page_settings(cfg)[name]
+    # the mask map: the profile's dataset-mask settings down a lambda path, on the whole fit half
+    method = methods.get_method(name, **(asdict(DatasetMask.from_profile(cfg)) if name == "mask" else {}))
+    n = page_settings(cfg).get(name) or len(pipeline.fit_half(cfg)[1])
     settings = pipeline._settings(cfg, pipeline.NETWORK_FIELDS, regime=regime, method=name, images=n,
                                   method_settings=vars(method))
-    key = store.artefact_key(settings, pipeline.NETWORK_CODE + (methods,))
+    code = pipeline.DATASET_MASK_CODE if name == "mask" else pipeline.NETWORK_CODE
+    key = store.artefact_key(settings, code + (methods,))
 
     def compute():
         x, y = _subset(*pipeline.fit_half(cfg), n, cfg.seed)
@@ -69,18 +71,6 @@ def get_method_map(cfg: Profile, regime: str, name: str, progress: bool = True) 
                        save=methods.FrequencyMap.save, load=methods.FrequencyMap.load,
                        record=lambda m: dict(artefact="frequency_map", regime=regime, method=name, cost=m.cost,
                                              profile=cfg.as_dict()))
-
-
-def estimate_mask_seconds(maps: dict) -> None:
-    """The stored mask's record has passes but no seconds: estimate them from the heat
-    map's measured seconds per forward pass on the same network, a backward pass
-    counted as two forwards (the usual rule), and say so in its cost."""
-    mask, timed = maps["mask"].cost, maps["heatmap"].cost
-    if mask["seconds"] == mask["seconds"] or not timed["forward_passes"]:
-        return
-    per_pass = timed["seconds"] / timed["forward_passes"]
-    mask["seconds"] = round(per_pass * (mask["forward_passes"] + 2 * mask["backward_passes"]), 2)
-    mask["source"] = "record; seconds estimated"
 
 
 def judge_network(model, maps: dict, x: torch.Tensor, y: torch.Tensor, truth: dict | None = None,
@@ -116,12 +106,17 @@ def peer_methods(cfg: Profile, regimes=REGIMES, progress: bool = True) -> dict:
     out = {"networks": {}, "settings": dict(page, regimes=list(regimes))}
     for regime in regimes:
         maps = {name: get_method_map(cfg, regime, name, progress) for name in METHOD_NAMES}
-        estimate_mask_seconds(maps)
         judged = judge_network(pipeline.get_network(cfg, regime, progress), maps, x, y, ds.truth, conflict,
                                page["points"], cfg.seed, progress)
         out["networks"][regime] = dict(judged, maps=maps)
+        if ds.truth is not None:  # the paper's one-lambda mask beside the path's map (left_out_by_the_mask)
+            one = methods.DatasetMaskMethod.from_result(pipeline.get_dataset_mask(cfg, regime, progress=progress))
+            out["networks"][regime]["one-lambda mask"] = dict(map=one, truth=faithfulness.truth_scores(one.values,
+                                                                                                      ds.truth))
     values = {f"{regime}.{name}.{k}": v for regime, n in out["networks"].items() for name, row in n["rows"].items()
               for k, v in row.items() if isinstance(v, (int, float)) and k != "cost from"}
+    values.update({f"{regime}.one-lambda mask.{k}": v for regime, n in out["networks"].items()
+                   for k, v in n.get("one-lambda mask", {}).get("truth", {}).items()})
     values.update({f"{regime}.{name}.split-half reliability": v for regime, row in reliability(out).items()
                    for name, v in row.items() if v is not None})
     pipeline.save_result(cfg, "peer_methods", values)
@@ -190,14 +185,16 @@ def summary(result: dict) -> dict:
 
 def left_out_by_the_mask(result: dict, truth: dict) -> dict:
     """Per network, the planted frequency pairs (k, -k) of the cue it reads (L if its
-    cue-conflict L-bias is at least 0.5, else H) that its Fourier mask sets to zero (the
-    symmetric part, the filter that acts), split by the frequency ablation: ``"reacts"``,
-    pairs whose removal alone raises the loss more than removing any cue-free pair does
-    (their loss increases in ``"ablation"``), and ``"indistinct"``, the rest. A sparse mask
-    keeps a set of frequencies that suffices; this shows what it leaves out that the network
-    still reacts to. Also the cue's pair count, the largest cue-free ablation value, the
-    mask's AUROC on the cue and its bound ``1 - zeros/(2 n)`` over the n cue bins: a cue bin
-    at zero at best ties with every cue-free bin, and a tie counts half."""
+    cue-conflict L-bias is at least 0.5, else H) that its **one-lambda** dataset mask (the
+    paper's object) sets to zero (the symmetric part, the filter that acts), split by the
+    frequency ablation: ``"reacts"``, pairs whose removal alone raises the loss more than
+    removing any cue-free pair does (their loss increases in ``"ablation"``), and
+    ``"indistinct"``, the rest. A sparse mask keeps a set of frequencies that suffices; this
+    shows what it leaves out that the network still reacts to. Also the cue's pair count,
+    the largest cue-free ablation value, the one-lambda mask's AUROC on the cue and its
+    bound ``1 - zeros/(2 n)`` over the n cue bins (a cue bin at zero at best ties with every
+    cue-free bin, and a tie counts half), and the AUROC of the page's mask map, the mean
+    over the lambda path (``"path AUROC"``)."""
     h, w = np.shape(truth["low"])[-2:]
     low, high = (np.asarray(truth[k]).reshape(-1, h, w).any(0) for k in ("low", "high"))
     free = ~(low | high)
@@ -206,10 +203,11 @@ def left_out_by_the_mask(result: dict, truth: dict) -> dict:
     at = (pairs[:, 0], pairs[:, 1])
     out = {}
     for regime, n in result["networks"].items():
-        if "L-bias" not in n:
+        if "L-bias" not in n or "one-lambda mask" not in n:
             continue
         cue, bins = ("L", low) if n["L-bias"] >= 0.5 else ("H", high)
-        mask = symmetric_part(np.asarray(n["maps"]["mask"].values, dtype=np.float64))
+        one = n["one-lambda mask"]
+        mask = symmetric_part(np.asarray(one["map"].values, dtype=np.float64))
         ablation = methods.pair_values(n["maps"]["ablation"].values, pairs)
         floor = float(ablation[free[at]].max())
         zero = bins[at] & (mask[at] == 0)  # per pair
@@ -218,20 +216,22 @@ def left_out_by_the_mask(result: dict, truth: dict) -> dict:
                        "reacts": int(reacts.sum()), "indistinct": int((zero & ~reacts).sum()),
                        "ablation": sorted((round(float(v), 4) for v in ablation[reacts]), reverse=True),
                        "largest cue-free ablation": round(floor, 5),
-                       "AUROC": n["rows"]["mask"][f"AUROC {cue}"],
-                       "AUROC bound": round(1 - (bins & (mask == 0)).sum() / (2 * bins.sum()), 4)}
+                       "AUROC": one["truth"][f"AUROC {cue}"],
+                       "AUROC bound": round(1 - (bins & (mask == 0)).sum() / (2 * bins.sum()), 4),
+                       "path AUROC": n["rows"]["mask"][f"AUROC {cue}"]}
     return out
 
 
-def left_out_prose(left: dict) -> str:
-    """What the Fourier mask leaves out of the cue each network reads, in words, from
-    :func:`left_out_by_the_mask`'s numbers."""
+def left_out_prose(left: dict, lam: float | None = None) -> str:
+    """What the one-lambda mask leaves out of the cue each network reads, and what the
+    lambda path's map makes of it, in words, from :func:`left_out_by_the_mask`'s numbers."""
     if not left:
         return ""
     parts, complete = [], []
     for regime, r in left.items():
+        path = f" The path's map: AUROC {r['cue']} {r['path AUROC']:.3f}."
         if not r["zero"]:
-            complete.append(f"{regime} ({r['cue']})")
+            complete.append(f"{regime} ({r['cue']}: AUROC {r['AUROC']:.3f}, the path's map {r['path AUROC']:.3f})")
             continue
         split = []
         if r["reacts"]:
@@ -241,19 +241,40 @@ def left_out_prose(left: dict) -> str:
         if r["indistinct"]:
             split.append(f"{r['indistinct']} the ablation cannot tell from cue-free pairs either")
         parts.append(f"- *{regime}*: {r['zero']} of its {r['pairs']} {r['cue']} pairs; AUROC {r['cue']} at most "
-                     f"{r['AUROC bound']:.2f}, measured {r['AUROC']:.3f}. Of those pairs, {'; '.join(split)}.")
-    text = ("**What the mask leaves out.** A sparse mask keeps a set of frequencies that suffices to hold the "
-            "loss, not every frequency the network reacts to. Below, the planted frequency pairs of the cue "
-            "each network reads (L where its L-bias is at least 0.5, else H) that its mask sets to zero. Such "
-            "a bin at best ties with the cue-free bins, so k of a cue's n bins at zero hold the mask's AUROC "
-            "on that cue to at most 1 - k/(2n).\n\n" + "\n".join(parts) + "\n\n")
+                     f"{r['AUROC bound']:.2f}, measured {r['AUROC']:.3f}. Of those pairs, {'; '.join(split)}."
+                     + path)
+    at = f" (lambda {lam:g})" if lam is not None else ""
+    above = sum(r["path AUROC"] > r["AUROC bound"] for r in left.values())
+    text = ("**What one mask leaves out, and why the map is a path.** A sparse mask at one lambda"
+            f"{at} keeps a set of frequencies that suffices to hold the loss, not every frequency the network "
+            "reacts to. Below, the planted frequency pairs of the cue each network reads (L where its L-bias is "
+            "at least 0.5, else H) that its one-lambda dataset mask sets to zero. Such a bin at best ties with "
+            "the cue-free bins, so k of a cue's n bins at zero hold that mask's AUROC on the cue to at most "
+            "1 - k/(2n). The page's mask map is the mean over the lambda path, where a smaller lambda can bring "
+            f"such frequencies back before cue-free ones: its AUROC on the read cue is above that bound for "
+            f"{above} of {len(left)} networks.\n\n" + "\n".join(parts) + "\n\n")
     if any(r["reacts"] for r in left.values()):
         text += ("Pairs that a network reacts to one at a time but can do without, given those its mask "
                  "keeps, are left out: the mask answers which frequencies suffice, the ablation which ones "
                  "matter alone. ")
     if complete:
-        text += f"The mask keeps every pair of the read cue for {', '.join(complete)}."
+        text += f"The one-lambda mask keeps every pair of the read cue for {', '.join(complete)}."
     return text
+
+
+def path_convergence_note(result: dict) -> str:
+    """Whether every row of each mask map's lambda path converged, naming those that did not."""
+    rows = {regime: n["maps"]["mask"].settings for regime, n in result["networks"].items()}
+    rows = {r: s for r, s in rows.items() if "row_converged" in s}
+    if not rows:
+        return ""
+    loose = [f"{r} (lambda {', '.join(f'{l:g}' for l, c in zip(s['lams'], s['row_converged']) if not c)})"
+             for r, s in rows.items() if not all(s["row_converged"])]
+    if loose:
+        return f"**Not converged within the budget:** rows of the mask map's lambda path of {'; '.join(loose)}."
+    steps = [v for s in rows.values() for v in s["row_steps"]]
+    return (f"Every row of the {len(rows)} mask maps' lambda paths converged within the budget "
+            f"(steps: {min(steps)} to {max(steps)}).")
 
 
 def faithful_networks(result: dict) -> dict[str, list[str]]:
