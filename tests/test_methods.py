@@ -290,3 +290,21 @@ def test_path_convergence_note_names_the_rows_that_did_not_settle():
         "Every row of the 2 mask maps' lambda paths converged within the budget (steps: 175 to 600).")
     result["networks"]["rotate"] = net([False, True], [600, 200])
     assert "rows of the mask map's lambda path of rotate (lambda 0.02)" in method_results.path_convergence_note(result)
+
+
+def test_cli_attribute_mask_learns_the_lambda_path_and_says_whether_it_converged(model_file, tmp_path, capsys,
+                                                                                   monkeypatch):
+    import dataclasses
+    from fm_core.cli import probe
+    from fm_core.profiles import get_profile
+    short = dataclasses.replace(get_profile("smoke"), dmask_max_steps=20, dmask_window=5)  # a short run
+    monkeypatch.setattr(probe, "get_profile", lambda name: short)
+    out = tmp_path / "mask.npz"
+    assert cli.main(["attribute", "--method", "mask", "--profile", "smoke", "--model", str(model_file),
+                     "--limit", "8", "--out", str(out)]) == 0
+    saved = methods.FrequencyMap.load(out)
+    rows = saved.extra["masks"]
+    assert rows.shape == (len(methods.MASK_PATH), 32, 32) and np.allclose(saved.values, rows.mean(0))
+    assert saved.settings["lams"] == pytest.approx([saved.settings["lam"] * f for f in methods.MASK_PATH])
+    printed = capsys.readouterr().out
+    assert f"{sum(saved.settings['row_converged'])} of {len(methods.MASK_PATH)} rows converged" in printed
