@@ -269,7 +269,7 @@ def test_left_out_pairs_are_split_by_what_the_ablation_sees_and_bound_the_auroc(
     assert left["path AUROC"] == 1.0 > left["AUROC bound"]  # the path ranks what one lambda ties
     text = method_results.left_out_prose({"vanilla": left}, lam=0.2)
     assert "*vanilla*: 2 of its 3 H pairs; AUROC H at most 0.67" in text and "by 0.2, more than any" in text
-    assert "The path's map: AUROC H 1.000" in text and "(lambda 0.2)" in text and "above that bound for 1 of 1" in text
+    assert "The path's map: AUROC H 1.000" in text and "(lambda 0.2)" in text and "above that bound for 1 of the 1 networks whose mask sets some to zero" in text
     mask[:] = 0
     for i, j in ((0, 3), (3, 0), (2, 2)):
         pair(mask, i, j, 0.5)

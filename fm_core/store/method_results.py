@@ -229,7 +229,6 @@ def left_out_prose(left: dict, lam: float | None = None) -> str:
         return ""
     parts, complete = [], []
     for regime, r in left.items():
-        path = f" The path's map: AUROC {r['cue']} {r['path AUROC']:.3f}."
         if not r["zero"]:
             complete.append(f"{regime} ({r['cue']}: AUROC {r['AUROC']:.3f}, the path's map {r['path AUROC']:.3f})")
             continue
@@ -241,10 +240,11 @@ def left_out_prose(left: dict, lam: float | None = None) -> str:
         if r["indistinct"]:
             split.append(f"{r['indistinct']} the ablation cannot tell from cue-free pairs either")
         parts.append(f"- *{regime}*: {r['zero']} of its {r['pairs']} {r['cue']} pairs; AUROC {r['cue']} at most "
-                     f"{r['AUROC bound']:.2f}, measured {r['AUROC']:.3f}. Of those pairs, {'; '.join(split)}."
-                     + path)
+                     f"{r['AUROC bound']:.2f}, measured {r['AUROC']:.3f}. Of those pairs, {'; '.join(split)}. "
+                     f"The path's map: AUROC {r['cue']} {r['path AUROC']:.3f}.")
     at = f" (lambda {lam:g})" if lam is not None else ""
-    above = sum(r["path AUROC"] > r["AUROC bound"] for r in left.values())
+    bounded = [r for r in left.values() if r["zero"]]  # with no pair at zero the bound is 1
+    above = sum(r["path AUROC"] > r["AUROC bound"] for r in bounded)
     text = ("**What one mask leaves out, and why the map is a path.** A sparse mask at one lambda"
             f"{at} keeps a set of frequencies that suffices to hold the loss, not every frequency the network "
             "reacts to. Below, the planted frequency pairs of the cue each network reads (L where its L-bias is "
@@ -252,7 +252,7 @@ def left_out_prose(left: dict, lam: float | None = None) -> str:
             "the cue-free bins, so k of a cue's n bins at zero hold that mask's AUROC on the cue to at most "
             "1 - k/(2n). The page's mask map is the mean over the lambda path, where a smaller lambda can bring "
             f"such frequencies back before cue-free ones: its AUROC on the read cue is above that bound for "
-            f"{above} of {len(left)} networks.\n\n" + "\n".join(parts) + "\n\n")
+            f"{above} of the {len(bounded)} networks whose mask sets some to zero.\n\n" + "\n".join(parts) + "\n\n")
     if any(r["reacts"] for r in left.values()):
         text += ("Pairs that a network reacts to one at a time but can do without, given those its mask "
                  "keeps, are left out: the mask answers which frequencies suffice, the ablation which ones "
