@@ -246,6 +246,24 @@ def test_a_warm_started_path_begins_at_its_start(trained):
     assert result.settings["warm_start"]
 
 
+def test_per_row_starts_and_penalty_weights(trained):
+    """One start per row is each row's own; weights W price bin k at lam / W_k, so W = 0.5
+    everywhere learns what twice the lambda learns with the plain L1."""
+    model, x, y = trained
+    size = x.shape[-2:]
+    starts = np.stack([np.full(size, 0.25, np.float32), np.full(size, 0.75, np.float32)])
+    still = fm.learn_lambda_path(model, x[:16], y[:16], lams=(1.0, 5.0), **dict(SMALL, lr=1e-12, max_steps=5),
+                                 start=starts)
+    np.testing.assert_allclose(still.masks, starts, atol=1e-9)
+    halves = fm.learn_lambda_path(model, x[:32], y[:32], lams=(0.5, 1.0), **dict(SMALL, max_steps=40),
+                                  penalty_weights=np.full((2, *size), 0.5))
+    doubled = fm.learn_lambda_path(model, x[:32], y[:32], lams=(1.0, 2.0), **dict(SMALL, max_steps=40))
+    np.testing.assert_allclose(halves.masks, doubled.masks, atol=1e-4)
+    assert halves.settings["penalty_weighted"] and not doubled.settings["penalty_weighted"]
+    plain = fm.learn_lambda_path(model, x[:32], y[:32], lams=(0.5, 1.0), **dict(SMALL, max_steps=40))
+    assert halves.masks.sum() < plain.masks.sum()  # the weights act: bins priced twice go first
+
+
 def test_kl_objective_holds_the_output_distribution(trained):
     model, x, y = trained
     result = fm.learn_dataset_mask(model, x, y, **dict(SMALL, invariance="kl"))

@@ -106,10 +106,10 @@ def test_mask_map_is_the_mean_of_its_lambda_path_and_one_lambda_is_the_dataset_m
     them; each row is what LambdaPath gives at that lambda, and path=(1.0,) is DatasetMask."""
     from fm_core.masks import LambdaPath
     model, (x, y) = one_frequency_network(), images()
-    settings = dict(lam=0.5, lr=0.05, max_steps=60, batch_size=8, window=10)
+    settings = dict(lam=0.5, lr=0.05, max_steps=60, batch_size=8, window=10, randomize=1.0)
     method = methods.DatasetMaskMethod(path=(0.2, 1.0, 4.0), **settings)
     fmap = method.attribute(model, x, y, progress=False)
-    learner = {k: v for k, v in asdict(method).items() if k not in ("lam", "path")}  # the method's own defaults
+    learner = {k: v for k, v in asdict(method).items() if k not in ("lam", "path", "randomize")}  # its defaults
     rows = LambdaPath(lams=(0.1, 0.5, 2.0), **learner)(model, x, y, progress=False)
     np.testing.assert_allclose(fmap.extra["masks"], rows.masks)
     np.testing.assert_allclose(fmap.values, rows.masks.mean(0))
@@ -122,6 +122,34 @@ def test_mask_map_is_the_mean_of_its_lambda_path_and_one_lambda_is_the_dataset_m
     np.testing.assert_allclose(one.values, DatasetMask(lam=0.5, **learner)(model, x, y, progress=False).mask)
     with pytest.raises(UserError, match="positive multiples"):
         methods.DatasetMaskMethod(path=(0.0, 1.0))
+
+
+def test_randomized_mask_map_learns_its_path_from_drawn_starts_and_penalty_weights():
+    """By default each row starts from, and prices bins by, its own symmetric draw in
+    [randomize, 1] (seeded): the map is the mean of LambdaPath's rows from those draws."""
+    from fm_core.masks import LambdaPath, randomized_rows, symmetric_part
+    model, (x, y) = one_frequency_network(), images()
+    settings = dict(lam=0.5, lr=0.05, max_steps=60, batch_size=8, window=10)
+    method = methods.DatasetMaskMethod(path=(0.2, 1.0, 4.0), **settings)
+    assert method.randomize == methods.MASK_RANDOMIZE < 1
+    fmap = method.attribute(model, x, y, progress=False)
+    start, weights = randomized_rows(3, (SIZE, SIZE), method.randomize, method.seed)
+    for draw in (start, weights):
+        assert draw.shape == (3, SIZE, SIZE) and method.randomize <= draw.min() and draw.max() <= 1
+        np.testing.assert_allclose(draw, symmetric_part(draw))
+    assert not np.allclose(start, weights) and not np.allclose(start[0], start[1])
+    learner = {k: v for k, v in asdict(method).items() if k not in ("lam", "path", "randomize")}
+    rows = LambdaPath(lams=(0.1, 0.5, 2.0), **learner)(model, x, y, start=start, penalty_weights=weights,
+                                                     progress=False)
+    np.testing.assert_allclose(fmap.extra["masks"], rows.masks)
+    np.testing.assert_allclose(fmap.values, rows.masks.mean(0))
+    assert fmap.settings["randomize"] == method.randomize and fmap.settings["penalty_weighted"]
+    plain = methods.DatasetMaskMethod(path=(0.2, 1.0, 4.0), **dict(settings, randomize=1.0))
+    assert not np.allclose(plain.attribute(model, x, y, progress=False).extra["masks"], rows.masks)
+    assert randomized_rows(3, (SIZE, SIZE), 1.0, 0) == (None, None)
+    for bad in (0.0, 1.5):
+        with pytest.raises(UserError, match="randomize"):
+            methods.DatasetMaskMethod(randomize=bad)
 
 
 def test_faithful_map_beats_the_random_floor():

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+import numpy as np
+
+from fm_core.fourier import symmetric_part
 from fm_core.nets.inputs import check_images, check_overrides, check_settings
 from fm_core.nets.models import frozen
 
@@ -146,14 +149,32 @@ class LambdaPath(DatasetMask):
     def _lambda_setting(cfg) -> dict:
         return {"lams": cfg.dmask_path_lams}
 
-    def __call__(self, model, x, y, start=None, progress: bool = True) -> MaskResult:
+    def __call__(self, model, x, y, start=None, penalty_weights=None, progress: bool = True) -> MaskResult:
         """``start``: the (H, W) mask every row begins at, e.g. a smaller lambda's
-        converged mask (a warm start); None: all ones."""
+        converged mask (a warm start), or one (R, H, W) start per row; None: all ones.
+        ``penalty_weights`` (R, H, W) > 0: row r's L1 weighs bin k by 1/W[r, k] (the
+        randomized lasso, :func:`randomized_rows`); None: plain L1."""
         self._check(model, x, y)
         settings = asdict(self)
         del settings["lam"]
         with frozen(model):
-            return run_lambda_path(model, x, y, start=start, progress=progress, **settings)
+            return run_lambda_path(model, x, y, start=start, penalty_weights=penalty_weights, progress=progress,
+                                   **settings)
+
+
+def randomized_rows(rows: int, shape: tuple, low: float, seed: int):
+    """(start, penalty_weights) for :class:`LambdaPath`, each (rows, H, W) drawn uniform in
+    [low, 1] and made symmetric (bins k and -k share a value: the filter applied is M's
+    symmetric part), or (None, None) when ``low`` is 1. Why: a sparse mask keeps one set of
+    frequencies that suffices and leaves a redundant cue's others at zero, where cue-free
+    bins also sit; rows that start apart and price bins differently (the randomized lasso
+    of Meinshausen & Buehlmann 2010, "Stability selection", JRSS-B 72: 417-473) keep
+    different members of such a set, so the mean over rows ranks them above the cue-free ones."""
+    if low >= 1:
+        return None, None
+    generator = np.random.default_rng(seed)
+    start, weights = (symmetric_part(generator.uniform(low, 1.0, (rows, *shape))) for _ in range(2))
+    return start, weights
 
 
 def learn_dataset_mask(model, x, y, progress: bool = True, **settings) -> MaskResult:
@@ -162,7 +183,9 @@ def learn_dataset_mask(model, x, y, progress: bool = True, **settings) -> MaskRe
     return DatasetMask(**check_overrides(DatasetMask, settings))(model, x, y, progress=progress)
 
 
-def learn_lambda_path(model, x, y, start=None, progress: bool = True, **settings) -> MaskResult:
-    """``LambdaPath(**settings)(model, x, y, start)`` in one call (``lams`` and ``lr`` may
-    be sequences, broadcast to one row each)."""
-    return LambdaPath(**check_overrides(LambdaPath, settings))(model, x, y, start=start, progress=progress)
+def learn_lambda_path(model, x, y, start=None, penalty_weights=None, progress: bool = True,
+                      **settings) -> MaskResult:
+    """``LambdaPath(**settings)(model, x, y, start, penalty_weights)`` in one call (``lams``
+    and ``lr`` may be sequences, broadcast to one row each)."""
+    return LambdaPath(**check_overrides(LambdaPath, settings))(model, x, y, start=start,
+                                                              penalty_weights=penalty_weights, progress=progress)

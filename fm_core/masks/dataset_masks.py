@@ -73,7 +73,7 @@ def has_settled(previous: np.ndarray, current: np.ndarray, tol: float) -> np.nda
 def run_lambda_path(model, x: torch.Tensor, y: torch.Tensor, *, lams, lr, max_steps: int | None,
                     epochs: int, batch_size: int, window: int | None, tol: float, patience: int, schedule: str,
                     keep_ratio: float, revert: bool, seed: int, exp_cap: float | None, invariance: str,
-                    part: str, start=None, progress: bool = True) -> MaskResult:
+                    part: str, start=None, penalty_weights=None, progress: bool = True) -> MaskResult:
     """One dataset mask per lambda in ``lams`` (and per learning rate, if ``lr`` is a
     sequence: both broadcast to the rows), all learned in one run: mask row p is the row
     of the loss with ``lams[p]``, with its own Adam state and rate, on the same batches.
@@ -94,7 +94,9 @@ def run_lambda_path(model, x: torch.Tensor, y: torch.Tensor, *, lams, lr, max_st
     window average; with ``revert`` (the paper's rule) it is instead the last average
     whose masked accuracy on x was >= ``keep_ratio`` x the unmasked accuracy, if any.
     ``kept`` records whether the result meets that accuracy criterion. ``start`` (H, W):
-    the mask every row begins at (None: all ones, the paper's). ``part``: what the mask
+    the mask every row begins at, or (R, H, W) one per row (None: all ones, the paper's).
+    ``penalty_weights`` (R, H, W) > 0: row r's L1 term weighs bin k by 1/W[r, k] (None:
+    plain L1). ``part``: what the mask
     acts on, "both" (the paper's M * F), "amplitude" or "phase" (:data:`fm_core.fourier.PARTS`;
     the reference they mix toward is computed from x and ``seed``, and kept in ``extra``).
 
@@ -128,8 +130,14 @@ def run_lambda_path(model, x: torch.Tensor, y: torch.Tensor, *, lams, lr, max_st
 
     # ``start``: warm starts along a regularisation path (as glmnet's, Friedman, Hastie &
     # Tibshirani 2010): a larger lambda's mask begins at a smaller one's, not at all ones
-    m = torch.ones(rows, 1, h, w, device=device, dtype=dtype) if start is None else \
-        torch.as_tensor(np.asarray(start), device=device, dtype=dtype).reshape(1, 1, h, w).repeat(rows, 1, 1, 1)
+    if start is None:
+        m = torch.ones(rows, 1, h, w, device=device, dtype=dtype)
+    else:  # one (H, W) start for every row, or one per row (R, H, W)
+        start = torch.as_tensor(np.asarray(start), device=device, dtype=dtype)
+        m = start.reshape(1, 1, h, w).repeat(rows, 1, 1, 1) if start.dim() == 2 else start.reshape(rows, 1, h, w).clone()
+    # randomized lasso (Meinshausen & Buehlmann 2010): each row's L1 weighs bin k by 1/W_k
+    penalty = None if penalty_weights is None else \
+        1.0 / torch.as_tensor(np.asarray(penalty_weights), device=device, dtype=dtype).reshape(rows, h * w)
     exp_avg, exp_avg_sq = torch.zeros_like(m), torch.zeros_like(m)
     lam_rows = torch.as_tensor(lams, device=device, dtype=dtype)
     frozen = torch.zeros(rows, dtype=torch.bool, device=device)
@@ -161,8 +169,9 @@ def run_lambda_path(model, x: torch.Tensor, y: torch.Tensor, *, lams, lr, max_st
         logits = model.core(masked).view(len(act), len(idx), -1)
         change = invariance_terms(logits, y[idx], ref_loss[idx], ref_logp[idx], invariance)
         sparsity = m_act.flatten(1).mean(1)
+        weighted = sparsity if penalty is None else (m_act.flatten(1) * penalty.index_select(0, act)).mean(1)
         # rows are independent, so the sum's gradient is each row's own
-        loss = (exp_penalty(change, exp_cap).mean(-1) + lam_rows[act] * sparsity).sum()
+        loss = (exp_penalty(change, exp_cap).mean(-1) + lam_rows[act] * weighted).sum()
         (grad_act,) = torch.autograd.grad(loss, m_act)
         step += 1
         if schedule == "one_cycle":
@@ -216,7 +225,8 @@ def run_lambda_path(model, x: torch.Tensor, y: torch.Tensor, *, lams, lr, max_st
     settings = dict(learner="dataset", lams=lams.tolist(), lrs=lrs.tolist(), max_steps=max_steps,
                     batch_size=batch_size, window=window, tol=tol, patience=patience, schedule=schedule,
                     keep_ratio=keep_ratio, revert=revert,
-                    seed=seed, exp_cap=exp_cap, invariance=invariance, part=part, images=n, warm_start=start is not None)
+                    seed=seed, exp_cap=exp_cap, invariance=invariance, part=part, images=n, warm_start=start is not None,
+                    penalty_weighted=penalty_weights is not None)
     steps_run = np.where(converged_at > 0, converged_at, step)
     use_last = ~kept | (not revert)
     final[use_last], accuracy_after[use_last] = last[use_last], accuracy_last[use_last]

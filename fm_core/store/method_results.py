@@ -251,7 +251,8 @@ def left_out_prose(left: dict, lam: float | None = None) -> str:
             "at least 0.5, else H) that its one-lambda dataset mask sets to zero. Such a bin at best ties with "
             "the cue-free bins, so k of a cue's n bins at zero hold that mask's AUROC on the cue to at most "
             "1 - k/(2n). The page's mask map is the mean over the lambda path, where a smaller lambda can bring "
-            f"such frequencies back before cue-free ones: its AUROC on the read cue is above that bound for "
+            "such frequencies back before cue-free ones, and rows that start apart and price frequencies at "
+            f"random keep different members of a redundant set: its AUROC on the read cue is above that bound for "
             f"{above} of the {len(bounded)} networks whose mask sets some to zero.\n\n" + "\n".join(parts) + "\n\n")
     if any(r["reacts"] for r in left.values()):
         text += ("Pairs that a network reacts to one at a time but can do without, given those its mask "
