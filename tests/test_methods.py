@@ -310,12 +310,17 @@ def test_path_convergence_note_names_the_rows_that_did_not_settle():
     from fm_core.store import method_results
 
     def net(converged, steps):
-        settings = {"lams": [0.02, 0.2], "row_converged": converged, "row_steps": steps}
-        return {"maps": {"mask": methods.FrequencyMap(np.zeros((4, 4)), "mask", {}, settings)}}
+        settings = {"lams": [0.02, 0.2], "row_converged": converged, "row_steps": steps, "max_steps": 600}
+        rows = np.stack([np.full((4, 4), 0.25), np.full((4, 4), 0.01)])
+        return {"maps": {"mask": methods.FrequencyMap(np.zeros((4, 4)), "mask", {}, settings, extra={"masks": rows})}}
 
-    result = {"networks": {"vanilla": net([True, True], [300, 175]), "rotate": net([True, True], [600, 200])}}
+    result = {"networks": {"vanilla": net([True, True], [300, 175]), "rotate": net([True, True], [550, 200])}}
     assert method_results.path_convergence_note(result) == (
-        "Every row of the 2 mask maps' lambda paths converged within the budget (steps: 175 to 600).")
+        "Every row of the 2 mask maps' lambda paths converged within the budget (steps: 175 to 550).")
+    result["networks"]["rotate"] = net([True, True], [600, 200])
+    assert method_results.path_convergence_note(result).endswith(
+        "may be unfinished rather than at their optimum: rotate, lambda 0.02 (mask mean 0.250; the other rows at "
+        "most 0.010).")
     result["networks"]["rotate"] = net([False, True], [600, 200])
     assert "rows of the mask map's lambda path of rotate (lambda 0.02)" in method_results.path_convergence_note(result)
 

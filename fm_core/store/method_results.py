@@ -274,8 +274,21 @@ def path_convergence_note(result: dict) -> str:
     if loose:
         return f"**Not converged within the budget:** rows of the mask map's lambda path of {'; '.join(loose)}."
     steps = [v for s in rows.values() for v in s["row_steps"]]
-    return (f"Every row of the {len(rows)} mask maps' lambda paths converged within the budget "
+    text = (f"Every row of the {len(rows)} mask maps' lambda paths converged within the budget "
             f"(steps: {min(steps)} to {max(steps)}).")
+    # a row that settles only in the budget's last window settled because one-cycle's rate
+    # had annealed to nothing, not because its objective had: say which, and how dense it is
+    late = []
+    for regime, s in rows.items():
+        means = result["networks"][regime]["maps"]["mask"].extra["masks"].reshape(len(s["lams"]), -1).mean(1)
+        for lam, row_steps, mean in zip(s["lams"], s["row_steps"], means):
+            if row_steps >= s["max_steps"]:
+                others = max(np.delete(means, list(s["lams"]).index(lam)), default=float("nan"))
+                late.append(f"{regime}, lambda {lam:g} (mask mean {mean:.3f}; the other rows at most {others:.3f})")
+    if late:
+        text += (" These rows settled only in the budget's last window, as the one-cycle rate ran out, and may "
+                 f"be unfinished rather than at their optimum: {'; '.join(late)}.")
+    return text
 
 
 def faithful_networks(result: dict) -> dict[str, list[str]]:
