@@ -91,8 +91,10 @@ def test_from_profile_applies_what_is_given_none_included(learner):
 
 @pytest.mark.parametrize("learner, engine, call_args", [
     # DatasetMask's one lambda reaches the engine as a path of one (lams=(lam,))
-    (DatasetMask, "fm_core.masks.dataset_masks.run_lambda_path", {"model", "x", "y", "start", "progress", "lam"}),
-    (LambdaPath, "fm_core.masks.dataset_masks.run_lambda_path", {"model", "x", "y", "start", "progress", "lam"}),
+    (DatasetMask, "fm_core.masks.dataset_masks.run_lambda_path",
+     {"model", "x", "y", "start", "penalty_weights", "progress", "lam"}),
+    (LambdaPath, "fm_core.masks.dataset_masks.run_lambda_path",
+     {"model", "x", "y", "start", "penalty_weights", "progress", "lam"}),
     (ImageMasks, "fm_core.masks.image_masks.run_image_masks",
      {"model", "x", "targets", "checkpoint", "progress"}),
 ])
