@@ -5,11 +5,11 @@ first images (the size `fm attribute --method mask --limit 64` gets), down the l
 of the widest candidate in one batched run; each candidate map is the mean of some of its
 rows (the one-lambda mask is the row at the profile's lambda). The last candidate is the
 widest grid randomized as `fm attribute --method mask` learns it (each row its own start
-and penalty weights drawn in [MASK_RANDOMIZE, 1]: fm_core.masks.randomized_rows). The choice uses no cue
-truth: deletion and insertion areas (fm_core.methods.faithfulness.frequency_curves) on 512
+and penalty weights drawn in [MASK_RANDOMIZE, 1]: fm_core.masks.randomized_rows). The
+choice uses no cue truth: deletion and insertion areas (fm_core.methods.faithfulness.frequency_curves) on 512
 held-out validation images, two tie-break seeds per subset. Then, and only to report it,
-each map's AUROC on the planted L and H bins, and the randomized map's AUROC on the
-64-image subsets after the held-out images (never used in the choice).
+each map's AUROC on the planted L and H bins, and the randomized map's AUROC on 64-image
+subsets of the validation images the profile never draws (never used in the choice).
 
     FM_RUNS_DIR=/tmp/choose .venv/bin/python scripts/choose_mask_map.py out.json
 
@@ -22,8 +22,6 @@ import json
 import sys
 
 import numpy as np
-
-from dataclasses import asdict
 
 from fm_core.masks import DatasetMask, LambdaPath
 from fm_core.methods import get_method
@@ -40,7 +38,8 @@ RANDOMIZED = "0.1 to 2.5, randomized"  # fm_core.methods.MASK_PATH with MASK_RAN
 MEASURES = ("AUC deletion accuracy", "AUC deletion loss", "AUC insertion accuracy", "AUC insertion loss")
 
 
-def main(out: str, subsets: int = 6, size: int = 64, held: int = 512, fresh_subsets: int = 8, seeds: int = 2) -> None:
+def main(out: str, subsets: int = 6, size: int = 64, held: int = 512, fresh_subsets: int = 8,
+         seeds: int = 2) -> None:
     cfg = get_profile("quick")
     ds = pipeline.get_dataset(cfg)
     x, y = ds.split("val")
@@ -55,7 +54,7 @@ def main(out: str, subsets: int = 6, size: int = 64, held: int = 512, fresh_subs
               "unused images": len(unused), "networks": {}}
     for regime in ("vanilla", "adversarial"):
         model = pipeline.get_network(cfg, regime)
-        method = get_method("mask", **asdict(DatasetMask.from_profile(cfg)))
+        method = get_method("mask", **dataclasses.asdict(DatasetMask.from_profile(cfg)))
         rows = {name: {"faithfulness": [], "AUROC L": [], "AUROC H": []} for name in [*CANDIDATES, RANDOMIZED]}
         for i in range(subsets):
             path = LambdaPath.from_profile(cfg, lams=tuple(cfg.dmask_lam * f for f in MULTIPLES))(

@@ -171,8 +171,8 @@ class DatasetMaskMethod(DatasetMask):
     unranked; down the path (smaller lambdas) they come back before those, and rows that
     start apart and price bins at random (``randomize``: the randomized lasso,
     :func:`fm_core.masks.randomized_rows`) keep different members of a redundant set.
-    ``path=(1.0,), randomize=1.0`` is the paper's one-lambda mask. The budget is in steps, so a map of 64 images gets as many
-    updates as one of 5,000.
+    ``path=(1.0,), randomize=1.0`` is the paper's one-lambda mask. The budget is in steps,
+    so a map of 64 images gets as many updates as one of 5,000.
 
     Parameters and result are the same for every method: ``attribute(model, x, y)`` with
     ``x`` (N, C, H, W) in [0, 1] and ``y`` (N,) labels returns a :class:`FrequencyMap`

@@ -281,9 +281,9 @@ def path_convergence_note(result: dict) -> str:
     late = []
     for regime, s in rows.items():
         means = result["networks"][regime]["maps"]["mask"].extra["masks"].reshape(len(s["lams"]), -1).mean(1)
-        for lam, row_steps, mean in zip(s["lams"], s["row_steps"], means):
+        for row, (lam, row_steps) in enumerate(zip(s["lams"], s["row_steps"])):
             if row_steps >= s["max_steps"]:
-                others = max(np.delete(means, list(s["lams"]).index(lam)), default=float("nan"))
+                mean, others = means[row], max(np.delete(means, row), default=float("nan"))
                 late.append(f"{regime}, lambda {lam:g} (mask mean {mean:.3f}; the other rows at most {others:.3f})")
     if late:
         text += (" These rows settled only in the budget's last window, as the one-cycle rate ran out, and may "
