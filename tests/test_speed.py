@@ -14,6 +14,7 @@ from fm_core.science import experiments
 from fm_core import store
 from fm_core.book.progress import read_stage_log
 from fm_core.book.render import report_page
+from fm_core.book.toc import toc_parts
 from fm_core.masks import ImageMasks
 from fm_core.nets.models import MaskedClassifier
 from fm_core.paths import STAGE_LOG_ENV
@@ -173,6 +174,27 @@ def test_build_report_shows_where_the_time_goes():
     assert rows and "training 1 min 00 s (5)" in rows[0] and "| 40.0 s |" in rows[0]  # 100 s - 60 s
     assert "| 06_other |" not in section
     assert "| training | 1 min 00 s | 5 |" in section and "| single-image masks | 25.0 s | 3 |" in section
+
+
+def test_build_report_sums_the_time_per_part_of_the_book(tmp_path):
+    (tmp_path / "_toc.yml").write_text(
+        "format: jb-book\nroot: index\nparts:\n"
+        "  - caption: Paper\n    chapters:\n      - file: 03_networks\n        sections:\n"
+        "          - file: 05_single\n"
+        "  - caption: Beyond\n    chapters:\n      - file: 06_other\n      - file: 07_more\n", encoding="utf-8")
+    parts = toc_parts(tmp_path)
+    assert parts == [("Paper", ["03_networks", "05_single"]), ("Beyond", ["06_other", "07_more"])]
+    report = {"profile": "smoke", "jobs": 2, "notebooks": {
+        "03_networks.ipynb": {"status": "executed", "seconds": 100.0},
+        "05_single.ipynb": {"status": "executed", "seconds": 30.0},
+        "06_other.ipynb": {"status": "reused"},
+        "07_more.ipynb": {"status": "executed", "seconds": 50.0},
+        "09_new.ipynb": {"status": "executed", "seconds": 10.0}}}
+    section = report_page(report, parts).split("## Time per part")[1].split("##")[0]
+    assert "| Paper | 03_networks, 05_single | 2 min 10 s | 1 min 05 s |" in section  # 130 s over 2 kernels
+    assert "| Beyond | 07_more | 50.0 s | 25.0 s |" in section  # a reused page adds nothing
+    assert "| other pages | 09_new | 10.0 s | 5.0 s |" in section  # not in the toc
+    assert "## Time per part" not in report_page(report)  # no toc parts: no table
 
 
 class ReadsOneFrequency(nn.Module):

@@ -52,7 +52,7 @@ from pathlib import Path
 from .execute import KERNEL_NAME, REPO_ROOT, default_jobs, executed_ok, one_line
 from .run import execute_all
 from .render import BUILD, fill_report_page, render, write_report_page
-from .toc import EXTRA_PART_CAPTION, make_toc, write_toc
+from .toc import EXTRA_PART_CAPTION, make_toc, toc_parts, write_toc
 from fm_core.errors import UserError
 from .report import format_seconds
 
@@ -213,7 +213,7 @@ def _plan(build: _Build) -> None:
 def _write_pages(build: _Build) -> None:
     """The generated pages of the build tree: the toc and the "Build report" page."""
     build.pages = [nb.stem for nb in build.notebooks if nb.stem in set(build.pages)]
-    write_report_page(build.src, build.report)
+    write_report_page(build.src, build.report, toc_parts(build.book_dir))
     write_toc(build.book_dir, build.src, build.pages)
 
 

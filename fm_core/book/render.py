@@ -58,8 +58,9 @@ def _cell(text) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def report_page(report: dict) -> str:
-    """The "Build report" page (MyST markdown) of a build report in progress."""
+def report_page(report: dict, parts=()) -> str:
+    """The "Build report" page (MyST markdown) of a build report in progress; ``parts``:
+    the toc's (caption, pages) (:func:`fm_core.book.toc.toc_parts`) for the time per part."""
     rows, executed_total = [], 0.0
     for name, entry in sorted(report["notebooks"].items()):
         status = entry.get("status", "?")
@@ -95,9 +96,36 @@ def report_page(report: dict) -> str:
         f"- Sphinx warnings: {PLACEHOLDERS['warnings']} (listed in "
         "`_build/build_report.json`; the full log is `_build/sphinx.log`)",
         f"- the whole build: {PLACEHOLDERS['total']}", "",
+        *part_table(report, parts),
         *stage_table(report),
     ]
     return "\n".join(lines)
+
+
+def part_table(report: dict, parts) -> list[str]:
+    """Markdown lines of "time per part": the executed notebooks' seconds summed over each
+    part of the toc, and that sum over the kernels that ran side by side, which is about
+    the wall time the part adds (the kernels stay busy to within a few seconds)."""
+    seconds = {Path(n).stem: e["seconds"] for n, e in report["notebooks"].items()
+               if e.get("status") == "executed" and "seconds" in e}
+    rows, placed = [], set()
+    for caption, pages in list(parts) + [("other pages", [p for p in seconds if p not in
+                                                          {q for _, ps in parts for q in ps}])]:
+        mine = [p for p in pages if p in seconds and p not in placed]
+        placed.update(mine)
+        if mine:
+            rows.append((caption, mine, sum(seconds[p] for p in mine)))
+    if len(rows) < 2:
+        return []
+    jobs = max(1, int(report.get("jobs") or 1))
+    lines = ["## Time per part", "",
+             f"Notebook time summed over each part of the book, and that sum divided by the {jobs} "
+             f"kernel{'s' if jobs > 1 else ''} that ran side by side: about the wall time the part adds "
+             "to a build. An artefact is counted where it was computed (the *computed here* column below).", "",
+             "| part | notebooks | notebook time | about, in wall time |", "|---|---|---|---|"]
+    lines += [f"| {_cell(caption)} | {', '.join(mine)} | {format_seconds(total)} | {format_seconds(total / jobs)} |"
+              for caption, mine, total in rows]
+    return lines + [""]
 
 
 def stage_table(report: dict) -> list[str]:
@@ -136,9 +164,9 @@ def stage_table(report: dict) -> list[str]:
     return lines + [""]
 
 
-def write_report_page(src: Path, report: dict) -> Path:
+def write_report_page(src: Path, report: dict, parts=()) -> Path:
     path = src / f"{REPORT_PAGE}.md"
-    path.write_text(report_page(report), encoding="utf-8")
+    path.write_text(report_page(report, parts), encoding="utf-8")
     return path
 
 

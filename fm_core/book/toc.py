@@ -92,3 +92,18 @@ def write_toc(book_dir: Path, src: Path, notebooks: list[str]) -> dict:
     toc = make_toc(template, notebooks, others)
     (src / "_toc.yml").write_text(yaml.safe_dump(toc, sort_keys=False), encoding="utf-8")
     return toc
+
+
+def toc_parts(book_dir: Path) -> list[tuple[str, list[str]]]:
+    """The parts of ``book_dir/_toc.yml``: (caption, the pages under it, sub-pages
+    included), in order; [] for a toc without parts."""
+    template = yaml.safe_load((Path(book_dir) / "_toc.yml").read_text(encoding="utf-8")) or {}
+
+    def pages(entries) -> list[str]:
+        out = []
+        for entry in entries or []:
+            key = _entry_key(entry)
+            out += ([key] if key else []) + pages(entry.get("sections")) + pages(entry.get("chapters"))
+        return out
+
+    return [(str(part.get("caption", "")), pages(part.get("chapters"))) for part in template.get("parts", [])]
