@@ -122,8 +122,8 @@ def part_table(report: dict, parts) -> list[str]:
              f"Notebook time summed over each part of the book, and that sum divided by the {jobs} "
              f"kernel{'s' if jobs > 1 else ''} that ran side by side: about the wall time the part adds "
              "to a build. An artefact is counted where it was computed (the *computed here* column below).", "",
-             "| part | notebooks | notebook time | about, in wall time |", "|---|---|---|---|"]
-    lines += [f"| {_cell(caption)} | {', '.join(mine)} | {format_seconds(total)} | {format_seconds(total / jobs)} |"
+             "| part | notebooks | notebook time | wall time, about |", "|---|---|---|---|"]
+    lines += [f"| {_cell(caption)} | {len(mine)} | {format_seconds(total)} | {format_seconds(total / jobs)} |"
               for caption, mine, total in rows]
     return lines + [""]
 
