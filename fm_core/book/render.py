@@ -105,7 +105,8 @@ def report_page(report: dict, parts=()) -> str:
 def part_table(report: dict, parts) -> list[str]:
     """Markdown lines of "time per part": the executed notebooks' seconds summed over each
     part of the toc, and that sum over the kernels that ran side by side, which is about
-    the wall time the part adds (the kernels stay busy to within a few seconds)."""
+    the wall time the part adds (in the quick builds measured, the kernels were idle for
+    under 4% of the build: 20 of 607 s, 17 of 683 s)."""
     seconds = {Path(n).stem: e["seconds"] for n, e in report["notebooks"].items()
                if e.get("status") == "executed" and "seconds" in e}
     rows, placed = [], set()
