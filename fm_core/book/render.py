@@ -109,9 +109,9 @@ def part_table(report: dict, parts) -> list[str]:
     under 4% of the build: 20 of 607 s, 17 of 683 s)."""
     seconds = {Path(n).stem: e["seconds"] for n, e in report["notebooks"].items()
                if e.get("status") == "executed" and "seconds" in e}
+    listed = {page for _, pages in parts for page in pages}
     rows, placed = [], set()
-    for caption, pages in list(parts) + [("other pages", [p for p in seconds if p not in
-                                                          {q for _, ps in parts for q in ps}])]:
+    for caption, pages in [*parts, ("other pages", [p for p in seconds if p not in listed])]:
         mine = [p for p in pages if p in seconds and p not in placed]
         placed.update(mine)
         if mine:

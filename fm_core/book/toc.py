@@ -81,10 +81,14 @@ def make_toc(template: dict, notebooks: list[str], other_pages: Iterable[str] = 
     return toc
 
 
+def _read_template(book_dir) -> dict:
+    return yaml.safe_load((Path(book_dir) / "_toc.yml").read_text(encoding="utf-8")) or {}
+
+
 def write_toc(book_dir: Path, src: Path, notebooks: list[str]) -> dict:
     """Write ``src/_toc.yml`` from ``book_dir/_toc.yml`` for the pages in ``src``: the
     ``notebooks`` given (in order) and every markdown/rst page found there."""
-    template = yaml.safe_load((book_dir / "_toc.yml").read_text(encoding="utf-8")) or {}
+    template = _read_template(book_dir)
     if not isinstance(template, dict) or "root" not in template:
         raise UserError(f"{book_dir / '_toc.yml'} has no 'root:' entry")
     others = [str(p.relative_to(src).with_suffix("")).replace("\\", "/")
@@ -97,7 +101,7 @@ def write_toc(book_dir: Path, src: Path, notebooks: list[str]) -> dict:
 def toc_parts(book_dir: Path) -> list[tuple[str, list[str]]]:
     """The parts of ``book_dir/_toc.yml``: (caption, the pages under it, sub-pages
     included), in order; [] for a toc without parts."""
-    template = yaml.safe_load((Path(book_dir) / "_toc.yml").read_text(encoding="utf-8")) or {}
+    template = _read_template(book_dir)
 
     def pages(entries) -> list[str]:
         out = []
@@ -106,4 +110,6 @@ def toc_parts(book_dir: Path) -> list[tuple[str, list[str]]]:
             out += ([key] if key else []) + pages(entry.get("sections")) + pages(entry.get("chapters"))
         return out
 
+    if not isinstance(template, dict):  # write_toc says what is wrong with it, in one line
+        return []
     return [(str(part.get("caption", "")), pages(part.get("chapters"))) for part in template.get("parts", [])]
