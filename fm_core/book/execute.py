@@ -21,9 +21,10 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from .progress import PROGRESS_FILE_ENV, ProgressTail
+from .progress import ProgressTail
 from fm_core.errors import UserError
 from fm_core.paths import STAGE_LOG_ENV
+from fm_core.utils import PROGRESS_FILE_ENV
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 KERNEL_NAME = "python3"
