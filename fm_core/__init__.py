@@ -14,6 +14,4 @@ The packages, each a job, higher ones importing lower ones only (the layers cont
 
 and beside them ``fourier`` (the mask layer), ``profiles``, ``utils``, ``paths``, ``errors``.
 """
-from __future__ import annotations
-
 __version__ = "0.1.0"
