@@ -1,14 +1,14 @@
 """Command line: ``python -m fm_core`` (or ``fm``) with the sub-commands ``data``,
-``train``, ``mask``, ``image-masks``, ``merge``, ``attribute``, ``cues``, ``runs``, ``bench``, ``book``,
-``expected`` and ``readme``.
+``train``, ``mask``, ``image-masks``, ``merge``, ``attribute``, ``cues``, ``runs``,
+``bench``, ``book``, ``spread``, ``expected`` and ``readme``.
 
 A user's mistake is reported as one line on stderr with exit code 2, never a traceback.
 Defaults come from the ``quick`` profile (``--profile`` picks another).
 
 The parser here lists every verb and flag; the commands themselves live by group in
 :mod:`.learn` (data, train, mask, image-masks, merge), :mod:`.probe` (cues, attribute)
-and :mod:`.project` (book, expected, readme, runs, bench), each a short function whose
-work the library does.
+and :mod:`.project` (book, spread, expected, readme, runs, bench), each a short function
+whose work the library does.
 """
 from __future__ import annotations
 
