@@ -9,7 +9,6 @@ import os
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-BOOK_DIR = REPO_ROOT / "book"
 
 # The paper's grayscale Imagenette normalisation (authors' code: mean 0.449, std 0.226).
 IMAGENETTE_MEAN, IMAGENETTE_STD = 0.449, 0.226

@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import tempfile
 from pathlib import Path
 
@@ -14,6 +15,84 @@ import numpy as np
 import torch
 
 from .errors import UserError
+
+# The writing half of the progress relay of a book build (fm_core.book.progress reads):
+# here, below every package, so that no artefact's code key includes the build's code.
+PROGRESS_FILE_ENV = "FM_PROGRESS_FILE"
+PROGRESS_INTERVAL_ENV = "FM_PROGRESS_INTERVAL"
+DEFAULT_PROGRESS_INTERVAL = 5.0
+_SPLIT = re.compile(r"[\r\n]")
+
+
+class _LineFile:
+    """A file-like object for tqdm: each status tqdm draws (``\\r`` + text + padding)
+    becomes one line of the file; blank redraws (a bar clearing itself) are dropped."""
+
+    def __init__(self, path: str | os.PathLike):
+        self._fh = open(path, "a", encoding="utf-8", buffering=1)
+        self._last = ""
+
+    def write(self, text: str) -> None:
+        for part in _SPLIT.split(text):
+            part = part.rstrip()
+            if part and part != self._last:  # tqdm redraws the final state on close
+                self._fh.write(part + "\n")
+                self._last = part
+
+    def flush(self) -> None:
+        self._fh.flush()
+
+    def close(self) -> None:
+        self._fh.close()
+
+
+def progress_interval() -> float:
+    """Seconds between two lines of one bar (``FM_PROGRESS_INTERVAL``, default 5)."""
+    try:
+        return max(0.0, float(os.environ.get(PROGRESS_INTERVAL_ENV, DEFAULT_PROGRESS_INTERVAL)))
+    except ValueError:
+        return DEFAULT_PROGRESS_INTERVAL
+
+
+def file_progress_bar(path: str | os.PathLike, iterable=None, **kwargs):
+    """A text tqdm bar whose lines are appended to ``path``; it always leaves its final
+    state (``leave``) and closes the file when it closes."""
+    from tqdm.std import tqdm
+
+    class FileBar(tqdm):
+        # a new postfix or description shows with the next line, not as a line of its
+        # own: at most one line per FM_PROGRESS_INTERVAL
+        def set_postfix(self, ordered_dict=None, refresh=True, **kwargs):
+            super().set_postfix(ordered_dict, refresh=False, **kwargs)
+
+        def set_postfix_str(self, s="", refresh=True):
+            super().set_postfix_str(s, refresh=False)
+
+        def set_description(self, desc=None, refresh=True):
+            super().set_description(desc, refresh=False)
+
+        def display(self, msg=None, pos=None):
+            self._shown_n = self.n
+            return super().display(msg, pos)
+
+        def close(self):
+            if self.disable:
+                return
+            # the log's last line of a stage shows where it ended: drawn now unless the
+            # last line drawn already showed this count
+            self.leave = getattr(self, "_shown_n", None) != self.n
+            try:
+                super().close()
+            finally:
+                self.fp.close()
+
+    kwargs.pop("file", None)
+    kwargs.pop("position", None)  # one bar per line in the file: no terminal positions
+    kwargs.setdefault("mininterval", progress_interval())
+    kwargs.setdefault("ascii", True)
+    kwargs["disable"] = False
+    kwargs["dynamic_ncols"] = False
+    return FileBar(iterable, file=_LineFile(path), **kwargs)
 
 
 def progress_bar(iterable=None, *, progress: bool = True, **kwargs):
@@ -24,12 +103,11 @@ def progress_bar(iterable=None, *, progress: bool = True, **kwargs):
     When ``FM_PROGRESS_FILE`` names a file (the book build sets it for its kernels), the
     bar is plain text appended to that file instead, never to stdout/stderr, one line at
     most every ``FM_PROGRESS_INTERVAL`` seconds (default 5); the build prints the file's
-    new lines on its terminal (:mod:`fm_core.book.progress`)."""
+    new lines on its terminal (:mod:`fm_core.book.progress`, the reading half)."""
     import warnings
 
-    path = os.environ.get("FM_PROGRESS_FILE", "").strip()
+    path = os.environ.get(PROGRESS_FILE_ENV, "").strip()
     if path and progress:
-        from fm_core.book.progress import file_progress_bar
         return file_progress_bar(path, iterable, **kwargs)
     with warnings.catch_warnings():  # tqdm.auto warns when ipywidgets is missing
         warnings.simplefilter("ignore")

@@ -1,6 +1,6 @@
 """The shape of the library: packages that import only downwards (import-linter's layers
-contract in pyproject.toml) and no import circles, old module paths that say where they
-went, no module grown past ~350 lines without a stated reason (none past 400), and no
+contract in pyproject.toml) and no import circles, a package list that names every
+package, no module grown past ~350 lines without a stated reason (none past 400), and no
 measured number typed by hand into README or book prose."""
 from __future__ import annotations
 
@@ -65,24 +65,21 @@ def test_fm_core_has_no_import_circle():
             assert back is None, "import circle: " + " -> ".join((module,) + tuple(back))
 
 
-def test_moved_modules_fail_with_one_line_naming_the_new_place():
-    """Old module paths (before the packages, issue 18) answer with where they went."""
-    import importlib
+def test_the_package_list_names_every_package_and_module():
+    """fm_core's docstring is the package list (README points to it): its table names each
+    sub-package once and nothing else, and its last line every top-level module."""
+    import pkgutil
 
     import fm_core
 
-    assert fm_core.MOVED["pipeline"] == "store.pipeline" and fm_core.MOVED["plots"] == "book.figures"
-    for old, new in fm_core.MOVED.items():
-        importlib.import_module(f"fm_core.{new}")  # the new place exists
-        with pytest.raises(ModuleNotFoundError) as info:
-            importlib.import_module(f"fm_core.{old}")
-        assert str(info.value) == f"fm_core.{old} moved to fm_core.{new}: import it from there"
-    with pytest.raises(ImportError, match=r"^fm_core.dataset_masks moved to fm_core.masks.dataset_masks"):
-        from fm_core import dataset_masks  # noqa: F401
-    with pytest.raises(AttributeError, match="fm_core.plots moved to fm_core.book.figures"):
-        fm_core.plots  # noqa: B018
-    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
-        fm_core.nothing  # noqa: B018
+    doc = fm_core.__doc__
+    table = doc.split("::\n\n", 1)[1].split("\n\n", 1)[0]
+    listed = [line.split()[0] for line in table.splitlines()]
+    found = {m.name: m.ispkg for m in pkgutil.iter_modules(fm_core.__path__)}
+    assert sorted(listed) == sorted(name for name, is_package in found.items() if is_package)
+    beside = re.findall(r"``(\w+)``", doc.split("beside them", 1)[1])
+    assert sorted(beside) == sorted(name for name, is_package in found.items()
+                                    if not is_package and name != "__main__")
 
 
 def test_public_names_stay_where_users_find_them():

@@ -1,4 +1,4 @@
-"""More than one process (fm_core.nets.distributed): image masks learned by two ranks under
+"""More than one process (fm_core.nets.distributed, fm_core.masks.shards): image masks learned by two ranks under
 torchrun (gloo, CPU) equal a one-process run, through the CLI and through the store;
 `fm merge`; data-parallel training. Tiny networks and a handful of images keep it fast."""
 from __future__ import annotations
@@ -18,6 +18,7 @@ import torch
 from fm_core.nets import distributed
 from fm_core.cli import main
 from fm_core.errors import UserError
+from fm_core.masks import shards
 from fm_core.masks.result import MaskResult
 from fm_core.nets.models import build_model, save_model
 
@@ -94,10 +95,10 @@ def test_ranks_come_from_torchrun_or_srun_and_default_to_one_process():
 
 
 def test_shards_are_strided_and_cover_every_image():
-    shards = [distributed.shard_positions(7, distributed.Ranks(r, 3, 0)) for r in range(3)]
-    assert [s.tolist() for s in shards] == [[0, 3, 6], [1, 4], [2, 5]]
+    positions = [shards.shard_positions(7, distributed.Ranks(r, 3, 0)) for r in range(3)]
+    assert [s.tolist() for s in positions] == [[0, 3, 6], [1, 4], [2, 5]]
     with pytest.raises(UserError, match="processes"):
-        distributed.shard_positions(2, distributed.Ranks(0, 3, 0))
+        shards.shard_positions(2, distributed.Ranks(0, 3, 0))
 
 
 # --------------------------------------------------------------------- image masks
@@ -137,12 +138,12 @@ def test_fm_merge_rebuilds_the_run_from_its_shards(one_and_two, tmp_path, capsys
     _, one, _, _ = one_and_two
     world = 3
     for rank in range(world):
-        keep = distributed.shard_positions(len(one.masks), distributed.Ranks(rank, world, 0))
-        shard = MaskResult(**{f: getattr(one, f)[keep] for f in distributed.PER_IMAGE_FIELDS},
+        keep = shards.shard_positions(len(one.masks), distributed.Ranks(rank, world, 0))
+        shard = MaskResult(**{f: getattr(one, f)[keep] for f in shards.PER_IMAGE_FIELDS},
                            settings=one.settings,
                            extra=dict({k: v[keep] for k, v in one.extra.items()}, shard_positions=keep,
                                       shard_of=np.array([rank, world, len(one.masks)])))
-        shard.save(distributed.shard_path(tmp_path / "masks.npz", rank, world))
+        shard.save(shards.shard_path(tmp_path / "masks.npz", rank, world))
     assert main(["merge", "--out", str(tmp_path / "masks.npz")]) == 0
     merged = MaskResult.load(tmp_path / "masks.npz")
     assert np.array_equal(merged.masks, one.masks) and np.array_equal(merged.steps, one.steps)
@@ -150,7 +151,7 @@ def test_fm_merge_rebuilds_the_run_from_its_shards(one_and_two, tmp_path, capsys
 
     # a missing shard, a file that is no shard, no shards at all: one line each, exit code 2
     capsys.readouterr()
-    two_of_three = [str(distributed.shard_path(tmp_path / "masks.npz", r, world)) for r in (0, 2)]
+    two_of_three = [str(shards.shard_path(tmp_path / "masks.npz", r, world)) for r in (0, 2)]
     assert main(["merge", *two_of_three, "--out", str(tmp_path / "bad.npz")]) == 2
     assert main(["merge", str(tmp_path / "masks.npz"), "--out", str(tmp_path / "bad.npz")]) == 2
     assert main(["merge", "--out", str(tmp_path / "none.npz")]) == 2

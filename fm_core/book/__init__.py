@@ -9,7 +9,4 @@ and what their pages show.
   :mod:`~fm_core.book.explorer`;
 - figures: :mod:`~fm_core.book.figures` (by topic: the paper's, the book's own pages,
   the cue world, mask learning, the peer methods, and the style they share).
-
-Nothing is imported here: ``fm_core.utils`` relays progress through
-:mod:`~fm_core.book.progress`, which must not pull in the whole build.
 """

@@ -49,15 +49,16 @@ import sys
 import time
 from pathlib import Path
 
-from .execute import KERNEL_NAME, REPO_ROOT, default_jobs, executed_ok, one_line
+from .execute import KERNEL_NAME, default_jobs, executed_ok, one_line
 from .run import execute_all
 from .render import BUILD, fill_report_page, render, write_report_page
 from .toc import EXTRA_PART_CAPTION, make_toc, toc_parts, write_toc
 from fm_core.errors import UserError
+from fm_core.paths import REPO_ROOT
 from .report import format_seconds
 
 __all__ = ["build_book", "list_notebooks", "make_toc", "read_build_report", "data_parameter",
-           "DEFAULT_BOOK_DIR", "KERNEL_NAME", "EXTRA_PART_CAPTION", "REPO_ROOT", "BUILD"]
+           "DEFAULT_BOOK_DIR", "KERNEL_NAME", "EXTRA_PART_CAPTION", "BUILD"]
 
 DEFAULT_BOOK_DIR = REPO_ROOT / "book"
 #: what is never copied from the book folder into the build tree

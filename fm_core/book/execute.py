@@ -21,11 +21,11 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from .progress import PROGRESS_FILE_ENV, ProgressTail
+from .progress import ProgressTail
 from fm_core.errors import UserError
-from fm_core.paths import STAGE_LOG_ENV
+from fm_core.paths import REPO_ROOT, STAGE_LOG_ENV
+from fm_core.utils import PROGRESS_FILE_ENV
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 KERNEL_NAME = "python3"
 RERUN_TAG = "fm-rerun-note"
 # glibc's malloc hands every freed block above its threshold back to the system, and torch

@@ -16,8 +16,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .execute import REPO_ROOT, one_line
+from .execute import one_line
 from fm_core.errors import UserError
+from fm_core.paths import REPO_ROOT
 from .report import format_seconds
 
 BUILD = "_build"

@@ -17,10 +17,10 @@ import html
 import platform
 import subprocess
 import time
-from pathlib import Path
 from typing import Iterable, Mapping
 
 from fm_core.errors import UserError
+from fm_core.paths import REPO_ROOT
 from fm_core.profiles import Profile, get_profile
 
 _PROFILE_FIELDS = {f.name for f in dataclasses.fields(Profile)}
@@ -46,7 +46,6 @@ def show_user_errors_in_one_line() -> None:
 
 
 show_user_errors_in_one_line()
-_REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 class _Block:
@@ -98,10 +97,10 @@ def fm_core_version() -> str:
         import fm_core
         version = getattr(fm_core, "__version__", None) or "unknown"
     try:
-        sha = subprocess.run(["git", "-C", str(_REPO_ROOT), "rev-parse", "--short", "HEAD"],
+        sha = subprocess.run(["git", "-C", str(REPO_ROOT), "rev-parse", "--short", "HEAD"],
                              capture_output=True, text=True, timeout=5)
         if sha.returncode == 0 and sha.stdout.strip():
-            dirty = subprocess.run(["git", "-C", str(_REPO_ROOT), "status", "--porcelain",
+            dirty = subprocess.run(["git", "-C", str(REPO_ROOT), "status", "--porcelain",
                                     "--untracked-files=no", "--", "fm_core"],
                                    capture_output=True, text=True, timeout=5)
             version += f"+g{sha.stdout.strip()}" + (".dirty" if dirty.stdout.strip() else "")

@@ -1,14 +1,14 @@
 """Command line: ``python -m fm_core`` (or ``fm``) with the sub-commands ``data``,
-``train``, ``mask``, ``image-masks``, ``merge``, ``attribute``, ``cues``, ``runs``, ``bench``, ``book``,
-``expected`` and ``readme``.
+``train``, ``mask``, ``image-masks``, ``merge``, ``attribute``, ``cues``, ``runs``,
+``bench``, ``book``, ``spread``, ``expected`` and ``readme``.
 
 A user's mistake is reported as one line on stderr with exit code 2, never a traceback.
 Defaults come from the ``quick`` profile (``--profile`` picks another).
 
 The parser here lists every verb and flag; the commands themselves live by group in
 :mod:`.learn` (data, train, mask, image-masks, merge), :mod:`.probe` (cues, attribute)
-and :mod:`.project` (book, expected, readme, runs, bench), each a short function whose
-work the library does.
+and :mod:`.project` (book, spread, expected, readme, runs, bench), each a short function
+whose work the library does.
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import sys
 from fm_core.errors import UserError
 from fm_core.profiles import PROFILES, REGIMES
 
-from .arguments import _non_negative_int, _Parser, _positive, _seed
+from .arguments import _non_negative_int, _option, _Parser, _positive, _seed
 from .learn import cmd_data, cmd_image_masks, cmd_mask, cmd_merge, cmd_train
 from .probe import cmd_attribute, cmd_cues
 from .project import cmd_bench, cmd_book, cmd_expected, cmd_readme, cmd_runs, cmd_spread
@@ -28,6 +28,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="fm", description="Fourier masks: data, networks, masks, book.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     profiles = list(PROFILES)
+    # options that several commands share; where a command's differs, it writes its own
+    profile = _option("--profile", default="quick", choices=profiles)
+    out = _option("--out", required=True)
+    device = _option("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N")
 
     p = sub.add_parser("data", help="describe a data set; --show writes a PNG overview; "
                                     "--get imagenette downloads the paper's data")
@@ -40,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="dataset.png")
     p.set_defaults(func=cmd_data)
 
-    p = sub.add_parser("train", help="train one network")
+    p = sub.add_parser("train", help="train one network", parents=[profile, out, device])
     p.add_argument("--data", default="synthetic")
     p.add_argument("--regime", default="vanilla", help=", ".join(REGIMES))
     p.add_argument("--arch", choices=["vgg11_bn", "resnet18"])
@@ -49,12 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=_positive(int, 100_000))
     p.add_argument("--batch-size", type=_positive(int, 1 << 20))
     p.add_argument("--seed", type=_seed)
-    p.add_argument("--profile", default="quick", choices=profiles)
-    p.add_argument("--out", required=True)
-    p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("mask", help="learn a dataset (or class) mask for a model")
+    p = sub.add_parser("mask", help="learn a dataset (or class) mask for a model", parents=[profile, out, device])
     p.add_argument("--model", required=True)
     p.add_argument("--data", default="synthetic")
     p.add_argument("--split", default="val", choices=["train", "val"])
@@ -68,12 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--part", choices=["both", "amplitude", "phase"],
                    help="what the mask acts on: both (the paper's mask of the Fourier coefficients, the "
                         "default), the amplitude alone or the phase alone (book page 15)")
-    p.add_argument("--profile", default="quick", choices=profiles)
-    p.add_argument("--out", required=True)
-    p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N")
     p.set_defaults(func=cmd_mask)
 
-    p = sub.add_parser("image-masks", help="learn single-image masks, many at once")
+    p = sub.add_parser("image-masks", help="learn single-image masks, many at once", parents=[profile, out, device])
     p.add_argument("--model", required=True)
     p.add_argument("--data", default="synthetic")
     p.add_argument("--split", default="val", choices=["train", "val"])
@@ -89,14 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="bf16: the network under bfloat16 autocast (faster where native; masks within "
                         "BF16_MASK_TOLERANCE of fp32's, fm_core/masks/objective.py)")
     p.add_argument("--channels-last", action="store_true", help="the network in channels_last memory (a speed option)")
-    p.add_argument("--profile", default="quick", choices=profiles)
-    p.add_argument("--out", required=True)
-    p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N")
     p.set_defaults(func=cmd_image_masks)
 
-    p = sub.add_parser("merge", help="merge the shards of a multi-process image-masks run into one file")
+    p = sub.add_parser("merge", help="merge the shards of a multi-process image-masks run into one file",
+                       parents=[out])
     p.add_argument("shards", nargs="*", help="shard files (default: <out>.rank*-of-*.npz beside --out)")
-    p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_merge)
 
     p = sub.add_parser("cues", help="probe a model of the synthetic cue world: accuracies and L-bias; writes JSON")
@@ -105,7 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="cues.json")
     p.set_defaults(func=cmd_cues)
 
-    p = sub.add_parser("attribute", help="one peer method's frequency map of a model (map, settings, cost); writes .npz")
+    p = sub.add_parser("attribute", help="one peer method's frequency map of a model (map, settings, cost); writes .npz",
+                       parents=[out])
     p.add_argument("--method", required=True, choices=["mask", "heatmap", "ablation", "gradient"])
     p.add_argument("--model", required=True)
     p.add_argument("--data", default="synthetic")
@@ -114,12 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eps", type=float, help="heatmap: L2 norm of each basis image (default 4.0)")
     p.add_argument("--top-k", type=int, help="ablation: also the binary map of the top k pairs")
     p.add_argument("--profile", default="quick", choices=profiles, help="mask: the profile's mask settings")
-    p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_attribute)
 
     p = sub.add_parser("bench", help="mask and training steps: seconds and ratios (batched, bf16, "
-                                     "channels_last); writes JSON")
-    p.add_argument("--profile", default="quick", choices=profiles)
+                                     "channels_last); writes JSON", parents=[profile, device])
     p.add_argument("--batch-size", type=_positive(int), default=64)
     p.add_argument("--steps", type=_positive(int), default=30)
     p.add_argument("--methods", action="store_true", help="instead: each peer method's passes and seconds")
@@ -129,11 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "wall time of the whole profile (scripts/gpu_check.sh)")
     p.add_argument("--tiny", action="store_true", help="--gpu-check with toy sizes (runs on a CPU in seconds)")
     p.add_argument("--out", default="bench.json")
-    p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N")
     p.set_defaults(func=cmd_bench)
 
-    p = sub.add_parser("book", help="execute the notebooks and render the book")
-    p.add_argument("--profile", default="quick", choices=profiles)
+    p = sub.add_parser("book", help="execute the notebooks and render the book", parents=[profile])
     p.add_argument("--data")
     p.add_argument("--only", help="execute only notebooks whose name contains this")
     p.add_argument("--jobs", type=_positive(int), default=None,
@@ -145,15 +137,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_book)
 
     p = sub.add_parser("spread", help="the headline numbers at other seeds (a book build each): how far "
-                                      "they move; `fm expected` takes its tolerances from it")
-    p.add_argument("--profile", default="quick", choices=profiles)
+                                      "they move; `fm expected` takes its tolerances from it", parents=[profile])
     p.add_argument("--seeds", help="comma-separated, the profile's own seed first "
                                    "(default: fm_core.store.seed_spread.SPREAD_SEEDS)")
     p.add_argument("--jobs", type=_positive(int), default=None)
     p.set_defaults(func=cmd_spread)
 
-    p = sub.add_parser("expected", help="write expected/<profile>.json from the last build's headline numbers")
-    p.add_argument("--profile", default="quick", choices=profiles)
+    p = sub.add_parser("expected", help="write expected/<profile>.json from the last build's headline numbers",
+                       parents=[profile])
     p.set_defaults(func=cmd_expected)
 
     p = sub.add_parser("readme", help="regenerate README's results block from expected/quick.json")

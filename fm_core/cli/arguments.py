@@ -1,5 +1,5 @@
 """What the sub-commands share: the parser that reports a mistake in one line, the
-argument types that check a number or a path as it is read, and loading a data set for
+options several of them take (:func:`_option`), the argument types that check a number or a path as it is read, and loading a data set for
 a saved model."""
 from __future__ import annotations
 
@@ -12,6 +12,14 @@ from fm_core.errors import UserError
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, exit 2, as for every other user mistake
         raise UserError(f"{self.prog}: {message}")
+
+
+def _option(*names, **settings) -> argparse.ArgumentParser:
+    """One option that several sub-commands share, as a parent parser (argparse's
+    ``parents=``): its help and default are written once."""
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument(*names, **settings)
+    return parent
 
 
 def _out_path(value: str, suffix: str | None = None) -> Path:

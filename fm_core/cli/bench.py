@@ -3,9 +3,8 @@ ratios measured in one run (never thresholds: the tests check structure, not spe
 
 Each case is a function of a :class:`BenchSetup` in :data:`CASES` returning
 ``{"seconds": ..., "ratios": ..., ...}``; ``run_bench`` runs the chosen ones and gathers
-every ratio under ``ratios``. Other modules may add cases with :func:`register_case`;
-a case that belongs here but is registered elsewhere is listed under ``pending`` until
-it is. The cases:
+every ratio under ``ratios``. Other modules may add cases with :func:`register_case`.
+The cases:
 
 - ``batched``: (a) :func:`fm_core.masks.learn_image_masks` with the whole batch in
   one pool, (b) the same one image at a time, (c) the floor: the frozen network's own
@@ -100,15 +99,12 @@ class BenchSetup:
 
 
 CASES: dict[str, Callable[[BenchSetup], dict]] = {}
-# Cases that belong here but are registered elsewhere; the JSON lists them as not run.
-PENDING: dict[str, str] = {}
 
 
 def register_case(name: str):
     """Decorator: add ``fn(setup) -> {"seconds": ..., "ratios": ..., ...}`` as a case."""
     def add(fn):
         CASES[name] = fn
-        PENDING.pop(name, None)
         return fn
     return add
 
@@ -243,7 +239,6 @@ def run_bench(model, x: torch.Tensor, steps: int = 50, batch_size: int = 64, out
         "cases": results,
         "seconds": results.get("batched", {}).get("seconds", {}),
         "ratios": {k: v for r in results.values() for k, v in r.get("ratios", {}).items()},
-        "pending": dict(PENDING),
         "ratio_meaning": "a/b: seconds of a over seconds of b, or a rate of a over b; above 1, b is faster "
                          "(for 'image rate' ratios, a is faster)",
         "torch": torch.__version__,

@@ -18,6 +18,7 @@ import numpy as np
 
 from fm_core.nets.distributed import SLURM_VARS, TORCHRUN_VARS, available_cores
 from fm_core.errors import UserError
+from fm_core.paths import REPO_ROOT
 
 SHARDED_RANKS = 2
 # A launcher's variables, which the bench's own commands must not inherit.
@@ -34,10 +35,9 @@ def _free_port() -> int:
 def _command_env(threads: int) -> dict:
     """This process's environment for a bench command: no launcher variables, CPU only,
     ``threads`` torch threads, the package importable."""
-    package_root = str(Path(__file__).resolve().parents[2])
     env = {k: v for k, v in os.environ.items() if k not in LAUNCH_VARS}
     env.update(OMP_NUM_THREADS=str(threads), TQDM_DISABLE="1", CUDA_VISIBLE_DEVICES="",
-               PYTHONPATH=os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")])))
+               PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")])))
     return env
 
 

@@ -96,7 +96,7 @@ def cmd_image_masks(args) -> None:
     import numpy as np
 
     from fm_core.nets import distributed
-    from fm_core.masks import ImageMasks
+    from fm_core.masks import ImageMasks, shards
     from fm_core.nets.models import freeze, load_model
     from fm_core.utils import resolve_device
 
@@ -122,7 +122,7 @@ def cmd_image_masks(args) -> None:
 
     try:
         if ranks.distributed:
-            result = distributed.learn_sharded(learn, len(indices), out, ranks)
+            result = shards.learn_sharded(learn, len(indices), out, ranks)
         else:
             checkpoint = out.with_suffix(".partial.npz")
             result = learn(np.arange(len(indices)), checkpoint)
@@ -138,7 +138,7 @@ def cmd_image_masks(args) -> None:
 
 
 def cmd_merge(args) -> None:
-    from fm_core.nets.distributed import find_shards, merge_shards
+    from fm_core.masks.shards import find_shards, merge_shards
 
     out = _out_path(args.out, ".npz")
     shards = [Path(s) for s in args.shards] or find_shards(out)

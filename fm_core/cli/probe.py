@@ -11,7 +11,6 @@ from .arguments import _load_for_model, _out_path
 
 
 def cmd_cues(args) -> None:
-
     from fm_core.data import synthetic
     from fm_core.science.cue_analysis import behaviour
     from fm_core.nets.models import freeze, load_model

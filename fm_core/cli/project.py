@@ -1,6 +1,7 @@
 """The sub-commands about the project as a whole: ``book`` (build the website),
-``expected`` and ``readme`` (the headline numbers and README's copy of them), ``runs``
-(what the artefact store holds) and ``bench`` (how fast this machine is)."""
+``spread`` (the headline numbers at other seeds), ``expected`` and ``readme`` (the
+headline numbers and README's copy of them), ``runs`` (what the artefact store holds)
+and ``bench`` (how fast this machine is)."""
 from __future__ import annotations
 
 from fm_core.errors import UserError
@@ -46,7 +47,6 @@ def cmd_bench(args) -> None:
 
 def cmd_book(args) -> None:
     from fm_core.book.build import build_book
-
     from fm_core.store.headline import write_headline
 
     if args.seed is not None:  # another draw: its own store and website, nothing overwritten

@@ -16,6 +16,7 @@ required) in :mod:`fm_core.masks.dataset_masks` and :mod:`fm_core.masks.image_ma
 learners that hold the settings and their defaults (the one place they are written) in
 :mod:`fm_core.masks.dataset_mask_learner` and :mod:`fm_core.masks.image_mask_learner`;
 ``learn_dataset_mask``, ``learn_lambda_path`` and ``learn_image_masks`` call them in one line.
+Single-image masks learned by several processes, in shards: :mod:`fm_core.masks.shards`.
 """
 from __future__ import annotations
 

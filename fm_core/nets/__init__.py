@@ -6,7 +6,7 @@
 - :mod:`~fm_core.nets.attacks`: PGD through torchattacks (``pgd_attack``, ``make_pgd``);
 - :mod:`~fm_core.nets.evaluation`: predictions, accuracies and losses, optionally through
   a mask (``predict``, ``accuracy``, ``loss_and_accuracy``);
-- :mod:`~fm_core.nets.distributed`: more than one process (``DataParallel``, shards).
+- :mod:`~fm_core.nets.distributed`: more than one process (``Ranks``, ``DataParallel``).
 
 Nothing is imported here: ``import fm_core.nets.models`` loads only what it needs.
 """

@@ -24,7 +24,7 @@ import torch
 from fm_core.nets import attacks, evaluation, models, training
 from fm_core import data, fourier, store
 from fm_core.data import files as datafiles, dataset, synthetic
-from fm_core.masks import dataset_mask_learner, image_mask_learner
+from fm_core.masks import dataset_mask_learner, image_mask_learner, shards
 from fm_core.science import cue_analysis, experiments, reversal
 from fm_core.data.dataset import Dataset
 from fm_core.masks.result import MaskResult
@@ -48,7 +48,7 @@ NETWORK_CODE = (training, models, attacks, evaluation, fourier, dataset, data, s
 SPLIT_CODE = NETWORK_CODE + (reversal,)  # val_halves and the reversal selection live here and there
 # each artefact's code: these modules and all they import (fm_core.store.code_keys.code_closure)
 DATASET_MASK_CODE = NETWORK_CODE + (dataset_mask_learner,)
-IMAGE_MASK_CODE = SPLIT_CODE + (image_mask_learner,)
+IMAGE_MASK_CODE = SPLIT_CODE + (image_mask_learner, shards)  # shards: a multi-process run merges them
 
 # The three single-image mask sets of the paper's code: (network, images).
 IMAGE_MASK_SETS = {
@@ -297,7 +297,7 @@ def get_image_masks(cfg: Profile, which: str = "vanilla_x", progress: bool = Tru
     (M_N,xA). ``extra`` holds ``indices`` (into the validation split) and ``labels``.
     The run keeps a checkpoint: killed and restarted, it resumes where it stopped.
     Under torchrun or srun each rank learns its shard of the images (with its own
-    checkpoint) and one rank merges them into the artefact (see :mod:`fm_core.nets.distributed`).
+    checkpoint) and one rank merges them into the artefact (see :mod:`fm_core.masks.shards`).
 
     Returns
     -------
@@ -333,16 +333,16 @@ def get_image_masks(cfg: Profile, which: str = "vanilla_x", progress: bool = Tru
 
     compute = learn
     if ranks.distributed:
-        shards = [distributed.shard_path(path, r, ranks.world_size) for r in range(ranks.world_size)]
+        shard_files = [shards.shard_path(path, r, ranks.world_size) for r in range(ranks.world_size)]
         if not store.record_path(path).exists():
-            distributed.learn_shard(learn, len(selected()[0]), path, ranks)
+            shards.learn_shard(learn, len(selected()[0]), path, ranks)
             distributed.barrier()  # every shard saved
-        if all(shard.exists() for shard in shards):
-            compute = functools.partial(distributed.merge_shards, shards)  # whoever holds the lock merges
+        if all(shard.exists() for shard in shard_files):
+            compute = functools.partial(shards.merge_shards, shard_files)  # whoever holds the lock merges
     result = store.fetch(path, compute, save=MaskResult.save, load=MaskResult.load, stage="single-image masks",
                          record=lambda r: _record(cfg, artefact="image_masks", which=which, n=len(r.masks)))
     if ranks.distributed:  # the artefact exists now: this rank's shard is no longer needed
-        distributed.remove_shards(shards[ranks.rank:ranks.rank + 1])
+        shards.remove_shards(shard_files[ranks.rank:ranks.rank + 1])
     return result
 
 
