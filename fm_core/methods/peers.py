@@ -31,7 +31,8 @@ from __future__ import annotations
 import functools
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -39,8 +40,8 @@ import torch.nn.functional as F
 
 from fm_core.errors import UserError
 from fm_core.fourier import model_device_dtype
-from fm_core.masks import DatasetMask, LambdaPath, randomized_rows
-from fm_core.nets.inputs import check_images, check_settings
+from fm_core.masks import DatasetMask, DatasetMaskSettings, LambdaPath, randomized_rows
+from fm_core.nets.inputs import NON_NEGATIVE, POSITIVE, check_constraints, check_images, count
 from fm_core.nets.models import frozen
 from fm_core.profiles import Profile
 from .pairs import frequency_pairs, mirrored, pair_indicators, pair_values
@@ -161,7 +162,7 @@ MASK_RANDOMIZE = 0.5
 
 
 @dataclass
-class DatasetMaskMethod(DatasetMask):
+class DatasetMaskMethod(DatasetMaskSettings):
     """The dataset mask (Karantzas et al. 2022) as a frequency map: masks of
     :class:`fm_core.masks.DatasetMask` learned at the lambdas ``lam * path`` in one batched
     run (:class:`fm_core.masks.LambdaPath`), with the small profiles' settings, not the
@@ -191,8 +192,12 @@ class DatasetMaskMethod(DatasetMask):
     revert: bool = _SMALL.dmask_revert
     invariance: str = _SMALL.dmask_invariance
     path: tuple = MASK_PATH
+    lam: float = DatasetMask.lam
     randomize: float = MASK_RANDOMIZE  # 1.0: every row starts at ones under the plain L1
     name = "mask"
+
+    constraints: ClassVar[dict] = dict(DatasetMaskSettings.constraints, lam=NON_NEGATIVE)
+    profile_settings: ClassVar[dict] = dict(DatasetMaskSettings.profile_settings, lam="dmask_lam")
 
     def __post_init__(self):
         self.path = tuple(float(f) for f in np.atleast_1d(self.path))
@@ -203,8 +208,8 @@ class DatasetMaskMethod(DatasetMask):
 
     @_leaves_model_as_given
     def attribute(self, model, x, y, progress: bool = True) -> FrequencyMap:
-        self._check(model, x, y)  # lam itself, before it is multiplied out
-        settings = {k: v for k, v in asdict(self).items() if k not in ("lam", "path", "randomize")}
+        check_constraints(self)  # lam itself, before it is multiplied out
+        settings = {f.name: getattr(self, f.name) for f in fields(DatasetMaskSettings)}
         learner = LambdaPath(lams=tuple(self.lam * f for f in self.path), **settings)
         start, weights = randomized_rows(len(self.path), tuple(x.shape[-2:]), self.randomize, self.seed)
         with PassCounter(model) as counter:
@@ -252,8 +257,10 @@ class FourierHeatMap:
     seed: int = 0
     name = "heatmap"
 
+    constraints: ClassVar[dict] = dict(eps=POSITIVE, batch_size=count())
+
     def __post_init__(self):
-        check_settings(eps=self.eps, batch_size=self.batch_size)
+        check_constraints(self)
 
     @_leaves_model_as_given
     def attribute(self, model, x, y, progress: bool = True) -> FrequencyMap:
@@ -311,8 +318,10 @@ class FrequencyAblation:
     batch_size: int = 1024
     name = "ablation"
 
+    constraints: ClassVar[dict] = dict(top_k=count(), batch_size=count())
+
     def __post_init__(self):
-        check_settings(top_k=self.top_k, batch_size=self.batch_size)
+        check_constraints(self)
 
     @_leaves_model_as_given
     def attribute(self, model, x, y, progress: bool = True) -> FrequencyMap:
@@ -357,8 +366,10 @@ class GradientSpectrum:
     batch_size: int = 256
     name = "gradient"
 
+    constraints: ClassVar[dict] = dict(batch_size=count())
+
     def __post_init__(self):
-        check_settings(batch_size=self.batch_size)
+        check_constraints(self)
 
     @_leaves_model_as_given
     def attribute(self, model, x, y, progress: bool = True) -> FrequencyMap:
