@@ -11,9 +11,8 @@ from typing import ClassVar
 import numpy as np
 
 from fm_core.fourier import PARTS, symmetric_part
-from fm_core.nets.inputs import (NON_NEGATIVE, POSITIVE, check_constraints, check_images, check_overrides, count,
-                                 one_of)
-from fm_core.nets.models import frozen
+from fm_core.nets.classifier import NormalizationUsed, checked_network
+from fm_core.nets.inputs import NON_NEGATIVE, POSITIVE, check_constraints, check_overrides, count, one_of
 
 from .dataset_masks import INVARIANCES, KEEP_RATIO, SCHEDULES, run_lambda_path
 from .objective import EXP_CAP
@@ -21,7 +20,7 @@ from .result import MaskResult
 
 
 @dataclass
-class DatasetMaskSettings:
+class DatasetMaskSettings(NormalizationUsed):
     """What every dataset-mask learner shares: the settings of the engine
     (:func:`~fm_core.masks.dataset_masks.run_lambda_path`) other than the lambdas, each
     with its rule (``constraints``) and its profile setting (``profile_settings``), and
@@ -65,10 +64,9 @@ class DatasetMaskSettings:
     def _learn(self, model, x, y, lams, start=None, penalty_weights=None, progress: bool = True) -> MaskResult:
         """Check the settings and inputs, then run the engine at ``lams`` with the model frozen."""
         check_constraints(self)
-        check_images(model, x, y)
         shared = {f.name: getattr(self, f.name) for f in fields(DatasetMaskSettings)}
-        with frozen(model):
-            return run_lambda_path(model, x, y, lams=lams, start=start, penalty_weights=penalty_weights,
+        with checked_network(model, x, y, self.normalization) as net:
+            return run_lambda_path(net, x, y, lams=lams, start=start, penalty_weights=penalty_weights,
                                    progress=progress, **shared)
 
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import ClassVar
 
-from fm_core.nets.inputs import NON_NEGATIVE, POSITIVE, check_constraints, check_images, check_overrides, count
-from fm_core.nets.models import frozen
+from fm_core.nets.classifier import NormalizationUsed, checked_network
+from fm_core.nets.inputs import NON_NEGATIVE, POSITIVE, check_constraints, check_overrides, count
 
 from .image_masks import run_image_masks
 from .objective import EXP_CAP
@@ -16,7 +16,7 @@ from .result import MaskResult
 
 
 @dataclass
-class ImageMasks:
+class ImageMasks(NormalizationUsed):
     """One Fourier mask per image, many learned at once (Karantzas et al. 2022, Sec. 3.2).
 
     Parameters
@@ -85,9 +85,8 @@ class ImageMasks:
 
     def __call__(self, model, x, y=None, checkpoint=None, progress: bool = True) -> MaskResult:
         check_constraints(self)
-        check_images(model, x, y)
-        with frozen(model):
-            return run_image_masks(model, x, targets=y, checkpoint=checkpoint, progress=progress,
+        with checked_network(model, x, y, self.normalization) as net:
+            return run_image_masks(net, x, targets=y, checkpoint=checkpoint, progress=progress,
                                    **asdict(self))
 
 

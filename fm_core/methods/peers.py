@@ -41,8 +41,8 @@ import torch.nn.functional as F
 from fm_core.errors import UserError
 from fm_core.fourier import model_device_dtype
 from fm_core.masks import DatasetMask, DatasetMaskSettings, LambdaPath, randomized_rows
-from fm_core.nets.inputs import NON_NEGATIVE, POSITIVE, check_constraints, check_images, count
-from fm_core.nets.models import frozen
+from fm_core.nets.classifier import NormalizationUsed, checked_network
+from fm_core.nets.inputs import NON_NEGATIVE, POSITIVE, check_constraints, count
 from fm_core.profiles import Profile
 from .pairs import frequency_pairs, mirrored, pair_indicators, pair_values
 from .reliability import split_half_reliability  # noqa: F401 (with the maps it rates)
@@ -118,24 +118,17 @@ class PassCounter:
 
 
 # --------------------------------------------------------------------------- checks
-def check_inputs(model, x, y) -> tuple[torch.Tensor, torch.Tensor]:
-    """x (N, C, H, W) in [0, 1] and y (N,) labels (:func:`fm_core.nets.inputs.check_images`),
-    moved to the network's device; anything else is a one-line UserError."""
-    x, y = torch.as_tensor(x), torch.as_tensor(y)
-    check_images(model, x, y)
-    device, dtype = model_device_dtype(model)
-    return x.to(device, dtype), y.to(device).long()
-
-
 def _leaves_model_as_given(attribute):
-    """A method's ``attribute`` gets checked inputs on the network's device
-    (:func:`check_inputs`), runs the network frozen (eval mode, no parameter gradients)
-    and gives it back with its training flags and gradients as they were."""
+    """A method's ``attribute`` gets the network as :func:`fm_core.nets.classifier.checked_network`
+    gives it (any classifier, with the method's normalisation; checked against the inputs;
+    frozen, and given back with its training flags and gradients as they were) and the
+    inputs on its device."""
     @functools.wraps(attribute)
     def wrapped(self, model, x, y, progress: bool = True):
-        x, y = check_inputs(model, x, y)
-        with frozen(model):
-            return attribute(self, model, x, y, progress=progress)
+        x, y = torch.as_tensor(x), torch.as_tensor(y)
+        with checked_network(model, x, y, self.normalization) as net:
+            device, dtype = model_device_dtype(net)
+            return attribute(self, net, x.to(device, dtype), y.to(device).long(), progress=progress)
     return wrapped
 
 
@@ -240,7 +233,7 @@ class DatasetMaskMethod(DatasetMaskSettings):
 
 
 @dataclass
-class FourierHeatMap:
+class FourierHeatMap(NormalizationUsed):
     """Yin et al. (2019): per pair k, the error rate and the mean loss increase on x + r eps U_k,
     U_k the real Fourier basis image of unit L2 norm (pixel units), r = +-1 drawn per image
     and pair (:func:`heat_map_signs`), clipped to [0, 1]. ``values`` is the loss increase
@@ -302,7 +295,7 @@ def heat_map_signs(n_pairs: int, n_images: int, seed: int = 0) -> torch.Tensor:
 
 
 @dataclass
-class FrequencyAblation:
+class FrequencyAblation(NormalizationUsed):
     """Wang et al. (2023): per pair k, the mean loss increase when k and -k are removed from
     each image's spectrum (pixel space; no clipping, as removal keeps the rest exact).
     ``top_k``: also the binary dominant frequency map of the top_k pairs, ``extra["dfm"]``;
@@ -353,7 +346,7 @@ class FrequencyAblation:
 
 
 @dataclass
-class GradientSpectrum:
+class GradientSpectrum(NormalizationUsed):
     """Mean over images of |FFT2(dL/dx)|^2 (summed over channels), x in pixel space: how
     strongly the loss responds to each frequency near the image. One backward per image.
 

@@ -19,6 +19,9 @@ def check_images(model, x, y=None) -> None:
         raise UserError(f"images must be a torch.Tensor (N, C, H, W), got {type(x).__name__}")
     if x.dim() != 4 or x.shape[0] == 0:
         raise UserError(f"images must have shape (N, C, H, W) with N > 0, got {tuple(x.shape)}")
+    channels = getattr(model, "channels", None)
+    if channels is not None and x.shape[1] != channels:
+        raise UserError(f"images have {x.shape[1]} channel(s) but the network takes {channels}")
     size = getattr(model, "meta", {}).get("size")
     if size is not None and tuple(x.shape[-2:]) != (int(size), int(size)):
         raise UserError(f"images are {x.shape[-2]}x{x.shape[-1]} but the network expects {size}x{size}")

@@ -1,0 +1,128 @@
+"""Fourier masks for anyone's network (issue 38): the learners and the peer methods take
+any torch.nn.Module (or callable) mapping images in [0, 1] to logits, on any number of
+channels, with its normalisation given the torchattacks way; every mismatch is one line."""
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+import torchvision
+from torch import nn
+
+from fm_core import methods
+from fm_core.errors import UserError
+from fm_core.masks import DatasetMask, ImageMasks, LambdaPath
+from fm_core.nets.models import build_model
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+FEW = dict(lr=0.05, max_steps=3, batch_size=4, window=2)
+
+
+def _resnet18(channels: int) -> nn.Module:
+    """torchvision's ResNet18 as a user has it: RGB, or its first layer made one-channel."""
+    torch.manual_seed(0)
+    net = torchvision.models.resnet18(num_classes=10)
+    if channels != 3:
+        net.conv1 = nn.Conv2d(channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
+    return net.eval()
+
+
+def _images(n: int, channels: int, size: int = 32, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(n, channels, size, size, generator=g), torch.arange(n) % 10
+
+
+def _faces():
+    """The four calls of the issue, each on (net, x, y)."""
+    return {
+        "DatasetMask": lambda net, x, y: DatasetMask(**FEW)(net, x, y, progress=False).masks,
+        "LambdaPath": lambda net, x, y: LambdaPath(lams=(0.1, 1.0), **FEW)(net, x, y, progress=False).masks,
+        "ImageMasks": lambda net, x, y: ImageMasks(max_steps=3, patience=2, batch_size=4)(
+            net, x[:4], y[:4], progress=False).masks,
+        "mask method": lambda net, x, y: methods.DatasetMaskMethod(**FEW).attribute(net, x, y, progress=False).values,
+        "heatmap": lambda net, x, y: methods.FourierHeatMap().attribute(net, x[-2:], y[-2:], progress=False).values,
+    }
+
+
+@pytest.mark.parametrize("channels", [3, 1])
+@pytest.mark.parametrize("face", list(_faces()))
+def test_a_torchvision_resnet18_is_masked_and_comes_back_as_it_was_given(face, channels):
+    net, (x, y) = _resnet18(channels), _images(8, channels)
+    net.train()
+    net.fc.weight.requires_grad_(False)
+    before = ([m.training for m in net.modules()], [p.requires_grad for p in net.parameters()])
+    out = _faces()[face](net, x, y)
+    assert out.shape[-2:] == (32, 32) and np.isfinite(out).all()
+    assert ([m.training for m in net.modules()], [p.requires_grad for p in net.parameters()]) == before
+
+
+def test_the_same_weights_in_our_wrapper_and_as_a_plain_module_give_the_same_masks():
+    """The cross-check of issue 38: our MaskedClassifier, and its core given as a plain
+    module with the wrapper's normalisation said the torchattacks way, are one network;
+    the masks agree to the last digit (same arithmetic in the same order)."""
+    torch.manual_seed(0)
+    ours = build_model("resnet18", 5, 16, 0.45, 0.22, width=0.0625).eval()
+    plain = copy.deepcopy(ours.core)  # a torchvision ResNet, nothing of fm_core
+    g = torch.Generator().manual_seed(1)
+    x, y = torch.rand(8, 1, 16, 16, generator=g), torch.arange(8) % 5
+    for learner in (DatasetMask(**FEW), LambdaPath(lams=(0.1, 1.0), **FEW),
+                    ImageMasks(max_steps=4, patience=2, batch_size=4)):
+        mine = learner(ours, x, y, progress=False).masks
+        theirs = copy.copy(learner).set_normalization_used(0.45, 0.22)(plain, x, y, progress=False).masks
+        np.testing.assert_array_equal(mine, theirs)
+
+
+def test_a_plain_callable_is_a_network_too():
+    x, y = _images(8, 3)
+    result = DatasetMask(**FEW)(lambda images: images.mean((2, 3)) * 10, x, y % 3, progress=False)
+    assert result.masks.shape == (1, 32, 32)
+
+
+class _FixedSize(nn.Module):
+    """A network that takes 3 x 16 x 16 images only (a flat linear head)."""
+
+    def __init__(self, out_shape=None):
+        super().__init__()
+        self.head, self.out_shape = nn.Linear(3 * 16 * 16, 4), out_shape
+
+    def forward(self, x):
+        out = self.head(x.flatten(1))
+        return out if self.out_shape is None else out.reshape(len(x), *self.out_shape)
+
+
+MISMATCHES = {
+    "channels vs the model": (lambda: (_FixedSize(), *_images(4, 1, 16)), "cannot take images of shape (1, 16, 16)"),
+    "size vs the model": (lambda: (_FixedSize(), *_images(4, 3, 20)), "cannot take images of shape (3, 20, 20)"),
+    "output not (N, K)": (lambda: (_FixedSize((2, 2)), *_images(4, 3, 16)), "logits of shape (N, K)"),
+    "labels out of range": (lambda: (_FixedSize(), _images(4, 3, 16)[0], torch.tensor([0, 1, 2, 7])),
+                            "labels must lie in 0..3"),
+    "NaN pixels": (lambda: (_FixedSize(), _images(4, 3, 16)[0].index_fill(0, torch.tensor([3]), float("nan")),
+                            torch.arange(4)), "finite and lie in [0, 1]"),
+    "not a network": (lambda: ("resnet18", *_images(4, 3, 16)), "must be a torch.nn.Module or a callable"),
+}
+
+
+@pytest.mark.parametrize("face", list(_faces()))
+@pytest.mark.parametrize("mismatch", MISMATCHES)
+def test_each_mismatch_is_one_user_error_line(mismatch, face):
+    make, message = MISMATCHES[mismatch]
+    net, x, y = make()
+    with pytest.raises(UserError) as caught:
+        _faces()[face](net, x, y % 4 if mismatch != "labels out of range" else y)
+    text = str(caught.value)
+    assert "\n" not in text and message in text, text
+
+
+def test_a_normalization_that_does_not_fit_is_one_line():
+    net, (x, y) = _resnet18(3), _images(4, 3)
+    for mean, std, message in (([0.5, 0.5], [0.2, 0.2], "images have 3 channel(s) but the network takes 2"),
+                               ([0.5, 0.5, 0.5], [0.2, 0.0, 0.2], "std > 0"),
+                               ([0.5] * 3, [0.2] * 2, "one number or one per channel")):
+        with pytest.raises(UserError, match=message.replace("(", r"\(").replace(")", r"\)")):
+            DatasetMask(**FEW).set_normalization_used(mean, std)(net, x, y, progress=False)
+    with pytest.raises(UserError, match="normalises its images itself"):
+        DatasetMask(**FEW).set_normalization_used(0.5, 0.2)(build_model("resnet18", 10, 32, 0.5, 0.2, width=0.0625),
+                                                            x[:, :1], y, progress=False)
