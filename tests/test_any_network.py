@@ -126,3 +126,21 @@ def test_a_normalization_that_does_not_fit_is_one_line():
     with pytest.raises(UserError, match="normalises its images itself"):
         DatasetMask(**FEW).set_normalization_used(0.5, 0.2)(build_model("resnet18", 10, 32, 0.5, 0.2, width=0.0625),
                                                             x[:, :1], y, progress=False)
+
+
+def test_per_channel_masks_have_one_mask_per_channel_and_shared_is_the_default():
+    from fm_core.nets.evaluation import accuracy
+    net, (x, y) = _resnet18(3), _images(8, 3)
+    assert DatasetMask().channels == "shared"
+    result = DatasetMask(channels="per-channel", **FEW)(net, x, y, progress=False)
+    assert result.masks.shape == (1, 3, 32, 32) and result.settings["channels"] == "per-channel"
+    assert accuracy(net, x, y, result.applied) == pytest.approx(result.accuracy_after)
+    path = LambdaPath(lams=(0.1, 1.0), channels="per-channel", **FEW)(net, x, y, start=np.full((32, 32), 0.9),
+                                                                     progress=False)
+    assert path.masks.shape == (2, 3, 32, 32)
+    fmap = methods.DatasetMaskMethod(channels="per-channel", **FEW).attribute(net, x, y, progress=False)
+    assert fmap.values.shape == (32, 32) and fmap.extra["masks"].shape == (5, 3, 32, 32)
+    with pytest.raises(UserError, match="part 'both'"):
+        DatasetMask(channels="per-channel", part="phase", **FEW)(net, x, y, progress=False)
+    with pytest.raises(UserError, match="channels must be one of shared, per-channel"):
+        DatasetMask(channels="each", **FEW)(net, x, y, progress=False)

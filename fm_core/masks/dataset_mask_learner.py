@@ -10,11 +10,12 @@ from typing import ClassVar
 
 import numpy as np
 
+from fm_core.errors import UserError
 from fm_core.fourier import PARTS, symmetric_part
 from fm_core.nets.classifier import NormalizationUsed, checked_network
 from fm_core.nets.inputs import NON_NEGATIVE, POSITIVE, check_constraints, check_overrides, count, one_of
 
-from .dataset_masks import INVARIANCES, KEEP_RATIO, SCHEDULES, run_lambda_path
+from .dataset_masks import CHANNELS, INVARIANCES, KEEP_RATIO, SCHEDULES, run_lambda_path
 from .objective import EXP_CAP
 from .result import MaskResult
 
@@ -43,8 +44,9 @@ class DatasetMaskSettings(NormalizationUsed):
     part: str = "both"
     exp_cap: float | None = EXP_CAP
     seed: int = 0
+    channels: str = "shared"
 
-    constraints: ClassVar[dict] = dict(
+    constraints: ClassVar[dict] = dict(channels=one_of(CHANNELS),
         lr=POSITIVE, max_steps=count(), epochs=count(), batch_size=count(), window=count(), tol=NON_NEGATIVE,
         patience=count(0), schedule=one_of(SCHEDULES), keep_ratio=POSITIVE, invariance=one_of(INVARIANCES),
         part=one_of(PARTS))
@@ -64,6 +66,8 @@ class DatasetMaskSettings(NormalizationUsed):
     def _learn(self, model, x, y, lams, start=None, penalty_weights=None, progress: bool = True) -> MaskResult:
         """Check the settings and inputs, then run the engine at ``lams`` with the model frozen."""
         check_constraints(self)
+        if self.channels == "per-channel" and self.part != "both":
+            raise UserError(f"per-channel masks act on the Fourier coefficients (part 'both'), not on {self.part!r}")
         shared = {f.name: getattr(self, f.name) for f in fields(DatasetMaskSettings)}
         with checked_network(model, x, y, self.normalization) as net:
             return run_lambda_path(net, x, y, lams=lams, start=start, penalty_weights=penalty_weights,
@@ -102,19 +106,26 @@ class DatasetMask(DatasetMaskSettings):
         Where the exp of the invariance term continues linearly; ``None``: the paper's exp.
     seed : int
         Order of the images.
+    channels : str
+        ``"shared"`` (the default, the paper's): one mask for every colour channel, so the
+        result reads as one map of the frequencies the network uses, whatever C is;
+        ``"per-channel"``: one mask per channel, for a cue that one channel carries.
 
     Shape
     -----
-    ``x``: (N, C, H, W) in [0, 1]; ``y``: (N,) class indices.
+    ``x``: (N, C, H, W) in [0, 1], any C; ``y``: (N,) class indices.
 
     Returns
     -------
     MaskResult
-        ``masks`` (1, H, W) unshifted in [0, 1], ``steps``, ``converged``, accuracies.
+        ``masks`` (1, H, W) unshifted in [0, 1] ((1, C, H, W) per channel), ``steps``,
+        ``converged``, accuracies.
 
     Notes
     -----
-    The model comes back as it was given (:func:`fm_core.nets.models.frozen`); bad inputs
+    ``model``: any network mapping (N, C, H, W) images in [0, 1] to logits (N, K)
+    (:mod:`fm_core.nets.classifier`); if it expects normalised images, say so with
+    ``set_normalization_used(mean, std)``. The model comes back as it was given (:func:`fm_core.nets.models.frozen`); bad inputs
     and settings raise one :class:`~fm_core.errors.UserError` line (each field's rule is in
     ``constraints``, checked by :func:`fm_core.nets.inputs.check_constraints`).
 

@@ -208,7 +208,8 @@ class DatasetMaskMethod(DatasetMaskSettings):
         with PassCounter(model) as counter:
             result = learner(model, x, y, start=start, penalty_weights=weights, progress=progress)
         converged = result.converged.astype(bool)
-        return FrequencyMap(result.masks.mean(0).astype(np.float64), self.name, counter.cost(),
+        rows = result.masks.reshape(-1, *result.masks.shape[-2:])  # per-channel masks: a row each
+        return FrequencyMap(rows.mean(0).astype(np.float64), self.name, counter.cost(),
                             dict(result.settings, lam=float(self.lam), path=list(self.path), randomize=self.randomize,
                                  converged=bool(converged.all()), steps=int(result.steps.max()),
                                  row_steps=result.steps.tolist(), row_converged=converged.tolist()),
