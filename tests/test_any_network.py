@@ -15,6 +15,7 @@ from fm_core import methods
 from fm_core.errors import UserError
 from fm_core.masks import DatasetMask, ImageMasks, LambdaPath
 from fm_core.nets.models import build_model
+from fm_core.profiles import get_profile
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -144,3 +145,95 @@ def test_per_channel_masks_have_one_mask_per_channel_and_shared_is_the_default()
         DatasetMask(channels="per-channel", part="phase", **FEW)(net, x, y, progress=False)
     with pytest.raises(UserError, match="channels must be one of shared, per-channel"):
         DatasetMask(channels="each", **FEW)(net, x, y, progress=False)
+
+
+# ------------------------------------------------------------------ the command line
+def _cli(argv) -> tuple[int, str, str]:
+    import contextlib
+    import io
+
+    from fm_core.cli import main
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main([str(a) for a in argv])
+    return code, out.getvalue(), err.getvalue()
+
+
+class _Small(nn.Module):
+    """A user's small RGB network: nothing of fm_core."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv, self.head = nn.Conv2d(3, 4, 3, padding=1), nn.Linear(4, 4)
+
+    def forward(self, x):
+        return self.head(torch.relu(self.conv(x)).mean((2, 3)))
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """The README's three lines, and an RGB and a grayscale .npz."""
+    folder = tmp_path_factory.mktemp("exported")
+    torch.manual_seed(0)
+    net = _Small().eval()
+    program = torch.export.export(net, (torch.rand(2, 3, 16, 16),), dynamic_shapes=({0: torch.export.Dim("n")},))
+    torch.export.save(program, folder / "net.pt2")
+    rng = np.random.default_rng(0)
+    for name, shape in (("rgb", (16, 16, 3)), ("gray", (16, 16))):
+        np.savez(folder / f"{name}.npz", x_train=rng.random((8, *shape)), y_train=np.arange(8) % 4,
+                 x_val=rng.random((8, *shape)), y_val=np.arange(8) % 4)
+    return folder, net
+
+
+def test_fm_mask_masks_an_exported_network_as_the_python_face_does(exported):
+    from fm_core.data import load_dataset
+    from fm_core.masks import MaskResult
+    folder, net = exported
+    norm = ["--mean", 0.5, 0.4, 0.3, "--std", 0.2, 0.25, 0.3]
+    code, out, err = _cli(["mask", "--model", folder / "net.pt2", "--data", folder / "rgb.npz", "--max-steps", 3,
+                           "--batch-size", 4, "--device", "cpu", "--out", folder / "mask.npz", *norm])
+    assert code == 0, err
+    ds = load_dataset(str(folder / "rgb.npz"), channels=3)
+    learner = DatasetMask.from_profile(get_profile("quick"), max_steps=3, batch_size=4)
+    mine = learner.set_normalization_used((0.5, 0.4, 0.3), (0.2, 0.25, 0.3))(net, ds.x_val, ds.y_val, progress=False)
+    np.testing.assert_allclose(MaskResult.load(folder / "mask.npz").masks, mine.masks, atol=1e-6)
+    for argv in (["image-masks", "--limit", 2, "--max-steps", 2], ["attribute", "--method", "gradient", "--limit", 2]):
+        code, _, err = _cli([*argv, "--model", folder / "net.pt2", "--data", folder / "rgb.npz",
+                             "--out", folder / "out.npz", *norm])
+        assert code == 0, err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--data", "gray.npz"], "the network takes 3 channels"),
+    (["--mean", 0.5, 0.5, "--std", 0.2, 0.2], "normalization has 2 values per channel but the network takes 3"),
+    (["--mean", 0.5], "give --mean and --std together"),
+    (["--model", "junk.pt2"], "not a torch.export archive"),
+])
+def test_fm_mask_refuses_each_mismatch_in_one_line(exported, argv, message):
+    folder, _ = exported
+    (folder / "junk.pt2").write_bytes(b"junk")
+    defaults = {"--model": "net.pt2", "--data": "rgb.npz"}
+    given = dict(zip(argv[::2], argv[1::2])) if argv[0] in defaults else {}
+    argv = [a for k, v in {**defaults, **given}.items() for a in (k, folder / v)] + \
+        ([] if argv[0] in defaults else argv)
+    code, _, err = _cli(["mask", *argv, "--max-steps", 2, "--out", folder / "bad.npz"])
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and message in lines[0], err
+
+
+def test_an_archive_with_pickled_entries_is_refused_before_torch_reads_it(exported, tmp_path):
+    """torch.export.load would unpickle an entry marked use_pickle (code on loading)."""
+    import json
+    import zipfile
+    folder, _ = exported
+    with zipfile.ZipFile(folder / "net.pt2") as src, zipfile.ZipFile(tmp_path / "evil.pt2", "w") as dst:
+        for item in src.infolist():
+            data = src.read(item)
+            if item.filename.endswith("model_weights_config.json"):
+                config = json.loads(data)
+                next(iter(config["config"].values()))["use_pickle"] = True
+                data = json.dumps(config).encode()
+            dst.writestr(item, data)
+    from fm_core.nets.exported import load_exported
+    with pytest.raises(UserError, match="pickled weights or objects"):
+        load_exported(tmp_path / "evil.pt2")

@@ -64,7 +64,12 @@ class Classifier(nn.Module):
                 or not (mean.isfinite().all() and std.isfinite().all()):
             raise UserError(f"normalization must be (mean, std): one number or one per channel each, "
                             f"std > 0, got mean {mean.tolist()} and std {std.tolist()}")
-        self.channels = lengths.pop() if lengths else None  # None: any number of channels
+        takes = getattr(network, "channels", None)  # an exported network knows its input
+        if lengths and takes and lengths != {takes}:
+            raise UserError(f"the normalization has {lengths.pop()} values per channel but the network takes "
+                            f"{takes} channels")
+        # what check_images holds the images to (None: any number of channels)
+        self.channels = lengths.pop() if lengths else takes
         self.register_buffer("mean", mean.reshape(-1, 1, 1) if mean.dim() else mean)
         self.register_buffer("std", std.reshape(-1, 1, 1) if std.dim() else std)
         self.meta = {}
