@@ -7,6 +7,7 @@
 - a folder in ImageFolder layout (``train/`` and ``val/``, one sub-folder per class).
 - an ``.npz`` with ``x_train``, ``y_train``, ``x_val``, ``y_val`` and optional
   ``class_names``.
+- in memory, not by name: the cue world in colour (:mod:`fm_core.data.colour_cues`).
 
 Every loader returns a :class:`Dataset`: square images in [0, 1], one channel, or C
 channels from a folder (RGB) or an ``.npz`` for a network that takes C.
