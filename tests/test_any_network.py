@@ -237,3 +237,28 @@ def test_an_archive_with_pickled_entries_is_refused_before_torch_reads_it(export
     from fm_core.nets.exported import load_exported
     with pytest.raises(UserError, match="pickled weights or objects"):
         load_exported(tmp_path / "evil.pt2")
+
+
+# ------------------------------------------------------------------ the data layer
+def test_an_image_folder_reads_as_rgb_for_a_colour_network_and_as_before_for_ours(tmp_path, monkeypatch):
+    from PIL import Image
+
+    from fm_core.data import files as datafiles
+    from fm_core.data import load_dataset
+    monkeypatch.setattr(datafiles, "CACHE_DIR", tmp_path / "cache")
+    rng = np.random.default_rng(0)
+    for split in ("train", "val"):
+        for c, colour in enumerate(((200, 20, 20), (20, 20, 200))):  # red and blue classes
+            for i in range(2):
+                pixels = np.clip(np.array(colour) + rng.integers(-10, 11, (24, 24, 3)), 0, 255).astype(np.uint8)
+                (tmp_path / "tree" / split / f"c{c}").mkdir(parents=True, exist_ok=True)
+                Image.fromarray(pixels, "RGB").save(tmp_path / "tree" / split / f"c{c}" / f"{i}.png")
+    rgb = load_dataset(str(tmp_path / "tree"), size=16, channels=3)
+    gray = load_dataset(str(tmp_path / "tree"), size=16)
+    assert rgb.x_train.shape == (4, 3, 16, 16) and gray.x_train.shape == (4, 1, 16, 16)
+    red = rgb.x_train[rgb.y_train == 0].mean((0, 2, 3))
+    assert red[0] > 0.6 and red[2] < 0.2  # the channels are the image's, in RGB order
+    with pytest.raises(UserError, match="grayscale .1 channel. or RGB .3."):
+        load_dataset(str(tmp_path / "tree"), size=16, channels=4)
+    with pytest.raises(UserError, match="synthetic data set is grayscale"):
+        load_dataset("synthetic", channels=3)
