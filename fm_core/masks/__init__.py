@@ -10,6 +10,10 @@ Configure once, call on ``(model, x, y)`` (as torchattacks' attacks are), get a
     ImageMasks.from_profile(cfg)(model, x) # one mask per image; y defaults to the
                                            # network's own predictions
 
+``model`` is any network mapping images (N, C, H, W) in [0, 1] to logits (N, K); one that
+expects normalised images is given with ``learner.set_normalization_used(mean, std)``
+(:mod:`fm_core.nets.classifier`).
+
 Where things are: the mask layer and its helpers in :mod:`fm_core.fourier`, the loss
 and the per-row optimiser in :mod:`fm_core.masks.objective`, the engines (every setting
 required) in :mod:`fm_core.masks.dataset_masks` and :mod:`fm_core.masks.image_masks`, the

@@ -173,6 +173,8 @@ class DatasetMaskMethod(DatasetMaskSettings):
     (``values`` (H, W), unshifted, higher = more used; ``cost``; ``settings``, with each
     row's ``lams``, ``row_steps`` and ``row_converged``; ``extra["masks"]`` the rows). The
     model comes back as it was given; bad inputs raise one :class:`~fm_core.errors.UserError` line.
+    With ``channels="per-channel"`` the rows are (C, H, W) and the map their mean over
+    channels too (the rows in ``extra["masks"]`` keep each channel's).
     """
 
     lr: float = _SMALL.dmask_lr
