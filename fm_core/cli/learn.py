@@ -106,7 +106,9 @@ def cmd_mask(args) -> None:
         learner.set_normalization_used(*normalization)
     result = learner(model, x, y)
     result.save(out)
-    print(f"{'' if learner.part == 'both' else learner.part + ' '}mask{' per channel' if learner.channels != 'shared' else ''}: accuracy {100 * result.accuracy_before:.2f}% -> {100 * result.accuracy_after:.2f}% "
+    kind = ("" if learner.part == "both" else learner.part + " ") + "mask" + \
+        ("" if learner.channels == "shared" else " per channel")
+    print(f"{kind}: accuracy {100 * result.accuracy_before:.2f}% -> {100 * result.accuracy_after:.2f}% "
           f"masked, mean mask {result.mask.mean():.3f}, {int(result.steps[0])} steps, "
           f"{'converged' if result.all_converged else 'NOT converged within the budget'} -> {out}")
 
@@ -126,7 +128,8 @@ def cmd_image_masks(args) -> None:
     ranks = distributed.init_distributed()  # under torchrun/srun: each rank learns its shard
     model, normalization = load_network(args, distributed.rank_device(ranks) if ranks.distributed else device)
     if args.dtype == "float64" and isinstance(model, ExportedNetwork):
-        raise UserError("--dtype float64 is for our model files; an exported network runs in the dtype it was exported in")
+        raise UserError("--dtype float64 is for our model files; "
+                        "an exported network runs in the dtype it was exported in")
     if args.dtype == "float64":
         model = model.double()  # the learner runs in the model's dtype
     _, x, y = _load_for_model(model, args.data, args.split)

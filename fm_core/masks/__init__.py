@@ -23,11 +23,13 @@ learners that hold the settings and their defaults (the one place they are writt
 """
 from __future__ import annotations
 
-from .dataset_mask_learner import DatasetMask, DatasetMaskSettings, LambdaPath, learn_dataset_mask, learn_lambda_path, randomized_rows
+from .dataset_mask_learner import (DatasetMask, DatasetMaskSettings, LambdaPath, learn_dataset_mask, learn_lambda_path,
+                                   randomized_rows)
 from fm_core.fourier import FourierMask, apply_fourier_mask, centered, complement, filter_images, symmetric_part
 from .image_mask_learner import ImageMasks, learn_image_masks
 from .result import MaskResult
 
-__all__ = ["DatasetMask", "DatasetMaskSettings", "LambdaPath", "ImageMasks", "MaskResult", "FourierMask", "apply_fourier_mask", "centered",
+__all__ = ["DatasetMask", "DatasetMaskSettings", "LambdaPath", "ImageMasks", "MaskResult", "FourierMask",
+           "apply_fourier_mask", "centered",
            "complement", "filter_images", "symmetric_part", "learn_dataset_mask", "learn_lambda_path",
            "randomized_rows", "learn_image_masks"]

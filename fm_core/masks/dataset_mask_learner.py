@@ -125,7 +125,8 @@ class DatasetMask(DatasetMaskSettings):
     -----
     ``model``: any network mapping (N, C, H, W) images in [0, 1] to logits (N, K)
     (:mod:`fm_core.nets.classifier`); if it expects normalised images, say so with
-    ``set_normalization_used(mean, std)``. The model comes back as it was given (:func:`fm_core.nets.models.frozen`); bad inputs
+    ``set_normalization_used(mean, std)``. The model comes back as it was given
+    (:func:`fm_core.nets.models.frozen`); bad inputs
     and settings raise one :class:`~fm_core.errors.UserError` line (each field's rule is in
     ``constraints``, checked by :func:`fm_core.nets.inputs.check_constraints`).
 

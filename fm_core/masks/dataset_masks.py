@@ -242,7 +242,8 @@ def run_lambda_path(model, x: torch.Tensor, y: torch.Tensor, *, lams, lr, max_st
     steps_run = np.where(converged_at > 0, converged_at, step)
     use_last = ~kept | (not revert)
     final[use_last], accuracy_after[use_last] = last[use_last], accuracy_last[use_last]
-    accuracy_after = np.array([a if a == a else masked_accuracy(model, x, y, applied(torch.from_numpy(f[None]).to(device, dtype)))
+    accuracy_after = np.array([a if a == a else
+                               masked_accuracy(model, x, y, applied(torch.from_numpy(f[None]).to(device, dtype)))
                                for a, f in zip(accuracy_after, final)])
     kept = accuracy_after >= keep_ratio * accuracy_before
     return MaskResult(
