@@ -14,8 +14,12 @@ COMPLEMENT_THRESHOLD = 1e-8  # the paper's Mc: 1 where M < 1e-8
 
 
 def model_device_dtype(model) -> tuple[torch.device, torch.dtype]:
-    p = next(model.parameters())
-    return p.device, p.dtype
+    """Where a network runs and in which float type: its first parameter's (or, for one
+    without parameters, its first buffer's; CPU float32 for neither)."""
+    p = next(model.parameters(), None)
+    if p is None:
+        p = next(model.buffers(), None)
+    return (p.device, p.dtype) if p is not None else (torch.device("cpu"), torch.float32)
 
 
 def as_mask_batch(m) -> torch.Tensor:

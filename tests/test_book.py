@@ -23,7 +23,7 @@ EXPECTED_PAGES = [
     "00_introduction", "01_dataset", "02_blue_shift", "03_networks", "04_dataset_masks",
     "05_single_image_masks", "06_adversarial_reversal", "07_mask_classifier",
     "08_ground_truth", "10_cue_question", "11_stability", "12_peer_methods", "13_explorer",
-    "14_architectures", "15_amplitude_phase", "09_reproduction",
+    "14_architectures", "15_amplitude_phase", "16_any_network", "09_reproduction",
 ]
 #: the markdown pages listed in the toc beside the notebooks (build_report.md is a stub
 #: that the build replaces)

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 QUICK = dict(lr=0.05, max_steps=4, batch_size=4, window=2)
 LEARNERS = {
     "DatasetMask": lambda **kw: DatasetMask(**{**QUICK, **kw}),
-    "LambdaPath": lambda **kw: LambdaPath(lams=(0.1, 1.0), **{**QUICK, **kw}),
+    "LambdaPath": lambda **kw: LambdaPath(**{"lams": (0.1, 1.0), **QUICK, **kw}),
     "ImageMasks": lambda **kw: ImageMasks(**{"lr": 0.05, "max_steps": 4, "patience": 2, "batch_size": 4, **kw}),
 }
 METHODS = {name: (lambda name=name, **kw: methods.get_method(
@@ -69,6 +69,8 @@ def test_each_bad_input_is_one_user_error_line(kind, bad):
     name = kind.split()[-1]
     if "lam" in settings and name in ("heatmap", "ablation", "gradient"):
         pytest.skip(f"{name} has no lambda")
+    if "lam" in settings and name == "LambdaPath":  # its lambdas are a path
+        settings, message = {"lams": (0.1, -1.0)}, "lams must be finite and >= 0"
     model, (x, y) = _model(), _data()
     x, y = change(x, y)
     with pytest.raises(UserError) as caught:  # at construction (settings) or at the call (inputs)
@@ -76,6 +78,24 @@ def test_each_bad_input_is_one_user_error_line(kind, bad):
     assert isinstance(caught.value, ValueError)
     text = str(caught.value)
     assert "\n" not in text and message in text, text
+
+
+def test_each_dataset_mask_learner_offers_only_what_it_supports():
+    """One base holds the shared settings; each class adds its own lambda field(s) and face."""
+    import dataclasses
+    fields = {cls: {f.name for f in dataclasses.fields(cls)} for cls in (DatasetMask, LambdaPath, methods.DatasetMaskMethod)}
+    assert "lams" not in fields[DatasetMask] and "lam" not in fields[LambdaPath]
+    assert not callable(methods.DatasetMaskMethod()) and callable(DatasetMask()) and callable(LambdaPath())
+    for cls, own in fields.items():  # every field has its rule or is free (bool, seed, exp_cap)
+        assert set(cls.constraints) <= own and set(cls.profile_settings) <= own
+
+
+@pytest.mark.parametrize("setting, message", [("schedule", "schedule must be one of"),
+                                              ("invariance", "invariance must be one of")])
+def test_a_bad_choice_is_one_user_error_line(setting, message):
+    model, (x, y) = _model(), _data()
+    with pytest.raises(UserError, match=message):
+        DatasetMask(**{**QUICK, setting: "other"})(model, x, y, progress=False)
 
 
 @pytest.mark.parametrize("learner", [DatasetMask, LambdaPath, ImageMasks])

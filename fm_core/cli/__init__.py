@@ -24,6 +24,14 @@ from .probe import cmd_attribute, cmd_cues
 from .project import cmd_bench, cmd_book, cmd_expected, cmd_readme, cmd_runs, cmd_spread
 
 
+def _normalization_options(p) -> None:
+    """--mean and --std: how an exported network (--model net.pt2) expects its images normalised."""
+    for name in ("mean", "std"):
+        p.add_argument(f"--{name}", type=float, nargs="+", metavar="X",
+                       help=f"an exported network's (.pt2) normalisation {name}, one number or one per channel "
+                            "(e.g. ImageNet's --mean 0.485 0.456 0.406 --std 0.229 0.224 0.225)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="fm", description="Fourier masks: data, networks, masks, book.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -69,6 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--part", choices=["both", "amplitude", "phase"],
                    help="what the mask acts on: both (the paper's mask of the Fourier coefficients, the "
                         "default), the amplitude alone or the phase alone (book page 15)")
+    p.add_argument("--channels", choices=["shared", "per-channel"],
+                   help="one mask for all colour channels (the default, the paper's) or one per channel")
+    _normalization_options(p)
     p.set_defaults(func=cmd_mask)
 
     p = sub.add_parser("image-masks", help="learn single-image masks, many at once", parents=[profile, out, device])
@@ -87,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="bf16: the network under bfloat16 autocast (faster where native; masks within "
                         "BF16_MASK_TOLERANCE of fp32's, fm_core/masks/objective.py)")
     p.add_argument("--channels-last", action="store_true", help="the network in channels_last memory (a speed option)")
+    _normalization_options(p)
     p.set_defaults(func=cmd_image_masks)
 
     p = sub.add_parser("merge", help="merge the shards of a multi-process image-masks run into one file",
@@ -110,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eps", type=float, help="heatmap: L2 norm of each basis image (default 4.0)")
     p.add_argument("--top-k", type=int, help="ablation: also the binary map of the top k pairs")
     p.add_argument("--profile", default="quick", choices=profiles, help="mask: the profile's mask settings")
+    _normalization_options(p)
     p.set_defaults(func=cmd_attribute)
 
     p = sub.add_parser("bench", help="mask and training steps: seconds and ratios (batched, bf16, "

@@ -53,8 +53,9 @@ def _seed(text):
 def _load_for_model(model, data: str, split: str, class_index=None):
     from fm_core.data import load_dataset
 
-    ds = load_dataset(data, size=model.size)
-    if ds.size != model.size:
+    # an exported network may leave its size free; the data then brings its own
+    ds = load_dataset(data, size=model.size or 32, channels=model.channels or 1)
+    if model.size and ds.size != model.size:
         raise UserError(f"{data}: images are {ds.size}x{ds.size} but the model expects {model.size}x{model.size}")
     x, y = ds.split(split)
     if class_index is not None:

@@ -74,20 +74,41 @@ def cmd_train(args) -> None:
           f"best epoch {m['best_epoch'] + 1}/{cfg.epochs}, {m['train_seconds']:.0f} s -> {out}")
 
 
+def load_network(args, device):
+    """``--model``: our model file (its normalisation inside), or a network exported with
+    ``torch.export`` (``.pt2``) and the normalisation it expects (``--mean``, ``--std``,
+    one number or one per channel each; none: it takes images in [0, 1]).
+    Returns (network, normalization)."""
+    from fm_core.nets.exported import EXPORTED_SUFFIX, load_exported
+    from fm_core.nets.models import freeze, load_model
+
+    if (args.mean is None) != (args.std is None):
+        raise UserError("give --mean and --std together (the normalisation the network expects)")
+    if Path(args.model).suffix != EXPORTED_SUFFIX:
+        if args.mean is not None:
+            raise UserError(f"--mean and --std are for an exported network ({EXPORTED_SUFFIX}); "
+                            "our model files carry their own normalisation")
+        return freeze(load_model(args.model, device=device)), None
+    return load_exported(args.model, device), None if args.mean is None else (args.mean, args.std)
+
+
 def cmd_mask(args) -> None:
     from fm_core.masks import DatasetMask
-    from fm_core.nets.models import freeze, load_model
     from fm_core.utils import resolve_device
 
     out = _out_path(args.out, ".npz")
-    model = freeze(load_model(args.model, device=resolve_device(args.device)))
+    model, normalization = load_network(args, resolve_device(args.device))
     _, x, y = _load_for_model(model, args.data, args.split, args.class_index)
     learner = DatasetMask.from_profile(get_profile(args.profile), **_given(
         lam=args.lam, lr=args.lr, max_steps=args.max_steps, batch_size=args.batch_size, seed=args.seed,
-        part=args.part))
+        part=args.part, channels=args.channels))
+    if normalization is not None:
+        learner.set_normalization_used(*normalization)
     result = learner(model, x, y)
     result.save(out)
-    print(f"{'' if learner.part == 'both' else learner.part + ' '}mask: accuracy {100 * result.accuracy_before:.2f}% -> {100 * result.accuracy_after:.2f}% "
+    kind = ("" if learner.part == "both" else learner.part + " ") + "mask" + \
+        ("" if learner.channels == "shared" else " per channel")
+    print(f"{kind}: accuracy {100 * result.accuracy_before:.2f}% -> {100 * result.accuracy_after:.2f}% "
           f"masked, mean mask {result.mask.mean():.3f}, {int(result.steps[0])} steps, "
           f"{'converged' if result.all_converged else 'NOT converged within the budget'} -> {out}")
 
@@ -97,7 +118,7 @@ def cmd_image_masks(args) -> None:
 
     from fm_core.nets import distributed
     from fm_core.masks import ImageMasks, shards
-    from fm_core.nets.models import freeze, load_model
+    from fm_core.nets.exported import ExportedNetwork
     from fm_core.utils import resolve_device
 
     out = _out_path(args.out, ".npz")
@@ -105,7 +126,10 @@ def cmd_image_masks(args) -> None:
         raise UserError("--precision bf16 runs the network in bfloat16: it does not go with --dtype float64")
     device = resolve_device(args.device)
     ranks = distributed.init_distributed()  # under torchrun/srun: each rank learns its shard
-    model = freeze(load_model(args.model, device=distributed.rank_device(ranks) if ranks.distributed else device))
+    model, normalization = load_network(args, distributed.rank_device(ranks) if ranks.distributed else device)
+    if args.dtype == "float64" and isinstance(model, ExportedNetwork):
+        raise UserError("--dtype float64 is for our model files; "
+                        "an exported network runs in the dtype it was exported in")
     if args.dtype == "float64":
         model = model.double()  # the learner runs in the model's dtype
     _, x, y = _load_for_model(model, args.data, args.split)
@@ -113,6 +137,8 @@ def cmd_image_masks(args) -> None:
     learner = ImageMasks.from_profile(get_profile(args.profile), **_given(
         lam=args.lam, lr=args.lr, max_steps=args.max_steps, patience=args.patience, batch_size=args.batch_size,
         precision=args.precision, channels_last=args.channels_last))
+    if normalization is not None:
+        learner.set_normalization_used(*normalization)
 
     def learn(positions, checkpoint):
         chosen = indices[positions]

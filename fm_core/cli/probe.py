@@ -41,11 +41,12 @@ def cmd_cues(args) -> None:
 
 def cmd_attribute(args) -> None:
     from fm_core.methods.peers import get_method
-    from fm_core.nets.models import freeze, load_model
     from fm_core.utils import default_device
 
+    from .learn import load_network
+
     out = _out_path(args.out, ".npz")
-    model = freeze(load_model(args.model, device=default_device()))
+    model, normalization = load_network(args, default_device())
     if args.eps is not None and args.method != "heatmap" or args.top_k is not None and args.method != "ablation":
         raise UserError("--eps belongs to --method heatmap and --top-k to --method ablation")
     settings = {"heatmap": dict(eps=args.eps), "ablation": dict(top_k=args.top_k)}.get(args.method, {})
@@ -53,6 +54,8 @@ def cmd_attribute(args) -> None:
         from fm_core.masks import DatasetMask
         settings = dataclasses.asdict(DatasetMask.from_profile(get_profile(args.profile)))
     method = get_method(args.method, **settings)  # checks the settings before any data is loaded
+    if normalization is not None:
+        method.set_normalization_used(*normalization)
     _, x, y = _load_for_model(model, args.data, args.split)
     n = len(y) if args.limit is None else min(args.limit, len(y))
     result = method.attribute(model, x[:n], y[:n])

@@ -7,8 +7,10 @@
 - a folder in ImageFolder layout (``train/`` and ``val/``, one sub-folder per class).
 - an ``.npz`` with ``x_train``, ``y_train``, ``x_val``, ``y_val`` and optional
   ``class_names``.
+- in memory, not by name: the cue world in colour (:mod:`fm_core.data.colour_cues`).
 
-Every loader returns a :class:`Dataset`: one-channel square images in [0, 1].
+Every loader returns a :class:`Dataset`: square images in [0, 1], one channel, or C
+channels from a folder (RGB) or an ``.npz`` for a network that takes C.
 """
 from __future__ import annotations
 
@@ -24,10 +26,13 @@ __all__ = ["Dataset", "from_arrays", "load_dataset"]
 
 def load_dataset(name: str = "synthetic", size: int = 32, seed: int = 0,
                  n_train: int | None = None, n_val: int | None = None,
-                 world: synthetic.CueWorld | None = None) -> Dataset:
+                 world: synthetic.CueWorld | None = None, channels: int = 1) -> Dataset:
     """Load (or generate) the data set named ``name`` at ``size`` x ``size``; ``world``:
-    the synthetic cue world's knobs (default :class:`fm_core.data.synthetic.CueWorld`)."""
+    the synthetic cue world's knobs (default :class:`fm_core.data.synthetic.CueWorld`);
+    ``channels``: what the network takes (colour from a folder or an ``.npz`` only)."""
     name = str(name)
+    if channels != 1 and name in ("synthetic", "imagenette"):
+        raise UserError(f"the {name} data set is grayscale (1 channel), but the network takes {channels}")
     if name == "synthetic":
         ds = synthetic.load_synthetic(size=size, seed=seed, world=world or synthetic.CueWorld())
     elif name == "imagenette":
@@ -38,9 +43,9 @@ def load_dataset(name: str = "synthetic", size: int = 32, seed: int = 0,
             raise UserError(f"data set {name!r} not found: give 'synthetic', 'imagenette', "
                             "a folder with train/ and val/, or an .npz file")
         if path.is_dir():
-            ds = datafiles.load_image_folder(path, size=size)
+            ds = datafiles.load_image_folder(path, size=size, channels=channels)
         elif path.suffix == ".npz":
-            ds = datafiles.load_npz_dataset(path)
+            ds = datafiles.load_npz_dataset(path, channels=channels)
         else:
             raise UserError(f"{path}: expected a folder (ImageFolder layout) or an .npz file")
     return subsample(ds, n_train, n_val, seed)

@@ -1,6 +1,7 @@
 """The in-memory data set every loader returns, and the one place its arrays are checked.
 
-A :class:`Dataset` holds one-channel square images in [0, 1] as tensors; loaders build it
+A :class:`Dataset` holds square images in [0, 1] as tensors (one channel, or C from a
+user's file for a network of C channels); loaders build it
 with :func:`from_arrays`, which turns anything a user can get wrong (shapes, dtypes, NaN,
 labels) into a one-line :class:`~fm_core.errors.UserError`.
 """
@@ -18,7 +19,8 @@ from fm_core.errors import UserError
 
 @dataclass
 class Dataset:
-    """Tensors in memory: x of shape (N, 1, H, W), float32 in [0, 1]; y int64."""
+    """Tensors in memory: x of shape (N, C, H, W), float32 in [0, 1] (C = 1 but for a
+    user's colour files); y int64."""
 
     name: str
     x_train: torch.Tensor
@@ -26,7 +28,7 @@ class Dataset:
     x_val: torch.Tensor
     y_val: torch.Tensor
     class_names: list[str]
-    mean: float = 0.0  # of the training set; lives inside the model wrapper
+    mean: float = 0.0  # of the training set (all channels); lives inside our model wrapper
     std: float = 1.0
     # (C, H, W) bool: the frequencies that carry each class's planted cues, in the
     # masks' unshifted FFT layout. Only the synthetic data set has it.
@@ -56,11 +58,13 @@ class Dataset:
                 f"{self.size}x{self.size}, {self.num_classes} classes")
 
 
-def from_arrays(name: str, x_train, y_train, x_val, y_val, class_names=None, **kwargs) -> Dataset:
-    """Check and convert arrays (N, H, W) in [0, 1] float or uint8 into a :class:`Dataset`
-    (the checks live in :mod:`fm_core.data.validate`)."""
-    xs = [torch.from_numpy(validate.images(name, key, x))[:, None]
-          for key, x in (("x_train", x_train), ("x_val", x_val))]
+def from_arrays(name: str, x_train, y_train, x_val, y_val, class_names=None, channels: int = 1,
+                **kwargs) -> Dataset:
+    """Check and convert arrays (N, H, W) (or (N, C, H, W) with ``channels`` C) in [0, 1]
+    float or uint8 into a :class:`Dataset` (the checks live in :mod:`fm_core.data.validate`)."""
+    xs = [torch.from_numpy(validate.images(name, key, x, channels)) for key, x in (("x_train", x_train),
+                                                                                   ("x_val", x_val))]
+    xs = [x[:, None] if x.dim() == 3 else x for x in xs]
     if xs[0].shape[-1] != xs[1].shape[-1]:
         raise UserError(f"{name}: x_train and x_val have different image sizes")
     if class_names is not None:

@@ -44,9 +44,10 @@ _FOLDER_LAYOUT = "root/train/<class>/<image> and root/val/<class>/<image>"
 
 # --------------------------------------------------------------------------- npz files
 
-def load_npz_dataset(path: str | os.PathLike) -> Dataset:
+def load_npz_dataset(path: str | os.PathLike, channels: int = 1) -> Dataset:
     """Load an ``.npz`` with ``x_train``, ``y_train``, ``x_val``, ``y_val`` and optional
-    ``class_names``; images (N, H, W) float in [0, 1] or uint8. The data set's name is the path."""
+    ``class_names``; images (N, H, W) float in [0, 1] or uint8 (``channels`` C > 1:
+    (N, C, H, W) or (N, H, W, C)). The data set's name is the path."""
     path = Path(path)
     arrays = _read_npz(path)
     missing = [k for k in _NPZ_KEYS if k not in arrays]
@@ -54,8 +55,8 @@ def load_npz_dataset(path: str | os.PathLike) -> Dataset:
         raise UserError(f"{path}: missing array(s) {', '.join(missing)}; an .npz data set needs "
                         f"{', '.join(_NPZ_KEYS)} (and optionally class_names)")
     names = _npz_class_names(arrays.get("class_names"), path)
-    return from_arrays(str(path), *(arrays[k] for k in _NPZ_KEYS), class_names=names,
-                            meta={"source": str(path)})
+    return from_arrays(str(path), *(arrays[k] for k in _NPZ_KEYS), class_names=names, channels=channels,
+                       meta={"source": str(path)})
 
 
 def _read_npz(path: Path) -> dict:
@@ -99,18 +100,20 @@ def _class_dirs(split_dir: Path) -> list[str]:
 
 
 class _GrayFolder(ImageFolder):
-    """ImageFolder over a fixed class list, decoding grayscale ``uint8`` (1, size, size).
+    """ImageFolder over a fixed class list, decoding grayscale ``uint8`` (1, size, size)
+    (or RGB, (3, size, size), with ``rgb``).
 
     A file that fails to decode yields a blank image and its error message, so that the
     error reaches the caller as one line even from a DataLoader worker process."""
 
-    def __init__(self, split_dir: Path, classes: list[str], size: int):
+    def __init__(self, split_dir: Path, classes: list[str], size: int, rgb: bool = False):
         self._classes = list(classes)
-        self._size = size
+        self._size, self._channels = size, 3 if rgb else 1
         tf = transforms.Compose([transforms.Resize(size), transforms.CenterCrop(size),
                                  transforms.PILToTensor()])
         try:
-            super().__init__(str(split_dir), transform=tf, loader=_open_gray, is_valid_file=_is_image)
+            super().__init__(str(split_dir), transform=tf, loader=_open_rgb if rgb else _open_gray,
+                             is_valid_file=_is_image)
         except FileNotFoundError as exc:  # a class folder without any image
             raise UserError(f"{split_dir}: {str(exc).splitlines()[0]}") from None
 
@@ -124,7 +127,7 @@ class _GrayFolder(ImageFolder):
             x, y = super().__getitem__(index)
             return x, y, ""
         except OSError as exc:  # PIL's UnidentifiedImageError and truncated files are OSErrors
-            return torch.zeros(1, self._size, self._size, dtype=torch.uint8), -1, f"{path}: {exc}"
+            return torch.zeros(self._channels, self._size, self._size, dtype=torch.uint8), -1, f"{path}: {exc}"
 
 
 # PIL modes whose convert("L") clips values above 255 instead of scaling them.
@@ -139,6 +142,14 @@ def _open_gray(path: str) -> Image.Image:
             raise OSError(f"{img.mode} ({'float' if img.mode == 'F' else '16/32-bit'}) images are not "
                           "supported; save them as 8-bit")
         return img.convert("L")
+
+
+def _open_rgb(path: str) -> Image.Image:
+    """Open an image as 8-bit RGB (16-bit and float images refused, as in :func:`_open_gray`)."""
+    with Image.open(path) as img:
+        if img.mode in _WIDE_MODES:
+            raise OSError(f"{img.mode} images are not supported; save them as 8-bit")
+        return img.convert("RGB")
 
 
 def _decode(folder: _GrayFolder, split: str) -> tuple[np.ndarray, np.ndarray]:
@@ -167,13 +178,13 @@ def _split_dirs(root: Path) -> tuple[Path, Path]:
     return root / "train", root / "val"
 
 
-def _cache_file(root: Path, size: int, classes: list[str], folders: list[_GrayFolder]) -> Path:
+def _cache_file(root: Path, size: int, classes: list[str], folders: list[_GrayFolder], rgb: bool = False) -> Path:
     """Cache path keyed by the folder, size, classes and every file's size and mtime,
     so that adding, removing or editing an image decodes the folder again."""
     files = [(os.path.relpath(p, root), st.st_size, st.st_mtime_ns)
              for f in folders for p, _ in f.samples for st in [os.stat(p)]]
     key = stable_hash({"v": _CACHE_VERSION, "root": str(root.resolve()), "size": size,
-                       "classes": classes, "files": files})
+                       "classes": classes, "files": files, **({"rgb": True} if rgb else {})})  # gray: keys as before
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", root.resolve().name) or "folder"
     cache_dir = Path(CACHE_DIR) if CACHE_DIR is not None else data_dir() / "cache"
     return cache_dir / f"{slug}-{size}-{key}.npz"
@@ -187,14 +198,14 @@ def _read_cache(path: Path) -> dict | None:
     return arrays if all(k in arrays for k in _NPZ_KEYS) else None
 
 
-def _load_folder_arrays(root: Path, size: int, classes: list[str]) -> dict[str, np.ndarray]:
+def _load_folder_arrays(root: Path, size: int, classes: list[str], rgb: bool = False) -> dict[str, np.ndarray]:
     """Decoded uint8 images and labels of both splits, from the cache when it is current."""
     if int(size) != size or size < 1:
         raise UserError(f"image size must be a positive integer, got {size!r}")
     size = int(size)
     train_dir, val_dir = _split_dirs(root)
-    folders = [_GrayFolder(train_dir, classes, size), _GrayFolder(val_dir, classes, size)]
-    cache = _cache_file(root, size, classes, folders)
+    folders = [_GrayFolder(train_dir, classes, size, rgb), _GrayFolder(val_dir, classes, size, rgb)]
+    cache = _cache_file(root, size, classes, folders, rgb)
     arrays = _read_cache(cache)
     if arrays is None:
         (x_train, y_train), (x_val, y_val) = (_decode(f, s) for f, s in zip(folders, ("train", "val")))
@@ -206,9 +217,9 @@ def _load_folder_arrays(root: Path, size: int, classes: list[str]) -> dict[str, 
     return arrays
 
 
-def load_image_folder(root: str | os.PathLike, size: int) -> Dataset:
+def load_image_folder(root: str | os.PathLike, size: int, channels: int = 1) -> Dataset:
     """Load an ImageFolder tree (``root/train/<class>/``, ``root/val/<class>/``) as grayscale
-    ``size`` x ``size`` images (Resize then CenterCrop); classes are the sorted folder names
+    (``channels`` 1) or RGB (3) ``size`` x ``size`` images (Resize then CenterCrop); classes are the sorted folder names
     and must be the same in both splits. Mean/std come from the training set; no augmentation."""
     root = Path(root)
     train_dir, val_dir = _split_dirs(root)
@@ -221,8 +232,11 @@ def load_image_folder(root: str | os.PathLike, size: int) -> Dataset:
         only_val = sorted(set(val_classes) - set(classes))
         raise UserError(f"{root}: train/ and val/ must hold the same class folders "
                         f"(only in train: {only_train or 'none'}; only in val: {only_val or 'none'})")
-    arrays = _load_folder_arrays(root, size, classes)
-    return from_arrays(str(root), **arrays, class_names=classes, meta={"source": str(root)})
+    if channels not in (1, 3):
+        raise UserError(f"{root}: image folders are read as grayscale (1 channel) or RGB (3), "
+                        f"not {channels} channels")
+    arrays = _load_folder_arrays(root, size, classes, rgb=channels == 3)
+    return from_arrays(str(root), **arrays, class_names=classes, channels=channels, meta={"source": str(root)})
 
 
 # --------------------------------------------------------------------------- Imagenette

@@ -123,23 +123,31 @@ def _npy_header(fh) -> tuple[tuple, np.dtype]:
 
 
 # --------------------------------------------------------------------- arrays and labels
-def images(name: str, key: str, x) -> np.ndarray:
-    """Images (N, H, W) (or (N, 1, H, W), (N, H, W, 1)) of float in [0, 1] or uint8,
-    square, at least one: float32 (N, H, W)."""
+def images(name: str, key: str, x, channels: int = 1) -> np.ndarray:
+    """Images of float in [0, 1] or uint8, square, at least one. One channel (the
+    default): (N, H, W) (or (N, 1, H, W), (N, H, W, 1)), returned float32 (N, H, W);
+    ``channels`` C > 1: (N, C, H, W) or (N, H, W, C), returned float32 (N, C, H, W)."""
     x = np.asarray(x)
-    if x.ndim == 4 and x.shape[1] == 1:
-        x = x[:, 0]
-    elif x.ndim == 4 and x.shape[3] == 1:
-        x = x[..., 0]
-    if x.ndim == 4 and x.shape[-1] in (3, 4):
-        raise UserError(f"{name}: {key} has {x.shape[-1]} colour channels, shape {x.shape}; "
-                        "give grayscale images (N, H, W)")
-    if x.ndim != 3:
-        raise UserError(f"{name}: {key} must have shape (N, H, W), got {x.shape}")
-    if x.shape[1] != x.shape[2]:
-        raise UserError(f"{name}: images must be square, {key} is {x.shape[1]}x{x.shape[2]}")
-    if not MIN_SIZE <= x.shape[1] <= MAX_SIZE:
-        raise UserError(f"{name}: {key} images are {x.shape[1]}x{x.shape[2]}; sizes from "
+    if channels == 1:
+        if x.ndim == 4 and x.shape[1] == 1:
+            x = x[:, 0]
+        elif x.ndim == 4 and x.shape[3] == 1:
+            x = x[..., 0]
+        if x.ndim == 4 and x.shape[-1] in (3, 4):
+            raise UserError(f"{name}: {key} has {x.shape[-1]} colour channels, shape {x.shape}; "
+                            "give grayscale images (N, H, W), or a network that takes colour")
+        if x.ndim != 3:
+            raise UserError(f"{name}: {key} must have shape (N, H, W), got {x.shape}")
+    else:
+        if x.ndim == 4 and x.shape[-1] == channels and x.shape[1] == x.shape[2]:
+            x = x.transpose(0, 3, 1, 2)  # channels last, as images are usually stored
+        if x.ndim != 4 or x.shape[1] != channels:
+            raise UserError(f"{name}: {key} has shape {x.shape}, but the network takes {channels} channels: "
+                            f"give (N, {channels}, H, W) or (N, H, W, {channels})")
+    if x.shape[-2] != x.shape[-1]:
+        raise UserError(f"{name}: images must be square, {key} is {x.shape[-2]}x{x.shape[-1]}")
+    if not MIN_SIZE <= x.shape[-1] <= MAX_SIZE:
+        raise UserError(f"{name}: {key} images are {x.shape[-2]}x{x.shape[-1]}; sizes from "
                         f"{MIN_SIZE} to {MAX_SIZE} are supported")
     if len(x) == 0:
         raise UserError(f"{name}: the train and val splits must both hold images ({key} is empty)")

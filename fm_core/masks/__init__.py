@@ -10,6 +10,10 @@ Configure once, call on ``(model, x, y)`` (as torchattacks' attacks are), get a
     ImageMasks.from_profile(cfg)(model, x) # one mask per image; y defaults to the
                                            # network's own predictions
 
+``model`` is any network mapping images (N, C, H, W) in [0, 1] to logits (N, K); one that
+expects normalised images is given with ``learner.set_normalization_used(mean, std)``
+(:mod:`fm_core.nets.classifier`).
+
 Where things are: the mask layer and its helpers in :mod:`fm_core.fourier`, the loss
 and the per-row optimiser in :mod:`fm_core.masks.objective`, the engines (every setting
 required) in :mod:`fm_core.masks.dataset_masks` and :mod:`fm_core.masks.image_masks`, the
@@ -20,11 +24,13 @@ Single-image masks learned by several processes, in shards: :mod:`fm_core.masks.
 """
 from __future__ import annotations
 
-from .dataset_mask_learner import DatasetMask, LambdaPath, learn_dataset_mask, learn_lambda_path, randomized_rows
+from .dataset_mask_learner import (DatasetMask, DatasetMaskSettings, LambdaPath, learn_dataset_mask, learn_lambda_path,
+                                   randomized_rows)
 from fm_core.fourier import FourierMask, apply_fourier_mask, centered, complement, filter_images, symmetric_part
 from .image_mask_learner import ImageMasks, learn_image_masks
 from .result import MaskResult
 
-__all__ = ["DatasetMask", "LambdaPath", "ImageMasks", "MaskResult", "FourierMask", "apply_fourier_mask", "centered",
+__all__ = ["DatasetMask", "DatasetMaskSettings", "LambdaPath", "ImageMasks", "MaskResult", "FourierMask",
+           "apply_fourier_mask", "centered",
            "complement", "filter_images", "symmetric_part", "learn_dataset_mask", "learn_lambda_path",
            "randomized_rows", "learn_image_masks"]

@@ -41,6 +41,10 @@ COMPARED_INVARIANCES = ("batch_mean", "dataset_mean", "per_image")
 SCHEDULES = ("one_cycle", "constant")
 # The paper's rule for an acceptable mask: masked accuracy within 99% of the unmasked
 KEEP_RATIO = 0.99
+# shared: one mask for every colour channel (the paper's: a network's frequency use, one
+# map to read, and the same learner for 1 and C channels); per-channel: one mask per
+# channel, (C, H, W), for where a channel carries a cue of its own
+CHANNELS = ("shared", "per-channel")
 
 
 def invariance_terms(logits: torch.Tensor, y: torch.Tensor, ref_loss: torch.Tensor, ref_logp: torch.Tensor,
@@ -73,11 +77,12 @@ def has_settled(previous: np.ndarray, current: np.ndarray, tol: float) -> np.nda
 def run_lambda_path(model, x: torch.Tensor, y: torch.Tensor, *, lams, lr, max_steps: int | None,
                     epochs: int, batch_size: int, window: int | None, tol: float, patience: int, schedule: str,
                     keep_ratio: float, revert: bool, seed: int, exp_cap: float | None, invariance: str,
-                    part: str, start=None, penalty_weights=None, progress: bool = True) -> MaskResult:
+                    part: str, channels: str, start=None, penalty_weights=None,
+                    progress: bool = True) -> MaskResult:
     """One dataset mask per lambda in ``lams`` (and per learning rate, if ``lr`` is a
     sequence: both broadcast to the rows), all learned in one run: mask row p is the row
     of the loss with ``lams[p]``, with its own Adam state and rate, on the same batches.
-    x in [0, 1] of shape (N, 1, H, W); for class masks pass one class's images. This is
+    x in [0, 1] of shape (N, C, H, W); for class masks pass one class's images. This is
     the engine: every setting is required here, and their defaults (the paper's) live in
     one place, :class:`fm_core.masks.DatasetMask` / :class:`fm_core.masks.LambdaPath`,
     whose calls (and :func:`fm_core.masks.learn_lambda_path`) check inputs and run this.
@@ -99,6 +104,8 @@ def run_lambda_path(model, x: torch.Tensor, y: torch.Tensor, *, lams, lr, max_st
     plain L1). ``part``: what the mask
     acts on, "both" (the paper's M * F), "amplitude" or "phase" (:data:`fm_core.fourier.PARTS`;
     the reference they mix toward is computed from x and ``seed``, and kept in ``extra``).
+    ``channels``: one mask for all of x's channels ("shared", masks (R, H, W)) or one per
+    channel ("per-channel", masks (R, C, H, W), part "both" only; :data:`CHANNELS`).
 
     The network is frozen (:func:`fm_core.nets.models.freeze`) and the work runs on its device."""
     if invariance not in INVARIANCES:
@@ -107,12 +114,15 @@ def run_lambda_path(model, x: torch.Tensor, y: torch.Tensor, *, lams, lr, max_st
         raise ValueError(f"part must be one of {PARTS}, got {part!r}")
     if schedule not in SCHEDULES:
         raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
+    if channels not in CHANNELS or (channels == "per-channel" and part != "both"):
+        raise ValueError(f"channels must be one of {CHANNELS} (per-channel with part 'both'), got {channels!r}")
     lams, lrs = (np.array(a, dtype=np.float64) for a in
                  np.broadcast_arrays(np.atleast_1d(np.asarray(lams, np.float64)), np.atleast_1d(np.asarray(lr, np.float64))))
     freeze(model)
     device, dtype = model_device_dtype(model)
     x, y = x.to(device, dtype), torch.as_tensor(y).to(device)
     n, (h, w), rows = len(x), x.shape[-2:], len(lams)
+    c = 1 if channels == "shared" else x.shape[1]  # mask channels (1 broadcasts over x's)
     batch_size = min(batch_size, n)
     steps_per_epoch = max(1, n // batch_size)
     max_steps = epochs * steps_per_epoch if max_steps is None else max_steps
@@ -131,13 +141,14 @@ def run_lambda_path(model, x: torch.Tensor, y: torch.Tensor, *, lams, lr, max_st
     # ``start``: warm starts along a regularisation path (as glmnet's, Friedman, Hastie &
     # Tibshirani 2010): a larger lambda's mask begins at a smaller one's, not at all ones
     if start is None:
-        m = torch.ones(rows, 1, h, w, device=device, dtype=dtype)
-    else:  # one (H, W) start for every row, or one per row (R, H, W)
+        m = torch.ones(rows, c, h, w, device=device, dtype=dtype)
+    else:  # one (H, W) start for every row (and channel), or one per row (R, H, W)
         start = torch.as_tensor(np.asarray(start), device=device, dtype=dtype)
-        m = start.reshape(1, 1, h, w).repeat(rows, 1, 1, 1) if start.dim() == 2 else start.reshape(rows, 1, h, w).clone()
+        m = start.reshape(1, 1, h, w).repeat(rows, c, 1, 1) if start.dim() == 2 else \
+            start.reshape(rows, 1, h, w).repeat(1, c, 1, 1)
     # randomized lasso (Meinshausen & Buehlmann 2010): each row's L1 weighs bin k by 1/W_k
-    penalty = None if penalty_weights is None else \
-        1.0 / torch.as_tensor(np.asarray(penalty_weights), device=device, dtype=dtype).reshape(rows, h * w)
+    penalty = None if penalty_weights is None else 1.0 / torch.as_tensor(
+        np.asarray(penalty_weights), device=device, dtype=dtype).reshape(rows, 1, h * w).repeat(1, c, 1).flatten(1)
     exp_avg, exp_avg_sq = torch.zeros_like(m), torch.zeros_like(m)
     lam_rows = torch.as_tensor(lams, device=device, dtype=dtype)
     frozen = torch.zeros(rows, dtype=torch.bool, device=device)
@@ -150,7 +161,7 @@ def run_lambda_path(model, x: torch.Tensor, y: torch.Tensor, *, lams, lr, max_st
     settled = np.zeros(rows, np.int64)
     converged_at = np.zeros(rows, np.int64)  # 0: not converged
     kept = np.zeros(rows, bool)
-    final, last = np.ones((rows, h, w), np.float32), np.ones((rows, h, w), np.float32)
+    final, last = np.ones((rows, c, h, w), np.float32), np.ones((rows, c, h, w), np.float32)
     accuracy_after, accuracy_last = np.full(rows, np.nan), np.full(rows, np.nan)
     order, cursor, step = torch.randperm(n, generator=generator), 0, 0
     active = np.ones(rows, bool)  # rows still learning (host copy of ~frozen, updated per window)
@@ -192,12 +203,12 @@ def run_lambda_path(model, x: torch.Tensor, y: torch.Tensor, *, lams, lr, max_st
         span = step - (history["step"][-1] if history["step"] else 0)
         average = (window_sum / span).clamp_(0.0, 1.0)
         window_sum.zero_()
-        current = average[:, 0].cpu().numpy()
+        current = average.cpu().numpy()
         inv, sp = (sums / span).cpu().numpy()
         inv[~active], sp[~active] = np.nan, np.nan  # frozen rows took no step
         sums.zero_()
         # the paper's revert rule needs every window's accuracy; otherwise only the result's
-        accs = np.array([masked_accuracy(model, x, y, applied(average[p])) if active[p] and revert else np.nan
+        accs = np.array([masked_accuracy(model, x, y, applied(average[p:p + 1])) if active[p] and revert else np.nan
                          for p in range(rows)])
         moved = np.full(rows, np.nan) if previous is None else \
             np.abs(current - previous).reshape(rows, -1).mean(1)
@@ -226,15 +237,17 @@ def run_lambda_path(model, x: torch.Tensor, y: torch.Tensor, *, lams, lr, max_st
                     batch_size=batch_size, window=window, tol=tol, patience=patience, schedule=schedule,
                     keep_ratio=keep_ratio, revert=revert,
                     seed=seed, exp_cap=exp_cap, invariance=invariance, part=part, images=n, warm_start=start is not None,
-                    penalty_weighted=penalty_weights is not None)
+                    penalty_weighted=penalty_weights is not None,
+                    **({"channels": channels} if channels != "shared" else {}))  # the default, as results always had
     steps_run = np.where(converged_at > 0, converged_at, step)
     use_last = ~kept | (not revert)
     final[use_last], accuracy_after[use_last] = last[use_last], accuracy_last[use_last]
-    accuracy_after = np.array([a if a == a else masked_accuracy(model, x, y, applied(torch.from_numpy(f).to(device, dtype)))
+    accuracy_after = np.array([a if a == a else
+                               masked_accuracy(model, x, y, applied(torch.from_numpy(f[None]).to(device, dtype)))
                                for a, f in zip(accuracy_after, final)])
     kept = accuracy_after >= keep_ratio * accuracy_before
     return MaskResult(
-        masks=final,
+        masks=final[:, 0] if channels == "shared" else final,
         steps=steps_run.astype(np.int64),
         kept=kept,
         converged=converged_at > 0,

@@ -5,9 +5,10 @@ follows only the code it runs (:mod:`fm_core.store.code_keys`).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import ClassVar
 
-from fm_core.nets.inputs import check_images, check_overrides, check_settings
-from fm_core.nets.models import frozen
+from fm_core.nets.classifier import NormalizationUsed, checked_network
+from fm_core.nets.inputs import NON_NEGATIVE, POSITIVE, check_constraints, check_overrides, count
 
 from .image_masks import run_image_masks
 from .objective import EXP_CAP
@@ -15,7 +16,7 @@ from .result import MaskResult
 
 
 @dataclass
-class ImageMasks:
+class ImageMasks(NormalizationUsed):
     """One Fourier mask per image, many learned at once (Karantzas et al. 2022, Sec. 3.2).
 
     Parameters
@@ -70,6 +71,10 @@ class ImageMasks:
     precision: str = "fp32"
     channels_last: bool = False
 
+    constraints: ClassVar[dict] = dict(
+        lam=NON_NEGATIVE, lr=POSITIVE, max_steps=count(), patience=count(0), batch_size=count(),
+        schedule_steps=count(), inv_tol=NON_NEGATIVE, sparsity_tol=NON_NEGATIVE, checkpoint_every=count())
+
     @classmethod
     def from_profile(cls, cfg, **overrides) -> "ImageMasks":
         settings = dict(lam=cfg.imask_lam, lr=cfg.imask_lr, max_steps=cfg.imask_max_steps,
@@ -79,12 +84,9 @@ class ImageMasks:
         return cls(**settings)
 
     def __call__(self, model, x, y=None, checkpoint=None, progress: bool = True) -> MaskResult:
-        check_images(model, x, y)
-        check_settings(lam=self.lam, lr=self.lr, max_steps=self.max_steps, patience=self.patience,
-                       batch_size=self.batch_size, schedule_steps=self.schedule_steps, inv_tol=self.inv_tol,
-                       sparsity_tol=self.sparsity_tol, checkpoint_every=self.checkpoint_every)
-        with frozen(model):
-            return run_image_masks(model, x, targets=y, checkpoint=checkpoint, progress=progress,
+        check_constraints(self)
+        with checked_network(model, x, y, self.normalization) as net:
+            return run_image_masks(net, x, targets=y, checkpoint=checkpoint, progress=progress,
                                    **asdict(self))
 
 

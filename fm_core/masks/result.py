@@ -20,7 +20,7 @@ class MaskResult:
 
     Attributes
     ----------
-    masks : ndarray, (N, H, W) float32 in [0, 1], unshifted
+    masks : ndarray, (N, H, W) float32 in [0, 1], unshifted ((N, C, H, W): per-channel masks)
         N = 1 for a dataset or class mask, one row per lambda for a lambda path, one row
         per image for single-image masks (``mask`` is row 0).
     steps : ndarray, (N,)
@@ -74,7 +74,9 @@ class MaskResult:
         (H, W) mask of a plain Fourier mask, a :class:`fm_core.fourier.SpectrumFilter`
         (mask, part and reference) of an amplitude or phase mask."""
         part = self.settings.get("part", "both")
-        return self.mask if part == "both" else SpectrumFilter(self.mask, part, self.extra["reference"])
+        if part == "both":  # a per-channel mask (C, H, W) as one mask for every image
+            return self.mask if self.mask.ndim == 2 else self.mask[None]
+        return SpectrumFilter(self.mask, part, self.extra["reference"])
 
     def save(self, path) -> None:
         """Atomically, as a plain ``.npz`` (no pickles)."""

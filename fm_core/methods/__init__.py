@@ -13,11 +13,11 @@ from ..fourier import symmetric_part
 from .pairs import frequency_pairs, mirrored, pair_indicators, pair_values
 from .peers import (MAP_FORMAT, MASK_PATH, MASK_RANDOMIZE, METHOD_TITLES, METHODS, DatasetMaskMethod,
                     FourierHeatMap, FrequencyAblation, FrequencyMap, GradientSpectrum, PassCounter, basis_images,
-                    check_inputs, get_method, heat_map_signs)
+                    get_method, heat_map_signs)
 from .reliability import split_half_reliability
 
 __all__ = ["MAP_FORMAT", "MASK_PATH", "MASK_RANDOMIZE", "METHOD_TITLES", "METHODS", "DatasetMaskMethod",
            "FourierHeatMap", "FrequencyAblation", "FrequencyMap", "GradientSpectrum", "PassCounter", "basis_images",
-           "check_inputs", "frequency_pairs",
+           "frequency_pairs",
            "get_method", "heat_map_signs", "mirrored", "pair_indicators", "pair_values", "split_half_reliability",
            "symmetric_part"]

@@ -31,7 +31,8 @@ from __future__ import annotations
 import functools
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -39,9 +40,9 @@ import torch.nn.functional as F
 
 from fm_core.errors import UserError
 from fm_core.fourier import model_device_dtype
-from fm_core.masks import DatasetMask, LambdaPath, randomized_rows
-from fm_core.nets.inputs import check_images, check_settings
-from fm_core.nets.models import frozen
+from fm_core.masks import DatasetMask, DatasetMaskSettings, LambdaPath, randomized_rows
+from fm_core.nets.classifier import NormalizationUsed, checked_network
+from fm_core.nets.inputs import NON_NEGATIVE, POSITIVE, check_constraints, count
 from fm_core.profiles import Profile
 from .pairs import frequency_pairs, mirrored, pair_indicators, pair_values
 from .reliability import split_half_reliability  # noqa: F401 (with the maps it rates)
@@ -117,24 +118,17 @@ class PassCounter:
 
 
 # --------------------------------------------------------------------------- checks
-def check_inputs(model, x, y) -> tuple[torch.Tensor, torch.Tensor]:
-    """x (N, C, H, W) in [0, 1] and y (N,) labels (:func:`fm_core.nets.inputs.check_images`),
-    moved to the network's device; anything else is a one-line UserError."""
-    x, y = torch.as_tensor(x), torch.as_tensor(y)
-    check_images(model, x, y)
-    device, dtype = model_device_dtype(model)
-    return x.to(device, dtype), y.to(device).long()
-
-
 def _leaves_model_as_given(attribute):
-    """A method's ``attribute`` gets checked inputs on the network's device
-    (:func:`check_inputs`), runs the network frozen (eval mode, no parameter gradients)
-    and gives it back with its training flags and gradients as they were."""
+    """A method's ``attribute`` gets the network as :func:`fm_core.nets.classifier.checked_network`
+    gives it (any classifier, with the method's normalisation; checked against the inputs;
+    frozen, and given back with its training flags and gradients as they were) and the
+    inputs on its device."""
     @functools.wraps(attribute)
     def wrapped(self, model, x, y, progress: bool = True):
-        x, y = check_inputs(model, x, y)
-        with frozen(model):
-            return attribute(self, model, x, y, progress=progress)
+        x, y = torch.as_tensor(x), torch.as_tensor(y)
+        with checked_network(model, x, y, self.normalization) as net:
+            device, dtype = model_device_dtype(net)
+            return attribute(self, net, x.to(device, dtype), y.to(device).long(), progress=progress)
     return wrapped
 
 
@@ -161,7 +155,7 @@ MASK_RANDOMIZE = 0.5
 
 
 @dataclass
-class DatasetMaskMethod(DatasetMask):
+class DatasetMaskMethod(DatasetMaskSettings):
     """The dataset mask (Karantzas et al. 2022) as a frequency map: masks of
     :class:`fm_core.masks.DatasetMask` learned at the lambdas ``lam * path`` in one batched
     run (:class:`fm_core.masks.LambdaPath`), with the small profiles' settings, not the
@@ -179,6 +173,7 @@ class DatasetMaskMethod(DatasetMask):
     (``values`` (H, W), unshifted, higher = more used; ``cost``; ``settings``, with each
     row's ``lams``, ``row_steps`` and ``row_converged``; ``extra["masks"]`` the rows). The
     model comes back as it was given; bad inputs raise one :class:`~fm_core.errors.UserError` line.
+    Per channel, the rows are (C, H, W) and the map their mean over channels too.
     """
 
     lr: float = _SMALL.dmask_lr
@@ -191,8 +186,12 @@ class DatasetMaskMethod(DatasetMask):
     revert: bool = _SMALL.dmask_revert
     invariance: str = _SMALL.dmask_invariance
     path: tuple = MASK_PATH
+    lam: float = DatasetMask.lam
     randomize: float = MASK_RANDOMIZE  # 1.0: every row starts at ones under the plain L1
     name = "mask"
+
+    constraints: ClassVar[dict] = dict(DatasetMaskSettings.constraints, lam=NON_NEGATIVE)
+    profile_settings: ClassVar[dict] = dict(DatasetMaskSettings.profile_settings, lam="dmask_lam")
 
     def __post_init__(self):
         self.path = tuple(float(f) for f in np.atleast_1d(self.path))
@@ -203,14 +202,15 @@ class DatasetMaskMethod(DatasetMask):
 
     @_leaves_model_as_given
     def attribute(self, model, x, y, progress: bool = True) -> FrequencyMap:
-        self._check(model, x, y)  # lam itself, before it is multiplied out
-        settings = {k: v for k, v in asdict(self).items() if k not in ("lam", "path", "randomize")}
+        check_constraints(self)  # lam itself, before it is multiplied out
+        settings = {f.name: getattr(self, f.name) for f in fields(DatasetMaskSettings)}
         learner = LambdaPath(lams=tuple(self.lam * f for f in self.path), **settings)
         start, weights = randomized_rows(len(self.path), tuple(x.shape[-2:]), self.randomize, self.seed)
         with PassCounter(model) as counter:
             result = learner(model, x, y, start=start, penalty_weights=weights, progress=progress)
         converged = result.converged.astype(bool)
-        return FrequencyMap(result.masks.mean(0).astype(np.float64), self.name, counter.cost(),
+        rows = result.masks.reshape(-1, *result.masks.shape[-2:])  # per-channel masks: a row each
+        return FrequencyMap(rows.mean(0).astype(np.float64), self.name, counter.cost(),
                             dict(result.settings, lam=float(self.lam), path=list(self.path), randomize=self.randomize,
                                  converged=bool(converged.all()), steps=int(result.steps.max()),
                                  row_steps=result.steps.tolist(), row_converged=converged.tolist()),
@@ -235,7 +235,7 @@ class DatasetMaskMethod(DatasetMask):
 
 
 @dataclass
-class FourierHeatMap:
+class FourierHeatMap(NormalizationUsed):
     """Yin et al. (2019): per pair k, the error rate and the mean loss increase on x + r eps U_k,
     U_k the real Fourier basis image of unit L2 norm (pixel units), r = +-1 drawn per image
     and pair (:func:`heat_map_signs`), clipped to [0, 1]. ``values`` is the loss increase
@@ -252,8 +252,10 @@ class FourierHeatMap:
     seed: int = 0
     name = "heatmap"
 
+    constraints: ClassVar[dict] = dict(eps=POSITIVE, batch_size=count())
+
     def __post_init__(self):
-        check_settings(eps=self.eps, batch_size=self.batch_size)
+        check_constraints(self)
 
     @_leaves_model_as_given
     def attribute(self, model, x, y, progress: bool = True) -> FrequencyMap:
@@ -295,7 +297,7 @@ def heat_map_signs(n_pairs: int, n_images: int, seed: int = 0) -> torch.Tensor:
 
 
 @dataclass
-class FrequencyAblation:
+class FrequencyAblation(NormalizationUsed):
     """Wang et al. (2023): per pair k, the mean loss increase when k and -k are removed from
     each image's spectrum (pixel space; no clipping, as removal keeps the rest exact).
     ``top_k``: also the binary dominant frequency map of the top_k pairs, ``extra["dfm"]``;
@@ -311,8 +313,10 @@ class FrequencyAblation:
     batch_size: int = 1024
     name = "ablation"
 
+    constraints: ClassVar[dict] = dict(top_k=count(), batch_size=count())
+
     def __post_init__(self):
-        check_settings(top_k=self.top_k, batch_size=self.batch_size)
+        check_constraints(self)
 
     @_leaves_model_as_given
     def attribute(self, model, x, y, progress: bool = True) -> FrequencyMap:
@@ -344,7 +348,7 @@ class FrequencyAblation:
 
 
 @dataclass
-class GradientSpectrum:
+class GradientSpectrum(NormalizationUsed):
     """Mean over images of |FFT2(dL/dx)|^2 (summed over channels), x in pixel space: how
     strongly the loss responds to each frequency near the image. One backward per image.
 
@@ -357,8 +361,10 @@ class GradientSpectrum:
     batch_size: int = 256
     name = "gradient"
 
+    constraints: ClassVar[dict] = dict(batch_size=count())
+
     def __post_init__(self):
-        check_settings(batch_size=self.batch_size)
+        check_constraints(self)
 
     @_leaves_model_as_given
     def attribute(self, model, x, y, progress: bool = True) -> FrequencyMap:

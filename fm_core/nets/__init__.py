@@ -6,7 +6,11 @@
 - :mod:`~fm_core.nets.attacks`: PGD through torchattacks (``pgd_attack``, ``make_pgd``);
 - :mod:`~fm_core.nets.evaluation`: predictions, accuracies and losses, optionally through
   a mask (``predict``, ``accuracy``, ``loss_and_accuracy``);
-- :mod:`~fm_core.nets.distributed`: more than one process (``Ranks``, ``DataParallel``).
+- :mod:`~fm_core.nets.distributed`: more than one process (``Ranks``, ``DataParallel``);
+- :mod:`~fm_core.nets.classifier`: any network as the learners see it (``as_classifier``,
+  ``checked_network``, ``set_normalization_used``); :mod:`~fm_core.nets.exported`: a
+  network exported with ``torch.export`` (``load_exported``), for the command line;
+- :mod:`~fm_core.nets.inputs`: the checks of images, labels and settings (``constraints``).
 
 Nothing is imported here: ``import fm_core.nets.models`` loads only what it needs.
 """

@@ -8,13 +8,18 @@ import torch.nn.functional as F
 
 from fm_core.fourier import SpectrumFilter, as_mask_batch, masked_logits, model_device_dtype
 
+from .classifier import as_classifier
+
 EVAL_BATCH = 256  # images per forward pass when only predictions or losses are needed
 
 
 def _chunks(model, x: torch.Tensor, masks, batch_size: int):
     """Yield (rows, logits) over x in eval mode, masked by one shared mask ((H, W) or
     (1, 1, H, W)) or one per image ((N, H, W) or (N, 1, H, W)), by an amplitude or phase mask
-    (a :class:`fm_core.fourier.SpectrumFilter`), or unmasked (None)."""
+    (a :class:`fm_core.fourier.SpectrumFilter`), or unmasked (None). ``model``: ours, or
+    any network as :func:`fm_core.nets.classifier.as_classifier` takes it (one that expects
+    normalised images: pass ``as_classifier(network, (mean, std))``)."""
+    model = as_classifier(model)
     device, dtype = model_device_dtype(model)
     if isinstance(masks, SpectrumFilter):  # an amplitude or phase mask: one for every image
         masks = SpectrumFilter(masks.mask.to(device, dtype), masks.part, masks.reference)

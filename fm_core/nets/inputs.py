@@ -1,5 +1,6 @@
 """One check for what a caller hands to any learner or method: images, labels and
-settings. Each mistake is one :class:`~fm_core.errors.UserError` line (a ``ValueError``,
+settings (each class declares the rule of each field in ``constraints``, from the
+vocabulary here). Each mistake is one :class:`~fm_core.errors.UserError` line (a ``ValueError``,
 as scikit-learn's input errors are), raised before any work starts, instead of a
 traceback from deep inside a convolution or a silent wrong answer (``x * 255``)."""
 from __future__ import annotations
@@ -9,7 +10,6 @@ import math
 import torch
 
 from fm_core.errors import UserError
-from fm_core.fourier import PARTS
 
 
 def check_images(model, x, y=None) -> None:
@@ -19,6 +19,9 @@ def check_images(model, x, y=None) -> None:
         raise UserError(f"images must be a torch.Tensor (N, C, H, W), got {type(x).__name__}")
     if x.dim() != 4 or x.shape[0] == 0:
         raise UserError(f"images must have shape (N, C, H, W) with N > 0, got {tuple(x.shape)}")
+    channels = getattr(model, "channels", None)
+    if channels is not None and x.shape[1] != channels:
+        raise UserError(f"images have {x.shape[1]} channel(s) but the network takes {channels}")
     size = getattr(model, "meta", {}).get("size")
     if size is not None and tuple(x.shape[-2:]) != (int(size), int(size)):
         raise UserError(f"images are {x.shape[-2]}x{x.shape[-1]} but the network expects {size}x{size}")
@@ -38,36 +41,45 @@ def check_images(model, x, y=None) -> None:
                         f"got {int(y.min())}..{int(y.max())}")
 
 
-def _numbers(value):
-    return list(value) if isinstance(value, (list, tuple)) or hasattr(value, "__len__") else [value]
+class Constraint:
+    """One rule a setting obeys, declared beside the setting's field (as scikit-learn's
+    ``_parameter_constraints``); ``None`` always passes, since a field that may not be
+    ``None`` has no ``None`` default to start from."""
+
+    def __init__(self, accepts, words: str):
+        self.accepts, self.words = accepts, words
+
+    def check(self, name: str, value) -> None:
+        if value is not None and not self.accepts(value):
+            raise UserError(f"{name} must be {self.words}, got {value!r}")
 
 
-NON_NEGATIVE = ("lam", "lams", "tol", "inv_tol", "sparsity_tol")
-POSITIVE = ("lr", "eps", "keep_ratio")
-COUNTS = ("batch_size", "max_steps", "patience", "epochs", "window", "schedule_steps", "top_k", "checkpoint_every")
+def _reals(value, low_ok) -> bool:
+    """Whether ``value`` (a number or a sequence of them) is all finite numbers passing ``low_ok``."""
+    values = list(value) if isinstance(value, (list, tuple)) or hasattr(value, "__len__") else [value]
+    return bool(values) and all(isinstance(v, (int, float)) or hasattr(v, "__float__") for v in values) \
+        and all(math.isfinite(float(v)) and low_ok(float(v)) for v in values)
 
 
-def check_settings(**settings) -> None:
-    """Each named setting in its range: those in :data:`NON_NEGATIVE` finite and >= 0,
-    :data:`POSITIVE` finite and > 0, :data:`COUNTS` whole and >= 1 (``patience`` >= 0),
-    ``part`` one of :data:`fm_core.fourier.PARTS`;
-    ``None`` is left to the learner, which allows it where its dataclass does."""
-    for name, value in settings.items():
-        if value is None:
-            continue
-        if name in NON_NEGATIVE + POSITIVE:
-            values = _numbers(value)
-            low_ok = (lambda v: v >= 0) if name in NON_NEGATIVE else (lambda v: v > 0)
-            if not values or not all(isinstance(v, (int, float)) or hasattr(v, "__float__") for v in values) \
-                    or not all(math.isfinite(float(v)) and low_ok(float(v)) for v in values):
-                bound = ">= 0" if name in NON_NEGATIVE else "> 0"
-                raise UserError(f"{name} must be finite and {bound}, got {value!r}")
-        elif name == "part":
-            if value not in PARTS:
-                raise UserError(f"part must be one of {', '.join(PARTS)}, got {value!r}")
-        elif name in COUNTS:
-            if isinstance(value, bool) or not isinstance(value, int) or value < (0 if name == "patience" else 1):
-                raise UserError(f"{name} must be a whole number >= {0 if name == 'patience' else 1}, got {value!r}")
+NON_NEGATIVE = Constraint(lambda v: _reals(v, lambda f: f >= 0), "finite and >= 0")
+POSITIVE = Constraint(lambda v: _reals(v, lambda f: f > 0), "finite and > 0")
+
+
+def count(low: int = 1) -> Constraint:
+    """A whole number >= ``low`` (not a bool)."""
+    return Constraint(lambda v: not isinstance(v, bool) and isinstance(v, int) and v >= low,
+                      f"a whole number >= {low}")
+
+
+def one_of(options) -> Constraint:
+    return Constraint(lambda v: v in options, f"one of {', '.join(options)}")
+
+
+def check_constraints(settings) -> None:
+    """Every field of ``settings`` (a learner's or a method's dataclass) against the rule
+    its class declares for it in ``constraints``."""
+    for name, constraint in type(settings).constraints.items():
+        constraint.check(name, getattr(settings, name))
 
 
 def check_overrides(cls, overrides: dict) -> dict:

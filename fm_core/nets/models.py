@@ -124,6 +124,11 @@ class MaskedClassifier(nn.Module):
     def size(self) -> int:
         return int(self.meta["size"])
 
+    @property
+    def channels(self) -> int:
+        """Input channels: every network built here takes one (grayscale) channel."""
+        return int(self.meta.get("channels", 1))
+
 
 def build_model(arch: str, num_classes: int, size: int, mean: float, std: float,
                 width: float = 1.0, pooled_head: bool = False, **meta) -> MaskedClassifier:
