@@ -221,6 +221,23 @@ def test_fm_mask_refuses_each_mismatch_in_one_line(exported, argv, message):
     assert code == 2 and len(lines) == 1 and message in lines[0], err
 
 
+def test_a_network_exported_in_training_mode_is_refused_in_one_line(exported, tmp_path):
+    """Exported in training mode, batch norm uses the masked batch's statistics and dropout
+    drops at random, and the graph cannot be put in eval mode afterwards."""
+    folder, _ = exported
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.Flatten(), nn.Linear(4 * 14 * 14, 4))
+    errors = {}
+    for mode in (True, False):
+        program = torch.export.export(net.train(mode), (torch.rand(2, 3, 16, 16),),
+                                      dynamic_shapes=({0: torch.export.Dim("n")},))
+        torch.export.save(program, tmp_path / f"{mode}.pt2")
+        code, _, errors[mode] = _cli(["mask", "--model", tmp_path / f"{mode}.pt2", "--data", folder / "rgb.npz",
+                                      "--max-steps", 2, "--out", tmp_path / f"{mode}.npz"])
+        assert code == (2 if mode else 0), errors[mode]
+    lines = errors[True].strip().splitlines()
+    assert len(lines) == 1 and "exported in training mode (batch_norm)" in lines[0], errors[True]
+
+
 def test_an_archive_with_pickled_entries_is_refused_before_torch_reads_it(exported, tmp_path):
     """torch.export.load would unpickle an entry marked use_pickle (code on loading)."""
     import json

@@ -100,4 +100,23 @@ def load_exported(path, device="cpu") -> ExportedNetwork:
     except Exception as exc:  # a damaged archive, a graph of ops this torch lacks
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise UserError(f"refusing {path}: not a loadable torch.export archive ({first[:160]})") from None
+    in_training = sorted(_ops_in_training_mode(program))
+    if in_training:  # batch statistics of the masked images, random dropout: no mask means anything then
+        raise UserError(f"refusing {path}: it was exported in training mode ({', '.join(in_training)}); "
+                        "call net.eval() before torch.export.export")
     return ExportedNetwork(program)
+
+
+def _ops_in_training_mode(program) -> set[str]:
+    """The graph's ops that run as in training (batch norm, dropout: any op whose
+    ``training`` or ``train`` argument is True); the traced graph keeps the mode it was
+    exported in, and torch refuses ``eval()`` on it."""
+    found = set()
+    for node in program.graph.nodes:
+        schema = getattr(node.target, "_schema", None) if node.op == "call_function" else None
+        for i, arg in enumerate(schema.arguments if schema else ()):
+            if arg.name in ("training", "train"):
+                value = node.args[i] if i < len(node.args) else node.kwargs.get(arg.name, arg.default_value)
+                if value is True:
+                    found.add(schema.name.removeprefix("aten::"))
+    return found
