@@ -1,11 +1,11 @@
 """The words of pages 14 (ResNet18 beside VGG11) and 15 (amplitude and phase masks),
-chosen by their numbers (:mod:`fm_core.store.architectures`, :mod:`fm_core.store.spectrum_parts`)."""
+chosen by their numbers (:mod:`fm_core.pages.architectures`, :mod:`fm_core.pages.amplitude_phase`)."""
 from __future__ import annotations
 
 from typing import Mapping
 
 from fm_core.profiles import REGIMES
-from fm_core.store.spectrum_parts import NEEDS_DROP_PTS
+from fm_core.pages.amplitude_phase import NEEDS_DROP_PTS
 
 # Reads-a-cue thresholds: L-bias >= 0.5 "reads L"; two architectures "read differently"
 # when their L-biases differ by at least this (page 10's behavioural shift)
@@ -18,7 +18,7 @@ def _reads(bias: float) -> str:
 
 def architecture_prose(results: Mapping[str, Mapping]) -> str:
     """Does the architecture change which cue a network reads, and does the mask still
-    agree with behaviour? From :func:`fm_core.store.architectures.architecture_rows`."""
+    agree with behaviour? From :func:`fm_core.pages.architectures.architecture_rows`."""
     (a, ra), (b, rb) = list(results.items())[:2]
     # a network near chance reads nothing: its L-bias is noise, so its regime is left out
     learned = [r for r in REGIMES if not (ra["rows"][r]["near chance"] or rb["rows"][r]["near chance"])]
@@ -57,7 +57,7 @@ def architecture_prose(results: Mapping[str, Mapping]) -> str:
 
 def known_truth_prose(truth: Mapping) -> str:
     """The phase-cue world: does the phase mask find the phase-carried cue and the
-    amplitude mask not? From :func:`fm_core.store.spectrum_parts.known_truth`."""
+    amplitude mask not? From :func:`fm_core.pages.amplitude_phase.known_truth`."""
     row, beh, line = truth["row"], truth["behaviour"], truth["finds"]
     text = (f"The network trained on the phase cue alone is right on {row['clean, %']:.1f}% of held-out images and "
             f"on {beh['h_only, %']:.1f}% of the H-only probes. Ablation first, which learns nothing: removing "
@@ -86,7 +86,7 @@ def known_truth_prose(truth: Mapping) -> str:
 
 
 def regimes_prose(rows: Mapping[str, Mapping]) -> str:
-    """Which of the five networks read phase? From :func:`fm_core.store.spectrum_parts.regimes`."""
+    """Which of the five networks read phase? From :func:`fm_core.pages.amplitude_phase.regimes`."""
     drop = {r: {p: row["clean, %"] - row[f"{p} of all removed, %"] for p in ("phase", "amplitude")}
             for r, row in rows.items()}
     needs_phase = [r for r in rows if drop[r]["phase"] >= NEEDS_DROP_PTS]

@@ -113,7 +113,7 @@ def _p(values: Mapping) -> str:
 
 
 def table3_verdict(values: Mapping) -> str:
-    """Markdown: Table 3's conclusion from its stored numbers (:func:`fm_core.store.results.table3_values`):
+    """Markdown: Table 3's conclusion from its stored numbers (:func:`fm_core.pages.mask_classifier.table3_values`):
     the k-fold accuracy, its interval, the shuffled-labels control and the permutation test."""
     true, null = values["true_labels"], values["shuffled_labels"]
     if any(v != v for v in (true["test_mean"], values["p_value"])):  # NaN: no classifier was fitted
@@ -228,7 +228,7 @@ def gap_notes(comparisons: Iterable[Comparison], cfg: Profile, context: Mapping 
 
 def cue_read(reliance: Mapping[str, float], chance: float) -> str:
     """Which cue a network reads, from its accuracy with each cue's bins removed
-    (:func:`fm_core.store.results.cue_reliance`): a cue whose removal costs at least half of
+    (:func:`fm_core.pages.ground_truth.cue_reliance`): a cue whose removal costs at least half of
     the way down to ``chance`` is read; "L", "H", "both" or "neither"."""
     full = reliance["all frequencies"]
     drop = {cue: full - reliance[f"{cue} bins removed"] for cue in ("L", "H")}

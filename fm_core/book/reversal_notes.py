@@ -8,7 +8,7 @@ from typing import Mapping
 
 def construction_note(kept: Mapping[str, float], table2: Mapping[str, float]) -> str:
     """How much of Table 2's reversal is by construction, from the share of the attack's
-    energy that the masks let through (:func:`fm_core.store.results.attack_energy_kept`) and the
+    energy that the masks let through (:func:`fm_core.pages.adversarial_reversal.attack_energy_kept`) and the
     table's own rows (M(x_A), and the random mask of the same size when it is there)."""
     restored, random = table2["M(x_A)"], table2.get("random mask, same size (x_A)")
     lead = (f"**How much is by construction.** The mask layer is linear, so M(x_A) = M(x) + M(delta): "
@@ -29,7 +29,7 @@ def construction_note(kept: Mapping[str, float], table2: Mapping[str, float]) ->
 
 
 def robust_world_note(robust: Mapping | None, main_kept: Mapping[str, float], main_table2: Mapping[str, float]) -> str:
-    """Table 2 where it is not built in (:func:`fm_core.store.results.robust_h_reversal`),
+    """Table 2 where it is not built in (:func:`fm_core.pages.adversarial_reversal.robust_h_reversal`),
     against the main world's, with the verdict drawn from the 95% intervals of the image
     masks' and the random masks' restored shares."""
     if robust is None:

@@ -14,7 +14,7 @@ import pandas as pd
 
 from fm_core.nets.evaluation import CHANCE_MARGIN, near_chance
 from fm_core.science import paper
-from fm_core.store.seed_spread import VERDICT_MARGIN_SDS, sd_of, side
+from fm_core.pages.common import VERDICT_MARGIN_SDS, sd_of, side
 from fm_core.profiles import REGIME_LETTERS
 
 # A percentage of this build "reproduces" the paper's when it lies within this many

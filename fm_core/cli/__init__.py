@@ -148,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
                                       "they move; `fm expected` takes its tolerances from it")
     p.add_argument("--profile", default="quick", choices=profiles)
     p.add_argument("--seeds", help="comma-separated, the profile's own seed first "
-                                   "(default: fm_core.store.seed_spread.SPREAD_SEEDS)")
+                                   "(default: fm_core.book.seed_spread.SPREAD_SEEDS)")
     p.add_argument("--jobs", type=_positive(int), default=None)
     p.set_defaults(func=cmd_spread)
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 from fm_core.nets.evaluation import near_chance
 from fm_core.profiles import REGIMES, Profile
 from fm_core.science import experiments
-from . import pipeline
-from .cue_results import agreement, network_row
+from fm_core.store import pipeline
+from .cue_conditions import agreement, network_row
 
 ARCHITECTURES = ("vgg11_bn", "resnet18")
 ARCH_NAMES = {"vgg11_bn": "VGG11", "resnet18": "ResNet18"}
@@ -19,7 +19,7 @@ ARCH_NAMES = {"vgg11_bn": "VGG11", "resnet18": "ResNet18"}
 def architecture_rows(cfg: Profile, progress: bool = True) -> dict:
     """``{"VGG11": {regime: row}, "ResNet18": {...}}``: each row Table 1's standard,
     masked and PGD accuracy (score half), the probes and L-bias, the mask's L-share
-    (:func:`fm_core.store.cue_results.network_row`) and whether the network sits within
+    (:func:`fm_core.pages.cue_conditions.network_row`) and whether the network sits within
     10 points of chance; with each architecture's rank agreement of L-bias and L-share."""
     out = {}
     for arch in ARCHITECTURES:

@@ -64,36 +64,6 @@ def resolution(key: str) -> float:
     return {"count": 1.0, "loss": 0.01, "percent": 0.1, "unit": 0.01}[scale(key)]
 
 
-# A verdict stands when its number lies this many seed SDs beyond the verdict's line
-# (about 95% of draws on the same side); nearer, another seed could give the other verdict.
-VERDICT_MARGIN_SDS = 2.0
-
-
-def side(value: float, line: float, sd: float | None = None, margin_sds: float = VERDICT_MARGIN_SDS) -> int:
-    """+1 when ``value`` is at or above ``line``, -1 when below, each only if it lies
-    ``margin_sds`` x ``sd`` beyond it; 0 when it is nearer (the seed decides). Without a
-    measured ``sd``, the plain comparison."""
-    margin = 0.0 if sd is None or sd != sd else margin_sds * float(sd)
-    if value - margin >= line:
-        return 1
-    if value + margin < line:
-        return -1
-    return 0
-
-
-def sd_of(spread: dict | None, key: str) -> float | None:
-    """A headline number's SD over seeds from a page's ``spread`` (``{"sd": {key: SD}}``,
-    :meth:`fm_core.book.report.Page.spread`); None when it was not measured."""
-    return (spread or {}).get("sd", {}).get(key)
-
-
-def difference_sd(spread: dict | None, a: str, b: str) -> float | None:
-    """The seed SD of (key a - key b), treating the two as independent draws; None when
-    either was not measured."""
-    sd_a, sd_b = sd_of(spread, a), sd_of(spread, b)
-    return None if sd_a is None or sd_b is None else math.hypot(sd_a, sd_b)
-
-
 def standard_deviations(spread: dict) -> dict[str, float]:
     """Per headline key: the sample SD over the seeds (0 with one seed)."""
     return {key: round(float(np.std(values, ddof=1)) if len(values) > 1 else 0.0, 4)

@@ -20,10 +20,10 @@ from fm_core.fourier import symmetric_part
 from fm_core.masks import DatasetMask
 from fm_core.science import cue_analysis
 from fm_core.methods import faithfulness, peers as methods
-from . import pipeline
 from fm_core import store
 from fm_core.methods.peers import METHOD_TITLES
 from fm_core.profiles import Profile
+from fm_core.store import pipeline
 from fm_core.utils import save_json_atomic
 
 REGIMES = ("vanilla", "adversarial", "rotate")

@@ -16,7 +16,7 @@ from fm_core.fourier import PARTS, apply_part_mask, spectrum_reference
 from fm_core.nets.evaluation import accuracy
 from fm_core.profiles import REGIMES, Profile
 from fm_core.science import cue_analysis
-from . import pipeline
+from fm_core.store import pipeline
 
 # A mask *finds* a cue when its values single out the cue's bins with at least this AUROC
 # (the criterion of the project's issue on amplitude and phase masks)

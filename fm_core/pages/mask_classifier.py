@@ -1,0 +1,56 @@
+"""Page 07, the mask classifier (Table 3, Figure 8): whether single-image masks carry class
+information, by a linear classifier cross-validated on the masks and a permutation test.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from fm_core.profiles import Profile
+from fm_core.science import experiments
+from fm_core.store import pipeline
+from fm_core.store.pipeline import get_image_masks
+
+
+TABLE3_KEYS = {"true_labels": ("train_mean", "test_mean", "test_low", "test_high"),
+               "shuffled_labels": ("train_mean", "test_mean", "test_low", "test_high")}
+
+
+TABLE3_NUMBERS = ("p_value", "n_masks", "n_folds", "n_permutations", "confidence_pct", "chance", "majority",
+                  "standardised_test")
+
+
+def table3_values(clf: dict) -> dict:
+    """The stored numbers of :func:`fm_core.science.mask_classifier.mask_classifier` (percentages
+    to 2 decimals): true labels' training accuracy (mean over outer folds), k-fold
+    accuracy and its Wilson interval (``test_low``, ``test_high``); shuffled labels' mean
+    training and k-fold accuracy over the permutations and the null's 2.5-97.5 percentile
+    range; the p-value and the test's sizes."""
+    r = lambda v: round(float(v), 2)  # noqa: E731
+    return {"true_labels": {"train_mean": r(clf["train_pct"]), "test_mean": r(clf["accuracy_pct"]),
+                            "test_low": r(clf["ci_pct"][0]), "test_high": r(clf["ci_pct"][1])},
+            "shuffled_labels": {"train_mean": r(np.mean(clf["null_train_pct"])), "test_mean": r(clf["null_mean_pct"]),
+                                "test_low": r(clf["null_range_pct"][0]), "test_high": r(clf["null_range_pct"][1])},
+            "p_value": round(float(clf["p_value"]), 4), "n_masks": clf["n_masks"], "n_folds": clf["n_splits"],
+            "n_permutations": clf["n_permutations"], "confidence_pct": r(100 * clf["confidence"]),
+            "chance": r(clf["chance_pct"]), "majority": r(clf["majority_pct"]),
+            "standardised_test": None if clf["standardised_accuracy_pct"] is None
+            else r(clf["standardised_accuracy_pct"])}
+
+
+def table3(cfg: Profile, progress: bool = True) -> dict:
+    """Table 3 on the vanilla network's single-image masks (M_N,x): ``values`` (stored;
+    :func:`table3_values`) and ``classifier`` (the full result, with the held-out
+    outputs and labels Figure 8 draws; None when no classifier could be fitted)."""
+    result = get_image_masks(cfg, "vanilla_x", progress)
+    try:
+        clf = experiments.table3(result.masks, result.extra["labels"], cfg.classifier_folds,
+                                 cfg.classifier_permutations, seed=cfg.seed)
+    except ValueError as err:  # e.g. the selection holds one class only (a failed network)
+        nan = float("nan")
+        values = {kind: dict.fromkeys(keys, nan) for kind, keys in TABLE3_KEYS.items()}
+        values.update(dict.fromkeys(TABLE3_NUMBERS, nan), reason=str(err))
+        pipeline.save_result(cfg, "table3", values)
+        return {"values": values, "classifier": None}
+    values = table3_values(clf)
+    pipeline.save_result(cfg, "table3", values)
+    return {"values": values, "classifier": clf}
