@@ -1,7 +1,7 @@
 """Display tables: one formatter (:func:`frame`) turns results into DataFrames with
 human headers, integers as integers and "-" for missing; the paper's reported numbers
 (:mod:`fm_core.science.paper`) are set beside this build's where the paper has them, each pair
-with a verdict (:func:`verdict`) computed from the two numbers, and every pair that
+with a verdict (:func:`paper_verdict`) computed from the two numbers, and every pair that
 differs is explained by :mod:`fm_core.book.gap_notes`, in words chosen by the numbers.
 """
 from __future__ import annotations
@@ -92,14 +92,14 @@ class Comparison:
 
     @property
     def verdict(self) -> str:
-        return verdict(self.paper, self.build, self.kind, self.by_construction, self.sd)
+        return paper_verdict(self.paper, self.build, self.kind, self.by_construction, self.sd)
 
     @property
     def gap(self) -> float:
         return float(self.build) - float(self.paper)
 
 
-def verdict(paper_value, build_value, kind: str = "pp", by_construction: bool = False,
+def paper_verdict(paper_value, build_value, kind: str = "pp", by_construction: bool = False,
             sd: float | None = None) -> str:
     """"reproduced", "differs", "within seed spread", "by construction" or "-" (a number
     missing), from the numbers: within :data:`REPRODUCED_WITHIN_PP` points for

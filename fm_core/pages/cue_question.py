@@ -67,7 +67,7 @@ def held_against_behaviour(cfg: Profile, objectives=COMPARED_INVARIANCES, condit
 BIAS_SHIFT, SHARE_SHIFT = 0.4, 0.1
 
 
-def verdict(question: dict, spread: dict | None = None) -> str:
+def answer_prose(question: dict, spread: dict | None = None) -> str:
     """The page's conclusion in words, chosen by the numbers (nothing typed). With
     ``spread`` (:meth:`fm_core.book.report.Page.spread`), each verdict must stand two seed
     SDs beyond its line (:func:`fm_core.store.side`), or the page says the
