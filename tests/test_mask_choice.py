@@ -99,8 +99,9 @@ def test_agreement_of_bias_and_share():
 
 def test_repeat_prose_says_whether_masks_repeat():
     rows = {"vanilla": {"seed correlation (min)": 0.95, "halves correlation": 0.9}}
-    assert "the mask repeats" in stability.repeat_prose(rows)
+    assert stability.judge_repeat(rows).repeats and "the mask repeats" in stability.repeat_prose(rows)
     rows["vanilla"]["seed correlation (min)"] = 0.5
+    assert not stability.judge_repeat(rows).repeats
     text = stability.repeat_prose(rows, {"vanilla": {"mask correlation between seeds": {"mean": 0.2}}})
     assert "does not repeat" in text and "vanilla 0.20 on average" in text
 

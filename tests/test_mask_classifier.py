@@ -162,15 +162,19 @@ def test_stored_values_table_and_verdict_follow_the_numbers(planted, structurele
     frame = tables.table3(found)
     assert list(frame.index) == ["true labels, train", "true labels, test", "shuffled labels, train",
                                  "shuffled labels, test"]
+    verdict = classifier_page.judge_table3(found)
+    assert verdict.carries_class_information and verdict.p_at_floor
     text = gap_notes.table3_verdict(found)
     assert "carry class information" in text and f"{found['true_labels']['test_mean']:.1f}%" in text
     assert f"{found['true_labels']['test_low']:.1f} to" in text and "no shuffle did as well" in text
+    verdict = classifier_page.judge_table3(none)
+    assert not verdict.significant and verdict.interval_covers_chance and not verdict.carries_class_information
     text = gap_notes.table3_verdict(none)
-    assert "No class information is found" in text and "covers chance" in text
-    assert f"p = {none['p_value']:.2g}" in text
+    assert "No class information is found" in text and f"p = {none['p_value']:.2g}" in text
     nan = float("nan")
     failed = {k: dict.fromkeys(v, nan) for k, v in classifier_page.TABLE3_KEYS.items()}
     failed.update(dict.fromkeys(classifier_page.TABLE3_NUMBERS, nan), reason="one class only")
+    assert not classifier_page.judge_table3(failed).fitted
     assert gap_notes.table3_verdict(failed) == "No classifier could be fitted: one class only."
     assert tables.table3(failed).shape[0] == 4
 

@@ -119,17 +119,16 @@ def test_a_side_is_taken_only_two_seed_sds_beyond_the_line():
     assert common.difference_sd({"sd": {"a": 3.0}}, "a", "b") is None
 
 
-def test_the_cue_verdict_says_when_the_seed_decides():
+def test_the_cue_answer_shows_the_seed_sds_it_was_drawn_with():
+    """The decisions are judge_answer's (tests/test_verdicts.py); the words show the SDs."""
     from fm_core.pages import cue_question
     rows = {"vanilla": {"L-bias": 0.1, "L-share": 0.2}, "adversarial": {"L-bias": 0.6, "L-share": 0.45}}
     question = {"rows": rows, "rank correlation (L-bias, L-share)": 1.0, "conditions": 2}
-    plain = cue_question.answer_prose(question)
-    assert "the paper's claim holds here" in plain and "move the same way as the behaviour" in plain
+    assert "seed SD" not in cue_question.answer_prose(question)
     spread = {"sd": {"cues.adversarial.L-bias": 0.2, "cues.vanilla.L-bias": 0.0, "cues.adversarial.L-share": 0.1,
                      "cues.vanilla.L-share": 0.0, "cues.rank_correlation": 0.05}}
     drawn = cue_question.answer_prose(question, spread)
-    assert "a draw of the seed" in drawn and "seed SD 0.20" in drawn and "the seed could undo it" in drawn
-    assert "(seed SD 0.050)" in drawn
+    assert "seed SD 0.20" in drawn and "(seed SD 0.050)" in drawn
 
 
 def test_a_refresh_without_a_spread_keeps_the_committed_spread_for_the_keys_still_measured(tmp_path, monkeypatch):

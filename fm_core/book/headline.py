@@ -15,6 +15,7 @@ import numpy as np
 
 from fm_core import store
 from fm_core.paths import REPO_ROOT
+from fm_core.pages.common import VERDICT_KEY
 from fm_core.pages.cue_conditions import conditions
 from fm_core.profiles import REGIME_LETTERS, Profile, get_profile
 from fm_core.store import pipeline
@@ -42,14 +43,19 @@ def write_headline(cfg: Profile) -> Path:
 
 def headline_values(cfg: Profile) -> dict:
     """The build's headline numbers, flat (``table1.vanilla.standard`` -> value), from the
-    results stored for this configuration and code: what README and expected/ compare."""
+    results stored for this configuration and code: what README and expected/ compare. A
+    page's verdict counts too (``cues.verdict.behaviour_moved``): its numbers, and its
+    yes/no decisions as 1 and 0; other booleans are flags, not headline numbers."""
     flat = {}
 
     def walk(prefix, value):
         if isinstance(value, dict):
             for k, v in value.items():
                 walk(f"{prefix}.{k}" if prefix else str(k), v)
-        elif isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+        elif isinstance(value, bool):
+            if VERDICT_KEY in prefix.split("."):
+                flat[prefix] = float(value)
+        elif isinstance(value, (int, float, np.integer, np.floating)):
             flat[prefix] = float(value)
 
     walk("", pipeline.load_results(cfg))
@@ -110,9 +116,9 @@ def seed_spread_of(profile_name: str) -> dict:
     return {"seeds": expected.get("seed spread", {}).get("seeds", []), "sd": expected["seed sd per key"]}
 
 
-# Numbers on a 0-1 scale (biases, shares, AUROCs, correlations, mask values), wherever
+# Numbers on a 0-1 scale (biases, shares, AUROCs, correlations, mask values, verdicts), wherever
 # they appear: their tolerance, before the percentage rules above.
-UNIT_SCALE = ("p_value", "L-bias", "L-share", "AUROC", "auroc", "precision", "correlation", "alike", "mask mean",
+UNIT_SCALE = (VERDICT_KEY, "p_value", "L-bias", "L-share", "AUROC", "auroc", "precision", "correlation", "alike", "mask mean",
               "mask_mean", "mean on", "mean elsewhere", "low_minus_high")
 UNIT_TOLERANCE = 0.1
 

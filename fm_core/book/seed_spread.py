@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fm_core.pages.common import VERDICT_KEY
 from fm_core.store import runs_dir
 
 # The profile's own seed first; two more (a spread needs three draws at least).
@@ -47,7 +48,10 @@ PERCENT_PREFIXES = ("table1.", "table2.", "table3.", "cue_reliance.", "figure")
 
 
 def scale(key: str) -> str:
-    """"count", "loss", "percent" or "unit" (see :data:`COUNT_ENDINGS`)."""
+    """"count", "loss", "percent" or "unit" (see :data:`COUNT_ENDINGS`); a page's verdict
+    (a yes/no as 1/0, a side as +1/0/-1, a gap) is on the unit scale."""
+    if VERDICT_KEY in key.split("."):
+        return "unit"
     if key.endswith(COUNT_ENDINGS):
         return "count"
     if "loss" in key:

@@ -6,6 +6,8 @@ images and of the adversarial network differ.
 """
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
+
 import numpy as np
 
 from fm_core.data.synthetic import ROBUST_H_RATIO
@@ -15,7 +17,8 @@ from fm_core.science.mask_classifier import wilson_interval
 from fm_core.science.reversal import attack_success, weakest_sufficient_attack
 from fm_core.store import pipeline
 from fm_core.store.pipeline import get_class_masks, get_dataset, get_image_masks, get_network
-from .common import saved
+from .common import VERDICT_KEY, saved
+from .cue_conditions import reads
 
 
 def _reversal_inputs(cfg: Profile, progress: bool):
@@ -35,9 +38,50 @@ def table2(cfg: Profile, progress: bool = True) -> dict:
 
 def attack_energy_kept(cfg: Profile, progress: bool = True) -> dict:
     """Table 2's images: the share of each attack's energy that the image's own mask lets
-    through (:func:`fm_core.science.experiments.attack_energy_kept`), as mean, median and range."""
+    through (:func:`fm_core.science.experiments.attack_energy_kept`), as mean, median and
+    range; stored with its verdict (:func:`judge_construction`)."""
     _, x, x_adv, masks, _ = _reversal_inputs(cfg, progress)
-    return _energy_stats(experiments.attack_energy_kept(x, x_adv, masks))
+    stats = _energy_stats(experiments.attack_energy_kept(x, x_adv, masks))
+    return saved(cfg, "attack_energy_kept", {**stats, VERDICT_KEY: asdict(judge_construction(stats))})
+
+
+# The attack *passes the masks* when the images' own masks let through at least this share of
+# its energy on average; below it, M(x_A) = M(x) + M(delta) is close to M(x) by the mask
+# layer's linearity, and Table 2's reversal close to certain by construction (the book's line)
+ATTACK_PASSES = 0.1
+# The masks *mostly remove* an attack that they let less than half of its energy through
+MOSTLY_REMOVED_BELOW = 0.5
+
+
+@dataclass(frozen=True)
+class ConstructionVerdict:
+    """How much of Table 2's reversal the mask layer builds in."""
+    attack_passes_masks: bool  # the masks let ATTACK_PASSES or more of the attack's energy through
+
+
+def judge_construction(kept: dict) -> ConstructionVerdict:
+    return ConstructionVerdict(attack_passes_masks=kept["mean"] >= ATTACK_PASSES)
+
+
+@dataclass(frozen=True)
+class RobustWorldVerdict:
+    """Table 2 in the robust-H world (:func:`robust_h_reversal`), from the 95% intervals of
+    the image masks' and the random masks' restored shares."""
+    tested: bool                  # some attack tried flips half of the right answers
+    reads: str                    # the cue the vanilla network there follows (L-bias)
+    own_mask_restores_more: bool  # the image masks' interval lies above the random masks'
+    own_mask_restores_less: bool  # ... below it
+    attack_mostly_removed: bool   # the masks let less than MOSTLY_REMOVED_BELOW of its energy through
+
+
+def judge_robust_world(robust: dict) -> RobustWorldVerdict:
+    if robust["factor"] is None:
+        return RobustWorldVerdict(tested=False, reads=reads(robust["L-bias"]), own_mask_restores_more=False,
+                                  own_mask_restores_less=False, attack_mostly_removed=False)
+    (lo, hi), (rlo, rhi) = robust["intervals"]["M(x_A)"], robust["intervals"]["random mask, same size (x_A)"]
+    return RobustWorldVerdict(tested=True, reads=reads(robust["L-bias"]), own_mask_restores_more=lo > rhi,
+                              own_mask_restores_less=hi < rlo,
+                              attack_mostly_removed=robust["energy kept"]["mean"] < MOSTLY_REMOVED_BELOW)
 
 
 def _energy_stats(kept: np.ndarray) -> dict:
@@ -66,8 +110,8 @@ def robust_h_reversal(cfg: Profile, progress: bool = True) -> dict | None:
     was enough, and then only the next two), the vanilla network's ``L-bias`` there,
     ``energy by cue`` (where this attack and the main world's put their energy),
     ``table2`` (without the class-mask row), ``eps_pixel``, ``intervals`` (95% Wilson, of
-    the M(x_A) and random-mask rows) and ``energy kept`` by the images' masks. None off
-    the cue world."""
+    the M(x_A) and random-mask rows) and ``energy kept`` by the images' masks, and the
+    ``verdict`` (:func:`judge_robust_world`). None off the cue world."""
     if get_dataset(cfg).truth is None:
         return None
     world = cfg.replace(cue_h_ratio=ROBUST_H_RATIO)
@@ -95,6 +139,7 @@ def robust_h_reversal(cfg: Profile, progress: bool = True) -> dict | None:
                    **{"energy kept": _energy_stats(experiments.attack_energy_kept(xs, x_adv, masks))})
         out["energy by cue"][f"robust-H world, {factor:g} x eps"] = experiments.attack_energy_by_cue(
             xs, x_adv, ds.truth)
+    out[VERDICT_KEY] = asdict(judge_robust_world(out))
     return saved(cfg, "robust_h_reversal", out)
 
 

@@ -1,7 +1,8 @@
 """Shared by several pages: the paper's networks and dataset masks through the store, the
-line that says whether a page's masks converged, and the seed margin of a verdict (a
-verdict stands when its number lies :data:`VERDICT_MARGIN_SDS` seed SDs beyond its line;
-the spread itself is measured by :mod:`fm_core.book.seed_spread`).
+line that says whether a page's masks converged, and what verdicts share: the key under
+which a page stores its verdict beside its numbers (:data:`VERDICT_KEY`) and the seed
+margin of a verdict (it stands when its number lies :data:`VERDICT_MARGIN_SDS` seed SDs
+beyond its line; the spread itself is measured by :mod:`fm_core.book.seed_spread`).
 """
 from __future__ import annotations
 
@@ -10,6 +11,11 @@ import math
 from fm_core.profiles import REGIMES, Profile
 from fm_core.store import pipeline
 from fm_core.store.pipeline import get_dataset, get_dataset_mask, get_network
+
+
+# A page's ``judge_*`` verdict (a frozen dataclass) is stored as a dict under this key beside
+# the numbers it judges, so that it reaches the headline file, expected/ and ``fm spread``
+VERDICT_KEY = "verdict"
 
 
 def networks(cfg: Profile, regimes=REGIMES, progress: bool = True) -> dict:

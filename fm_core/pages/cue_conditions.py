@@ -18,6 +18,14 @@ from fm_core.store import pipeline
 
 
 RHO_H_SWEEP = (0.9, 0.75)
+# The middle of the cue-conflict probe's L-bias scale (0: always follows H, 1: always L): a
+# network at or above it follows the L cue in at least half of the conflicts, it reads L
+READS_L_FROM = 0.5
+
+
+def reads(l_bias: float) -> str:
+    """"L" or "H": the cue a network with this cue-conflict L-bias follows."""
+    return "L" if l_bias >= READS_L_FROM else "H"
 
 
 def conditions(cfg: Profile) -> list[tuple[str, Profile, str]]:

@@ -6,8 +6,13 @@ removing all of one cue's bins costs the network: a behavioural answer about *us
 where the L-bias answers about *conflict*) and the **lambda path** (which cue the
 sparsest accurate mask keeps more of). Each function fetches from
 :mod:`fm_core.store.pipeline` and saves its numbers.
+
+Size: one page's numbers, its verdict and the words chosen from them, kept together as for
+the other pages (the conditions and one network's row are shared, in ``cue_conditions``).
 """
 from __future__ import annotations
+
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
@@ -16,12 +21,13 @@ from fm_core.nets.evaluation import accuracy, loss_and_accuracy
 from fm_core.profiles import REGIMES, Profile
 from fm_core.science import cue_analysis
 from fm_core.store import pipeline
-from .common import VERDICT_MARGIN_SDS, difference_sd, sd_of, side
-from .cue_conditions import agreement, conditions, network_row
+from .common import VERDICT_KEY, VERDICT_MARGIN_SDS, difference_sd, sd_of, side
+from .cue_conditions import agreement, conditions, network_row, reads
 
 
 def cue_table(cfg: Profile, progress: bool = True) -> dict:
-    """Every condition's row, and Spearman's rho between L-bias and L-share across them."""
+    """Every condition's row, and Spearman's rho between L-bias and L-share across them;
+    stored with the page's verdict (:func:`judge_answer`, without the seed spread)."""
     chosen = conditions(cfg)
     # the controls first, the robust-H world's at their head: in a parallel book build the
     # networks page trains the paper's five meanwhile, and the reversal page asks for the
@@ -32,8 +38,9 @@ def cue_table(cfg: Profile, progress: bool = True) -> dict:
     agree = agreement(rows, digits=None)
     values = {"rows": rows, "rank correlation (L-bias, L-share)": agree["rank correlation"],
               "conditions": len(rows), "mean |L-bias - L-share|": round(agree["mean |L-bias - L-share|"], 4)}
+    verdict = judge_answer(values)  # stored without the seed spread, which a page adds
     pipeline.save_result(cfg, "cues", {"rank_correlation": values["rank correlation (L-bias, L-share)"],
-                                       "mean_abs_gap": values["mean |L-bias - L-share|"],
+                                       "mean_abs_gap": values["mean |L-bias - L-share|"], VERDICT_KEY: asdict(verdict),
                                        **{f"{n}.{k}": v for n, r in rows.items() for k, v in r.items()
                                           if k in ("L-bias", "L-share", "clean, %")}})
     return values
@@ -63,19 +70,58 @@ def held_against_behaviour(cfg: Profile, objectives=COMPARED_INVARIANCES, condit
 
 
 # The behavioural shift the page asks of adversarial training (L-bias, adversarial minus
-# vanilla), and the least shift in L-share that counts as the masks moving with it
+# vanilla), and the least shift in L-share that counts as the masks moving with it (the
+# book's lines since page 10 was written; not measured)
 BIAS_SHIFT, SHARE_SHIFT = 0.4, 0.1
+# A condition's mask *agrees* with behaviour when its L-share lies within this of its L-bias
+AGREES_WITHIN = 0.3
+# The positive controls' masks *find their cue* when the L-only network's L-share exceeds
+# the H-only network's by more than this: a margin, not a coin's edge
+CONTROLS_APART = 0.1
+
+
+@dataclass(frozen=True)
+class AnswerVerdict:
+    """Page 10's answer, from :func:`cue_table`'s rows (and the seed spread, when measured)."""
+    bias_gap: float                # L-bias, adversarial minus vanilla
+    bias_gap_sd: float | None      # its seed SD (None: no spread measured)
+    behaviour_moved: int           # +1: the gap reaches BIAS_SHIFT, -1: it does not, 0: the seed decides (side)
+    share_gap: float               # L-share, adversarial minus vanilla
+    share_gap_sd: float | None
+    masks_moved: int               # +1: the L-share moves the same way by SHARE_SHIFT, -1: not, 0: the seed decides
+    robust_same_side: bool | None  # the robust-H control's two networks read the same cue (None: no control)
+    agree: tuple[str, ...]         # conditions whose L-share lies within AGREES_WITHIN of the L-bias
+    disagree: tuple[str, ...]      # the others
+    controls_found: bool | None    # the positive controls' masks find their cue (None: no controls)
+
+
+def judge_answer(question: dict, spread: dict | None = None) -> AnswerVerdict:
+    """With ``spread`` (:meth:`fm_core.book.report.Page.spread`), each verdict must stand
+    :data:`~fm_core.pages.common.VERDICT_MARGIN_SDS` seed SDs beyond its line
+    (:func:`fm_core.pages.common.side`), or the seed decides it."""
+    rows = question["rows"]
+    van, adv = rows["vanilla"], rows["adversarial"]
+    gap, share_gap = adv["L-bias"] - van["L-bias"], adv["L-share"] - van["L-share"]
+    gap_sd = difference_sd(spread, "cues.adversarial.L-bias", "cues.vanilla.L-bias")
+    share_sd = difference_sd(spread, "cues.adversarial.L-share", "cues.vanilla.L-share")
+    robust = [rows.get(f"{r}, robust-H world") for r in ("vanilla", "adversarial")]
+    controls = [rows.get(f"vanilla, trained on {c} only") for c in ("L", "H")]
+    return AnswerVerdict(
+        bias_gap=gap, bias_gap_sd=gap_sd, behaviour_moved=side(gap, BIAS_SHIFT, gap_sd),
+        share_gap=share_gap, share_gap_sd=share_sd,
+        masks_moved=side(abs(share_gap), SHARE_SHIFT, share_sd) if np.sign(share_gap) == np.sign(gap) else -1,
+        robust_same_side=reads(robust[0]["L-bias"]) == reads(robust[1]["L-bias"]) if all(robust) else None,
+        agree=tuple(n for n, r in rows.items() if abs(r["L-share"] - r["L-bias"]) <= AGREES_WITHIN),
+        disagree=tuple(n for n, r in rows.items() if abs(r["L-share"] - r["L-bias"]) > AGREES_WITHIN),
+        controls_found=controls[0]["L-share"] - controls[1]["L-share"] > CONTROLS_APART if all(controls) else None)
 
 
 def answer_prose(question: dict, spread: dict | None = None) -> str:
-    """The page's conclusion in words, chosen by the numbers (nothing typed). With
-    ``spread`` (:meth:`fm_core.book.report.Page.spread`), each verdict must stand two seed
-    SDs beyond its line (:func:`fm_core.store.side`), or the page says the
-    seed decides it."""
+    """The page's conclusion in words: its verdict (:func:`judge_answer`) with the numbers."""
     rows = question["rows"]
     van, adv = rows["vanilla"], rows["adversarial"]
-    gap = adv["L-bias"] - van["L-bias"]
-    gap_sd = difference_sd(spread, "cues.adversarial.L-bias", "cues.vanilla.L-bias")
+    verdict = judge_answer(question, spread)
+    gap, gap_sd = verdict.bias_gap, verdict.bias_gap_sd
     shown_sd = "" if gap_sd is None else f", seed SD {gap_sd:.2f}"
     lines = [f"**Behaviour.** The vanilla network's L-bias is {van['L-bias']:.2f}, the adversarially "
              f"trained network's {adv['L-bias']:.2f} (difference {gap:+.2f}{shown_sd}). "
@@ -84,27 +130,24 @@ def answer_prose(question: dict, spread: dict | None = None) -> str:
                 -1: f"Adversarial training did not move the network to the low-frequency cue by the {BIAS_SHIFT:g} "
                     "this page asks for: the paper's claim is not supported here, by behaviour.",
                 0: f"The difference lies within {VERDICT_MARGIN_SDS:g} seed SDs of the {BIAS_SHIFT:g} "
-                   "this page asks for: whether the paper's claim holds here is a draw of the seed."}[side(gap, BIAS_SHIFT, gap_sd)]]
+                   "this page asks for: whether the paper's claim holds here is a draw of the seed."}[verdict.behaviour_moved]]
     robust = [rows.get(f"{r}, robust-H world") for r in ("vanilla", "adversarial")]
-    if all(robust):
-        same_side = (robust[0]["L-bias"] < 0.5) == (robust[1]["L-bias"] < 0.5)
+    if verdict.robust_same_side is not None:
         lines.append(f"In the robust-H control (H far above eps) the L-biases are {robust[0]['L-bias']:.2f} and "
                      f"{robust[1]['L-bias']:.2f}: " + ("both on the same side, so the shift above comes from "
                                                          "H being attackable, not from adversarial training as such."
-                                                         if same_side else "on different sides."))
-    share_gap = adv["L-share"] - van["L-share"]
-    share_sd = difference_sd(spread, "cues.adversarial.L-share", "cues.vanilla.L-share")
-    moved = side(abs(share_gap), SHARE_SHIFT, share_sd) if np.sign(share_gap) == np.sign(gap) else -1
+                                                         if verdict.robust_same_side else "on different sides."))
+    share_sd = verdict.share_gap_sd
     lines.append(f"**Masks.** Their dataset masks' L-shares are {van['L-share']:.2f} and {adv['L-share']:.2f}"
                  + ("" if share_sd is None else f" (difference seed SD {share_sd:.2f})") + ": "
                  + {1: "the masks move the same way as the behaviour.",
                     -1: "the masks do not show the behavioural shift; that is a finding about the masks.",
                     0: f"the masks move the same way, but by less than {VERDICT_MARGIN_SDS:g} seed SDs "
-                       f"beyond the {SHARE_SHIFT:g} asked: the seed could undo it."}[moved])
-    off = [f"{name} (L-bias {r['L-bias']:.2f}, L-share {r['L-share']:.2f})" for name, r in rows.items()
-           if abs(r["L-share"] - r["L-bias"]) > 0.3]
-    right = [name for name, r in rows.items() if abs(r["L-share"] - r["L-bias"]) <= 0.3]
-    lines.append(f"Masks and behaviour agree within 0.3 for {len(right)} of {len(rows)} conditions"
+                       f"beyond the {SHARE_SHIFT:g} asked: the seed could undo it."}[verdict.masks_moved])
+    off = [f"{name} (L-bias {rows[name]['L-bias']:.2f}, L-share {rows[name]['L-share']:.2f})"
+           for name in verdict.disagree]
+    lines.append(f"Masks and behaviour agree within {AGREES_WITHIN:g} for {len(verdict.agree)} of {len(rows)} "
+                 "conditions"
                  + (f"; they disagree for {'; '.join(off)}. The ablation below asks whether the network "
                     "needs the cue its mask keeps there." if off else "."))
     rho = question["rank correlation (L-bias, L-share)"]
@@ -120,11 +163,10 @@ def answer_prose(question: dict, spread: dict | None = None) -> str:
         lines.append(f"**Not converged** within the budget: the masks of {'; '.join(unconverged)}; their "
                      "L-shares are those of masks still moving.")
     controls = [rows.get(f"vanilla, trained on {c} only") for c in ("L", "H")]
-    if all(controls):
-        ok = controls[0]["L-share"] - controls[1]["L-share"] > 0.1  # a margin, not a coin's edge
+    if verdict.controls_found is not None:
         lines.append(f"Positive controls: the network trained on L only has L-share {controls[0]['L-share']:.2f}, "
                      f"the one trained on H only {controls[1]['L-share']:.2f}: "
-                     + ("the masks find the cue a network was given." if ok else
+                     + ("the masks find the cue a network was given." if verdict.controls_found else
                         "the masks miss the cue a network was given, which limits what they can tell."))
     return "\n\n".join(lines)
 

@@ -12,6 +12,7 @@ of the images, and does it keep the loss and accuracy of images it was not learn
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -284,6 +285,29 @@ def objectives_against_truth(cfg: Profile, regimes=("vanilla", "adversarial"),
     return out
 
 
+# The per-image objective's mask measures *sensitivity* rather than use when it keeps more
+# than this many times the mean-loss mask's share of the cue-free bins (and a larger
+# L-share): "clearly more", the book's line for page 04, not measured
+DENSER_FACTOR = 2
+
+
+@dataclass(frozen=True)
+class SensitivityVerdict:
+    """Does the per-image objective find what the vanilla network's loss is sensitive to,
+    where the mean-loss objective finds what it uses? From :func:`objectives_against_truth`."""
+    mean_objective: str | None  # the mean-loss objective compared ("dataset_mean" or "batch_mean"; None: none)
+    per_image_measures_sensitivity: bool | None  # None: the two objectives were not both learned
+
+
+def judge_uses_or_sensitivity(truth: dict) -> SensitivityVerdict:
+    mean_key = next((k for k in ("dataset_mean", "batch_mean") if k in truth), None)
+    if mean_key is None or "per_image" not in truth:
+        return SensitivityVerdict(mean_objective=mean_key, per_image_measures_sensitivity=None)
+    b, p = truth[mean_key]["vanilla"], truth["per_image"]["vanilla"]
+    return SensitivityVerdict(mean_objective=mean_key, per_image_measures_sensitivity=(
+        p["mean elsewhere"] > DENSER_FACTOR * b["mean elsewhere"] and p["L-share"] > b["L-share"]))
+
+
 def uses_or_sensitivity_prose(truth: dict) -> str:
     """Does an objective find the frequencies a network *uses*, or those its per-image
     loss is *sensitive* to? Read from the vanilla network's masks: bins that carry no
@@ -298,11 +322,10 @@ def uses_or_sensitivity_prose(truth: dict) -> str:
                      f"{v['mean on L bins']:.2f} of the L bins and {v['mean on H bins']:.2f} of the H bins "
                      f"(L-share {v['L-share']:.2f}, L-bias {v['L-bias']:.2f}"
                      + ("" if v["converged"] else "; not converged") + ")")
-    mean_key = next((k for k in ("dataset_mean", "batch_mean") if k in truth), None)
-    if mean_key is None or "per_image" not in truth:
+    judged = judge_uses_or_sensitivity(truth)
+    mean_key, denser = judged.mean_objective, judged.per_image_measures_sensitivity
+    if denser is None:
         return "; ".join(lines) + "."
-    b, p = truth[mean_key]["vanilla"], truth["per_image"]["vanilla"]
-    denser = p["mean elsewhere"] > 2 * b["mean elsewhere"] and p["L-share"] > b["L-share"]
     verdict = (" Holding each image's loss keeps more of the cue-free bins and more of the cue the network's "
                "decisions ignore: a frequency whose removal raises some images' losses and lowers others' "
                "changes nothing on average, yet every image's squared change counts. The paper's objective "
