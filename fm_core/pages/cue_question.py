@@ -22,7 +22,7 @@ from fm_core.profiles import REGIMES, Profile
 from fm_core.science import cue_analysis
 from fm_core.store import pipeline
 from .common import VERDICT_KEY, VERDICT_MARGIN_SDS, difference_sd, sd_of, side
-from .cue_conditions import agreement, conditions, network_row, reads
+from .cue_conditions import READS_L_FROM, agreement, conditions, network_row, reads
 
 
 def cue_table(cfg: Profile, progress: bool = True) -> dict:
@@ -304,7 +304,7 @@ def lambda_path(cfg: Profile, progress: bool = True) -> dict:
         masked = [round(100 * accuracy(net, x, y, m), 2) for m in masks]
         clean = round(100 * accuracy(net, x, y), 2)
         bias = pipeline.get_behaviour(variant, regime, progress)["L-bias"]
-        follows = "L" if bias > 0.5 else "H"
+        follows = "L" if bias > READS_L_FROM else "H"  # at the midpoint itself, H (as always here)
         accurate = [i for i, a in enumerate(masked) if a >= KEEP_RATIO * clean]
         if not accurate:
             sparsest, kept_more = None, "none accurate"

@@ -24,6 +24,7 @@ from fm_core import store
 from fm_core.methods.peers import METHOD_TITLES
 from fm_core.profiles import Profile
 from fm_core.store import pipeline
+from .cue_conditions import reads
 from fm_core.utils import save_json_atomic
 
 # The three of the paper's five networks (fm_core.profiles.REGIMES) whose maps the page compares
@@ -206,7 +207,8 @@ def left_out_by_the_mask(result: dict, truth: dict) -> dict:
     for regime, n in result["networks"].items():
         if "L-bias" not in n or "one-lambda mask" not in n:
             continue
-        cue, bins = ("L", low) if n["L-bias"] >= 0.5 else ("H", high)
+        cue = reads(n["L-bias"])
+        bins = low if cue == "L" else high
         one = n["one-lambda mask"]
         mask = symmetric_part(np.asarray(one["map"].values, dtype=np.float64))
         ablation = methods.pair_values(n["maps"]["ablation"].values, pairs)
