@@ -44,6 +44,7 @@ def convergence_note(cfg: Profile, regimes=REGIMES, classes: bool = True, progre
 
 
 def saved(cfg: Profile, name: str, values):
+    """``values``, once stored as the page's result ``name`` (:func:`fm_core.store.pipeline.save_result`)."""
     pipeline.save_result(cfg, name, values)
     return values
 
