@@ -58,6 +58,11 @@ def test_a_verdicts_decisions_and_numbers_are_headline_numbers_other_flags_are_n
     assert flat == {"page.verdict.found": 1.0, "page.verdict.side": -1.0}
     assert seed_spread.scale("table3.verdict.significant") == "unit"  # not a percentage: must not move by 0.1
     assert headline.tolerance("table3.verdict.significant") == headline.UNIT_TOLERANCE
+    spread = {"seeds": [31, 1031, 2031], "values": {"cues.vanilla.L-bias": [0.1, 0.12, 0.11],
+                                                    "cues.verdict.behaviour_moved": [1.0, -1.0, 1.0]}}
+    assert seed_spread.tolerances_from_spread(spread)["cues.verdict.behaviour_moved"] > 1  # it flips: no line
+    summary = seed_spread.spread_summary(spread)  # README's sentence is about numbers, not decisions
+    assert summary["n"] == 1 and [k for k, _ in summary["widest"]] == ["cues.vanilla.L-bias"]
 
 
 # ------------------------------------------------------------------ page 10

@@ -88,8 +88,9 @@ def tolerances_from_spread(spread: dict) -> dict[str, float]:
 def spread_summary(spread: dict) -> dict:
     """For README: how many numbers, over which seeds, and how far the 0-1 numbers and
     the percentages move (median and largest SD); the three that move most for their
-    scale. Counts, costs and losses are left out of the summary (not of the tolerances)."""
-    sds = {k: float(np.std(v, ddof=1)) for k, v in spread["values"].items()}
+    scale. Counts, costs, losses and the pages' verdicts (decisions drawn from the other
+    numbers) are left out of the summary (not of the tolerances)."""
+    sds = {k: float(np.std(v, ddof=1)) for k, v in spread["values"].items() if VERDICT_KEY not in k.split(".")}
     by_scale = {name: [sd for k, sd in sds.items() if scale(k) == name] for name in ("unit", "percent")}
     unit_like = {k: sd for k, sd in sds.items() if scale(k) in ("unit", "percent")}
     widest = sorted(unit_like, key=lambda k: unit_like[k] / resolution(k), reverse=True)[:3]
