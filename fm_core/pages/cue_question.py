@@ -51,7 +51,7 @@ def held_against_behaviour(cfg: Profile, objectives=COMPARED_INVARIANCES, condit
     """Each objective's dataset masks held against behaviour over the conditions (all of
     :func:`conditions` by default): per objective the L-share per condition, Spearman's
     rho with the L-bias and the mean |L-bias - L-share|. Run after the objective was
-    chosen without the truth (:mod:`fm_core.store.mask_choice`)."""
+    chosen without the truth (:func:`fm_core.pages.dataset_masks.choose_objective`)."""
     chosen = conditions(cfg) if conditions_of is None else conditions_of
     bias = {name: pipeline.get_behaviour(variant, regime, progress)["L-bias"]
             for name, variant, regime in chosen}  # behaviour does not depend on the objective

@@ -269,7 +269,7 @@ def objectives_against_truth(cfg: Profile, regimes=("vanilla", "adversarial"),
     """Each objective's dataset mask (the fit-half one) against the cue world's truth, for
     the main networks: ``{objective: {regime: row}}`` with the L-bias, the mask's cue
     shares (mean on the L bins, the H bins and elsewhere, AUROCs, L-share), mask mean
-    and convergence. Shown only after :mod:`fm_core.store.mask_choice` chose without it."""
+    and convergence. Shown only after the choice above (:func:`choose_objective`) was made without it."""
     out = {}
     ds = pipeline.get_dataset(cfg)
     bias = {r: pipeline.get_behaviour(cfg, r, progress)["L-bias"] for r in regimes}
