@@ -4,8 +4,9 @@ The packages, each a job, higher ones importing lower ones only (the layers cont
 ``pyproject.toml``, checked by import-linter)::
 
     cli       the command line (``python -m fm_core``, ``fm``)
-    book      building the website: execution, rendering, page reports, tables, figures
-    store     the artefact store, the recipes (``pipeline``) and the book's results
+    book      building the website: execution, rendering, page reports, tables, figures, headline
+    pages     what each page of the book computes and judges, one module per notebook
+    store     the artefact store and the recipes (``pipeline``)
     methods   peer attribution methods and their faithfulness
     science   pure experiment and analysis functions behind the tables and figures
     masks     the mask learners (``DatasetMask``, ``ImageMasks``, ``MaskResult``)

@@ -58,7 +58,7 @@ class Profile:
     eps_pixel: float = PAPER_EPS_PIXEL
     pgd_steps: int = 10
     # the reversal experiment's PGD at this multiple of eps_pixel (1: the paper's eps). The
-    # robust-H world needs more to flip its networks (fm_core.store.results.robust_h_reversal)
+    # robust-H world needs more to flip its networks (fm_core.pages.adversarial_reversal.robust_h_reversal)
     reversal_eps_factor: float = 1.0
     # adversarial training only: PGD steps per batch (None: pgd_steps) and a linear eps
     # warm-up over the first epochs (0: none, the paper). Evaluation always uses pgd_steps.

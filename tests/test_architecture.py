@@ -110,6 +110,19 @@ def test_modules_stay_small_or_say_why(path):
     assert lines <= MAX_LINES_EVER, f"{name} has {lines} lines: split it"
 
 
+
+def test_every_page_has_its_module_and_every_module_its_page():
+    """``book/NN_<name>.ipynb`` <-> ``fm_core/pages/<name>.py`` (fm_core.pages' docstring);
+    the modules the pages share (``SHARED``) are not pages and have no notebook."""
+    from fm_core.pages import SHARED
+
+    pages = {re.sub(r"^\d+_", "", nb.stem) for nb in (ROOT / "book").glob("*.ipynb")}
+    modules = {p.stem for p in (PACKAGE / "pages").glob("*.py") if p.stem != "__init__"}
+    assert len(pages) == len(list((ROOT / "book").glob("*.ipynb")))  # no two notebooks share a name
+    assert pages - modules == set(), "a notebook without its module in fm_core/pages/"
+    assert modules - pages == set(SHARED), "a module of fm_core/pages/ without its notebook (or not in SHARED)"
+    assert not set(SHARED) & pages
+
 # ------------------------------------------------------------- numbers typed by hand
 PERCENT = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)\s?%")
 
@@ -150,8 +163,8 @@ def test_book_prose_types_no_measured_percentage():
 
 def test_readme_measured_numbers_come_from_the_results_file():
     """Every percentage in README is the paper's or sits in the generated block, which
-    equals what ``fm_core.store.headline.readme_block`` makes from ``expected/quick.json``."""
-    from fm_core.store import headline
+    equals what ``fm_core.book.headline.readme_block`` makes from ``expected/quick.json``."""
+    from fm_core.book import headline
 
     readme = (ROOT / "README.md").read_text()
     begin, end = headline.README_BEGIN, headline.README_END

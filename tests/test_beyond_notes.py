@@ -1,9 +1,13 @@
-"""The words of pages 14 and 15 follow their numbers: each branch on made-up rows, and the
-near-chance warning."""
+"""Pages 14 and 15 judge their numbers (the verdicts' fields, on made-up rows) and their
+words follow the verdicts; and the near-chance warning."""
+from dataclasses import replace
+
 import pytest
 
 from fm_core.book import beyond_notes, tables
 from fm_core.nets.evaluation import near_chance
+from fm_core.pages.amplitude_phase import judge_known_truth
+from fm_core.pages.architectures import judge_architectures
 from fm_core.profiles import REGIMES
 
 
@@ -13,44 +17,69 @@ def _arch(biases, shares, chance=()):
     return {"rows": rows, "rank correlation": 0.9, "mean |L-bias - L-share|": gap}
 
 
-def test_architecture_prose_says_what_changed_and_leaves_networks_near_chance_out():
+def test_the_architecture_verdict_says_what_changed_and_leaves_networks_near_chance_out():
     vgg = _arch([0.0, 1.0, 0.8, 0.3, 0.9], [0.1, 0.9, 0.7, 0.3, 0.8])
-    same = beyond_notes.architecture_prose({"VGG11": vgg, "ResNet18": _arch([0.1, 1.0, 0.7, 0.4, 0.8], [0.1] * 5)})
-    assert "does not change" in same and "not for ResNet18" in same
+    same = judge_architectures({"VGG11": vgg, "ResNet18": _arch([0.1, 1.0, 0.7, 0.4, 0.8], [0.1] * 5)})
+    assert not same.changes_what_is_read and same.read_differently == () and same.compared == REGIMES
+    assert same.masks_follow == ("VGG11",)  # ResNet18's masks are 0.1 everywhere: far from its L-biases
+    changed = judge_architectures({"VGG11": vgg, "ResNet18": _arch([0.9, 1.0, 0.8, 0.3, 0.9],
+                                                                   [0.9, 1.0, 0.8, 0.3, 0.9])})
+    assert changed.changes_what_is_read and changed.read_differently == changed.switched_cue == ("vanilla",)
+    # a rotate network near chance with a wild L-bias is not counted as a change
+    chance = judge_architectures({"VGG11": vgg, "ResNet18": _arch([0.1, 1.0, 0.7, 0.4, 0.0], [0.1] * 5,
+                                                                  chance=("rotate",))})
+    assert not chance.changes_what_is_read and chance.left_out == ("rotate",) and "rotate" not in chance.compared
+
+
+def test_architecture_prose_is_the_verdict_in_words():
+    vgg = _arch([0.0, 1.0, 0.8, 0.3, 0.9], [0.1, 0.9, 0.7, 0.3, 0.8])
     changed = beyond_notes.architecture_prose({"VGG11": vgg, "ResNet18": _arch([0.9, 1.0, 0.8, 0.3, 0.9],
                                                                                [0.9, 1.0, 0.8, 0.3, 0.9])})
-    assert "changes what is read" in changed and "1 of 5 regimes" in changed
-    assert "the vanilla ResNet18 reads L where VGG11 reads H" in changed
-    # a rotate network near chance with a wild L-bias is not counted as a change
+    assert "1 of 5 regimes" in changed and "the vanilla ResNet18 reads L where VGG11 reads H" in changed
     chance = beyond_notes.architecture_prose({"VGG11": vgg, "ResNet18": _arch([0.1, 1.0, 0.7, 0.4, 0.0], [0.1] * 5,
                                                                               chance=("rotate",))})
-    assert "does not change" in chance and "rotate left out" in chance and "near chance" in chance
+    assert "rotate left out" in chance and "not for ResNet18" in chance
 
 
-def _truth(phase_h, amp_h, kept_l=0.1, cost_l=0.0, reads=True):
-    row = {"clean, %": 90.0, "phase of H removed, %": 30.0, "amplitude of H removed, %": 90.0,
-           "amplitude of all removed, %": 88.0,
-           "phase of L removed, %": 90.0 - cost_l, "phase: AUROC H": phase_h, "amplitude: AUROC H": amp_h,
-           "phase: mean on L bins": kept_l}
-    return {"row": row, "finds": 0.9, "phase mask finds H": phase_h >= 0.9, "amplitude mask finds H": amp_h >= 0.9,
-            "reads the phase cue": reads,
-            "behaviour": {"L-bias": 0.1, "h_only, %": 80.0, "l_only, %": 40.0}}
+def _row(phase_h, amp_h, kept_l=0.1, cost_l=0.0, reads=True):
+    return {"clean, %": 90.0, "phase of H removed, %": 30.0 if reads else 85.0, "amplitude of H removed, %": 90.0,
+            "amplitude of all removed, %": 88.0,
+            "phase of L removed, %": 90.0 - cost_l, "phase: AUROC H": phase_h, "amplitude: AUROC H": amp_h,
+            "phase: mean on L bins": kept_l}
 
 
-@pytest.mark.parametrize("phase_h, amp_h, word", [(0.99, 0.7, "Validated"), (0.99, 0.95, "the amplitude mask finds it too"),
-                                                  (0.6, 0.7, "the phase mask does not find it")])
-def test_known_truth_prose_follows_the_aurocs(phase_h, amp_h, word):
-    assert word in beyond_notes.known_truth_prose(_truth(phase_h, amp_h))
+def _truth(row):
+    return {"row": row, "verdict": judge_known_truth(row), "behaviour": {"L-bias": 0.1, "h_only, %": 80.0,
+                                                                        "l_only, %": 40.0}}
 
 
-def test_known_truth_prose_validates_nothing_when_the_network_does_not_read_the_phase_cue():
-    text = beyond_notes.known_truth_prose(_truth(0.99, 0.7, reads=False))
-    assert "nothing is validated" in text and "Validated" not in text
+@pytest.mark.parametrize("phase_h, amp_h, finds", [(0.99, 0.7, (True, False)), (0.99, 0.95, (True, True)),
+                                                   (0.6, 0.7, (False, False))])
+def test_the_known_truth_verdict_follows_the_aurocs(phase_h, amp_h, finds):
+    verdict = judge_known_truth(_row(phase_h, amp_h))
+    assert (verdict.phase_mask_finds_h, verdict.amplitude_mask_finds_h) == finds and verdict.reads_phase_cue
+    assert verdict.validated == (finds == (True, False))
 
 
-def test_known_truth_prose_names_phase_kept_where_it_carries_nothing():
-    assert "sensitive to phase" in beyond_notes.known_truth_prose(_truth(0.99, 0.7, kept_l=0.7, cost_l=0.5))
-    assert "sensitive to phase" not in beyond_notes.known_truth_prose(_truth(0.99, 0.7, kept_l=0.7, cost_l=5.0))
+def test_nothing_is_validated_when_the_network_does_not_read_the_phase_cue():
+    verdict = judge_known_truth(_row(0.99, 0.7, reads=False))
+    assert not verdict.reads_phase_cue and not verdict.validated and verdict.phase_mask_finds_h
+
+
+def test_the_known_truth_verdict_names_phase_kept_where_it_carries_nothing():
+    assert judge_known_truth(_row(0.99, 0.7, kept_l=0.7, cost_l=0.5)).phase_mask_keeps_unneeded_l
+    assert not judge_known_truth(_row(0.99, 0.7, kept_l=0.7, cost_l=5.0)).phase_mask_keeps_unneeded_l
+    assert not judge_known_truth(_row(0.99, 0.7, kept_l=0.1, cost_l=0.5)).phase_mask_keeps_unneeded_l
+
+
+@pytest.mark.parametrize("field, word", [("validated", "**Validated"), ("phase_mask_keeps_unneeded_l", "sensitive to phase")])
+def test_known_truth_prose_is_the_verdict_in_words(field, word):
+    truth = _truth(_row(0.99, 0.7))
+    for value in (True, False):
+        truth["verdict"] = replace(truth["verdict"], **{field: value})
+        assert (word in beyond_notes.known_truth_prose(truth)) == value
+    truth["verdict"] = replace(truth["verdict"], reads_phase_cue=False)
+    assert "nothing is validated" in beyond_notes.known_truth_prose(truth)
 
 
 def test_regimes_prose_names_the_networks_that_need_phase():

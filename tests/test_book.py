@@ -333,7 +333,7 @@ def test_page_settings_change_the_profile_and_show_in_the_header():
 
 def test_a_page_shows_the_settings_of_a_second_world_under_its_own_title(monkeypatch):
     from fm_core.book import report
-    from fm_core.store.spectrum_parts import phase_world
+    from fm_core.pages.amplitude_phase import phase_world
     shown = []
     monkeypatch.setattr(report, "_display", shown.append)
     page = Page("T", "smoke", show=False)
@@ -464,7 +464,7 @@ def test_pages_state_their_settings_from_the_profile():
 
 
 def test_the_stability_page_says_what_its_extra_seeds_change():
-    from fm_core.store.cue_results import seeds_prose
+    from fm_core.pages.stability import seeds_prose
     quick = Page("T", "quick", show=False).cfg
     text = seeds_prose({"seeds": [31, 1031], "cheaper": {"n_train": 1500, "epochs": 5}}, quick)
     assert "n_train all -> 1500" in text and f"epochs {quick.epochs} -> 5" in text and "{" not in text
@@ -475,15 +475,16 @@ def test_the_cue_page_computes_the_robust_h_controls_first(monkeypatch):
     """In a parallel build the reversal page asks for the robust-H networks soon after the
     cue page starts, and the networks page trains the paper's five meanwhile: the cue page
     computes the controls first, the robust-H world's leading, the paper's five last."""
-    from fm_core.store import cue_results, pipeline
+    from fm_core.pages import cue_conditions, cue_question
+    from fm_core.store import pipeline
     from fm_core.profiles import REGIMES
     quick = Page("T", "quick", show=False).cfg
-    chosen = cue_results.conditions(quick)
+    chosen = cue_conditions.conditions(quick)
     asked = []
-    monkeypatch.setattr(cue_results, "network_row", lambda v, r, progress=True: asked.append((v, r)) or
+    monkeypatch.setattr(cue_question, "network_row", lambda v, r, progress=True: asked.append((v, r)) or
                         {"L-bias": 0.5, "L-share": 0.5, "clean, %": 90.0})
     monkeypatch.setattr(pipeline, "save_result", lambda *a, **k: None)
-    table = cue_results.cue_table(quick)
+    table = cue_question.cue_table(quick)
     robust = [(v, r) for n, v, r in chosen if "robust-H" in n]
     assert len(robust) == 2 and asked[:2] == robust
     assert asked[-len(REGIMES):] == [(quick, r) for r in REGIMES] and len(asked) == len(chosen)

@@ -8,7 +8,8 @@ import os
 
 import pytest
 
-from fm_core.store import headline, results
+from fm_core.book import headline
+from fm_core.pages import adversarial_reversal, dataset_masks, ground_truth, mask_classifier, networks
 from fm_core.profiles import get_profile
 
 
@@ -32,7 +33,7 @@ def test_headline_flattens_the_stored_results():
     from fm_core.store import pipeline
 
     pipeline.save_result(cfg, "table1", {"vanilla": {"standard": 81.5, "mask_kept": True}})
-    flat = results.headline(cfg)
+    flat = headline.headline_values(cfg)
     assert flat == {"table1.vanilla.standard": 81.5}  # booleans are not headline numbers
 
 
@@ -41,8 +42,8 @@ def test_headline_flattens_the_stored_results():
                     reason="a fresh quick computation takes ~15 min on 2 cores; set FM_CHECK_QUICK=1")
 def test_fresh_quick_results_match_expected():
     cfg = get_profile("quick")
-    for compute in (results.table1, results.table2, results.table3, results.figure4, results.figure7,
-                    results.ground_truth, results.cue_reliance):
+    for compute in (networks.table1, adversarial_reversal.table2, mask_classifier.table3, dataset_masks.figure4,
+                    adversarial_reversal.figure7, ground_truth.ground_truth, ground_truth.cue_reliance):
         compute(cfg, progress=False)
-    problems = headline.compare(results.headline(cfg), headline.load_expected("quick"))
+    problems = headline.compare(headline.headline_values(cfg), headline.load_expected("quick"))
     assert not problems, "\n".join(problems)

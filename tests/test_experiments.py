@@ -127,6 +127,12 @@ def test_attack_energy_kept_is_the_share_of_the_attack_a_mask_passes():
         {"n": 3, "mean": 0.5, "median": 0.5, "min": 0.4, "max": 0.6}, {"M(x_A)": 60.0})
 
 
+def test_the_construction_verdict_is_whether_the_attack_passes_the_masks():
+    from fm_core.pages.adversarial_reversal import ATTACK_PASSES, judge_construction
+    assert not judge_construction({"mean": ATTACK_PASSES - 1e-6}).attack_passes_masks
+    assert judge_construction({"mean": ATTACK_PASSES}).attack_passes_masks
+
+
 def test_the_weakest_sufficient_attack_is_the_smallest_factor_that_is_enough():
     from fm_core.science.reversal import weakest_sufficient_attack
     assert weakest_sufficient_attack({1.0: 0.02, 1.5: 0.4, 2.0: 0.6, 3.0: 0.95}, 0.5) == 2.0
@@ -165,14 +171,25 @@ ROBUST = {"success": {"1 x eps": 0.02, "2 x eps": 0.97}, "factor": 2.0, "L-bias"
 
 
 def test_the_robust_reversal_verdict_follows_the_intervals():
+    from fm_core.pages.adversarial_reversal import judge_robust_world
+    verdict = judge_robust_world(ROBUST)
+    assert verdict.tested and verdict.reads == "H" and verdict.own_mask_restores_more
+    assert not verdict.own_mask_restores_less and verdict.attack_mostly_removed
+    assert not judge_robust_world(dict(ROBUST, **{"energy kept": {"mean": 0.7}})).attack_mostly_removed
+    same = judge_robust_world(dict(ROBUST, intervals={"M(x_A)": [20.0, 35.0],
+                                                      "random mask, same size (x_A)": [13.0, 29.0]}))
+    assert not same.own_mask_restores_more and not same.own_mask_restores_less
+    below = judge_robust_world(dict(ROBUST, intervals={"M(x_A)": [1.0, 8.0],
+                                                       "random mask, same size (x_A)": [13.0, 29.0]}))
+    assert below.own_mask_restores_less and not below.own_mask_restores_more
+    assert not judge_robust_world(dict(ROBUST, factor=None)).tested
+
+
+def test_the_robust_reversal_note_is_its_verdict_in_words():
     main_t2 = {"M(x_A)": 100.0, "random mask, same size (x_A)": 25.0}
     kept = {"mean": 0.01}
     note = reversal_notes.robust_world_note(ROBUST, kept, main_t2)
     assert "undoes more of the attack than a random mask" in note and "does not need for its clean answer" in note
-    passing = dict(ROBUST, **{"energy kept": {"mean": 0.7}})
-    assert "most of the attack passes the masks" in reversal_notes.robust_world_note(passing, kept, main_t2)
-    same = dict(ROBUST, intervals={"M(x_A)": [20.0, 35.0], "random mask, same size (x_A)": [13.0, 29.0]})
-    assert "no more than a random mask" in reversal_notes.robust_world_note(same, kept, main_t2)
     below = dict(ROBUST, intervals={"M(x_A)": [1.0, 8.0], "random mask, same size (x_A)": [13.0, 29.0]})
     assert "restores less than a random mask" in reversal_notes.robust_world_note(below, kept, main_t2)
     assert "cannot be tested" in reversal_notes.robust_world_note(dict(ROBUST, factor=None), kept, main_t2)

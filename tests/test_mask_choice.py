@@ -3,7 +3,7 @@ flags for unconverged masks: pure functions on made-up numbers (the book compute
 real ones)."""
 import numpy as np
 
-from fm_core.store import cue_readouts, cue_results, mask_choice
+from fm_core.pages import common, cue_conditions, cue_question, dataset_masks, stability
 from fm_core.masks.result import MaskResult
 from fm_core.profiles import get_profile
 
@@ -20,14 +20,14 @@ def test_the_rule_takes_the_most_stable_objective_that_converges_and_keeps_accur
                       "adversarial": _row(seed=0.99, halves=0.99)},
         "kl": {"vanilla": _row(seed=0.9, halves=0.5), "adversarial": _row(seed=0.99, halves=0.99)},
     }
-    choice = mask_choice.choose_objective(comparison)
+    choice = dataset_masks.choose_objective(comparison)
     # per_image is the most stable but did not converge everywhere: not qualified
     assert choice["qualified"] == ["batch_mean", "kl"] and choice["objective"] == "batch_mean"
     assert choice["stability"] == {"batch_mean": 0.88, "per_image": 0.99, "kl": 0.5}
     # costing held-out accuracy disqualifies too
     comparison["batch_mean"]["vanilla"]["held-out accuracy change, points"] = -3.0
-    assert mask_choice.choose_objective(comparison)["objective"] == "kl"
-    prose = mask_choice.choice_prose(comparison, "batch_mean")
+    assert dataset_masks.choose_objective(comparison)["objective"] == "kl"
+    prose = dataset_masks.choice_prose(comparison, "batch_mean")
     assert "**`kl`**" in prose and "disagrees" in prose
 
 
@@ -35,8 +35,8 @@ def test_mask_correlation_uses_the_symmetric_part():
     rng = np.random.default_rng(0)
     m = rng.uniform(size=(6, 6))
     mirrored = np.roll(np.flip(m, (0, 1)), 1, (0, 1))  # M(-k): the same filter on real images
-    assert mask_choice.mask_correlation(m, mirrored) > 0.999
-    assert np.isnan(mask_choice.mask_correlation(m, np.ones((6, 6))))
+    assert dataset_masks.mask_correlation(m, mirrored) > 0.999
+    assert np.isnan(dataset_masks.mask_correlation(m, np.ones((6, 6))))
 
 
 def _result(converged):
@@ -45,14 +45,14 @@ def _result(converged):
 
 
 def test_unconverged_masks_are_named():
-    assert mask_choice.unconverged_note({"a": _result(True)}) == ""
-    note = mask_choice.unconverged_note({"a": _result(True), "b, rho 0.9": _result(False)})
+    assert common.unconverged_note({"a": _result(True)}) == ""
+    note = common.unconverged_note({"a": _result(True), "b, rho 0.9": _result(False)})
     assert "Not converged" in note and "b, rho 0.9" in note and "a;" not in note
     assert not _result(False).all_converged and _result(True).all_converged
 
 
 def test_settings_prose_follows_the_profile():
-    quick, paper = (mask_choice.settings_prose(get_profile(p)) for p in ("quick", "paper"))
+    quick, paper = (dataset_masks.settings_prose(get_profile(p)) for p in ("quick", "paper"))
     assert "data set's mean loss" in quick and "600 optimiser steps" in quick and "falls back" not in quick
     assert "each image's loss" in paper and "100 passes" in paper and "falls back" in paper
 
@@ -62,29 +62,29 @@ def test_lr_sweep_prose_names_the_fastest_rate():
                          "budget": 600, "schedule": "one_cycle"},
              "adversarial": {"lr": [0.01, 0.02, 0.05], "steps": [200, 150, 100], "converged": [True, True, True],
                              "budget": 600, "schedule": "one_cycle"}}
-    text = mask_choice.lr_sweep_prose(sweep, 0.02, window=25)
+    text = dataset_masks.lr_sweep_prose(sweep, 0.02, window=25)
     assert text.startswith("Budget 600 steps per rate (the one-cycle schedule runs over it).")
     assert "smallest rate within one convergence window (25 steps" in text and "is 0.02 (175 steps); this " \
         "profile uses it" in text and "(not converged)" in text
-    assert "this profile uses 0.05" in mask_choice.lr_sweep_prose(sweep, 0.05)
+    assert "this profile uses 0.05" in dataset_masks.lr_sweep_prose(sweep, 0.05)
     # within one window of the soonest (175 + 25), the smallest rate wins
     sweep["vanilla"]["steps"] = [200, 175, 600]
-    assert mask_choice.choose_lr(sweep, 25)[0] == 0.01 and mask_choice.choose_lr(sweep, 10)[0] == 0.02
+    assert dataset_masks.choose_lr(sweep, 25)[0] == 0.01 and dataset_masks.choose_lr(sweep, 10)[0] == 0.02
 
 
 def test_the_path_read_outs():
     lams = [0.2, 1.0, 5.0]
-    assert cue_readouts._last_lambda_above_half(lams, [0.9, 0.7, 0.2]) == 1.0
-    assert cue_readouts._last_lambda_above_half(lams, [0.4, 0.3, 0.2]) == 0.0
-    assert cue_readouts._given_up_last(lams, [0.9, 0.7, 0.2], [0.9, 0.4, 0.1]) == "L"
-    assert cue_readouts._given_up_last(lams, [0.5, 0.5, 0.5], [0.4, 0.3, 0.2]) == "neither kept"
+    assert cue_question._last_lambda_above_half(lams, [0.9, 0.7, 0.2]) == 1.0
+    assert cue_question._last_lambda_above_half(lams, [0.4, 0.3, 0.2]) == 0.0
+    assert cue_question._given_up_last(lams, [0.9, 0.7, 0.2], [0.9, 0.4, 0.1]) == "L"
+    assert cue_question._given_up_last(lams, [0.5, 0.5, 0.5], [0.4, 0.3, 0.2]) == "neither kept"
     row = dict(converged=[True] * 3, **{"agrees (half rule)": False})
     paths = {"net A": dict(row, agrees=True, **{"kept more": "L", "L-bias": 0.9, "sparsest accurate lambda": 5.0}),
              "net B": dict(row, agrees=False, converged=[True, False, True],
                            **{"kept more": "H", "L-bias": 0.7, "sparsest accurate lambda": 1.0}),
              "net C": dict(row, agrees=False, **{"kept more": "none accurate", "L-bias": 0.99,
                                                  "sparsest accurate lambda": None})}
-    text = cue_readouts.lambda_path_prose(paths)
+    text = cue_question.lambda_path_prose(paths)
     assert "**1 of 3**" in text and "agrees for 0 of 3" in text
     assert "other way for net B (keeps more H at lambda 1, L-bias 0.70)" in text
     assert "accuracy for net C" in text and "converged within the budget for net B" in text
@@ -93,15 +93,16 @@ def test_the_path_read_outs():
 def test_agreement_of_bias_and_share():
     rows = {"a": {"L-bias": 0.0, "L-share": 0.1}, "b": {"L-bias": 0.5, "L-share": 0.4},
             "c": {"L-bias": 1.0, "L-share": 0.9}}
-    got = cue_results.agreement(rows)
+    got = cue_conditions.agreement(rows)
     assert got["rank correlation"] == 1.0 and abs(got["mean |L-bias - L-share|"] - 0.1) < 1e-9
 
 
 def test_repeat_prose_says_whether_masks_repeat():
     rows = {"vanilla": {"seed correlation (min)": 0.95, "halves correlation": 0.9}}
-    assert "the mask repeats" in mask_choice.repeat_prose(rows)
+    assert stability.judge_repeat(rows).repeats and "the mask repeats" in stability.repeat_prose(rows)
     rows["vanilla"]["seed correlation (min)"] = 0.5
-    text = mask_choice.repeat_prose(rows, {"vanilla": {"mask correlation between seeds": {"mean": 0.2}}})
+    assert not stability.judge_repeat(rows).repeats
+    text = stability.repeat_prose(rows, {"vanilla": {"mask correlation between seeds": {"mean": 0.2}}})
     assert "does not repeat" in text and "vanilla 0.20 on average" in text
 
 
@@ -113,7 +114,7 @@ def test_cue_ablation_prose_names_a_mask_that_keeps_an_unneeded_cue():
     ablation = {"rows": {"net A": row, "net B": dict(row, **{"mask on H bins": 0.0, "L-share": 1.0})},
                 "rank correlation (use share, L-share)": 0.5, "mean |use share - L-share|": 0.25}
     question = {"rank correlation (L-bias, L-share)": 0.6, "mean |L-bias - L-share|": 0.3}
-    text = cue_readouts.cue_ablation_prose(ablation, question)
+    text = cue_question.cue_ablation_prose(ablation, question)
     assert "rho 0.50 and a mean gap of 0.250 (against the L-bias: 0.60 and 0.300)" in text
     assert "the mask of net A keeps 0.80 of the H bins" in text and "did not converge" in text
     assert "net B" not in text
@@ -121,9 +122,9 @@ def test_cue_ablation_prose_names_a_mask_that_keeps_an_unneeded_cue():
     assert "removing the H bins inside the mask changes the held-out accuracy by -35.0 points, against +0.0" in text
     assert "leans on both cues" in text
     row["Δ acc., H removed inside the mask, pts"] = -0.2
-    assert "the sparsity term had not removed them" in cue_readouts.cue_ablation_prose(ablation, question)
+    assert "the sparsity term had not removed them" in cue_question.cue_ablation_prose(ablation, question)
     ablation["rows"].pop("net A")
-    assert "No mask keeps" in cue_readouts.cue_ablation_prose(ablation, question)
+    assert "No mask keeps" in cue_question.cue_ablation_prose(ablation, question)
 
 
 def test_schedule_rule_prefers_convergence_then_fewer_steps():
@@ -131,22 +132,22 @@ def test_schedule_rule_prefers_convergence_then_fewer_steps():
     comparison = {"constant": {"a": row, "b": dict(row, converged=False, steps=600)},
                   "one_cycle": {"a": dict(row, steps=300), "b": dict(row, steps=400,
                                                                      **{"held-out accuracy change, points": -1.5})}}
-    assert mask_choice.choose_schedule(comparison) == "one_cycle"
+    assert dataset_masks.choose_schedule(comparison) == "one_cycle"
     cfg = get_profile("quick")  # budget 600 steps, windows of 25, patience 2
-    text = mask_choice.schedule_prose(comparison, cfg.replace(dmask_schedule="one_cycle"))
+    text = dataset_masks.schedule_prose(comparison, cfg.replace(dmask_schedule="one_cycle"))
     assert "under the constant schedule 1 of 2 masks converge (b still moving at the budget)" in text
     assert "largest held-out accuracy cost 1.5 points" in text and "picks **one-cycle**, this profile's" in text
     comparison["constant"]["b"]["converged"] = True
     # both converge everywhere: the fewer steps win (800 against 700 for one-cycle)
-    assert mask_choice.choose_schedule(comparison) == "one_cycle"
+    assert dataset_masks.choose_schedule(comparison) == "one_cycle"
     comparison["constant"]["b"]["steps"] = 300
-    assert mask_choice.choose_schedule(comparison) == "constant"
-    assert "against the rule" in mask_choice.schedule_prose(comparison, cfg.replace(dmask_schedule="one_cycle"))
+    assert dataset_masks.choose_schedule(comparison) == "constant"
+    assert "against the rule" in dataset_masks.schedule_prose(comparison, cfg.replace(dmask_schedule="one_cycle"))
     assert "caveat" not in text
     # a one-cycle mask declared settled in the budget's last two windows settled because the rate fell
     comparison["one_cycle"]["b"]["steps"] = 575
-    assert mask_choice.settled_at_the_end(comparison["one_cycle"], cfg) == ["b"]
-    assert "1 mask(s) (b) settled only in its last 2 windows" in mask_choice.schedule_prose(comparison, cfg)
-    assert "lead in convergence rests on its rate running out" not in mask_choice.schedule_prose(comparison, cfg)
+    assert dataset_masks.settled_at_the_end(comparison["one_cycle"], cfg) == ["b"]
+    assert "1 mask(s) (b) settled only in its last 2 windows" in dataset_masks.schedule_prose(comparison, cfg)
+    assert "lead in convergence rests on its rate running out" not in dataset_masks.schedule_prose(comparison, cfg)
     comparison["constant"]["b"]["converged"] = False  # the late one-cycle mask is the one constant left moving
-    assert "lead in convergence rests on its rate running out" in mask_choice.schedule_prose(comparison, cfg)
+    assert "lead in convergence rests on its rate running out" in dataset_masks.schedule_prose(comparison, cfg)

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from fm_core.book import gap_notes, tables
-from fm_core.store import headline, results
+from fm_core.book import headline
+from fm_core.pages import mask_classifier as classifier_page
 from fm_core.science import mask_classifier
 from fm_core.fourier import symmetric_part
 
@@ -155,21 +156,25 @@ def test_umap_embedding_shape_and_determinism():
 # ------------------------------------------------------------ the page's numbers and words
 
 def test_stored_values_table_and_verdict_follow_the_numbers(planted, structureless):
-    found, none = results.table3_values(planted), results.table3_values(structureless)
+    found, none = classifier_page.table3_values(planted), classifier_page.table3_values(structureless)
     assert found["true_labels"]["test_mean"] == round(planted["accuracy_pct"], 2)
     assert found["n_masks"] == 120 and found["n_folds"] == 5 and found["n_permutations"] == 99
     frame = tables.table3(found)
     assert list(frame.index) == ["true labels, train", "true labels, test", "shuffled labels, train",
                                  "shuffled labels, test"]
+    verdict = classifier_page.judge_table3(found)
+    assert verdict.carries_class_information and verdict.p_at_floor
     text = gap_notes.table3_verdict(found)
     assert "carry class information" in text and f"{found['true_labels']['test_mean']:.1f}%" in text
     assert f"{found['true_labels']['test_low']:.1f} to" in text and "no shuffle did as well" in text
+    verdict = classifier_page.judge_table3(none)
+    assert not verdict.significant and verdict.interval_covers_chance and not verdict.carries_class_information
     text = gap_notes.table3_verdict(none)
-    assert "No class information is found" in text and "covers chance" in text
-    assert f"p = {none['p_value']:.2g}" in text
+    assert "No class information is found" in text and f"p = {none['p_value']:.2g}" in text
     nan = float("nan")
-    failed = {k: dict.fromkeys(v, nan) for k, v in results.TABLE3_KEYS.items()}
-    failed.update(dict.fromkeys(results.TABLE3_NUMBERS, nan), reason="one class only")
+    failed = {k: dict.fromkeys(v, nan) for k, v in classifier_page.TABLE3_KEYS.items()}
+    failed.update(dict.fromkeys(classifier_page.TABLE3_NUMBERS, nan), reason="one class only")
+    assert not classifier_page.judge_table3(failed).fitted
     assert gap_notes.table3_verdict(failed) == "No classifier could be fitted: one class only."
     assert tables.table3(failed).shape[0] == 4
 
@@ -179,7 +184,7 @@ def test_gap_note_for_the_test_row_names_the_permutation_test(planted, structure
 
     cfg = get_profile("quick")
     for clf, words in ((planted, "carry class information"), (structureless, "finds no class information")):
-        values = results.table3_values(clf)
+        values = classifier_page.table3_values(clf)
         notes = gap_notes.gap_notes(tables.table3_comparisons(values), cfg, {"table3": values})
         assert words in notes and f"{values['n_masks']:g} masks" in notes
 
@@ -197,7 +202,7 @@ def test_readme_line_gains_the_test_only_when_stored():
 def test_gap_note_for_the_train_rows_reads_the_shuffled_fit(planted):
     from fm_core.profiles import get_profile
 
-    values = results.table3_values(planted)
+    values = classifier_page.table3_values(planted)
     for fit, words in ((values["chance"] + 5, "keeps it from memorising"), (95.0, "can memorise")):
         values["shuffled_labels"]["train_mean"] = fit
         notes = gap_notes.gap_notes(tables.table3_comparisons(values), get_profile("quick"), {"table3": values})

@@ -210,7 +210,7 @@ def test_cli_attribute_writes_map_settings_and_cost(model_file, tmp_path, capsys
 def test_faithfulness_prose_judges_network_by_network():
     """A map that beats the random ranking on average but not on one network is named
     with that network and its numbers; the prose never claims "all" for it."""
-    from fm_core.store import method_results
+    from fm_core.pages import peer_methods
 
     def row(deletion, insertion):
         return {"AUC deletion accuracy": deletion, "AUC insertion accuracy": insertion}
@@ -220,8 +220,8 @@ def test_faithfulness_prose_judges_network_by_network():
             "rotate": {"rows": {"mask": row(0.2, 0.35), "heatmap": good, "ablation": row(0.5, 0.5),
                                 "gradient": good, "random": rnd}}}
     result = {"networks": nets}
-    assert method_results.faithful_networks(result)["mask"] == ["vanilla"]
-    text = method_results.faithfulness_prose(result)
+    assert peer_methods.faithful_networks(result)["mask"] == ["vanilla"]
+    text = peer_methods.faithfulness_prose(result)
     assert "On all 2 networks: Fourier heat map, gradient spectrum." in text
     assert "The Fourier mask falls short on 1 of 2: rotate (insertion 0.350 vs random 0.400)." in text
     assert "frequency ablation falls short on 1 of 2: rotate (deletion 0.500 vs random 0.400)." in text
@@ -246,18 +246,18 @@ def test_image_averaged_maps_report_their_reliability(name):
 
 
 def test_reliability_prose_names_the_shaky_maps():
-    from fm_core.store import method_results
+    from fm_core.pages import peer_methods
 
     def fmap(rel):
         return methods.FrequencyMap(np.zeros((4, 4)), "x", {}, {"split_half_reliability": rel})
 
     maps = {"mask": fmap(None), "heatmap": fmap(0.97), "ablation": fmap(-0.4), "gradient": fmap(0.95)}
     result = {"networks": {"adversarial": {"maps": maps}}, "settings": {"heatmap": 32, "ablation": 32, "gradient": 256}}
-    assert method_results.reliability(result) == {"adversarial": {"heatmap": 0.97, "ablation": -0.4, "gradient": 0.95}}
-    text = method_results.reliability_prose(result)
+    assert peer_methods.reliability(result) == {"adversarial": {"heatmap": 0.97, "ablation": -0.4, "gradient": 0.95}}
+    text = peer_methods.reliability_prose(result)
     assert "Below 0.9: the frequency ablation of adversarial (-0.40)" in text
     maps["ablation"] = fmap(0.93)
-    assert "Every such map reaches 0.9 or more" in method_results.reliability_prose(result)
+    assert "Every such map reaches 0.9 or more" in peer_methods.reliability_prose(result)
 
 
 def test_left_out_pairs_are_split_by_what_the_ablation_sees_and_bound_the_auroc():
@@ -265,7 +265,7 @@ def test_left_out_pairs_are_split_by_what_the_ablation_sees_and_bound_the_auroc(
     reacts to and one it does not; the mask's AUROC on H must respect the stated bound, and
     the prose must give the counts and the bound (nothing typed: all from the maps)."""
     from fm_core.science.cue_analysis import mask_cue_shares
-    from fm_core.store import method_results
+    from fm_core.pages import peer_methods
 
     def pair(a, i, j, v):
         a[i, j] = a[-i % 8, -j % 8] = v
@@ -290,24 +290,24 @@ def test_left_out_pairs_are_split_by_what_the_ablation_sees_and_bound_the_auroc(
                 "one-lambda mask": {"map": one, "truth": {"AUROC H": mask_cue_shares(mask, low, high)["AUROC H"]}}}
 
     result = {"networks": {"vanilla": network()}}
-    left = method_results.left_out_by_the_mask(result, {"low": low, "high": high})["vanilla"]
+    left = peer_methods.left_out_by_the_mask(result, {"low": low, "high": high})["vanilla"]
     assert (left["cue"], left["pairs"], left["zero"], left["reacts"], left["indistinct"]) == ("H", 3, 2, 1, 1)
     assert left["ablation"] == [0.2] and left["largest cue-free ablation"] == 0.001
     assert left["AUROC bound"] == pytest.approx(1 - 4 / 12, abs=1e-4) and left["AUROC"] <= left["AUROC bound"]
     assert left["path AUROC"] == 1.0 > left["AUROC bound"]  # the path ranks what one lambda ties
-    text = method_results.left_out_prose({"vanilla": left}, lam=0.2)
+    text = peer_methods.left_out_prose({"vanilla": left}, lam=0.2)
     assert "*vanilla*: 2 of its 3 H pairs; AUROC H at most 0.67" in text and "by 0.2, more than any" in text
     assert "The path's map: AUROC H 1.000" in text and "(lambda 0.2)" in text and "above that bound for 1 of the 1 networks whose mask sets some to zero" in text
     mask[:] = 0
     for i, j in ((0, 3), (3, 0), (2, 2)):
         pair(mask, i, j, 0.5)
     result = {"networks": {"vanilla": network()}}
-    left = method_results.left_out_by_the_mask(result, {"low": low, "high": high})
-    assert "keeps every pair of the read cue for vanilla (H: AUROC 1.000" in method_results.left_out_prose(left)
+    left = peer_methods.left_out_by_the_mask(result, {"low": low, "high": high})
+    assert "keeps every pair of the read cue for vanilla (H: AUROC 1.000" in peer_methods.left_out_prose(left)
 
 
 def test_path_convergence_note_names_the_rows_that_did_not_settle():
-    from fm_core.store import method_results
+    from fm_core.pages import peer_methods
 
     def net(converged, steps):
         settings = {"lams": [0.02, 0.2], "row_converged": converged, "row_steps": steps, "max_steps": 600}
@@ -315,14 +315,14 @@ def test_path_convergence_note_names_the_rows_that_did_not_settle():
         return {"maps": {"mask": methods.FrequencyMap(np.zeros((4, 4)), "mask", {}, settings, extra={"masks": rows})}}
 
     result = {"networks": {"vanilla": net([True, True], [300, 175]), "rotate": net([True, True], [550, 200])}}
-    assert method_results.path_convergence_note(result) == (
+    assert peer_methods.path_convergence_note(result) == (
         "Every row of the 2 mask maps' lambda paths converged within the budget (steps: 175 to 550).")
     result["networks"]["rotate"] = net([True, True], [600, 200])
-    assert method_results.path_convergence_note(result).endswith(
+    assert peer_methods.path_convergence_note(result).endswith(
         "may be unfinished rather than at their optimum: rotate, lambda 0.02 (mask mean 0.250; the other rows at "
         "most 0.010).")
     result["networks"]["rotate"] = net([False, True], [600, 200])
-    assert "rows of the mask map's lambda path of rotate (lambda 0.02)" in method_results.path_convergence_note(result)
+    assert "rows of the mask map's lambda path of rotate (lambda 0.02)" in peer_methods.path_convergence_note(result)
 
 
 def test_cli_attribute_mask_learns_the_lambda_path_and_says_whether_it_converged(model_file, tmp_path, capsys,

@@ -8,8 +8,8 @@ import os
 import pytest
 
 from fm_core import cli, store
-from fm_core.book import build, seeds
-from fm_core.store import headline, seed_spread
+from fm_core.book import build, headline, seed_spread, seeds
+from fm_core.pages import common
 from fm_core.errors import UserError
 
 
@@ -111,25 +111,24 @@ def test_pages_read_the_seed_sds_from_the_expected_file_and_only_at_the_profiles
 
 def test_a_side_is_taken_only_two_seed_sds_beyond_the_line():
     assert seed_spread.scale("robust_h_reversal.table2.M(x_A)") == "percent"
-    assert seed_spread.side(0.9, 0.4) == 1 and seed_spread.side(0.3, 0.4) == -1
-    assert seed_spread.side(0.9, 0.4, sd=0.2) == 1  # 0.9 - 0.4 >= 0.4
-    assert seed_spread.side(0.7, 0.4, sd=0.2) == 0
-    assert seed_spread.side(0.1, 0.4, sd=0.1) == -1 and seed_spread.side(0.3, 0.4, sd=0.1) == 0
-    assert seed_spread.difference_sd({"sd": {"a": 3.0, "b": 4.0}}, "a", "b") == 5.0
-    assert seed_spread.difference_sd({"sd": {"a": 3.0}}, "a", "b") is None
+    assert common.side(0.9, 0.4) == 1 and common.side(0.3, 0.4) == -1
+    assert common.side(0.9, 0.4, sd=0.2) == 1  # 0.9 - 0.4 >= 0.4
+    assert common.side(0.7, 0.4, sd=0.2) == 0
+    assert common.side(0.1, 0.4, sd=0.1) == -1 and common.side(0.3, 0.4, sd=0.1) == 0
+    assert common.difference_sd({"sd": {"a": 3.0, "b": 4.0}}, "a", "b") == 5.0
+    assert common.difference_sd({"sd": {"a": 3.0}}, "a", "b") is None
 
 
-def test_the_cue_verdict_says_when_the_seed_decides():
-    from fm_core.store import cue_results
+def test_the_cue_answer_shows_the_seed_sds_it_was_drawn_with():
+    """The decisions are judge_answer's (tests/test_verdicts.py); the words show the SDs."""
+    from fm_core.pages import cue_question
     rows = {"vanilla": {"L-bias": 0.1, "L-share": 0.2}, "adversarial": {"L-bias": 0.6, "L-share": 0.45}}
     question = {"rows": rows, "rank correlation (L-bias, L-share)": 1.0, "conditions": 2}
-    plain = cue_results.verdict(question)
-    assert "the paper's claim holds here" in plain and "move the same way as the behaviour" in plain
+    assert "seed SD" not in cue_question.answer_prose(question)
     spread = {"sd": {"cues.adversarial.L-bias": 0.2, "cues.vanilla.L-bias": 0.0, "cues.adversarial.L-share": 0.1,
                      "cues.vanilla.L-share": 0.0, "cues.rank_correlation": 0.05}}
-    drawn = cue_results.verdict(question, spread)
-    assert "a draw of the seed" in drawn and "seed SD 0.20" in drawn and "the seed could undo it" in drawn
-    assert "(seed SD 0.050)" in drawn
+    drawn = cue_question.answer_prose(question, spread)
+    assert "seed SD 0.20" in drawn and "(seed SD 0.050)" in drawn
 
 
 def test_a_refresh_without_a_spread_keeps_the_committed_spread_for_the_keys_still_measured(tmp_path, monkeypatch):

@@ -120,13 +120,17 @@ def test_the_phase_cue_variant_puts_the_class_in_the_triads_relative_phase_only(
 def test_on_the_phase_cue_world_the_phase_mask_finds_the_phase_cue_and_the_amplitude_mask_does_not(smoke):
     """Known truth at the smoke profile: masks learned on the fit half of the phase-cue
     world, judged against its planted bins; the ablations on the score half."""
-    from fm_core.store import spectrum_parts
+    from fm_core.pages import amplitude_phase
 
-    truth = spectrum_parts.known_truth(smoke, progress=False)
+    truth = amplitude_phase.known_truth(smoke, progress=False)
     row = truth["row"]
-    assert truth["reads the phase cue"]  # trained on the phase cue alone, it must
-    assert truth["phase mask finds H"] and row["phase: AUROC H"] >= 0.9
-    assert not truth["amplitude mask finds H"]
+    assert truth["verdict"].reads_phase_cue  # trained on the phase cue alone, it must
+    assert truth["verdict"].phase_mask_finds_h and row["phase: AUROC H"] >= 0.9
+    assert not truth["verdict"].amplitude_mask_finds_h and truth["verdict"].validated
+    from dataclasses import asdict
+    from fm_core.store import pipeline
+
+    assert pipeline.load_results(smoke)["phase_world"]["verdict"] == asdict(truth["verdict"])  # stored with them
     # the triad's amplitudes are the same in every image: removing them changes (almost) nothing
     assert row["amplitude of H removed, %"] >= row["clean, %"] - 1.0
     assert row["phase of H removed, %"] <= row["clean, %"] - 10.0  # its phase is what the network reads

@@ -17,7 +17,8 @@ import pytest
 import torch
 
 from fm_core import paths, store
-from fm_core.store import pipeline, results
+from fm_core.pages import adversarial_reversal, ground_truth, networks, reproduction
+from fm_core.store import pipeline
 from fm_core.science.analysis import ground_truth_scores
 from fm_core.data import load_dataset
 from fm_core.fourier import symmetric_part
@@ -212,7 +213,7 @@ def test_smoke_dataset_mask_keeps_accuracy_on_held_out_images(smoke):
     assert mask.accuracy_after >= mask.accuracy_before - 0.05
     # and it removed frequencies: it starts at ones
     assert mask.mask.mean() < 0.5
-    table = results.table1(smoke, progress=False)
+    table = networks.table1(smoke, progress=False)
     # on the held-out half, the mask costs at most a few points (chance is 20%)
     assert table["vanilla"]["masked"] >= table["vanilla"]["standard"] - 10
     assert table["vanilla"]["standard"] > 40
@@ -222,7 +223,7 @@ def test_smoke_dataset_mask_keeps_accuracy_on_held_out_images(smoke):
 def test_smoke_dataset_mask_recovers_planted_frequencies(smoke):
     ds = pipeline.get_dataset(smoke)
     mask = pipeline.get_dataset_mask(smoke, "vanilla", progress=False).mask
-    scores = results.ground_truth(smoke, progress=False)
+    scores = ground_truth.ground_truth(smoke, progress=False)
     vanilla = scores["dataset mask, vanilla"]
     assert vanilla["auroc"] >= 0.7, vanilla  # well above chance (0.5)
     direct = ground_truth_scores(symmetric_part(mask), ds.ground_truth.any(axis=0))
@@ -231,7 +232,7 @@ def test_smoke_dataset_mask_recovers_planted_frequencies(smoke):
 
 @pytest.mark.slow
 def test_smoke_reversal_beats_a_random_mask_of_the_same_size(smoke):
-    t2 = results.table2(smoke, progress=False)
+    t2 = adversarial_reversal.table2(smoke, progress=False)
     assert t2["x"] == 100.0 and t2["n"] > 0
     # the image's own mask restores more of the clean prediction on x_A than a random
     # mask keeping as many frequencies; its complement loses more of it than the mask does
@@ -241,7 +242,7 @@ def test_smoke_reversal_beats_a_random_mask_of_the_same_size(smoke):
 
 @pytest.mark.slow
 def test_smoke_vanilla_network_reads_the_high_frequency_cue(smoke):
-    table = results.cue_reliance(smoke, progress=False)
+    table = ground_truth.cue_reliance(smoke, progress=False)
     assert list(table) == list(REGIMES)
     vanilla = table["vanilla"]
     assert list(vanilla) == ["all frequencies", "L bins + DC only", "H bins + DC only", "L bins removed",
@@ -254,15 +255,15 @@ def test_smoke_vanilla_network_reads_the_high_frequency_cue(smoke):
 
 @pytest.mark.slow
 def test_reproduction_reuses_the_pages_results(smoke, monkeypatch):
-    rows = results.reproduction(smoke, progress=False)  # every table stored for this configuration
+    rows = reproduction.reproduction(smoke, progress=False)  # every table stored for this configuration
     assert len(rows) == 10 + 5 + 4 + 1 and all(r[3] is not None for r in rows)
 
     def refit(*args, **kwargs):
         raise AssertionError("recomputed a table the store already held")
 
     for name in ("table1", "table2", "table3"):
-        monkeypatch.setattr(results, name, refit)
-    assert results.reproduction(smoke, progress=False) == rows
+        monkeypatch.setattr(reproduction, name, refit)
+    assert reproduction.reproduction(smoke, progress=False) == rows
 
 
 def test_artefact_code_follows_the_import_graph(monkeypatch):

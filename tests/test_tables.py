@@ -11,12 +11,12 @@ QUICK = get_profile("quick")
 
 def test_verdict_follows_the_stated_tolerance():
     tol = tables.REPRODUCED_WITHIN_PP
-    assert tables.verdict(80.0, 80.0 + tol) == "reproduced"
-    assert tables.verdict(80.0, 80.0 - tol - 0.01) == "differs"
-    assert tables.verdict(100.0, 100.0, by_construction=True) == "by construction"
-    assert tables.verdict(None, 3.0) == "-" and tables.verdict(3.0, math.nan) == "-"
-    assert tables.verdict(1000, 1000 * (1 + tables.COUNT_WITHIN_FRACTION), kind="count") == "reproduced"
-    assert tables.verdict(1421, 200, kind="count") == "differs"
+    assert tables.paper_verdict(80.0, 80.0 + tol) == "reproduced"
+    assert tables.paper_verdict(80.0, 80.0 - tol - 0.01) == "differs"
+    assert tables.paper_verdict(100.0, 100.0, by_construction=True) == "by construction"
+    assert tables.paper_verdict(None, 3.0) == "-" and tables.paper_verdict(3.0, math.nan) == "-"
+    assert tables.paper_verdict(1000, 1000 * (1 + tables.COUNT_WITHIN_FRACTION), kind="count") == "reproduced"
+    assert tables.paper_verdict(1421, 200, kind="count") == "differs"
 
 
 def test_frame_shows_integers_as_integers_missing_as_dash_and_human_headers():
@@ -59,12 +59,12 @@ def test_table1_gaps_share_one_paragraph_per_direction():
     assert list(tables.table1(values).index) == ["N (vanilla)", "A (adversarial)"]
 
 
-def test_ground_truth_prose_follows_its_tables():
+def test_ground_truth_prose_is_its_verdict_in_words():
+    """The decisions are judge_ground_truth's (tests/test_verdicts.py)."""
     from fm_core.book import gap_notes
     reliance = {"vanilla": {"all frequencies": 100.0, "L bins removed": 99.0, "H bins removed": 30.0},
                 "adversarial": {"all frequencies": 90.0, "L bins removed": 20.0, "H bins removed": 90.0},
                 "scale": {"all frequencies": 90.0, "L bins removed": 40.0, "H bins removed": 45.0}}
-    assert [gap_notes.cue_read(r, 20.0) for r in reliance.values()] == ["H", "L", "both"]
     scores = {"dataset mask, vanilla": {"auroc": 0.75}, "dataset mask, scale": {"auroc": 0.95},
               "class mask, class 4": {"auroc": 0.29}}
     text = gap_notes.ground_truth_prose(scores, reliance, chance=20.0)
@@ -90,12 +90,12 @@ def test_band_prose_reads_figure4_and_names_sign_clashes():
 
 def test_a_verdict_drawn_with_the_seed_spread_must_hold_two_sds_beyond_its_line():
     line, margin = tables.REPRODUCED_WITHIN_PP, tables.SPREAD_MARGIN_SDS
-    assert tables.verdict(80.0, 83.0, sd=0.5) == "reproduced"  # 3 + 2 x 0.5 inside the line
-    assert tables.verdict(80.0, 83.0, sd=1.5) == tables.WITHIN_SPREAD  # 3 + 3 crosses it, 3 - 3 does not
-    assert tables.verdict(80.0, 88.0, sd=1.0) == "differs"  # 8 - 2 still beyond
-    assert tables.verdict(80.0, 88.0, sd=2.0) == tables.WITHIN_SPREAD
-    assert tables.verdict(80.0, 88.0, sd=None) == "differs"  # no spread measured: the plain rule
-    assert tables.verdict(80.0, 80.0 + line + margin * 1.0 + 0.01, sd=1.0) == "differs"
+    assert tables.paper_verdict(80.0, 83.0, sd=0.5) == "reproduced"  # 3 + 2 x 0.5 inside the line
+    assert tables.paper_verdict(80.0, 83.0, sd=1.5) == tables.WITHIN_SPREAD  # 3 + 3 crosses it, 3 - 3 does not
+    assert tables.paper_verdict(80.0, 88.0, sd=1.0) == "differs"  # 8 - 2 still beyond
+    assert tables.paper_verdict(80.0, 88.0, sd=2.0) == tables.WITHIN_SPREAD
+    assert tables.paper_verdict(80.0, 88.0, sd=None) == "differs"  # no spread measured: the plain rule
+    assert tables.paper_verdict(80.0, 80.0 + line + margin * 1.0 + 0.01, sd=1.0) == "differs"
     comparisons = tables.table2_comparisons(_table2(59.0, 40.0), {"sd": {"table2.M(x_A)": 3.0}})
     m_xa = next(c for c in comparisons if c.key == "table2.M(x_A)")
     assert m_xa.sd == 3.0 and m_xa.verdict == tables.WITHIN_SPREAD

@@ -12,7 +12,8 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from fm_core.science import cue_analysis
-from fm_core.store import cue_results, pipeline
+from fm_core.pages import cue_conditions
+from fm_core.store import pipeline
 from fm_core.errors import UserError
 from fm_core.fourier import filter_images
 from .figures.style import _grid, _image, _mask
@@ -26,10 +27,10 @@ def lambdas(cfg: Profile) -> list[float]:
 def view(cfg: Profile, condition: str = "vanilla", objective: str | None = None,
          lam: float | None = None, image: int = 0, progress: bool = True) -> dict:
     """One explorer view: the ``condition``'s network (a name of
-    :func:`fm_core.store.cue_results.conditions`), its dataset mask under ``objective`` and
+    :func:`fm_core.pages.cue_conditions.conditions`), its dataset mask under ``objective`` and
     ``lam`` (default: the profile's), held-out image number ``image`` before and after
     the mask, and the mask's cue shares (the cue world only)."""
-    found = {name: (variant, regime) for name, variant, regime in cue_results.conditions(cfg)}
+    found = {name: (variant, regime) for name, variant, regime in cue_conditions.conditions(cfg)}
     if condition not in found:
         raise UserError(f"unknown condition {condition!r}; choose one of {', '.join(found)}")
     variant, regime = found[condition]
@@ -86,7 +87,7 @@ def explorer_widget(cfg: Profile):
     import ipywidgets as widgets
     import matplotlib.pyplot as plt
 
-    names = [name for name, _, _ in cue_results.conditions(cfg)]
+    names = [name for name, _, _ in cue_conditions.conditions(cfg)]
     controls = {
         "condition": widgets.Dropdown(options=names, value=names[0], description="network"),
         "objective": widgets.Dropdown(options=CHOICES["dmask_invariance"], value=cfg.dmask_invariance,

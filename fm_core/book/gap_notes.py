@@ -2,20 +2,28 @@
 words chosen by the numbers (which table, which way the gap goes, what the controls
 measured) and by the build's setting (synthetic cue world, Imagenette, the paper's own
 set-up). Pages call :func:`gap_notes` under a table; every number in the text is
-formatted from the results, none is typed.
+formatted from the results, none is typed. Table 3's and page 08's conclusions are
+templates over their pages' verdicts (:func:`fm_core.pages.mask_classifier.judge_table3`,
+:func:`fm_core.pages.ground_truth.judge_ground_truth`).
 """
 from __future__ import annotations
 
 from typing import Iterable, Mapping
 
+from fm_core.pages.ground_truth import CHANCE_AUROC, RANKS_WELL, judge_ground_truth
+from fm_core.pages.mask_classifier import SIGNIFICANCE, judge_table3
 from fm_core.science import paper
 from fm_core.profiles import Profile
 from .tables import DIFFERS, REPRODUCED_WITHIN_PP, SPREAD_MARGIN_SDS, WITHIN_SPREAD, Comparison
 
 
+# The paper's images: grayscale Imagenette-5 at 128 x 128 pixels
+PAPER_IMAGE_SIZE = 128
+
+
 def papers_setup(cfg: Profile) -> bool:
     """Imagenette at 128 px through torchvision's full-width VGG11-bn, as in the paper."""
-    return (cfg.data == "imagenette" and cfg.size == 128 and cfg.width == 1
+    return (cfg.data == "imagenette" and cfg.size == PAPER_IMAGE_SIZE and cfg.width == 1
             and cfg.arch == "vgg11_bn" and not cfg.pooled_head)
 
 
@@ -101,22 +109,20 @@ def _table2(group, higher: bool, cfg: Profile, context: Mapping) -> str:
     return f"{setting(cfg)}."
 
 
-SIGNIFICANCE = 0.05  # Table 3's permutation test: the level at which class information is claimed
-
-
 def _p(values: Mapping) -> str:
     """"p = 0.005" (and, at the floor, that no shuffle did as well)."""
     p, n = values["p_value"], values["n_permutations"]
-    floor = abs(p - 1 / (n + 1)) < 1e-6
+    floor = judge_table3(values).p_at_floor
     return f"p = {p:.2g}" + (f" (no shuffle did as well; the smallest p that {n:g} shuffles can give)"
                              if floor else "")
 
 
 def table3_verdict(values: Mapping) -> str:
-    """Markdown: Table 3's conclusion from its stored numbers (:func:`fm_core.store.results.table3_values`):
+    """Markdown: Table 3's conclusion from its stored numbers (:func:`fm_core.pages.mask_classifier.table3_values`):
     the k-fold accuracy, its interval, the shuffled-labels control and the permutation test."""
     true, null = values["true_labels"], values["shuffled_labels"]
-    if any(v != v for v in (true["test_mean"], values["p_value"])):  # NaN: no classifier was fitted
+    verdict = judge_table3(values)
+    if not verdict.fitted:
         return f"No classifier could be fitted: {values.get('reason', 'no usable masks')}."
     chance, level = values["chance"], values["confidence_pct"]
     score = (f"Classifiers that did not see a mask label {_pp(true['test_mean'])}% of the "
@@ -125,11 +131,11 @@ def table3_verdict(values: Mapping) -> str:
              f"{_pp(chance)}%, the largest class {_pp(values['majority'])}% of the masks). With shuffled labels the same "
              f"procedure scores {_pp(null['test_mean'])}% ({_pp(null['test_low'])} to {_pp(null['test_high'])} "
              f"over {values['n_permutations']:g} shuffles): {_p(values)}.")
-    covers = true["test_low"] <= chance <= true["test_high"]
-    if values["p_value"] < SIGNIFICANCE and not covers:
+    covers = verdict.interval_covers_chance
+    if verdict.carries_class_information:
         text = score + (" **The masks carry class information**: a linear classifier finds it in masks it "
                         "was not fitted to.")
-    elif values["p_value"] >= SIGNIFICANCE:
+    elif not verdict.significant:
         text = score + (f" **No class information is found** at this number of masks (p at least "
                         f"{SIGNIFICANCE:g}{', and the interval covers chance' if covers else ''}); this is "
                         "absence of evidence, and more masks would narrow the interval.")
@@ -154,11 +160,12 @@ def _table3(group, higher: bool, cfg: Profile, context: Mapping) -> str:
                 "score (the test rows are); the paper's classifier was trained differently.")
         shuffled = values.get("shuffled_labels", {}).get("train_mean")
         chance = values.get("chance")
-        if shuffled is None or chance is None or shuffled != shuffled or chance != chance:
+        nearer = judge_table3(values).shuffled_fit_nearer_chance
+        if nearer is None:
             return text
         return text + (f" Under shuffled labels the classifier fits {_pp(shuffled)}% of its training masks "
                        + ("(chance " + _pp(chance) + "%): the regularisation chosen inside each fold keeps it "
-                          "from memorising labels that carry nothing." if shuffled < (chance + 100) / 2  # nearer chance than 100
+                          "from memorising labels that carry nothing." if nearer
                           else "(chance " + _pp(chance) + "%): with more mask bins than masks a linear "
                           "classifier can memorise even labels that carry nothing."))
     if key == "table3.true_labels.test":
@@ -170,7 +177,7 @@ def _table3(group, higher: bool, cfg: Profile, context: Mapping) -> str:
         true = values["true_labels"]
         text += (f": {values['n_masks']:g} masks, {values['n_folds']:g}-fold, interval "
                  f"{_pp(true['test_low'])} to {_pp(true['test_high'])}, {_p(values)}.")
-        return text + (" The masks carry class information." if values["p_value"] < SIGNIFICANCE else
+        return text + (" The masks carry class information." if judge_table3(values).significant else
                        " The permutation test finds no class information at this number of masks.")
     chance = values.get("chance")
     text = "The shuffled-labels test accuracy is the control: it should lie near chance"
@@ -226,26 +233,16 @@ def gap_notes(comparisons: Iterable[Comparison], cfg: Profile, context: Mapping 
     return "\n\n".join(paragraphs)
 
 
-def cue_read(reliance: Mapping[str, float], chance: float) -> str:
-    """Which cue a network reads, from its accuracy with each cue's bins removed
-    (:func:`fm_core.store.results.cue_reliance`): a cue whose removal costs at least half of
-    the way down to ``chance`` is read; "L", "H", "both" or "neither"."""
-    full = reliance["all frequencies"]
-    drop = {cue: full - reliance[f"{cue} bins removed"] for cue in ("L", "H")}
-    read = [cue for cue, d in drop.items() if d >= 0.5 * (full - chance)]
-    return {0: "neither", 2: "both"}.get(len(read), read[0] if read else "neither")
-
-
 def ground_truth_prose(scores: Mapping[str, Mapping], reliance: Mapping[str, Mapping], chance: float) -> str:
     """The ground-truth page's answer in words, from its two tables: how many masks rank
-    the planted bins well (AUROC >= 0.9), which are below chance and why that can be, and
-    what the two-cue truth means for a network that reads one cue (nothing typed)."""
-    good = [n for n, s in scores.items() if s["auroc"] >= 0.9]
-    below = [n for n, s in scores.items() if s["auroc"] < 0.5]
-    reads = {regime: cue_read(r, chance) for regime, r in reliance.items()}
-    one_cue = {regime: cue for regime, cue in reads.items() if cue in ("L", "H")}
+    the planted bins well, which are below chance and why that can be, and what the two-cue
+    truth means for a network that reads one cue: its verdict
+    (:func:`fm_core.pages.ground_truth.judge_ground_truth`) in words."""
+    verdict = judge_ground_truth(scores, reliance, chance)
+    good, below = verdict.ranks_well, verdict.below_chance
+    one_cue = {regime: cue for regime, cue in verdict.reads.items() if cue in ("L", "H")}
     lines = [f"**Answer.** {len(good)} of {len(scores)} masks rank the planted frequencies above the "
-             f"rest with an AUROC of at least 0.9" + (f" ({'; '.join(good)})." if good else ".")]
+             f"rest with an AUROC of at least {RANKS_WELL:g}" + (f" ({'; '.join(good)})." if good else ".")]
     if one_cue:
         lines.append("The truth here is *both* cues, but by the first table "
                      + ", ".join(f"the {r} network reads {c} only" for r, c in one_cue.items())
@@ -254,7 +251,7 @@ def ground_truth_prose(scores: Mapping[str, Mapping], reliance: Mapping[str, Map
                      "against both cues stays well below 1 by design; the cue page scores each cue "
                      "separately.")
     if below:
-        lines.append(f"Below chance (AUROC under 0.5): {'; '.join(below)}. Such a mask keeps other bins more "
+        lines.append(f"Below chance (AUROC under {CHANCE_AUROC:g}): {'; '.join(below)}. Such a mask keeps other bins more "
                      "than its own planted ones; a class mask, scored against its own class's bins only, "
                      "does so when it keeps what tells its class from the others, other classes' cue "
                      "bins among them.")

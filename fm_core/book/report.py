@@ -156,9 +156,9 @@ class Page:
     def spread(self) -> dict:
         """How far this page's headline numbers move over training seeds, as measured for
         its profile (``{"seeds": [...], "sd": {key: SD}}``, from the committed expected
-        file, :func:`fm_core.store.headline.seed_spread_of`); empty when the page changes
+        file, :func:`fm_core.book.headline.seed_spread_of`); empty when the page changes
         any setting (the spread was measured at the profile's own) or none was measured."""
-        from fm_core.store.headline import seed_spread_of  # the store, only when a page asks
+        from .headline import seed_spread_of  # the pages and the store, only when a page asks
         return {} if self.overrides else seed_spread_of(self.cfg.name)
 
     def header(self) -> _Block:

@@ -1,6 +1,6 @@
 """The whole book at other training seeds, each in a store of its own, and the spread
 of the headline numbers over them (``fm book --seed``, ``fm spread``; the statistics are
-:mod:`fm_core.store.seed_spread`'s)."""
+:mod:`fm_core.book.seed_spread`'s)."""
 from __future__ import annotations
 
 import json
@@ -11,8 +11,8 @@ from pathlib import Path
 from fm_core.errors import UserError
 from fm_core.paths import RUNS_ENV
 from fm_core.profiles import get_profile
-from fm_core.store import headline
-from fm_core.store.seed_spread import SPREAD_SEEDS, seed_store, spread_path
+from . import headline
+from .seed_spread import SPREAD_SEEDS, seed_store, spread_path
 from fm_core.utils import save_json_atomic
 
 from . import build

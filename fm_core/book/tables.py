@@ -1,7 +1,7 @@
 """Display tables: one formatter (:func:`frame`) turns results into DataFrames with
 human headers, integers as integers and "-" for missing; the paper's reported numbers
 (:mod:`fm_core.science.paper`) are set beside this build's where the paper has them, each pair
-with a verdict (:func:`verdict`) computed from the two numbers, and every pair that
+with a verdict (:func:`paper_verdict`) computed from the two numbers, and every pair that
 differs is explained by :mod:`fm_core.book.gap_notes`, in words chosen by the numbers.
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pandas as pd
 
 from fm_core.nets.evaluation import CHANCE_MARGIN, near_chance
 from fm_core.science import paper
-from fm_core.store.seed_spread import VERDICT_MARGIN_SDS, sd_of, side
+from fm_core.pages.common import VERDICT_MARGIN_SDS, sd_of, side
 from fm_core.profiles import REGIME_LETTERS
 
 # A percentage of this build "reproduces" the paper's when it lies within this many
@@ -92,14 +92,14 @@ class Comparison:
 
     @property
     def verdict(self) -> str:
-        return verdict(self.paper, self.build, self.kind, self.by_construction, self.sd)
+        return paper_verdict(self.paper, self.build, self.kind, self.by_construction, self.sd)
 
     @property
     def gap(self) -> float:
         return float(self.build) - float(self.paper)
 
 
-def verdict(paper_value, build_value, kind: str = "pp", by_construction: bool = False,
+def paper_verdict(paper_value, build_value, kind: str = "pp", by_construction: bool = False,
             sd: float | None = None) -> str:
     """"reproduced", "differs", "within seed spread", "by construction" or "-" (a number
     missing), from the numbers: within :data:`REPRODUCED_WITHIN_PP` points for

@@ -152,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("spread", help="the headline numbers at other seeds (a book build each): how far "
                                       "they move; `fm expected` takes its tolerances from it", parents=[profile])
     p.add_argument("--seeds", help="comma-separated, the profile's own seed first "
-                                   "(default: fm_core.store.seed_spread.SPREAD_SEEDS)")
+                                   "(default: fm_core.book.seed_spread.SPREAD_SEEDS)")
     p.add_argument("--jobs", type=_positive(int), default=None)
     p.set_defaults(func=cmd_spread)
 

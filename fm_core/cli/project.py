@@ -27,8 +27,8 @@ def cmd_bench(args) -> None:
               f"(low / assumed / high steps per image mask) -> {out}")
         return
     x = make_bench_images(cfg.size, n=args.batch_size)
-    if args.methods:  # the peer methods' passes and seconds instead (fm_core.store.method_results)
-        from fm_core.store.method_results import bench_methods
+    if args.methods:  # the peer methods' passes and seconds instead (fm_core.pages.peer_methods)
+        from fm_core.pages.peer_methods import bench_methods
         result = bench_methods(make_bench_model(cfg.name).to(device), x, out=out)
         for name, cost in result["methods"].items():
             print(f"  {name:<9} {cost['forward_passes']:>8} forward, {cost['backward_passes']:>7} backward, "
@@ -47,11 +47,11 @@ def cmd_bench(args) -> None:
 
 def cmd_book(args) -> None:
     from fm_core.book.build import build_book
-    from fm_core.store.headline import write_headline
+    from fm_core.book.headline import write_headline
 
     if args.seed is not None:  # another draw: its own store and website, nothing overwritten
         from fm_core.book.seeds import build_at_seed
-        from fm_core.store.seed_spread import seed_store
+        from fm_core.book.seed_spread import seed_store
 
         if args.data is not None or args.only is not None:
             raise UserError("--seed builds the whole book on the profile's data set; leave out --data and --only")
@@ -66,7 +66,7 @@ def cmd_book(args) -> None:
 
 def cmd_spread(args) -> None:
     from fm_core.book.seeds import measure_spread
-    from fm_core.store.seed_spread import SPREAD_SEEDS
+    from fm_core.book.seed_spread import SPREAD_SEEDS
 
     seeds = _int_list(args.seeds, "--seeds") if args.seeds else SPREAD_SEEDS.get(args.profile)
     print(f"seed spread -> {measure_spread(args.profile, seeds, jobs=args.jobs)}")
@@ -80,7 +80,7 @@ def _int_list(text: str, option: str) -> list[int]:
 
 
 def cmd_expected(args) -> None:
-    from fm_core.store.headline import headline_path, write_expected
+    from fm_core.book.headline import headline_path, write_expected
 
     if not headline_path(args.profile).exists():
         raise UserError(f"no headline file at {headline_path(args.profile)}; build the book first "
@@ -89,7 +89,7 @@ def cmd_expected(args) -> None:
 
 
 def cmd_readme(args) -> None:
-    from fm_core.store.headline import update_readme
+    from fm_core.book.headline import update_readme
 
     update_readme()
     print("README.md: results block regenerated from expected/quick.json")

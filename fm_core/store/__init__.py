@@ -5,7 +5,9 @@ that hashes the settings they depend on *and the source code of the modules that
 compute them* (:func:`code_hash`): edit a line of the mask learner and the next build
 relearns the masks, with no version number to remember. Every write is atomic, and
 beside each artefact a readable JSON record says what made it. The recipes that say
-what to compute live in :mod:`fm_core.store.pipeline`.
+what to compute live in :mod:`fm_core.store.pipeline`; which modules a key hashes, in
+:mod:`fm_core.store.code_keys`. What the book's pages compute from the artefacts lives in
+:mod:`fm_core.pages`, not here.
 
 Reliability: the record also holds the artefact's sha256 and size (written after the
 artefact), and every load checks them: a truncated or altered file, a missing or

@@ -13,7 +13,7 @@ from .style import FONT, WIDTH
 
 def plot_lr_sweep(sweep: Mapping) -> Figure:
     """Steps a dataset mask takes to converge against Adam's learning rate, one line per
-    network (:func:`fm_core.store.mask_choice.lr_sweep`); hollow markers: not converged
+    network (:func:`fm_core.pages.dataset_masks.lr_sweep`); hollow markers: not converged
     within the budget (a dashed line when it is near the curves, else named on the axis)."""
     fig, ax = plt.subplots(figsize=(WIDTH * 0.6, WIDTH * 0.38))
     budget = None
@@ -43,7 +43,7 @@ def plot_lambda_path(paths: Mapping) -> Figure:
     value on them) and the masked held-out accuracy against lambda (log scale); hollow
     markers: masks that did not converge; dashed line: the sparsest mask that keeps 99%
     of the held-out accuracy. Title: the network, its L-bias and the cue that mask keeps
-    more of (:func:`fm_core.store.cue_readouts.lambda_path`)."""
+    more of (:func:`fm_core.pages.cue_question.lambda_path`)."""
     names = list(paths)
     cols = 3
     rows = -(-len(names) // cols)

@@ -125,7 +125,7 @@ def plot_paper_vs_build(rows) -> Figure:
     """The reproduction page at a glance: each reported percentage (x) against this
     build's (y), one colour per table, with the line of equality.
 
-    ``rows``: (artefact, quantity, paper, this build) as from :func:`fm_core.store.results.reproduction`."""
+    ``rows``: (artefact, quantity, paper, this build) as from :func:`fm_core.pages.reproduction.reproduction`."""
     rows = [r for r in rows if "%" in r[1]]
     fig, ax = plt.subplots(figsize=(WIDTH * 0.55, WIDTH * 0.5))
     for artefact in dict.fromkeys(r[0] for r in rows):

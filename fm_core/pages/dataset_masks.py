@@ -1,29 +1,40 @@
-"""Choosing how dataset masks are learned, without the answer.
+"""Page 04, dataset masks: how they are learned, chosen without the answer, then held
+against the truth, and Figure 4 (where in the spectrum each network's mask differs).
 
-The objective (which invariance term) and the learning rate are chosen here by criteria
-that never look at the cue world's truth or at behaviour: does the mask converge, is it
-the same mask for another data order (mask seed) and for the other half of the images,
-and does it keep the loss and accuracy of images it was not learned on (the score half)?
-Only after the choice do pages hold the masks against the truth
-(:mod:`fm_core.store.cue_results`). Each function fetches from :mod:`fm_core.store.pipeline`.
+The objective (which invariance term), the learning rate and the schedule are chosen here
+by criteria that never look at the cue world's truth or at behaviour: does the mask
+converge, is it the same mask for another data order (mask seed) and for the other half
+of the images, and does it keep the loss and accuracy of images it was not learned on
+(the score half)? Only after the choice do pages hold the masks against the truth
+(:func:`objectives_against_truth`, and page 10). Each function fetches from
+:mod:`fm_core.store.pipeline`.
 """
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 
 import numpy as np
 
-from . import pipeline
-from .cue_results import paper_networks  # page 10's conditions of the paper's five networks
+from fm_core.fourier import symmetric_part
 from fm_core.masks.dataset_masks import COMPARED_INVARIANCES, SCHEDULES
 from fm_core.nets.evaluation import loss_and_accuracy
-from fm_core.fourier import symmetric_part
 from fm_core.profiles import Profile
+from fm_core.science import cue_analysis, experiments
+from fm_core.store import pipeline
+from fm_core.store.pipeline import get_dataset
+from .common import dataset_masks
+from .cue_conditions import paper_networks  # page 10's conditions of the paper's five networks
+
 
 MAIN_PAIR = ("vanilla", "adversarial")
+
+
 # A mask may cost at most this much held-out accuracy (points) and still count as
 # keeping the network's performance.
 ACCURACY_SLACK = 1.0
+
+
 MASK_SEEDS = 3
 
 
@@ -148,7 +159,7 @@ def choose_lr(sweep: dict, window: int) -> tuple[float, dict, int]:
 
 def compare_schedules(cfg: Profile, conditions=None, schedules=SCHEDULES, progress: bool = True) -> dict:
     """``{schedule: {condition: row}}``: the dataset mask of each of the paper's five
-    networks (``conditions`` as :func:`fm_core.store.cue_results.conditions` gives them; all
+    networks (``conditions`` as :func:`fm_core.pages.cue_conditions.conditions` gives them; all
     eleven of page 10 took 70 more seconds of the build for the same choice) learned under
     each learning-rate schedule, every other setting the profile's.
     A row: whether the mask converged, its steps, and the held-out (score-half) accuracy
@@ -243,37 +254,94 @@ def settings_prose(cfg: Profile) -> str:
     return text
 
 
-def unconverged_note(results: dict) -> str:
-    """A warning line naming the masks (``{name: MaskResult}``) that did not converge,
-    or "" when all did."""
-    names = [name for name, r in results.items() if not r.all_converged]
-    if not names:
-        return ""
-    return (f"**Not converged within the budget:** {'; '.join(names)}. These masks were still moving when the "
-            "budget ran out; read them with care.")
-
-
 # Short headers for the page's tables (the book's column is narrow)
 COMPARISON_COLUMNS = {"converged": "converged", "median steps": "steps (median)", "mask mean": "mask mean",
                       "seed correlation (min)": "seeds: corr. (min)", "halves correlation": "halves: corr.",
                       "held-out loss change": "held-out Δ loss", "held-out accuracy change, points": "held-out Δ acc., pts"}
+
+
 TRUTH_COLUMNS = {"L-bias": "L-bias", "mean on L bins": "L bins", "mean on H bins": "H bins",
                  "mean elsewhere": "cue-free bins", "L-share": "L-share", "converged": "converged"}
 
 
-def repeat_prose(rows: dict, network_spread: dict | None = None) -> str:
-    """Whether each network's mask repeats across mask seeds (threshold 0.8), and, given
-    the seed page's spread over *network* seeds, how that compares."""
-    parts = [f"{r}: {row['seed correlation (min)']:.2f} across mask seeds, {row['halves correlation']:.2f} across "
-             f"halves" for r, row in rows.items()]
-    repeat = all(row["seed correlation (min)"] >= 0.8 for row in rows.values())
-    text = ("Smallest correlation of a network's mask with itself, " + "; ".join(parts) + ". "
-            + ("For a fixed network the mask repeats (at least 0.8 everywhere), so a difference between networks' "
-               "masks is not the learner's draw." if repeat else
-               "For a fixed network the mask does not repeat everywhere (below 0.8): part of it is the learner's draw."))
-    if network_spread:
-        text += (" Across network seeds the masks correlate "
-                 + "; ".join(f"{r} {s['mask correlation between seeds']['mean']:.2f} on average"
-                             for r, s in network_spread.items())
-                 + ": what differs there is the network, not the mask learner.")
-    return text
+def objectives_against_truth(cfg: Profile, regimes=("vanilla", "adversarial"),
+                             objectives=COMPARED_INVARIANCES, progress: bool = True) -> dict:
+    """Each objective's dataset mask (the fit-half one) against the cue world's truth, for
+    the main networks: ``{objective: {regime: row}}`` with the L-bias, the mask's cue
+    shares (mean on the L bins, the H bins and elsewhere, AUROCs, L-share), mask mean
+    and convergence. Shown only after the choice above (:func:`choose_objective`) was made without it."""
+    out = {}
+    ds = pipeline.get_dataset(cfg)
+    bias = {r: pipeline.get_behaviour(cfg, r, progress)["L-bias"] for r in regimes}
+    for objective in objectives:
+        variant = cfg.replace(dmask_invariance=objective)
+        out[objective] = {}
+        for regime in regimes:
+            mask = pipeline.get_dataset_mask(variant, regime, progress=progress)
+            out[objective][regime] = {"L-bias": bias[regime],
+                                      **cue_analysis.mask_cue_shares(mask.mask, ds.truth["low"], ds.truth["high"]),
+                                      "mask mean": round(float(mask.mask.mean()), 4),
+                                      "converged": bool(mask.converged[0])}
+    return out
+
+
+# The per-image objective's mask measures *sensitivity* rather than use when it keeps more
+# than this many times the mean-loss mask's share of the cue-free bins (and a larger
+# L-share): "clearly more", the book's line for page 04, not measured
+DENSER_FACTOR = 2
+
+
+@dataclass(frozen=True)
+class SensitivityVerdict:
+    """Does the per-image objective find what the vanilla network's loss is sensitive to,
+    where the mean-loss objective finds what it uses? From :func:`objectives_against_truth`."""
+    mean_objective: str | None  # the mean-loss objective compared ("dataset_mean" or "batch_mean"; None: none)
+    per_image_measures_sensitivity: bool | None  # None: the two objectives were not both learned
+
+
+def judge_uses_or_sensitivity(truth: dict) -> SensitivityVerdict:
+    mean_key = next((k for k in ("dataset_mean", "batch_mean") if k in truth), None)
+    if mean_key is None or "per_image" not in truth:
+        return SensitivityVerdict(mean_objective=mean_key, per_image_measures_sensitivity=None)
+    b, p = truth[mean_key]["vanilla"], truth["per_image"]["vanilla"]
+    return SensitivityVerdict(mean_objective=mean_key, per_image_measures_sensitivity=(
+        p["mean elsewhere"] > DENSER_FACTOR * b["mean elsewhere"] and p["L-share"] > b["L-share"]))
+
+
+def uses_or_sensitivity_prose(truth: dict) -> str:
+    """Does an objective find the frequencies a network *uses*, or those its per-image
+    loss is *sensitive* to? Read from the vanilla network's masks: bins that carry no
+    cue ("elsewhere") are used by no network's decisions, so a mask that keeps them
+    measures sensitivity."""
+    lines = []
+    for objective, rows in truth.items():
+        v = rows.get("vanilla")
+        if v is None:
+            continue
+        lines.append(f"`{objective}`: vanilla mask keeps {v['mean elsewhere']:.3f} of the cue-free bins on average, "
+                     f"{v['mean on L bins']:.2f} of the L bins and {v['mean on H bins']:.2f} of the H bins "
+                     f"(L-share {v['L-share']:.2f}, L-bias {v['L-bias']:.2f}"
+                     + ("" if v["converged"] else "; not converged") + ")")
+    judged = judge_uses_or_sensitivity(truth)
+    mean_key, denser = judged.mean_objective, judged.per_image_measures_sensitivity
+    if denser is None:
+        return "; ".join(lines) + "."
+    verdict = (" Holding each image's loss keeps more of the cue-free bins and more of the cue the network's "
+               "decisions ignore: a frequency whose removal raises some images' losses and lowers others' "
+               "changes nothing on average, yet every image's squared change counts. The paper's objective "
+               f"therefore measures how *sensitive* each image's loss is to a frequency, the mean-loss objective "
+               f"(`{mean_key}`) which frequencies the network *uses*. If the same holds on photographs, Figure 3 "
+               "of the paper (learned at batch 1, where the two coincide step by step but the paper's loss is "
+               "each image's) is closer to a map of sensitivity than of use; this page shows it in the cue "
+               "world only." if denser else
+               " Holding each image's loss does not keep clearly more cue-free bins than holding the mean loss: "
+               "here the two objectives measure much the same thing.")
+    return "; ".join(lines) + "." + verdict
+
+
+def figure4(cfg: Profile, n_bands: int | None = None, metric: str = "mean", progress: bool = True) -> dict:
+    masks = {r: m.mask for r, m in dataset_masks(cfg, progress=progress).items()}
+    out = experiments.band_energy_differences(masks, n_bands or cfg.bands, metric=metric,
+                                              truth=get_dataset(cfg).truth)
+    pipeline.save_result(cfg, f"figure4_{metric}", out["low_minus_high_radial"])
+    return out

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fm_core.pages.common import VERDICT_KEY
 from fm_core.store import runs_dir
 
 # The profile's own seed first; two more (a spread needs three draws at least).
@@ -47,7 +48,10 @@ PERCENT_PREFIXES = ("table1.", "table2.", "table3.", "cue_reliance.", "figure")
 
 
 def scale(key: str) -> str:
-    """"count", "loss", "percent" or "unit" (see :data:`COUNT_ENDINGS`)."""
+    """"count", "loss", "percent" or "unit" (see :data:`COUNT_ENDINGS`); a page's verdict
+    (a yes/no as 1/0, a side as +1/0/-1, a gap) is on the unit scale."""
+    if VERDICT_KEY in key.split("."):
+        return "unit"
     if key.endswith(COUNT_ENDINGS):
         return "count"
     if "loss" in key:
@@ -62,36 +66,6 @@ def resolution(key: str) -> float:
     a 0-1 scale, 0.1 points for a percentage, 1 for a count), so a number that does not
     move with the seed is still allowed its rounding."""
     return {"count": 1.0, "loss": 0.01, "percent": 0.1, "unit": 0.01}[scale(key)]
-
-
-# A verdict stands when its number lies this many seed SDs beyond the verdict's line
-# (about 95% of draws on the same side); nearer, another seed could give the other verdict.
-VERDICT_MARGIN_SDS = 2.0
-
-
-def side(value: float, line: float, sd: float | None = None, margin_sds: float = VERDICT_MARGIN_SDS) -> int:
-    """+1 when ``value`` is at or above ``line``, -1 when below, each only if it lies
-    ``margin_sds`` x ``sd`` beyond it; 0 when it is nearer (the seed decides). Without a
-    measured ``sd``, the plain comparison."""
-    margin = 0.0 if sd is None or sd != sd else margin_sds * float(sd)
-    if value - margin >= line:
-        return 1
-    if value + margin < line:
-        return -1
-    return 0
-
-
-def sd_of(spread: dict | None, key: str) -> float | None:
-    """A headline number's SD over seeds from a page's ``spread`` (``{"sd": {key: SD}}``,
-    :meth:`fm_core.book.report.Page.spread`); None when it was not measured."""
-    return (spread or {}).get("sd", {}).get(key)
-
-
-def difference_sd(spread: dict | None, a: str, b: str) -> float | None:
-    """The seed SD of (key a - key b), treating the two as independent draws; None when
-    either was not measured."""
-    sd_a, sd_b = sd_of(spread, a), sd_of(spread, b)
-    return None if sd_a is None or sd_b is None else math.hypot(sd_a, sd_b)
 
 
 def standard_deviations(spread: dict) -> dict[str, float]:
@@ -114,8 +88,9 @@ def tolerances_from_spread(spread: dict) -> dict[str, float]:
 def spread_summary(spread: dict) -> dict:
     """For README: how many numbers, over which seeds, and how far the 0-1 numbers and
     the percentages move (median and largest SD); the three that move most for their
-    scale. Counts, costs and losses are left out of the summary (not of the tolerances)."""
-    sds = {k: float(np.std(v, ddof=1)) for k, v in spread["values"].items()}
+    scale. Counts, costs, losses and the pages' verdicts (decisions drawn from the other
+    numbers) are left out of the summary (not of the tolerances)."""
+    sds = {k: float(np.std(v, ddof=1)) for k, v in spread["values"].items() if VERDICT_KEY not in k.split(".")}
     by_scale = {name: [sd for k, sd in sds.items() if scale(k) == name] for name in ("unit", "percent")}
     unit_like = {k: sd for k, sd in sds.items() if scale(k) in ("unit", "percent")}
     widest = sorted(unit_like, key=lambda k: unit_like[k] / resolution(k), reverse=True)[:3]

@@ -20,13 +20,15 @@ from fm_core.fourier import symmetric_part
 from fm_core.masks import DatasetMask
 from fm_core.science import cue_analysis
 from fm_core.methods import faithfulness, peers as methods
-from . import pipeline
 from fm_core import store
 from fm_core.methods.peers import METHOD_TITLES
 from fm_core.profiles import Profile
+from fm_core.store import pipeline
+from .cue_conditions import reads
 from fm_core.utils import save_json_atomic
 
-REGIMES = ("vanilla", "adversarial", "rotate")
+# The three of the paper's five networks (fm_core.profiles.REGIMES) whose maps the page compares
+MAPPED_REGIMES = ("vanilla", "adversarial", "rotate")
 METHOD_NAMES = ("mask", "heatmap", "ablation", "gradient")
 # Images per map and for judging, per profile. The heat map and the ablation cost one
 # forward per image and frequency pair (514 pairs at 32 px). Quick's count is the smallest
@@ -93,7 +95,7 @@ def judge_network(model, maps: dict, x: torch.Tensor, y: torch.Tensor, truth: di
     return out
 
 
-def peer_methods(cfg: Profile, regimes=REGIMES, progress: bool = True) -> dict:
+def peer_methods(cfg: Profile, regimes=MAPPED_REGIMES, progress: bool = True) -> dict:
     """Every network's maps, judged; saves the page's numbers. Returns {"networks":
     regime -> judge_network(...) plus "maps", "settings"}."""
     page = page_settings(cfg)
@@ -164,7 +166,7 @@ def table(result: dict, part: str | None = None) -> dict:
 
 def summary(result: dict) -> dict:
     """Per method, means over the networks: AUROC (both cues), deletion and insertion
-    accuracy areas minus the random ranking's, forward passes, and |L-share - L-bias|."""
+    accuracy areas minus the random ranking's, forward passes, and the mean |L-bias - L-share|."""
     nets = result["networks"].values()
     out = {}
     for name in METHOD_NAMES:
@@ -178,7 +180,7 @@ def summary(result: dict) -> dict:
         if "AUROC L" in rows[0]:
             entry["AUROC"] = np.mean([(r["AUROC L"] + r["AUROC H"]) / 2 for r in rows])
         if all("L-bias" in n for n in nets):
-            entry["|L-share - L-bias|"] = np.nanmean([abs(n["rows"][name]["L-share"] - n["L-bias"]) for n in nets])
+            entry["mean |L-bias - L-share|"] = np.nanmean([abs(n["rows"][name]["L-share"] - n["L-bias"]) for n in nets])
         out[name] = {k: round(float(v), 4) for k, v in entry.items()}
     return out
 
@@ -205,7 +207,8 @@ def left_out_by_the_mask(result: dict, truth: dict) -> dict:
     for regime, n in result["networks"].items():
         if "L-bias" not in n or "one-lambda mask" not in n:
             continue
-        cue, bins = ("L", low) if n["L-bias"] >= 0.5 else ("H", high)
+        cue = reads(n["L-bias"])
+        bins = low if cue == "L" else high
         one = n["one-lambda mask"]
         mask = symmetric_part(np.asarray(one["map"].values, dtype=np.float64))
         ablation = methods.pair_values(n["maps"]["ablation"].values, pairs)
@@ -331,7 +334,7 @@ def faithfulness_prose(result: dict) -> str:
     return " ".join(parts)
 
 
-def verdict(result: dict) -> str:
+def comparison_prose(result: dict) -> str:
     """The page's conclusion in words, chosen by the numbers (nothing typed)."""
     s = summary(result)
     t = METHOD_TITLES
@@ -348,8 +351,8 @@ def verdict(result: dict) -> str:
     ratio = s[dear]["forward passes"] / max(s[cheap]["forward passes"], 1)
     lines.append(f"**Cost.** The {t[cheap]} is the cheapest ({s[cheap]['forward passes']:.0f} forward passes), "
                  f"the {t[dear]} the dearest ({s[dear]['forward passes']:.0f}, {ratio:.3g} times as many).")
-    if all("|L-share - L-bias|" in v for v in s.values()):
-        gaps = {m: v["|L-share - L-bias|"] for m, v in s.items() if v["|L-share - L-bias|"] == v["|L-share - L-bias|"]}
+    if all("mean |L-bias - L-share|" in v for v in s.values()):
+        gaps = {m: v["mean |L-bias - L-share|"] for m, v in s.items() if v["mean |L-bias - L-share|"] == v["mean |L-bias - L-share|"]}
         if gaps:
             closest = min(gaps, key=gaps.get)
             lines.append(f"**Behaviour.** The {t[closest]}'s L-share is closest to the networks' cue-conflict "

@@ -1,0 +1,23 @@
+"""What each page of the book computes and judges: one module per notebook, so that
+"where does page N's number come from?" is answered by the folder tree.
+
+``book/NN_<name>.ipynb`` -> ``fm_core.pages.<name>`` (the page number dropped: a module
+name cannot start with a digit), e.g. ``book/10_cue_question.ipynb`` ->
+:mod:`fm_core.pages.cue_question`. A page module fetches its inputs from
+:mod:`fm_core.store.pipeline`, computes with :mod:`fm_core.science` and
+:mod:`fm_core.methods`, stores its numbers (read back by the reproduction page, ``fm
+book``'s summary and the headline file) and judges them; the words are the book's
+(:mod:`fm_core.book`). A page that computes nothing of its own has a module that says
+where its figures come from.
+
+Shared by several pages (:data:`SHARED`), not pages themselves:
+
+- :mod:`~fm_core.pages.common`: the paper's networks and dataset masks through the store,
+  the masks' convergence line and the seed margin of a verdict;
+- :mod:`~fm_core.pages.cue_conditions`: the cue world's conditions and one network's row
+  (pages 04, 10, 11, 14; the book's headline and explorer).
+
+Nothing is imported here: a page loads only what it uses.
+"""
+
+SHARED = ("common", "cue_conditions")
