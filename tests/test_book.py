@@ -155,7 +155,14 @@ def test_side_by_side_pages_fail_cleanly_and_the_last_page_waits(tmp_book):
     """Two pages at a time: after a failure no page starts, the running one finishes, the
     error names the broken page; an ``after_others`` page runs only after the others."""
     _notebook(tmp_book / "10_broken.ipynb", "Broken", 'raise ValueError("planted failure")')
-    _notebook(tmp_book / "20_slow.ipynb", "Slow", "import time\ntime.sleep(8)")
+    # the slow page is still running when the build records the failure: it waits for that
+    # record (notebooks run in the book folder; the report is its _build/build_report.json)
+    wait_for_failure = ("import pathlib, time\ndeadline = time.time() + 120\n"
+                        "report = pathlib.Path('_build') / 'build_report.json'\n"
+                        "while not (report.exists() and '\"failed\"' in report.read_text()):\n"
+                        "    assert time.time() < deadline, 'the build never recorded the failure'\n"
+                        "    time.sleep(0.1)")
+    _notebook(tmp_book / "20_slow.ipynb", "Slow", wait_for_failure)
     _notebook(tmp_book / "30_never.ipynb", "Never", "x = 3")
     with pytest.raises(UserError, match=r"10_broken\.ipynb .*ValueError: planted failure"):
         build_book(profile="smoke", book_dir=tmp_book, progress=False, jobs=2)
