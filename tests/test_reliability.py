@@ -98,6 +98,7 @@ def trained(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow  # four training processes (trained)
 def test_training_killed_with_sigkill_resumes_to_the_same_weights(trained):
     assert trained["epochs_done_at_kill"] < 3, "the checkpoint was already complete"
     assert "resuming from" in trained["rerun_stdout"]
@@ -107,10 +108,12 @@ def test_training_killed_with_sigkill_resumes_to_the_same_weights(trained):
     assert meta(trained["a"]) == meta(trained["killed"])
 
 
+@pytest.mark.slow  # four training processes (trained)
 def test_the_same_train_command_twice_gives_the_same_weights(trained):
     assert _same_state(_state(trained["a"]), _state(trained["b"]))
 
 
+@pytest.mark.slow  # four training processes (trained)
 def test_the_same_image_masks_command_twice_gives_the_same_arrays(trained, tmp_path):
     outs = [tmp_path / "m1.npz", tmp_path / "m2.npz"]
     for out in outs:
@@ -307,6 +310,7 @@ _RACE = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow  # two training processes
 def test_two_processes_racing_for_a_network_train_it_once(tmp_path):
     env = dict(ENV, FM_RUNS_DIR=str(tmp_path / "runs"), FM_DATA_DIR=os.environ["FM_DATA_DIR"])
     load_dataset("synthetic", 32)  # generate the shared data once, before the race
