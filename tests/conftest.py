@@ -56,13 +56,13 @@ def smoke_book(tmp_path_factory, _session_data_dir, smoke_runs):
     asks, into a temporary folder and the session's smoke store: every test that reads a
     built book reads this one, and the smoke claims (test_store.py, test_explorer.py) load
     the networks and masks the book computed. Returns (output folder, index.html)."""
-    from fm_core.book.build import DEFAULT_BOOK_DIR, build_book
+    from fm_core.book.build import build_book
 
     out = tmp_path_factory.mktemp("smoke-book")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("FM_RUNS_DIR", str(smoke_runs))
         mp.setenv("FM_DATA_DIR", str(_session_data_dir))
-        index = build_book(profile="smoke", book_dir=DEFAULT_BOOK_DIR, output_dir=out, progress=False)
+        index = build_book(profile="smoke", book_dir=BOOK, output_dir=out, progress=False)
     return out, index
 
 

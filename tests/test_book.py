@@ -109,6 +109,7 @@ def test_failing_notebook_stops_the_build_with_one_clear_message(tmp_book):
     assert not (tmp_book / "_build" / "html" / "index.html").exists()
 
 
+@pytest.mark.slow  # five kernels in worker processes, two builds
 def test_side_by_side_pages_fail_cleanly_and_the_last_page_waits(tmp_book):
     """Two pages at a time: after a failure no page starts, the running one finishes, the
     error names the broken page; an ``after_others`` page runs only after the others.
