@@ -11,7 +11,7 @@ LAB_PORT ?= 8888
 # from PyPI (tests/test_live_lab.py starts its lab with these same options).
 LAB_OFFLINE := --LabApp.news_url=None --LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate --LabApp.extension_manager=readonly
 
-.PHONY: book test bench lab clean-runs
+.PHONY: book test test-fast bench lab clean-runs
 
 # requirements-lab.txt says why JupyterLab comes in a second pip install. The kernel
 # "fourier-masks" is registered inside .venv (--sys-prefix), so the lab started from .venv
@@ -27,8 +27,12 @@ $(STAMP): pyproject.toml requirements-lab.txt
 book: $(STAMP)
 	$(PY) -m fm_core book --profile $(PROFILE)
 
+# every test, as CI runs them; test-fast leaves out those marked slow (tests/conftest.py)
 test: $(STAMP)
 	$(PY) -m pytest -q -ra
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -ra -m "not slow"
 
 bench: $(STAMP)
 	$(PY) -m fm_core bench --out bench.json

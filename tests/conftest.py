@@ -1,10 +1,27 @@
 """Every test runs in its own temporary artefact store and never reads the repository's
 ``runs/``; generated data sets go to one temporary folder shared by the session (they
-are deterministic, so sharing them changes nothing but the time)."""
+are deterministic, so sharing them changes nothing but the time).
+
+Two tiers: a test marked ``slow`` (pyproject.toml) runs in ``make test`` only, the others
+in ``make test-fast`` too. Every test that reads the session's smoke store or smoke book
+is marked here (:func:`pytest_collection_modifyitems`): computing them takes minutes.
+Tests slow for their own reasons are marked where they are defined."""
 from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
+
+BOOK = Path(__file__).resolve().parent.parent / "book"
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "smoke_runs" in item.fixturenames:  # directly, or through smoke or smoke_book
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")
@@ -33,6 +50,22 @@ def smoke(smoke_runs, monkeypatch):
     return get_profile("smoke")
 
 
+@pytest.fixture(scope="session")
+def smoke_book(tmp_path_factory, _session_data_dir, smoke_runs):
+    """The real book built once per session with the smoke profile, by the first test that
+    asks, into a temporary folder and the session's smoke store: every test that reads a
+    built book reads this one, and the smoke claims (test_store.py, test_explorer.py) load
+    the networks and masks the book computed. Returns (output folder, index.html)."""
+    from fm_core.book.build import build_book
+
+    out = tmp_path_factory.mktemp("smoke-book")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("FM_RUNS_DIR", str(smoke_runs))
+        mp.setenv("FM_DATA_DIR", str(_session_data_dir))
+        index = build_book(profile="smoke", book_dir=BOOK, output_dir=out, progress=False)
+    return out, index
+
+
 @pytest.fixture
 def one_thread():
     """Tiny tensors: two threads only add synchronisation cost (and stall on a busy
@@ -41,3 +74,34 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def only_book(tmp_path_factory):
+    """A book of two tiny notebooks built twice with ``only``, into an output folder of its
+    own: 10_first executed (profile smoke) while 20_second is left out, then 20_second
+    executed alone (profile quick, data synthetic) while 10_first is reused. Built once
+    for the tests of ``only`` and of what a built page shows (a different build from the
+    smoke book's: two partial builds, two profiles). Returns the book folder, the output
+    folder, the html folder and the first build's report and page names."""
+    import nbformat
+    from fm_core.book.build import build_book, read_build_report
+
+    root = tmp_path_factory.mktemp("only-book")
+    book, out = root / "book", root / "out"
+    book.mkdir()
+    for entry in BOOK.iterdir():
+        if entry.is_file() and entry.suffix != ".ipynb":
+            shutil.copy2(entry, book / entry.name)
+    for name, title in (("10_first", "First"), ("20_second", "Second")):
+        nb = nbformat.v4.new_notebook()
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        nb.cells = [nbformat.v4.new_markdown_cell(f"# {title}"),
+                    nbformat.v4.new_code_cell('profile = "quick"\ndata = None\narch = None\nseed = None',
+                                              metadata={"tags": ["parameters"]}),
+                    nbformat.v4.new_code_cell("print('computed', profile)")]
+        nbformat.write(nb, book / f"{name}.ipynb")
+    html = build_book(profile="smoke", only="10_", book_dir=book, output_dir=out, progress=False).parent
+    first_report, first_pages = read_build_report(out), {p.name for p in html.glob("*.html")}
+    build_book(profile="quick", data="synthetic", only="20_", book_dir=book, output_dir=out, progress=False)
+    return SimpleNamespace(book=book, out=out, html=html, first_report=first_report, first_pages=first_pages)

@@ -133,6 +133,7 @@ def test_cli_bench_writes_the_chosen_cases(tmp_path, capsys):
     assert "one_at_a_time/batched" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # three processes: one, then two torchrun ranks
 def test_sharded_case_times_two_ranks_against_one_process(tmp_path):
     """Two `fm image-masks` commands (one process; torchrun, 2 ranks) on 4 tiny images:
     seconds of both, their quotient, and merged masks equal to the one-process ones."""
@@ -150,6 +151,7 @@ def test_sharded_case_times_two_ranks_against_one_process(tmp_path):
         bench.run_bench(tiny_model(), images(2), steps=1, batch_size=2, cases=["sharded"])
 
 
+@pytest.mark.slow  # four `fm mask` processes
 def test_side_by_side_case_times_two_commands_both_ways(tmp_path):
     """Two `fm mask` commands one after the other (all cores) and side by side (half the
     cores each): both seconds and their quotient, as the book's ``jobs`` choice rests on."""
@@ -166,6 +168,7 @@ def test_side_by_side_case_times_two_commands_both_ways(tmp_path):
         bench.run_bench(tiny_model(), images(2), steps=1, batch_size=2, cases=["side_by_side"])
 
 
+@pytest.mark.slow  # four `fm mask` processes
 def test_malloc_case_times_the_same_commands_with_and_without_the_books_tunables(tmp_path):
     """Two runs each way (glibc's default malloc, the book's GLIBC_TUNABLES); the faster
     of each and their quotient."""

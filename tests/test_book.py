@@ -63,66 +63,24 @@ def _outputs(path: Path) -> list[dict]:
     return [o for c in nb["cells"] for o in c.get("outputs", [])]
 
 
-PLOT = """\
-import matplotlib.pyplot as plt
-from fm_core.book.report import Page, paper_vs_build_table
-page = Page("Tiny", profile, data=data, arch=arch, seed=seed)
-fig, ax = plt.subplots(figsize=(2, 2))
-ax.plot([0, 1], [page.cfg.size, 0])
-plt.show()"""
-TABLE = 'paper_vs_build_table([("image size", 128, page.cfg.size)])'
-
-
 # ------------------------------------------------------------------------ fast tests
-def test_build_tiny_book(tmp_book):
-    _notebook(tmp_book / "50_tiny.ipynb", "A tiny page", PLOT, TABLE, "page.footer()")
-    index = build_book(profile="smoke", book_dir=tmp_book, progress=False)
+def test_only_reuses_or_leaves_out_the_other_pages(only_book, tmp_path):
+    first = only_book.first_report  # 10_first executed alone (conftest.py)
+    assert first["notebooks"]["10_first.ipynb"]["status"] == "executed"
+    assert first["notebooks"]["20_second.ipynb"]["status"] == "skipped"
+    assert "10_first.html" in only_book.first_pages and "20_second.html" not in only_book.first_pages
+    assert first["sphinx_warnings"] == []
+    assert not (only_book.book / "_build").exists(), "output_dir must hold the whole build"
 
-    assert index == tmp_book / "_build" / "html" / "index.html" and index.is_file()
-    page = (index.parent / "50_tiny.html").read_text()
-    assert re.search(r'<img[^>]+src="_images/[^"]+\.png"', page), "the figure is missing"
-    assert "<table" in page and "image size" in page
-    assert re.search(r"built with profile (&#x27;|&#39;|')smoke", page)
-    assert "50_tiny.html" in index.read_text()  # linked from the landing page
-
-    executed = tmp_book / "_build" / "src" / "50_tiny.ipynb"
-    nb = json.loads(executed.read_text())
-    assert nb["metadata"]["papermill"]["parameters"] == {"profile": "smoke"}
-    assert not [o for o in _outputs(executed) if o["output_type"] == "error"]
-    assert not any(c.get("outputs") for c in nbformat.read(tmp_book / "50_tiny.ipynb", 4).cells
-                   if c.cell_type == "code"), "the source notebook must stay without outputs"
-
-    report = read_build_report(tmp_book)
-    assert report["status"] == "ok" and report["sphinx_warnings"] == []
-    assert report["notebooks"]["50_tiny.ipynb"]["status"] == "executed"
-    assert report["notebooks"]["50_tiny.ipynb"]["seconds"] > 0
-
-
-def test_only_reuses_or_leaves_out_the_other_pages(tmp_book, tmp_path):
-    _notebook(tmp_book / "00_introduction.ipynb", "First", "print(profile)")
-    _notebook(tmp_book / "03_networks.ipynb", "Second", "print(profile)")
-    out = tmp_path / "out"
-    html = out / "_build" / "html"
-
-    build_book(profile="smoke", only="intro", book_dir=tmp_book, output_dir=out, progress=False)
-    report = read_build_report(out)
-    assert report["notebooks"]["00_introduction.ipynb"]["status"] == "executed"
-    assert report["notebooks"]["03_networks.ipynb"]["status"] == "skipped"
-    assert (html / "00_introduction.html").is_file()
-    assert not (html / "03_networks.html").exists()
-    assert report["sphinx_warnings"] == []
-    assert not (tmp_book / "_build").exists(), "output_dir must hold the whole build"
-
-    build_book(profile="quick", only="03_", book_dir=tmp_book, output_dir=out, progress=False)
-    report = read_build_report(out)
-    assert report["notebooks"]["00_introduction.ipynb"] == {
+    report = read_build_report(only_book.out)  # then 20_second alone
+    assert report["notebooks"]["10_first.ipynb"] == {
         "status": "reused", "profile": "smoke", "parameters": {"profile": "smoke"}}
-    assert report["notebooks"]["03_networks.ipynb"]["status"] == "executed"
-    assert (html / "00_introduction.html").is_file() and (html / "03_networks.html").is_file()
+    assert report["notebooks"]["20_second.ipynb"]["status"] == "executed"
+    assert (only_book.html / "10_first.html").is_file() and (only_book.html / "20_second.html").is_file()
     assert report["sphinx_warnings"] == []
 
     with pytest.raises(UserError, match="no notebook name contains 'nothing'"):
-        build_book(profile="smoke", only="nothing", book_dir=tmp_book, output_dir=out,
+        build_book(profile="smoke", only="nothing", book_dir=only_book.book, output_dir=tmp_path,
                    progress=False)
 
 
@@ -151,11 +109,20 @@ def test_failing_notebook_stops_the_build_with_one_clear_message(tmp_book):
     assert not (tmp_book / "_build" / "html" / "index.html").exists()
 
 
+@pytest.mark.slow  # five kernels in worker processes, two builds
 def test_side_by_side_pages_fail_cleanly_and_the_last_page_waits(tmp_book):
     """Two pages at a time: after a failure no page starts, the running one finishes, the
-    error names the broken page; an ``after_others`` page runs only after the others."""
+    error names the broken page; an ``after_others`` page runs only after the others.
+    (Books of their own: a planted failure, pages that wait for each other.)"""
     _notebook(tmp_book / "10_broken.ipynb", "Broken", 'raise ValueError("planted failure")')
-    _notebook(tmp_book / "20_slow.ipynb", "Slow", "import time\ntime.sleep(8)")
+    # the slow page is still running when the build records the failure: it waits for that
+    # record (notebooks run in the book folder; the report is its _build/build_report.json)
+    wait_for_failure = ("import pathlib, time\ndeadline = time.time() + 120\n"
+                        "report = pathlib.Path('_build') / 'build_report.json'\n"
+                        "while not (report.exists() and '\"failed\"' in report.read_text()):\n"
+                        "    assert time.time() < deadline, 'the build never recorded the failure'\n"
+                        "    time.sleep(0.1)")
+    _notebook(tmp_book / "20_slow.ipynb", "Slow", wait_for_failure)
     _notebook(tmp_book / "30_never.ipynb", "Never", "x = 3")
     with pytest.raises(UserError, match=r"10_broken\.ipynb .*ValueError: planted failure"):
         build_book(profile="smoke", book_dir=tmp_book, progress=False, jobs=2)
@@ -223,6 +190,8 @@ def test_a_page_does_not_start_beside_the_page_whose_artefacts_it_reads(tmp_path
 
 
 def test_sphinx_warnings_are_recorded(tmp_book):
+    """A book of its own (a page with a planted warning), built without ``output_dir``:
+    the website goes into the book folder's _build/."""
     nb = _notebook(tmp_book / "40_warns.ipynb", "Warns")
     cells = nbformat.read(nb, as_version=4)
     cells.cells.append(nbformat.v4.new_markdown_cell("See {doc}`nowhere`."))
@@ -232,6 +201,7 @@ def test_sphinx_warnings_are_recorded(tmp_book):
     warnings = read_build_report(tmp_book)["sphinx_warnings"]
     assert len(warnings) == 1 and "nowhere" in warnings[0]
     assert warnings[0].startswith(str(tmp_book / "40_warns.ipynb"))  # the source, not the copy
+    assert (tmp_book / "_build" / "html" / "40_warns.html").is_file()  # rendered all the same
 
 
 def test_data_parameter(tmp_path, monkeypatch):
@@ -374,23 +344,34 @@ def test_paper_vs_build_table():
 
 
 # ------------------------------------------------------------------------- end to end
-@pytest.fixture(scope="module")
-def smoke_build(tmp_path_factory, _session_data_dir, smoke_runs):
-    """The real book built with the smoke profile, once for the end-to-end tests, in the
-    session's smoke store (conftest.py): the smoke claims of test_store.py then load the
-    networks and masks the book computed instead of computing them a second time."""
-    out = tmp_path_factory.mktemp("smokebook")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("FM_RUNS_DIR", str(smoke_runs))
-        mp.setenv("FM_DATA_DIR", str(_session_data_dir))
-        index = build_book(profile="smoke", book_dir=BOOK, output_dir=out, progress=False)
-    return out, index
+def test_a_built_page_shows_its_figure_table_and_profile(smoke_book):
+    """A page of the smoke book (the reproduction summary): its figure, its table of the
+    paper's numbers beside the build's, its profile, a link from the landing page; the
+    executed copy records its parameters and the source notebook stays without outputs."""
+    out, index = smoke_book
+    assert index == out / "_build" / "html" / "index.html" and index.is_file()
+    page = (index.parent / "09_reproduction.html").read_text()
+    assert re.search(r'<img[^>]+src="_images/[^"]+\.png"', page), "the figure is missing"
+    assert "<table" in page and "paper (reported)" in page
+    assert re.search(r"built with profile (&#x27;|&#39;|')smoke", page)
+    assert "09_reproduction.html" in index.read_text()  # linked from the landing page
+
+    executed = out / "_build" / "src" / "09_reproduction.ipynb"
+    nb = json.loads(executed.read_text())
+    assert nb["metadata"]["papermill"]["parameters"] == {"profile": "smoke"}
+    assert not [o for o in _outputs(executed) if o["output_type"] == "error"]
+    assert not any(c.get("outputs") for c in nbformat.read(BOOK / "09_reproduction.ipynb", 4).cells
+                   if c.cell_type == "code"), "the source notebook must stay without outputs"
+
+    report = read_build_report(out)
+    assert report["status"] == "ok" and report["sphinx_warnings"] == []
+    assert report["notebooks"]["09_reproduction.ipynb"]["status"] == "executed"
+    assert report["notebooks"]["09_reproduction.ipynb"]["seconds"] > 0
 
 
-@pytest.mark.slow
-def test_full_book_smoke(smoke_build):
+def test_full_book_smoke(smoke_book):
     """Every notebook of the real book runs with the smoke profile and renders."""
-    tmp_path, index = smoke_build
+    tmp_path, index = smoke_book
     notebooks = list_notebooks(BOOK)
     assert notebooks, "the book has no notebooks"
     report = read_build_report(tmp_path)
@@ -422,8 +403,7 @@ def test_full_book_smoke(smoke_build):
     assert re.search(r"train vanilla: +100%", (tmp_path / "_build" / "progress.log").read_text())
 
 
-@pytest.mark.slow
-def test_full_book_smoke_pages_look_right(smoke_build, tmp_path):
+def test_full_book_smoke_pages_look_right(smoke_book, tmp_path):
     """Every built page, rendered headless offline and screenshotted: not blank, no
     Python traceback, no raw TeX, no broken image, nothing fetched remotely, no console
     error, no table wider than the text column at 1280 px."""
@@ -434,7 +414,7 @@ def test_full_book_smoke_pages_look_right(smoke_build, tmp_path):
                   "were not screenshotted")
         print(f"SKIPPED: {reason}")
         pytest.skip(reason)
-    _, index = smoke_build
+    _, index = smoke_book
     problems = {}
     for page in sorted(index.parent.glob("*.html")):
         found = book_check.page_problems(page, png=tmp_path / f"{page.stem}.png")
@@ -517,6 +497,7 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 
 
 @pytest.mark.skipif(__import__("platform").libc_ver()[0] != "glibc", reason="GLIBC_TUNABLES is glibc's")
+@pytest.mark.slow  # two training processes
 def test_kernels_get_a_malloc_that_keeps_freed_memory(monkeypatch):
     """The book's kernels run with MALLOC_TUNABLES, and glibc honours it: the same training
     steps fault in far fewer fresh pages (glibc ignores a misspelt tunable silently, so

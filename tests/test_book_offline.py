@@ -1,63 +1,39 @@
 """The book renders with no network (issue #10): MathJax, fonts, icons and scripts come
 with the website; one citation style; one search bar; the citation files.
 
-A tiny book (the real book's configuration and markdown pages plus one page of
-formulas, no notebooks) is built once through ``fm_core.book.build.build_book``."""
+The checks of a built website read the smoke book, built once per session (conftest.py);
+its introduction holds the formulas."""
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
 import pytest
 import yaml
 
 from fm_core.book import check as book_check
-from fm_core.book.build import build_book, read_build_report
+from fm_core.book.build import read_build_report
 
 REPO = Path(__file__).resolve().parent.parent
 BOOK = REPO / "book"
-MATH = r"""# Formulas
-
-A masked image, inline: $\bar{x} = \mathrm{Re}\,\mathcal{F}^{-1}(M \odot \mathcal{F}x)$.
-
-$$
-\mathcal{L}(M) = \frac{1}{N}\sum_{i=1}^{N} e^{(\Delta L_i)^2} + \lambda \frac{\|M\|_1}{d}
-$$
-
-```{math}
-:label: sparsity
-s(M) = \frac{1}{d}\sum_{k} |M_k|
-```
-
-By {eq}`sparsity`, and after {cite:t}`karantzas2022`.
-"""
+#: the page with formulas (inline, and a displayed equation)
+FORMULAS = "00_introduction.html"
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory) -> Path:
-    """The html folder of the tiny book."""
-    book = tmp_path_factory.mktemp("mathbook") / "book"
-    book.mkdir()
-    for entry in BOOK.iterdir():
-        if entry.is_file() and entry.suffix != ".ipynb":
-            shutil.copy2(entry, book / entry.name)
-    (book / "math.md").write_text(MATH, encoding="utf-8")
-    toc = yaml.safe_load((BOOK / "_toc.yml").read_text())
-    toc["parts"].insert(0, {"caption": "Formulas", "chapters": [{"file": "math"}]})
-    (book / "_toc.yml").write_text(yaml.safe_dump(toc, sort_keys=False))
-    index = build_book(profile="smoke", book_dir=book, progress=False)
-    return index.parent
+@pytest.fixture
+def site(smoke_book) -> Path:
+    """The html folder of the smoke book."""
+    return smoke_book[1].parent
 
 
 def _pages(site: Path) -> list[Path]:
     return sorted(site.glob("*.html"))
 
 
-def test_tiny_book_builds_without_warnings(site):
+def test_the_book_builds_without_warnings(site):
     report = read_build_report(site.parent.parent)
     assert report["status"] == "ok" and report["sphinx_warnings"] == []
-    assert {"index.html", "math.html", "citation.html", "build_report.html"} <= \
+    assert {"index.html", FORMULAS, "citation.html", "build_report.html"} <= \
         {p.name for p in _pages(site)}
 
 
@@ -71,7 +47,7 @@ def test_no_page_fetches_anything_from_the_network(site):
 
 
 def test_mathjax_is_shipped_with_the_site(site):
-    page = (site / "math.html").read_text()
+    page = (site / FORMULAS).read_text()
     scripts = re.findall(r'<script[^>]+src="([^"]*mathjax[^"]*)"', page, re.I)
     assert scripts, "the formula page loads no MathJax"
     for src in scripts:
@@ -85,10 +61,10 @@ def test_mathjax_is_shipped_with_the_site(site):
                     reason="Chromium is not installed (apt-get install chromium): the "
                            "offline rendering of formulas is not checked")
 def test_formulas_render_offline_in_chromium(site, tmp_path):
-    dom = book_check.dump_dom(site / "math.html")
+    dom = book_check.dump_dom(site / FORMULAS)
     assert re.search(r"<mjx-container|MathJax_", dom), "MathJax typeset nothing"
     assert len(re.findall(r"<mjx-container", dom)) >= 3
-    assert book_check.page_problems(site / "math.html", png=tmp_path / "math.png") == []
+    assert book_check.page_problems(site / FORMULAS, png=tmp_path / "formulas.png") == []
 
 
 def test_one_citation_style(site):
@@ -107,7 +83,7 @@ def test_one_citation_style(site):
 
 
 def test_one_search_bar(site):
-    page = (site / "math.html").read_text()
+    page = (site / FORMULAS).read_text()
     header = re.search(r'<header[^>]*id="pst-header".*?</header>', page, re.S)
     assert header is None or "search" not in header.group(0).lower(), \
         "the header shows a second search bar"

@@ -6,50 +6,29 @@ from __future__ import annotations
 import html as htmllib
 import json
 import re
-import shutil
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from fm_core.book.build import build_book, read_build_report
+from fm_core.book.build import read_build_report
 from fm_core.book.render import PLACEHOLDERS, report_page
-
-REPO = Path(__file__).resolve().parent.parent
-BOOK = REPO / "book"
 
 
 def _text(page: Path) -> str:
     return htmllib.unescape(re.sub(r"<[^>]+>", "", page.read_text()))
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    """A book of two tiny notebooks: 10_first executed, then 20_second executed alone
-    (--only) with 10_first reused."""
-    book = tmp_path_factory.mktemp("pagesbook") / "book"
-    book.mkdir()
-    for entry in BOOK.iterdir():
-        if entry.is_file() and entry.suffix != ".ipynb":
-            shutil.copy2(entry, book / entry.name)
-    for name, title in (("10_first", "First"), ("20_second", "Second")):
-        nb = nbformat.v4.new_notebook()
-        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                     "language": "python"}
-        nb.cells = [nbformat.v4.new_markdown_cell(f"# {title}"),
-                    nbformat.v4.new_code_cell('profile = "quick"\ndata = None\narch = None\n'
-                                              'seed = None', metadata={"tags": ["parameters"]}),
-                    nbformat.v4.new_code_cell("print('computed', profile)")]
-        nbformat.write(nb, book / f"{name}.ipynb")
-    build_book(profile="smoke", book_dir=book, progress=False, only="10_")
-    index = build_book(profile="quick", data="synthetic", book_dir=book, progress=False,
-                       only="20_")
-    return book, index.parent
+@pytest.fixture
+def built(only_book):
+    """conftest.py's book of two tiny notebooks: 10_first executed, then 20_second executed
+    alone (--only) with 10_first reused. Its output folder and html folder."""
+    return only_book.out, only_book.html
 
 
 def test_each_page_ends_with_the_command_that_recomputes_it(built):
-    book, html = built
-    executed = nbformat.read(book / "_build" / "src" / "20_second.ipynb", as_version=4)
+    out, html = built
+    executed = nbformat.read(out / "_build" / "src" / "20_second.ipynb", as_version=4)
     note = executed.cells[-1]
     assert note.cell_type == "markdown"
     assert "papermill" in note.source and "-p profile quick -p data synthetic" in note.source
@@ -60,13 +39,13 @@ def test_each_page_ends_with_the_command_that_recomputes_it(built):
     assert "python -m fm_core book --profile quick --data synthetic --only 20_second" in text
     assert "no Binder or Colab" in text
     # reused pages keep their own note (with their own profile), once
-    first = nbformat.read(book / "_build" / "src" / "10_first.ipynb", as_version=4)
+    first = nbformat.read(out / "_build" / "src" / "10_first.ipynb", as_version=4)
     notes = [c for c in first.cells if "fm-rerun-note" in c.get("metadata", {}).get("tags", [])]
     assert len(notes) == 1 and "-p profile smoke" in notes[0].source
 
 
 def test_download_button_gives_the_executed_notebook(built):
-    book, html = built
+    _, html = built
     page = (html / "20_second.html").read_text()
     links = re.findall(r'href="([^"]*_sources/20_second\.ipynb)"', page)
     assert links, "no download button for the notebook"
@@ -78,8 +57,8 @@ def test_download_button_gives_the_executed_notebook(built):
 
 
 def test_build_report_page(built):
-    book, html = built
-    report = read_build_report(book)
+    out, html = built
+    report = read_build_report(out)
     page = html / "build_report.html"
     assert page.is_file(), "the build report page is not in the book"
     assert "build_report.html" in (html / "index.html").read_text(), "not in the toc"

@@ -73,6 +73,9 @@ def test_progress_tail_delivers_every_line(tmp_path):
 
 
 def test_build_prints_progress_and_keeps_it_out_of_the_page(tmp_path, monkeypatch, capsys):
+    """A book of its own, not the smoke book: one page whose stages and output are known
+    line for line, every progress update written (FM_PROGRESS_INTERVAL=0), and the
+    terminal captured."""
     book = tmp_path / "book"
     book.mkdir()
     for entry in BOOK.iterdir():

@@ -117,6 +117,7 @@ def one_and_two(tiny, tmp_path_factory):
     return folder, MaskResult.load(folder / "one.npz"), MaskResult.load(folder / "two.npz"), two
 
 
+@pytest.mark.slow  # torchrun (one_and_two)
 def test_two_ranks_learn_the_masks_of_one_process(one_and_two):
     folder, one, two, proc = one_and_two
     diff = float(np.abs(one.masks - two.masks).max())
@@ -134,6 +135,7 @@ def test_two_ranks_learn_the_masks_of_one_process(one_and_two):
     assert sorted(p.name for p in folder.iterdir()) == ["one.npz", "two.npz"]  # shards and checkpoints gone
 
 
+@pytest.mark.slow  # torchrun (one_and_two)
 def test_fm_merge_rebuilds_the_run_from_its_shards(one_and_two, tmp_path, capsys):
     _, one, _, _ = one_and_two
     world = 3
@@ -219,6 +221,7 @@ def under_torchrun(tiny, tmp_path_factory):
     return folder, proc
 
 
+@pytest.mark.slow  # torchrun (under_torchrun)
 def test_the_store_shards_single_image_masks_by_rank(tiny, under_torchrun, monkeypatch):
     from fm_core.store import pipeline
     from fm_core.profiles import get_profile
@@ -235,6 +238,7 @@ def test_the_store_shards_single_image_masks_by_rank(tiny, under_torchrun, monke
     assert len(stored) == 2 and all(".rank" not in n and ".partial" not in n for n in stored), stored
 
 
+@pytest.mark.slow  # torchrun (under_torchrun)
 def test_data_parallel_training_keeps_the_ranks_equal_and_rank_0_writes(tiny, under_torchrun):
     from fm_core.nets import training
     from fm_core.data import load_dataset

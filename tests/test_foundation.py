@@ -199,6 +199,7 @@ def _tiny_profile(**kw):
     return get_profile("smoke", n_train=240, n_val=120, epochs=2, width=0.125, **kw)
 
 
+@pytest.mark.slow  # two trainings
 def test_training_is_deterministic():
     cfg = _tiny_profile()
     ds = load_dataset("synthetic", 32, n_train=cfg.n_train, n_val=cfg.n_val)
@@ -290,6 +291,7 @@ def test_cli_refuses_pickle_model(tmp_path, capsys):
     assert "must never run" not in captured.out
 
 
+@pytest.mark.slow  # a training process
 def test_cli_trains_on_a_new_npz(tmp_path):
     """`train --data my.npz --out m.pt` on a user's file it has never seen, in a
     separate process (as a user would run it)."""

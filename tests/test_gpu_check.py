@@ -16,6 +16,7 @@ from fm_core.utils import resolve_device
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.slow  # the script trains and learns masks in processes
 def test_gpu_check_script_tiny_writes_rates_and_a_projection(tmp_path):
     out = tmp_path / "gpu_check.json"
     run = subprocess.run(["bash", str(ROOT / "scripts" / "gpu_check.sh"), "--tiny", "--device", "cpu", "--out", str(out)],

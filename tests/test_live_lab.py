@@ -3,9 +3,11 @@ a real Jupyter server, as JupyterLab runs it, and JupyterLab itself opened in Ch
 
 Each server is a subprocess of this interpreter (the environment that `make` built, where
 `make lab` runs), bound to 127.0.0.1 on a free port with a random token, serving a copy of
-book/, with its own artefact store (``FM_RUNS_DIR``) and its own Jupyter config, data and
-runtime folders. It is stopped whatever happens: its kernel deleted through the API first,
-then the server terminated by its pid (killed if it does not stop)."""
+book/, with its own artefact store (``FM_RUNS_DIR``; the explorer's tests use the session's
+smoke store, so its networks and masks are computed once) and its own Jupyter config, data
+and runtime folders. It is stopped whatever happens: its kernel deleted through the API
+first, then the server terminated by its pid (killed if it does not stop). Every test here
+starts a server, so all are ``slow``."""
 from __future__ import annotations
 
 import base64
@@ -32,6 +34,7 @@ from fm_core.book import check as book_check
 pytest.importorskip("jupyter_server", reason="JupyterLab is not installed (requirements-lab.txt)")
 websocket = pytest.importorskip("websocket", reason="websocket-client is not installed "
                                                     "(requirements-lab.txt)")
+pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parent.parent
 BOOK = REPO / "book"
@@ -78,13 +81,15 @@ class Server:
 
 
 @contextlib.contextmanager
-def jupyter(module: str, tmp_path: Path, options: list[str] = (), ready_timeout: float = 90):
-    """A running ``python -m <module>`` server (jupyter_server or jupyterlab)."""
+def jupyter(module: str, tmp_path: Path, options: list[str] = (), ready_timeout: float = 90,
+            runs: Path | None = None):
+    """A running ``python -m <module>`` server (jupyter_server or jupyterlab); its kernels'
+    artefact store is ``runs`` (default: a new one in ``tmp_path``)."""
     root = tmp_path / "book"
     if not root.exists():
         shutil.copytree(BOOK, root, ignore=shutil.ignore_patterns("_build", "_executed"))
     home = tmp_path / "jupyter-home"
-    env = dict(os.environ, FM_RUNS_DIR=str(tmp_path / "runs"), PYTHONPATH=str(REPO),
+    env = dict(os.environ, FM_RUNS_DIR=str(runs or tmp_path / "runs"), PYTHONPATH=str(REPO),
                JUPYTER_CONFIG_DIR=str(home / "config"), JUPYTER_DATA_DIR=str(home / "data"),
                JUPYTER_RUNTIME_DIR=str(home / "runtime"), IPYTHONDIR=str(home / "ipython"),
                OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
@@ -260,10 +265,10 @@ def test_jupyterlab_opens_a_book_page_in_chromium(tmp_path):
     assert "Kernel started" in log, f"the lab did not open {PAGE} (no kernel started):\n{log}"
 
 
-def test_the_explorer_redraws_in_a_live_kernel_when_a_control_changes(tmp_path):
+def test_the_explorer_redraws_in_a_live_kernel_when_a_control_changes(tmp_path, smoke_runs):
     """book/13_explorer.ipynb with its widgets, through a live server's kernel: the page
-    runs, and setting the lambda control learns and draws that lambda's mask."""
-    with jupyter("jupyter_server", tmp_path, lab_offline_options()) as server:
+    runs, and setting the lambda control learns (or loads) and draws that lambda's mask."""
+    with jupyter("jupyter_server", tmp_path, lab_offline_options(), runs=smoke_runs) as server:
         kernel = server.api("kernels", method="POST", body={"name": "python3"})
         channel = KernelChannel(server, kernel["id"])
         try:
@@ -301,7 +306,7 @@ def _devtools_page(port: int, timeout: float = 60):
 @pytest.mark.skipif(shutil.which("chromium") is None,
                     reason="Chromium is not installed (apt-get install chromium): the explorer is not "
                            "run in a browser")
-def test_the_explorer_runs_in_jupyterlab_in_a_browser(tmp_path):
+def test_the_explorer_runs_in_jupyterlab_in_a_browser(tmp_path, smoke_runs):
     """JupyterLab in headless Chromium opens 13_explorer.ipynb, runs all its cells (the
     lab's own Run All command), and shows the explorer's controls and its drawn row."""
     page_file = tmp_path / "book" / "13_explorer.ipynb"
@@ -311,7 +316,8 @@ def test_the_explorer_runs_in_jupyterlab_in_a_browser(tmp_path):
     tagged.source = tagged.source.replace('profile = "quick"', 'profile = "smoke"')
     nbformat.write(nb, page_file)
     png, port = tmp_path / "explorer.png", _free_port()
-    with jupyter("jupyterlab", tmp_path, [*lab_offline_options(), "--LabApp.expose_app_in_browser=True"]) as server:
+    with jupyter("jupyterlab", tmp_path, [*lab_offline_options(), "--LabApp.expose_app_in_browser=True"],
+                 runs=smoke_runs) as server:
         profile = tmp_path / "chromium-profile"
         chrome = subprocess.Popen(
             [shutil.which("chromium"), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",

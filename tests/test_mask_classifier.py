@@ -144,6 +144,7 @@ def test_wilson_interval_known_values():
         mask_classifier.wilson_interval(0, 0)
 
 
+@pytest.mark.slow  # UMAP compiles its numba code first
 def test_umap_embedding_shape_and_determinism():
     features = np.random.default_rng(4).normal(size=(40, 5))
     a = mask_classifier.umap_embedding(features, n_neighbors=20, seed=0)

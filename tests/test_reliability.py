@@ -98,6 +98,7 @@ def trained(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow  # four training processes (trained)
 def test_training_killed_with_sigkill_resumes_to_the_same_weights(trained):
     assert trained["epochs_done_at_kill"] < 3, "the checkpoint was already complete"
     assert "resuming from" in trained["rerun_stdout"]
@@ -107,10 +108,12 @@ def test_training_killed_with_sigkill_resumes_to_the_same_weights(trained):
     assert meta(trained["a"]) == meta(trained["killed"])
 
 
+@pytest.mark.slow  # four training processes (trained)
 def test_the_same_train_command_twice_gives_the_same_weights(trained):
     assert _same_state(_state(trained["a"]), _state(trained["b"]))
 
 
+@pytest.mark.slow  # four training processes (trained)
 def test_the_same_image_masks_command_twice_gives_the_same_arrays(trained, tmp_path):
     outs = [tmp_path / "m1.npz", tmp_path / "m2.npz"]
     for out in outs:
@@ -288,7 +291,7 @@ def test_fm_runs_verify_reports_every_problem(tmp_path, capsys, monkeypatch):
 
 # ----------------------------------------------------------------------------- locking
 _RACE = textwrap.dedent("""
-    import hashlib, os, sys, time
+    import hashlib, os, sys
     from fm_core.store import pipeline
     from fm_core.profiles import get_profile
     marker = sys.argv[1]
@@ -298,8 +301,8 @@ _RACE = textwrap.dedent("""
             fh.write(f"{os.getpid()}\\n")
         return real(*args, **kwargs)
     pipeline.train_network = counted
-    while time.time() < float(sys.argv[2]):  # start together
-        time.sleep(0.005)
+    print("ready", flush=True)  # torch imported: start together, when told
+    sys.stdin.readline()
     cfg = get_profile("smoke", n_train=240, n_val=120, epochs=1, width=0.125, pgd_steps=2)
     model = pipeline.get_network(cfg, "vanilla", progress=False)
     digest = hashlib.sha256(b"".join(v.numpy().tobytes() for v in model.state_dict().values()))
@@ -307,13 +310,21 @@ _RACE = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow  # two training processes
 def test_two_processes_racing_for_a_network_train_it_once(tmp_path):
     env = dict(ENV, FM_RUNS_DIR=str(tmp_path / "runs"), FM_DATA_DIR=os.environ["FM_DATA_DIR"])
     load_dataset("synthetic", 32)  # generate the shared data once, before the race
     marker = tmp_path / "trained"
-    start_at = str(time.time() + 8)  # both interpreters have imported torch by then
-    procs = [subprocess.Popen([sys.executable, "-c", _RACE, str(marker), start_at], env=env,
+    procs = [subprocess.Popen([sys.executable, "-c", _RACE, str(marker)], env=env, stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    for p in procs:  # "ready": it has imported torch
+        p.stdout.readline()
+    for p in procs:  # both ready: start them together
+        try:
+            p.stdin.write("go\n")
+            p.stdin.flush()
+        except BrokenPipeError:  # it died: its return code and stderr say why, below
+            pass
     outs = [p.communicate(timeout=300) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], [err[-2000:] for _, err in outs]
     assert len(marker.read_text().splitlines()) == 1, "the network was trained twice"

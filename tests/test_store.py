@@ -176,6 +176,7 @@ def _image_masks_cmd(model, out):
             "--out", str(out)]
 
 
+@pytest.mark.slow  # three mask processes, one killed
 def test_image_masks_killed_half_way_resume_to_the_same_masks(tiny_model_file, tmp_path):
     env = dict(os.environ, OMP_NUM_THREADS="1")
     full = tmp_path / "full.npz"
