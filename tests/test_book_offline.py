@@ -141,4 +141,8 @@ def test_overflowing_tables_are_found(tmp_path):
                     "</article></main></body></html>")
     found = book_check.overflowing_tables(page)
     assert len(found) == 1 and "a long column header number 0" in found[0], found
+    # page_problems measures them in the run that reads the page's text
+    problems = book_check.page_problems(page, table_width=1280)
+    assert problems == [f"table wider than the text column at 1280 px: {found[0]}"], problems
+    assert book_check.page_problems(page) == []
     assert not list(tmp_path.glob(".fm-measure-*")), "the measuring copy must be removed"

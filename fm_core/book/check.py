@@ -114,11 +114,15 @@ CONSOLE_LINE = re.compile(r':CONSOLE(?:\(\d+\)|:\d+)\] "(?P<message>.*)", source
 CONSOLE_ERROR = re.compile(r"Uncaught|\bError\b|Failed to load")
 
 
-def dump_dom(page: str | os.PathLike, timeout: float = 120, console: list | None = None) -> str:
-    """The page's DOM after its scripts ran (MathJax included), network cut off. With a
-    ``console`` list, the page's console errors (uncaught exceptions, errors, failed
-    loads) are appended to it as "message (source)"."""
-    proc = _chromium(["--enable-logging=stderr", "--v=0", "--dump-dom", Path(page).resolve().as_uri()], timeout)
+def dump_dom(page: str | os.PathLike, timeout: float = 120, console: list | None = None,
+             window: str | None = None) -> str:
+    """The page's DOM after its scripts ran (MathJax included), network cut off, in a
+    window of ``window`` ("width,height") pixels if given. With a ``console`` list, the
+    page's console errors (uncaught exceptions, errors, failed loads) are appended to it
+    as "message (source)"."""
+    size = [f"--window-size={window}"] if window else []
+    proc = _chromium([*size, "--enable-logging=stderr", "--v=0", "--dump-dom", Path(page).resolve().as_uri()],
+                     timeout)
     if proc.returncode != 0 or "<html" not in proc.stdout.lower():
         raise RuntimeError(f"chromium --dump-dom failed ({proc.returncode}): "
                            f"{proc.stderr.strip()[-500:]}")
@@ -164,19 +168,25 @@ def overflowing_tables(page: str | os.PathLike, width: int = 1280, timeout: floa
     ``width`` pixels wide (their hidden columns need a scroll bar): "<table width> >
     <column width>: <first headers>" each. Measured by Chromium on a copy of the page,
     written beside it (so its styles load) and removed afterwards."""
+    return _measured_dom(Path(page), width, timeout)[1]
+
+
+def _measured_dom(page: Path, width: int, timeout: float, console: list | None = None) -> tuple[str, list[str]]:
+    """One Chromium run over a copy of the page with :data:`_MEASURE_TABLES` appended: the
+    DOM after its scripts ran (console errors appended to ``console``, as
+    :func:`dump_dom` does) and the tables wider than the text column."""
     import json
-    page = Path(page)
-    html = page.read_text(encoding="utf-8")
     probe = page.with_name(f".fm-measure-{page.name}")
-    probe.write_text(html.replace("</body>", _MEASURE_TABLES + "</body>"), encoding="utf-8")
+    probe.write_text(page.read_text(encoding="utf-8").replace("</body>", _MEASURE_TABLES + "</body>"),
+                     encoding="utf-8")
     try:
-        proc = _chromium([f"--window-size={width},2000", "--dump-dom", probe.resolve().as_uri()], timeout)
+        dom = dump_dom(probe, timeout, console, window=f"{width},2000")
     finally:
         probe.unlink(missing_ok=True)
-    match = re.search(r'data-fm-overflow="([^"]*)"', proc.stdout)
+    match = re.search(r'data-fm-overflow="([^"]*)"', dom)
     if match is None:
-        raise RuntimeError(f"chromium did not measure the tables of {page.name}: {proc.stderr.strip()[-300:]}")
-    return json.loads(unescape(match[1]))
+        raise RuntimeError(f"chromium did not measure the tables of {page.name}")
+    return dom, json.loads(unescape(match[1]))
 
 
 def dominant_colour_fraction(png: str | os.PathLike) -> float:
@@ -203,12 +213,14 @@ def missing_images(page: str | os.PathLike, html: str | None = None) -> list[str
 
 
 def page_problems(page: str | os.PathLike, png: str | os.PathLike | None = None,
-                  blank_fraction: float = 0.995) -> list[str]:
+                  blank_fraction: float = 0.995, table_width: int | None = None) -> list[str]:
     """What is wrong with a rendered page, as a reader would see it: a blank screenshot
     (``blank_fraction`` of its pixels one colour), a Python traceback in its text, raw
     TeX left by MathJax, a broken image link, an asset fetched from the network, an
     error in the browser's console.
-    With ``png``, the page is screenshotted there (Chromium needed)."""
+    With ``png``, the page is screenshotted there (Chromium needed). With
+    ``table_width``, tables wider than the text column in a window that wide are problems
+    too (:func:`overflowing_tables`), measured in the same Chromium run as the text."""
     page = Path(page)
     problems = []
     source = page.read_text(encoding="utf-8")
@@ -218,7 +230,12 @@ def page_problems(page: str | os.PathLike, png: str | os.PathLike | None = None,
         text = " ".join(_parse(source).text)
     else:
         console: list[str] = []
-        text = " ".join(_parse(dump_dom(page, console=console)).text)
+        if table_width is None:
+            dom = dump_dom(page, console=console)
+        else:
+            dom, wide = _measured_dom(page, table_width, 120, console)
+            problems += [f"table wider than the text column at {table_width} px: {t}" for t in wide]
+        text = " ".join(_parse(dom).text)
         problems += [f"console error: {line}" for line in console]
         for match in RAW_TEX.finditer(text):
             start = max(0, match.start() - 40)
