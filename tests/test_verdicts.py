@@ -8,6 +8,7 @@ import math
 from dataclasses import asdict
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from fm_core.book import headline, seed_spread
@@ -153,3 +154,23 @@ def test_verdicts_are_plain_data():
     assert asdict(verdict) == {"repeats": True, "not_repeating": ()}
     with pytest.raises(AttributeError):
         verdict.repeats = False  # frozen: a verdict is a result, not a state
+
+
+def test_a_foreign_networks_mask_is_judged_by_the_books_lines():
+    """Page 16: a mask that costs more than page 04's slack does not keep the accuracy, and
+    the cues it finds are those page 08's AUROC line counts."""
+    from types import SimpleNamespace
+
+    from fm_core.pages import any_network, dataset_masks, ground_truth as gt
+
+    mask = np.zeros((8, 8))
+    mask[1, 2] = 1.0
+    truth = {"low": np.zeros((8, 8), bool), "high": np.zeros((8, 8), bool)}
+    truth["low"][1, 2], truth["high"][4, 4] = True, True
+    slack = dataset_masks.ACCURACY_SLACK / 100
+    kept = any_network.judge_own_mask(SimpleNamespace(accuracy_before=0.9, accuracy_after=0.9 - slack / 2), mask, truth)
+    lost = any_network.judge_own_mask(SimpleNamespace(accuracy_before=0.9, accuracy_after=0.8), mask, truth)
+    assert kept.keeps_accuracy and not lost.keeps_accuracy and lost.cost_points == 10.0
+    assert kept.finds == ("low",) and kept.auroc["low"] >= gt.RANKS_WELL > kept.auroc["high"]
+    assert "does not keep" in any_network.own_mask_prose(lost, 0.2)
+    assert any_network.judge_own_mask(SimpleNamespace(accuracy_before=1, accuracy_after=1), mask).auroc == {}
