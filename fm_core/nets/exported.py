@@ -2,7 +2,7 @@
 command line: it needs none of the owner's code, and it is loaded without unpickling.
 
 A ``.pt2`` holds the graph as JSON and the weights as raw bytes, but ``torch.export.load``
-falls back to ``torch.load(weights_only=False)`` (code on loading) for entries the file
+falls back to an unpickling load with ``weights_only=False`` (code on loading) for entries the file
 marks as pickled, for custom objects, and for sample inputs that a safe load refuses.
 :func:`load_exported` therefore opens the archive first and refuses any such entry,
 with one line, before torch reads it. Three lines make such a file (README)::
