@@ -84,8 +84,12 @@ def _first_line(exc: BaseException) -> str:
 
 def _read_split(root: Path, train: bool) -> tuple[np.ndarray, np.ndarray]:
     """One split's uint8 images (N, 28, 28) and int64 labels (N,), read by torchvision and
-    checked here: torchvision reads leniently (``strict=False``) and checks neither the
-    label count nor the label values, and its errors are bare assertions or reshapes."""
+    checked here. torchvision (0.2x, ``read_sn3_pascalvincent_tensor`` with ``strict=False``)
+    names no file and misses much: a truncated file or a wrong magic number is a bare
+    ``RuntimeError`` from a reshape ("shape [...] is invalid for input of size ..."), an
+    ``AssertionError`` or a ``KeyError`` (unknown type byte); an empty file a ``ValueError``
+    from ``int(b'', 16)``; wrong image dimensions, a label count that differs from the image
+    count and labels outside 0..9 are accepted as they are. Hence the header check first."""
     from torchvision.datasets import FashionMNIST  # looked up at call time: tests replace files, not it
 
     prefix = "train" if train else "t10k"
@@ -306,7 +310,8 @@ def _resize(x: np.ndarray, size: int) -> np.ndarray:
 def _cache_path(data_folder: Path, size: int, seed: int) -> Path:
     raw = raw_folder(data_folder)
     files = [(name, st.st_size, st.st_mtime_ns) for name in FILES for st in [os.stat(raw / name)]]
-    key = stable_hash({"v": _CACHE_VERSION, "size": size, "seed": seed, "files": files}, length=10)
+    key = stable_hash({"v": _CACHE_VERSION, "size": size, "seed": seed, "n": [N_TRAIN, N_VAL], "files": files},
+                      length=10)
     return data_folder / f"fashion-mnist-{size}-s{seed}-{key}.npz"
 
 
