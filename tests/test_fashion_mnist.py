@@ -358,3 +358,21 @@ def test_the_real_files_give_the_papers_split_sizes_of_clothing(tmp_path, monkey
     # clothing on a black ground: a mid-dark mean, a bright maximum, the padding black
     assert 0.2 < ds.mean < 0.4 and 0.25 < ds.std < 0.45
     assert float(ds.x_train.max()) == 1.0 and float(ds.x_train[..., :2, :].max()) == 0.0
+
+
+def test_only_the_raw_files_are_read_never_a_legacy_processed_file(folder):
+    """torchvision would read FashionMNIST/processed/*.pt (torch.load) before the checked raw files."""
+    write_raw(folder)
+    processed = folder / "FashionMNIST" / "processed"
+    processed.mkdir()
+    for name in ("training.pt", "test.pt"):
+        (processed / name).write_bytes(b"not a tensor file")
+    assert len(load_dataset("fashion-mnist").y_train) == SMALL_N["N_TRAIN"]
+
+
+def test_the_name_is_a_name_for_the_book_even_beside_a_file_of_that_name(tmp_path, monkeypatch):
+    from fm_core.book.build import data_parameter
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "fashion-mnist").write_text("")
+    assert data_parameter("fashion-mnist") == "fashion-mnist"

@@ -90,8 +90,6 @@ def _read_split(root: Path, train: bool) -> tuple[np.ndarray, np.ndarray]:
     ``AssertionError`` or a ``KeyError`` (unknown type byte); an empty file a ``ValueError``
     from ``int(b'', 16)``; wrong image dimensions, a label count that differs from the image
     count and labels outside 0..9 are accepted as they are. Hence the header check first."""
-    from torchvision.datasets import FashionMNIST  # looked up at call time: tests replace files, not it
-
     prefix = "train" if train else "t10k"
     images, labels = raw_folder(root) / f"{prefix}-images-idx3-ubyte", raw_folder(root) / f"{prefix}-labels-idx1-ubyte"
     for path in (images, labels):
@@ -102,7 +100,7 @@ def _read_split(root: Path, train: bool) -> tuple[np.ndarray, np.ndarray]:
     _check_header(images, ndim=3)
     _check_header(labels, ndim=1)
     try:
-        ds = FashionMNIST(str(root), train=train, download=False)
+        ds = _raw_reader()(str(root), train=train, download=False)
     except KeyboardInterrupt:
         raise
     except Exception as exc:  # noqa: BLE001 - AssertionError, RuntimeError (view), ValueError, TypeError
@@ -115,6 +113,23 @@ def _read_split(root: Path, train: bool) -> tuple[np.ndarray, np.ndarray]:
     if len(y) and (y.min() < 0 or y.max() > 9):
         raise _damaged(labels, f"labels {int(y.min())}..{int(y.max())}, expected 0..9")
     return x.astype(np.uint8, copy=False), y.astype(np.int64)
+
+
+def _raw_reader():
+    """torchvision's ``FashionMNIST`` reading only the raw IDX files: when a legacy
+    ``FashionMNIST/processed/{training,test}.pt`` exists it would read those instead
+    (``torch.load``), data we never checked; this subclass never does."""
+    from torchvision.datasets import FashionMNIST
+
+    class RawFashionMNIST(FashionMNIST):
+        def _check_legacy_exist(self):
+            return False
+
+        @property
+        def raw_folder(self) -> str:  # torchvision names the folder after the class
+            return os.path.join(self.root, FOLDER, "raw")
+
+    return RawFashionMNIST
 
 
 def _check_header(path: Path, ndim: int) -> None:
