@@ -6,8 +6,11 @@ a small generated IDX fixture in the real format; and one end-to-end load of the
 from __future__ import annotations
 
 import gzip
+import hashlib
+import io
 import subprocess
 import urllib.error
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +49,7 @@ def fixture_arrays(seed: int = 7) -> dict[str, np.ndarray]:
 
 
 FIXTURE = {name: idx_bytes(a) for name, a in fixture_arrays().items()}
+ORIGINAL_DOWNLOAD = fm._torchvision_download
 
 
 def write_debian(folder: Path, files: dict[str, bytes] = FIXTURE) -> Path:
@@ -81,6 +85,7 @@ def folder(tmp_path, monkeypatch):
     monkeypatch.setattr(fm.shutil, "which", lambda name: None)
     monkeypatch.setattr(fm.subprocess, "run", never("subprocess.run"))
     monkeypatch.setattr(fm, "_torchvision_download", never("torchvision's download"))
+    monkeypatch.setattr(fm, "_network_available", lambda *a, **k: True)  # the download itself is faked
     for name, value in SMALL_N.items():
         monkeypatch.setattr(fm, name, value)
     return data
@@ -209,6 +214,38 @@ def test_the_download_comes_last_and_is_moved_into_place(folder, monkeypatch, tm
     assert fm.socket.getdefaulttimeout() is None  # restored
 
 
+class FakeMirror:
+    """Stands in for urllib.request.urlopen: serves the fixture's files gzipped by name."""
+
+    def __init__(self):
+        self.bodies = {f"{name}.gz": gzip.compress(body, mtime=0) for name, body in FIXTURE.items()}
+        self.served = []
+
+    def __call__(self, request, *args, **kwargs):
+        url = request.full_url if hasattr(request, "full_url") else request
+        body = self.bodies[url.rsplit("/", 1)[-1]]
+        if request.get_header("Method") != "HEAD":  # torchvision's redirect probe is a HEAD
+            self.served.append(url.rsplit("/", 1)[-1])
+        response = io.BytesIO(body)
+        response.url, response.length = url, len(body)
+        return response
+
+
+def test_torchvisions_real_download_code_lands_the_files(folder, monkeypatch):
+    """torchvision's own download (its MD5 check and gunzip) with the network faked."""
+    from torchvision.datasets import FashionMNIST
+
+    mirror = FakeMirror()
+    monkeypatch.setattr(urllib.request, "urlopen", mirror)
+    monkeypatch.setattr(FashionMNIST, "resources",
+                        [(name, hashlib.md5(body).hexdigest()) for name, body in mirror.bodies.items()])
+    monkeypatch.setattr(fm, "_torchvision_download", ORIGINAL_DOWNLOAD)
+    raw = fm.get_fashion_mnist(log=quiet)
+    assert sorted(mirror.served) == sorted(mirror.bodies)
+    assert {p.name: p.read_bytes() for p in raw.iterdir()} == FIXTURE  # the .gz stayed in the staging folder
+    assert not (folder / "FashionMNIST.download").exists()
+
+
 def test_nothing_works_is_one_line_with_exit_2(folder, monkeypatch, capsys):
     def offline(staging):
         raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
@@ -222,6 +259,14 @@ def test_nothing_works_is_one_line_with_exit_2(folder, monkeypatch, capsys):
     assert str((folder / "FashionMNIST" / "raw").resolve()) in captured.err
     assert "Temporary failure in name resolution" in captured.out  # the download's reason, said on the way
     assert not (folder / "FashionMNIST" / "raw" / "train-images-idx3-ubyte").exists()
+    assert not (folder / "FashionMNIST.download").exists()
+
+
+def test_an_unreachable_server_is_not_waited_for(folder, monkeypatch, capsys):
+    monkeypatch.setattr(fm, "_network_available", lambda *a, **k: False)  # never reaches the download
+    assert main(["data", "--get", "fashion-mnist"]) == 2
+    captured = capsys.readouterr()
+    assert "no network access" in captured.out and captured.err.startswith("error: Fashion-MNIST not found")
 
 
 def test_cli_get_says_where_the_files_came_from_and_how_to_use_them(folder, monkeypatch, tmp_path, capsys):
@@ -361,7 +406,7 @@ def test_the_real_files_give_the_papers_split_sizes_of_clothing(tmp_path, monkey
 
 
 def test_only_the_raw_files_are_read_never_a_legacy_processed_file(folder):
-    """torchvision would read FashionMNIST/processed/*.pt (torch.load) before the checked raw files."""
+    """torchvision would read FashionMNIST/processed/*.pt (torch's loader) before the checked raw files."""
     write_raw(folder)
     processed = folder / "FashionMNIST" / "processed"
     processed.mkdir()

@@ -28,12 +28,14 @@ import socket
 import subprocess
 import zlib
 from pathlib import Path
+from urllib.parse import urlparse
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from .dataset import Dataset, from_arrays
+from .files import _network_available
 from fm_core.errors import UserError
 from fm_core.paths import data_dir
 from fm_core.utils import atomic_path, load_npz, save_npz_atomic, stable_hash
@@ -118,7 +120,7 @@ def _read_split(root: Path, train: bool) -> tuple[np.ndarray, np.ndarray]:
 def _raw_reader():
     """torchvision's ``FashionMNIST`` reading only the raw IDX files: when a legacy
     ``FashionMNIST/processed/{training,test}.pt`` exists it would read those instead
-    (``torch.load``), data we never checked; this subclass never does."""
+    (with torch's pickle-based loader), data we never checked; this subclass never does."""
     from torchvision.datasets import FashionMNIST
 
     class RawFashionMNIST(FashionMNIST):
@@ -188,7 +190,8 @@ def _from_debian(data_folder: Path, source: Path | None = None) -> bool:
     raw = raw_folder(data_folder)
     for src, name in zip(gz, FILES):
         try:
-            with atomic_path(raw / name) as tmp, gzip.open(src, "rb") as fin, open(tmp, "wb") as fout:
+            # the source opened first: a file we cannot read is not the data folder's fault
+            with gzip.open(src, "rb") as fin, atomic_path(raw / name) as tmp, open(tmp, "wb") as fout:
                 shutil.copyfileobj(fin, fout, 1 << 20)
         except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
             print(f"{src}: not a whole gzip file ({_first_line(exc)}); skipping the Debian package's files")
@@ -225,6 +228,14 @@ def _apt_install() -> bool:
     return _run(["apt-get", "update", "-q"]) and _run(install)
 
 
+def _download_server() -> tuple[str, int]:
+    """Host and port of torchvision's Fashion-MNIST mirror (its table, so they never drift)."""
+    from torchvision.datasets import FashionMNIST
+
+    url = urlparse(FashionMNIST.mirrors[0])
+    return url.hostname or "", url.port or (443 if url.scheme == "https" else 80)
+
+
 def _torchvision_download(staging: Path) -> None:
     """torchvision's download (MD5-checked, gunzipped) into ``staging/FashionMNIST/raw/``."""
     from torchvision.datasets import FashionMNIST  # looked up at call time: tests replace it
@@ -236,7 +247,15 @@ def _download(data_folder: Path) -> bool:
     """torchvision's download in ``<data>/FashionMNIST.download/``, behind a socket timeout;
     the four files are moved into the raw folder once all are there and read. False (with
     the reason printed) when it fails: an offline machine is the usual case."""
+    host, port = _download_server()
+    # A DNS lookup ignores socket timeouts: without this probe (bounded in a thread) an
+    # offline machine could hang here instead of reaching the one-line error.
+    if not _network_available(host, port):
+        print(f"torchvision's download skipped: {host} does not answer (no network access)")
+        return False
     staging = data_folder / (FOLDER + STAGING_SUFFIX)
+    # What an interrupted run left is dropped: torchvision would take files there as done.
+    shutil.rmtree(staging, ignore_errors=True)
     previous_timeout = socket.getdefaulttimeout()
     socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
     try:
@@ -245,17 +264,23 @@ def _download(data_folder: Path) -> bool:
     except KeyboardInterrupt:
         raise
     except Exception as exc:  # noqa: BLE001 - urllib, http, MD5 and gzip errors all mean: no download
-        print(f"torchvision's download failed ({_first_line(exc)})")
+        # torchvision's message spans lines ("Error downloading ...:", "Tried <url>, got:", why)
+        print(f"torchvision's download failed ({' '.join(str(exc).split())[:240] or type(exc).__name__})")
+        shutil.rmtree(staging, ignore_errors=True)
         return False
     finally:
         socket.setdefaulttimeout(previous_timeout)
     if not _readable(staging):
         print("torchvision's download did not produce four readable files")
+        shutil.rmtree(staging, ignore_errors=True)
         return False
     raw = raw_folder(data_folder)
-    raw.mkdir(parents=True, exist_ok=True)
-    for name in FILES:
-        os.replace(raw_folder(staging) / name, raw / name)
+    for name in FILES:  # each a rename within the data folder: whole files only
+        try:
+            raw.mkdir(parents=True, exist_ok=True)
+            os.replace(raw_folder(staging) / name, raw / name)
+        except OSError as exc:
+            raise UserError(f"cannot move {name} into {raw}: {exc.strerror or exc}") from None
     shutil.rmtree(staging, ignore_errors=True)
     return _readable(data_folder)
 
