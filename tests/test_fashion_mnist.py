@@ -269,6 +269,15 @@ def test_an_unreachable_server_is_not_waited_for(folder, monkeypatch, capsys):
     assert "no network access" in captured.out and captured.err.startswith("error: Fashion-MNIST not found")
 
 
+def test_damaged_files_and_no_fresh_copy_say_so(folder, monkeypatch, capsys):
+    raw = write_raw(folder)
+    (raw / "t10k-labels-idx1-ubyte").write_bytes(b"")
+    monkeypatch.setattr(fm, "_network_available", lambda *a, **k: False)
+    assert main(["data", "--get", "fashion-mnist"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{raw.resolve()} is damaged and no fresh copy was found" in err
+
+
 def test_cli_get_says_where_the_files_came_from_and_how_to_use_them(folder, monkeypatch, tmp_path, capsys):
     monkeypatch.setattr(fm, "DEBIAN_DIR", write_debian(tmp_path / "debian"))
     assert main(["data", "--get", "fashion-mnist"]) == 0

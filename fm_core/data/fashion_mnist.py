@@ -181,9 +181,12 @@ def _download(data_folder: Path) -> bool:
     return _readable(data_folder)
 
 
-def not_found(data_folder: Path) -> UserError:
+def not_found(data_folder: Path, damaged: bool = False) -> UserError:
+    """How to get the files, in one line; ``damaged``: the data folder holds them, unreadable."""
+    what = (f"Fashion-MNIST in {raw_folder(data_folder.resolve())} is damaged and no fresh copy was found"
+            if damaged else "Fashion-MNIST not found")
     return UserError(
-        f"Fashion-MNIST not found: install Debian's package {DEBIAN_PACKAGE} (sudo apt-get install "
+        f"{what}: install Debian's package {DEBIAN_PACKAGE} (sudo apt-get install "
         f"{DEBIAN_PACKAGE}) and run `{GET_COMMAND}`, or put the four IDX files ({', '.join(FILES)}, "
         f"un-gzipped) in {raw_folder(data_folder.resolve())}/")
 
@@ -197,6 +200,7 @@ def get_fashion_mnist(data_folder: Path | None = None, log=print) -> Path:
     if _readable(data_folder):
         log(f"Fashion-MNIST is already in {raw}; nothing to fetch")
         return raw
+    damaged = files_present(data_folder)  # there, but unreadable: a fresh copy replaces them
     if _from_debian(data_folder):
         log(f"Fashion-MNIST copied from {DEBIAN_DIR} (Debian's {DEBIAN_PACKAGE}) into {raw}")
         return raw
@@ -209,7 +213,7 @@ def get_fashion_mnist(data_folder: Path | None = None, log=print) -> Path:
     if _download(data_folder):
         log(f"Fashion-MNIST downloaded by torchvision into {raw}")
         return raw
-    raise not_found(data_folder)
+    raise not_found(data_folder, damaged)
 
 
 # --------------------------------------------------------------------------- the data set
