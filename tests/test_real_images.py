@@ -230,3 +230,109 @@ def test_breaking_multiple_on_a_tiny_network(trained):
     assert all(a >= 10.0 for m, a in out["accuracy"].items() if m < out["multiple"])
     direct = accuracy(model, pgd_attack(model, x, y, EPS / 2 * out["multiple"], steps=10, seed=0), y)
     assert out["accuracy"][out["multiple"]] == round(100 * direct, 2)
+
+
+# --------------------------------------------------------------------- the verdicts
+def test_the_agreement_line_on_crafted_rows():
+    from fm_core.pages import real_images as ri
+
+    seeds, regimes = [1, 2, 3], ["vanilla", "adversarial", "scale", "translate", "rotate"]
+
+    def rows(preference):  # low share rises with the regime's index; behaviour as given
+        return {r: {str(s): {"low share": 0.1 * i + 0.01 * s, "low preference": preference(i, s)} for s in seeds}
+                for i, r in enumerate(regimes)}
+
+    same = ri.agreement(rows(lambda i, s: 10.0 * i + s), seeds, regimes)
+    assert same["rho"] == pytest.approx(1.0) and same["points"] == 15 and same["rho per seed sd"] == 0.0
+    verdict = ri.judge_mask_behaviour(same)
+    assert verdict.agree and verdict.rho_per_seed_mean == pytest.approx(1.0)
+    reverse = ri.agreement(rows(lambda i, s: -10.0 * i - s), seeds, regimes)
+    assert reverse["rho"] == pytest.approx(-1.0) and not ri.judge_mask_behaviour(reverse).agree
+    at = {"rho per seed mean": 0.0, "rho per seed sd": 0.0}
+    assert ri.judge_mask_behaviour({"rho": ri.AGREEMENT_LINE, **at}).agree
+    assert not ri.judge_mask_behaviour({"rho": ri.AGREEMENT_LINE - 1e-9, **at}).agree
+    assert not ri.judge_mask_behaviour({"rho": float("nan"), **at}).agree
+
+
+def test_the_robust_low_verdict_per_seed():
+    from fm_core.pages import real_images as ri
+
+    def rows(adv_share, adv_pref):
+        return {"vanilla": {str(s): {"low share": 0.5, "low preference": 0.0} for s in (1, 2)},
+                "adversarial": {"1": {"low share": adv_share[0], "low preference": adv_pref[0]},
+                                "2": {"low share": adv_share[1], "low preference": adv_pref[1]}}}
+
+    v = ri.judge_robust_low(rows((0.6, 0.7), (5.0, 1.0)), [1, 2])
+    assert v.by_mask == (True, True) and v.by_mask_all and v.by_behaviour_all
+    assert v.mask_gap == pytest.approx((0.1, 0.2)) and v.behaviour_gap == (5.0, 1.0)
+    v = ri.judge_robust_low(rows((0.6, 0.5), (5.0, -1.0)), [1, 2])  # equal is not larger
+    assert v.by_mask == (True, False) and not v.by_mask_all
+    assert v.by_behaviour == (True, False) and not v.by_behaviour_all
+
+
+def test_the_robust_verdict_on_both_sides_of_its_lines():
+    from fm_core.nets.evaluation import CHANCE_MARGIN
+    from fm_core.pages import real_images as ri
+
+    ok = ri.judge_robust({"PGD, %": 60.0, "APGD, %": 60.0 - ri.ROBUST_GAP}, 5)
+    assert ok.robust and not ok.gradient_masking_suspected and ok.above_chance
+    masked = ri.judge_robust({"PGD, %": 60.0, "APGD, %": 60.0 - ri.ROBUST_GAP - 0.01}, 5)
+    assert masked.gradient_masking_suspected and not masked.robust
+    chance = 100 * (1 / 5 + CHANCE_MARGIN)
+    low = ri.judge_robust({"PGD, %": chance, "APGD, %": chance}, 5)
+    assert not low.above_chance and not low.robust and not low.gradient_masking_suspected
+    assert ri.judge_robust({"PGD, %": chance + 1, "APGD, %": chance + 1}, 5).robust
+
+
+# ------------------------------------------------- the page module through the store
+@pytest.fixture
+def tiny_smoke():
+    from fm_core.profiles import get_profile
+
+    return get_profile("smoke").replace(n_train=60, n_val=40, epochs=1, dmask_max_steps=4, dmask_window=2,
+                                        dmask_batch_size=8, bands=4)
+
+
+def test_the_page_module_computes_once_and_reads_the_store_after(tiny_smoke, monkeypatch):
+    from fm_core.pages import real_images as ri
+    from fm_core.store import pipeline
+
+    cfg = tiny_smoke
+    seeds = ri.seeds_for(cfg)
+    assert seeds == [cfg.seed, cfg.seed + 1000, cfg.seed + 2000]
+    masks = ri.mask_behaviour(cfg, seeds, progress=False)
+    acts = ri.behaviour(cfg, seeds, progress=False)
+    robust, eps = ri.robustness(cfg, progress=False), ri.eps_choice(cfg, progress=False)
+    n_score = len(pipeline.score_half(cfg)[1])
+    for regime in ri.REGIMES:
+        for s in seeds:
+            row = acts["networks"][regime][str(s)]
+            assert len(row["low"]) == len(row["high"]) == len(row["radii"]) == cfg.bands
+            assert len(row["band ablation"]["removed"]) == cfg.bands
+            assert row["low"][-1] == row["band ablation"]["clean"]  # the last edge keeps every bin
+            m = masks["networks"][regime][str(s)]
+            assert 0 <= m["low share"] <= 1 and len(m["radii"]) == len(m["profile"])
+            at = row["at median radius"]
+            assert m["low preference"] == pytest.approx(at["low"][0] - at["high"][0])
+            assert all(round(a * n_score / 100) * 100 / n_score == pytest.approx(a, abs=0.01) for a in row["low"])
+    verdict = masks[ri.VERDICT_KEY]
+    assert masks["points"] == 15 and verdict["mask_behaviour"]["agree"] == (masks["rho"] >= ri.AGREEMENT_LINE)
+    assert len(verdict["robust_low"]["by_mask"]) == 3
+    for regime in ("vanilla", "adversarial"):
+        assert robust[regime]["APGD, %"] <= robust[regime]["clean, %"]
+    assert set(robust[ri.VERDICT_KEY]) == {"apgd_gap", "gradient_masking_suspected", "above_chance", "robust"}
+    assert eps["paper eps_pixel"] == pytest.approx(ri.attack_strength.paper_eps_pixel(pipeline.get_dataset(cfg).std))
+    assert eps["breaking multiple"] is None or eps["accuracy by multiple"][f"{eps['breaking multiple']:g}"] < 10
+    stored = pipeline.load_results(cfg)
+    assert {ri.BEHAVIOUR, ri.MASKS, ri.ROBUSTNESS, ri.EPS_CHOICE} <= set(stored)
+
+    def no_more(*args, **kwargs):
+        raise AssertionError("a second call computed again")
+
+    for name in ("get_network", "get_dataset_mask", "train_network"):
+        monkeypatch.setattr(pipeline, name, no_more)
+    assert ri.mask_behaviour(cfg, seeds, progress=False) == masks
+    assert ri.behaviour(cfg, seeds, progress=False) == acts
+    assert ri.robustness(cfg, progress=False) == robust and ri.eps_choice(cfg, progress=False) == eps
+    with pytest.raises(AssertionError, match="computed again"):  # other seeds: computed, not read
+        ri.behaviour(cfg, seeds[:1], progress=False)

@@ -10,6 +10,8 @@ networks use lower frequencies) on real images.
   the same filters over *rings* (the L2 radius |k|), so that they line up with the radial
   bands and profiles of :mod:`fm_core.science.analysis`. DC belongs to the low-pass
   image and the high-pass image has none (its mean is 0), as in Yin et al.
+- :func:`median_radius`, :func:`low_share`: where "low" ends, fixed by the grid alone, and
+  the share of a mask's mass below it (to hold a mask against behaviour);
 - :func:`filtered_accuracy`: accuracy on low- and high-pass images against the radius.
 - :func:`band_ablation`: accuracy with one radial band removed, one pass per band: the
   ring ablation of Abello et al. (2021), "Dissecting the high-frequency bias in
@@ -31,6 +33,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from fm_core.fourier import symmetric_part
 from fm_core.nets.evaluation import accuracy
 from .analysis import radial_bands
 from .experiments import pct
@@ -52,6 +55,27 @@ def low_pass_mask(height: int, width: int, radius: float) -> np.ndarray:
     """(H, W) bool: the bins with |k| <= ``radius`` (DC always among them). Symmetric under
     k -> -k, so the filtered image of a real image is real."""
     return frequency_radius(height, width) <= radius + RADIUS_TOLERANCE
+
+
+def median_radius(size: int) -> float:
+    """The radius that splits the size x size frequency plane's bins into two halves of
+    equal count (the median of the bins' |k|; with ties at the median, the low side holds
+    the tied bins). Where "low" ends when a mask's share and a network's preference are
+    compared (:func:`low_share`; :mod:`fm_core.pages.real_images`): a rule fixed by the
+    grid alone, before any result, so that no radius is chosen for the answer it gives."""
+    return float(np.median(frequency_radius(size, size)))
+
+
+def low_share(mask: np.ndarray, radius: float) -> float:
+    """The share of a mask's mass at |k| <= ``radius``: sum of its symmetric part (the
+    filter a mask applies to real images, :func:`fm_core.fourier.symmetric_part`) there over
+    its sum everywhere; NaN for an all-zero mask. A mask that keeps every bin alike has the
+    share of bins on the low side (one half at :func:`median_radius`)."""
+    sym = symmetric_part(np.asarray(mask, dtype=float))
+    total = float(sym.sum())
+    if total <= 0:
+        return float("nan")
+    return float(sym[low_pass_mask(*sym.shape[-2:], radius)].sum()) / total
 
 
 def _filtered(x: torch.Tensor, keep: np.ndarray) -> torch.Tensor:
