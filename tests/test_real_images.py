@@ -104,6 +104,28 @@ def test_band_edges_are_the_outer_edges_of_the_radial_bands():
             assert (radius[bands[b]] <= edges[b] + 1e-9).all()
 
 
+@pytest.mark.parametrize("size", [7, 8, 32])
+def test_the_median_radius_halves_the_bins(size):
+    radius, r_star = filtering.frequency_radius(size, size), filtering.median_radius(size)
+    half = size * size / 2
+    assert (radius <= r_star).sum() >= half and (radius < r_star).sum() <= half
+
+
+def test_low_share_of_a_mask():
+    size = 8
+    r_star, low = filtering.median_radius(size), filtering.low_pass_mask(size, size, filtering.median_radius(size))
+    assert filtering.low_share(np.ones((size, size)), r_star) == low.mean()  # a flat mask: the bins' share
+    assert filtering.low_share(low.astype(float), r_star) == 1.0
+    assert filtering.low_share((~low).astype(float), r_star) == 0.0
+    assert math.isnan(filtering.low_share(np.zeros((size, size)), r_star))
+    one_sided = np.zeros((size, size))
+    one_sided[1, 2] = 1.0  # only k, not -k: the filter applied is half of it at both, the same share
+    mirror = np.roll(one_sided[::-1, ::-1], 1, axis=(0, 1))
+    assert mirror[-1, -2] == 1.0 and filtering.low_share(one_sided, r_star) == filtering.low_share(mirror, r_star)
+    one_sided[3, 3] = 1.0  # a high bin (radius 4.2) beside the low one: half the mass
+    assert filtering.low_share(one_sided, r_star) == 0.5
+
+
 # --------------------------------------------------- behaviour of a known network
 def test_filtered_accuracy_steps_at_the_one_frequency_the_network_reads():
     model, (x, y) = one_frequency_network(), wave_images()

@@ -112,8 +112,9 @@ def band_edges(size: int, n_bands: int) -> list[float]:
 def filtered_accuracy(model, x: torch.Tensor, y, radii: Sequence[float]) -> dict:
     """Accuracy (%) of ``model`` on low- and on high-pass images of (x, y) at each radius:
     ``{"radii": [...], "low": [...], "high": [...]}``. A network that uses low frequencies
-    keeps its accuracy on low-pass images down to small radii; Yin et al. (2019) found
-    naturally trained networks accurate on high-pass images that people cannot read."""
+    keeps its accuracy on low-pass images down to small radii; Yin et al. (2019) report
+    naturally trained networks well above chance on high-pass images that look grey. The
+    pages pass the outer edges of the profile's radial bands (:func:`band_edges`)."""
     radii = [float(r) for r in radii]
     return {"radii": radii,
             "low": [pct(accuracy(model, low_pass(x, r), y)) for r in radii],
