@@ -358,3 +358,22 @@ def test_the_page_module_computes_once_and_reads_the_store_after(tiny_smoke, mon
     assert ri.robustness(cfg, progress=False) == robust and ri.eps_choice(cfg, progress=False) == eps
     with pytest.raises(AssertionError, match="computed again"):  # other seeds: computed, not read
         ri.behaviour(cfg, seeds[:1], progress=False)
+
+
+def test_breaking_multiple_of_a_linear_network_is_its_closed_form():
+    """For a linear network the strongest L-inf attack moves every pixel by eps along the
+    sign of the weights (the corner of the ball); PGD with steps x eps/8 >= 2 eps reaches it
+    from any random start. So the accuracy at each multiple is known without PGD."""
+    model, (x, y) = one_frequency_network(), wave_images(n=64)
+    toward_wrong = (1 - 2 * y).float()[:, None, None, None] * torch.sign(wave())  # class 1 reads +wave
+
+    def corner_accuracy(eps):
+        return round(100 * accuracy(model, (x + eps * toward_wrong).clamp(0, 1), y), 2)
+
+    eps, multiples = 0.004, (1, 2, 3, 4, 6, 8)
+    expected = [corner_accuracy(eps * m) for m in multiples]
+    assert expected[0] > 10.0 and expected[-1] < 10.0 and expected == sorted(expected, reverse=True)
+    out = attack_strength.breaking_multiple(model, x, y, eps, multiples, below=10.0, steps=20)
+    first = next(m for m, a in zip(multiples, expected) if a < 10.0)
+    assert out["multiple"] == first
+    assert out["accuracy"] == {m: a for m, a in zip(multiples, expected) if m <= first}
