@@ -7,9 +7,6 @@ in, numbers out; nothing here reads or writes the artefact store (:mod:`fm_core.
 - :mod:`~fm_core.science.reversal`: the adversarial reversal experiment;
 - :mod:`~fm_core.science.mask_classifier`: can masks be told apart by class;
 - :mod:`~fm_core.science.cue_analysis`: the cue world's questions, by behaviour and by masks;
-- :mod:`~fm_core.science.filtering`: behaviour on low-, high-pass and ring-ablated images;
-- :mod:`~fm_core.science.attack_strength`: the eps rule and the attack strength, chosen
-  without any mask;
 - :mod:`~fm_core.science.paper`: the numbers the paper reported (cited, never computed).
 
 Nothing is imported here: each module loads only what it needs, and scipy.stats and
