@@ -40,10 +40,48 @@ BEHAVIOUR, MASKS, ROBUSTNESS, EPS_CHOICE = ("real_images_behaviour", "real_image
 # fm_core.book.seed_spread.SPREAD_SEEDS draw them: 5 regimes x 3 seeds = 15 networks
 EXTRA_SEEDS = 2
 
+# ------------------------------------------------------------- which data, which eps
+# The data set of the paper's pages (01-07, 09) per profile: the small profiles run them on
+# Fashion-MNIST's first five classes (real images at the small profiles' size, installed
+# offline); the paper profile keeps its own data, Imagenette. Other profiles: their own data.
+REAL_DATA = {"smoke": "fashion-mnist", "quick": "fashion-mnist", "paper": "imagenette"}
+# Cheaper settings on real images per profile, for time (the book's time is the issue's hard
+# limit): smoke only proves that the pages run, so its networks see fewer images for fewer
+# epochs; quick trains as the cue world's networks do (same sizes, same epochs)
+REAL_CHEAPER = {"smoke": {"n_train": 1000, "epochs": 3}, "quick": {}}
+# The extra seeds of the behaviour sections train cheaper still (said on the pages, as the
+# stability page says of its own extra seeds): fewer images, fewer epochs
+EXTRA_SEEDS_CHEAPER = {"smoke": {"n_train": 500, "epochs": 2}, "quick": {"n_train": 1500, "epochs": 5}}
+
+
+def real_images_cfg(cfg: Profile) -> Profile:
+    """``cfg`` on the real images of its profile (:data:`REAL_DATA`), with its cheaper
+    settings (:data:`REAL_CHEAPER`) and the paper's eps carried over by the data's pixel std
+    (:func:`fm_core.science.attack_strength.paper_eps_pixel`). A profile whose own data are
+    these real images (the paper profile) comes back unchanged."""
+    data = REAL_DATA.get(cfg.name, cfg.data)
+    if data == cfg.data:
+        return cfg
+    real = cfg.replace(data=data, **REAL_CHEAPER.get(cfg.name, {}))
+    return real.replace(eps_pixel=attack_strength.paper_eps_pixel(pipeline.get_dataset(real).std))
+
 
 def seeds_for(cfg: Profile) -> list[int]:
     """The profile's seed and :data:`EXTRA_SEEDS` more, ``cfg.seed + 1000 k``."""
     return [cfg.seed + 1000 * k for k in range(EXTRA_SEEDS + 1)]
+
+
+def seed_variant(cfg: Profile, seed: int) -> Profile:
+    """``cfg`` itself at its own seed; at an extra seed, that seed in the cheaper setting of
+    :data:`EXTRA_SEEDS_CHEAPER` (when the profile has one)."""
+    if seed == cfg.seed:
+        return cfg
+    return cfg.replace(seed=seed, **EXTRA_SEEDS_CHEAPER.get(cfg.name, {}))
+
+
+def extra_seeds_setting(cfg: Profile) -> dict:
+    """The settings the extra seeds change (empty: the profile's own)."""
+    return dict(EXTRA_SEEDS_CHEAPER.get(cfg.name, {}))
 
 
 def _plain(values):
@@ -82,7 +120,7 @@ def behaviour(cfg: Profile, seeds=None, regimes=REGIMES, progress: bool = True) 
     def compute():
         out = {r: {} for r in regimes}
         for regime, seed in _pairs(regimes, seeds, "filtered images", progress):
-            variant = cfg.replace(seed=seed)
+            variant = seed_variant(cfg, seed)
             net, (x, y) = pipeline.get_network(variant, regime, progress), pipeline.score_half(variant)
             out[regime][str(seed)] = {
                 **filtering.filtered_accuracy(net, x, y, radii),
@@ -91,7 +129,8 @@ def behaviour(cfg: Profile, seeds=None, regimes=REGIMES, progress: bool = True) 
         return {"networks": out}
 
     return _cached(cfg, BEHAVIOUR, {"seeds": seeds, "regimes": list(regimes), "radii": radii,
-                                    "median radius": r_star, "bands": cfg.bands}, compute)
+                                    "median radius": r_star, "bands": cfg.bands,
+                                    "extra seeds": extra_seeds_setting(cfg)}, compute)
 
 
 # --------------------------------------------------------------- mask vs behaviour
@@ -109,7 +148,7 @@ def mask_behaviour(cfg: Profile, seeds=None, regimes=REGIMES, progress: bool = T
         acts = behaviour(cfg, seeds, regimes, progress)["networks"]
         rows = {r: {} for r in regimes}
         for regime, seed in _pairs(regimes, seeds, "dataset masks", progress):
-            mask = pipeline.get_dataset_mask(cfg.replace(seed=seed), regime, progress=progress)
+            mask = pipeline.get_dataset_mask(seed_variant(cfg, seed), regime, progress=progress)
             radii, profile = analysis.radial_profile(mask.mask)
             at = acts[regime][str(seed)]["at median radius"]
             rows[regime][str(seed)] = {"radii": radii.tolist(), "profile": profile.tolist(),
@@ -122,7 +161,8 @@ def mask_behaviour(cfg: Profile, seeds=None, regimes=REGIMES, progress: bool = T
             values[VERDICT_KEY]["robust_low"] = asdict(judge_robust_low(rows, seeds))
         return values
 
-    return _cached(cfg, MASKS, {"seeds": seeds, "regimes": list(regimes), "median radius": r_star}, compute)
+    return _cached(cfg, MASKS, {"seeds": seeds, "regimes": list(regimes), "median radius": r_star,
+                                "extra seeds": extra_seeds_setting(cfg)}, compute)
 
 
 def agreement(rows: dict, seeds, regimes) -> dict:
