@@ -60,13 +60,13 @@ def headline_values(cfg: Profile) -> dict:
             flat[prefix] = float(value)
 
     walk("", pipeline.load_results(cfg))
-    real = _real_images_results(cfg)
+    real = real_images_results(cfg)
     if real:  # the paper's pages on real images, under the data set's name
         walk(real_images_cfg(cfg).data, real)
     return flat
 
 
-def _real_images_results(cfg: Profile) -> dict:
+def real_images_results(cfg: Profile) -> dict:
     """The results of ``cfg``'s real-image configuration (:func:`real_images_cfg`) when it
     is not ``cfg`` itself; empty when none were stored (the real images then stay unread)."""
     data = REAL_DATA.get(cfg.name, cfg.data)
