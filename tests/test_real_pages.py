@@ -149,3 +149,10 @@ def test_the_figure_sentences_come_from_the_numbers():
                            "adversarial": {"31": {"low share": 0.6, "low preference": 60.0, "mask converged": False}}}}
     assert "vanilla < adversarial" in real_notes.scatter_takeaway(values)
     assert real_notes.convergence_count(values) == "1 of the 2 dataset masks converged; not: adversarial (seed 31)."
+
+
+def test_readme_shows_the_real_images_tables_when_the_expected_file_has_them():
+    row = {"standard": 91.0, "masked": 90.0, "pgd": 20.0, "mask_mean": 0.3}
+    values = {f"fashion-mnist.table1.vanilla.{k}": x for k, x in row.items()}
+    block = headline.readme_block({"profile": "quick", "values": values})
+    assert "The paper's tables on fashion-mnist" in block and "| N vanilla | 91.00% |" in block
