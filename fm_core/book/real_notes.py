@@ -57,7 +57,7 @@ def extra_seeds_note(cfg: Profile) -> str:
     """How the behaviour sections' extra seeds are trained (their cheaper setting)."""
     seeds = real_images.seeds_for(cfg)
     cheaper = real_images.extra_seeds_setting(cfg)
-    setting = ", ".join(f"{v} {k.replace('n_train', 'training images')}" for k, v in cheaper.items())
+    setting = ", ".join(f"{v} {SETTING_NAMES.get(k, k)}" for k, v in cheaper.items())
     return (f"Seeds {', '.join(str(s) for s in seeds)}: the first is the page's own networks; "
             + (f"the others are **extra seeds, {setting}** (cheaper, so that the book keeps its time)."
                if cheaper else "the others are trained as the first."))
@@ -178,11 +178,15 @@ def convergence_count(values: dict) -> str:
             + (f"; not: {', '.join(late)}." if late else "."))
 
 
+SETTING_NAMES = {"n_train": "training images", "n_val": "validation images", "epochs": "epochs",
+                 "dmask_max_steps": "dataset-mask steps"}
+
+
 def cheaper_note(cfg: Profile, cues: Profile) -> str:
     """Which settings the real-image networks change from the profile's (for time), if any."""
     changed = {k: v for k, v in real_images.REAL_CHEAPER.get(cfg.name, {}).items() if getattr(cues, k) != v}
     if not changed:
         return ""
-    said = ", ".join(f"{k.replace('n_train', 'training images')} {v} (the profile's {getattr(cues, k)})"
+    said = ", ".join(f"{SETTING_NAMES.get(k, k)} {v} (the profile's {'all' if getattr(cues, k) is None else getattr(cues, k)})"
                      for k, v in changed.items())
     return f"On real images this profile trains cheaper, for the book's time: {said}."
