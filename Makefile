@@ -24,11 +24,16 @@ $(STAMP): pyproject.toml requirements-lab.txt
 	$(PY) -m ipykernel install --sys-prefix --name fourier-masks --display-name "Fourier Masks (.venv)"
 	touch $(STAMP)
 
+# Both first obtain Fashion-MNIST (the data set fashion-mnist) in data/FashionMNIST/raw/:
+# kept if readable, else Debian's package, apt-get (as root), torchvision's download; a
+# machine where none works stops there with one line (fm_core/data/fashion_mnist.py).
 book: $(STAMP)
+	$(PY) -m fm_core data --get fashion-mnist
 	$(PY) -m fm_core book --profile $(PROFILE)
 
 # every test, as CI runs them; test-fast leaves out those marked slow (tests/conftest.py)
 test: $(STAMP)
+	$(PY) -m fm_core data --get fashion-mnist
 	$(PY) -m pytest -q -ra
 
 test-fast: $(STAMP)

@@ -10,6 +10,10 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
+# The data sets known by name (all grayscale); any other --data is a path. Here, not in
+# fm_core.data, so that the book builder can tell names from paths without importing torch.
+DATA_NAMES = ("synthetic", "imagenette", "fashion-mnist")
+
 # The paper's grayscale Imagenette normalisation (authors' code: mean 0.449, std 0.226).
 IMAGENETTE_MEAN, IMAGENETTE_STD = 0.449, 0.226
 

@@ -54,7 +54,7 @@ from .run import execute_all
 from .render import BUILD, fill_report_page, render, write_report_page
 from .toc import EXTRA_PART_CAPTION, make_toc, toc_parts, write_toc
 from fm_core.errors import UserError
-from fm_core.paths import REPO_ROOT
+from fm_core.paths import DATA_NAMES, REPO_ROOT
 from .report import format_seconds
 
 __all__ = ["build_book", "list_notebooks", "make_toc", "read_build_report", "data_parameter",
@@ -83,10 +83,10 @@ def _say(message: str, progress: bool) -> None:
 def data_parameter(data: str | os.PathLike) -> str:
     """``data`` as the notebooks should see it: a path that exists relative to the
     current directory is made absolute (the notebooks run in the book folder); a name
-    (``synthetic``, ``imagenette``) is passed as it is."""
+    (``synthetic``, ``imagenette``, ``fashion-mnist``: ``DATA_NAMES``) is passed as it is."""
     text = str(data)
     path = Path(text).expanduser()
-    if text not in ("synthetic", "imagenette") and path.exists():
+    if text not in DATA_NAMES and path.exists():
         return str(path.resolve())
     return text
 

@@ -42,9 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
     device = _option("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N")
 
     p = sub.add_parser("data", help="describe a data set; --show writes a PNG overview; "
-                                    "--get imagenette downloads the paper's data")
-    p.add_argument("--get", choices=["imagenette"],
-                   help="download into the data folder ($FM_DATA_DIR, default data/), resumable")
+                                    "--get imagenette downloads the paper's data, --get fashion-mnist "
+                                    "obtains Fashion-MNIST")
+    p.add_argument("--get", choices=["imagenette", "fashion-mnist"],
+                   help="obtain into the data folder ($FM_DATA_DIR, default data/): imagenette by download "
+                        "(resumable), fashion-mnist from the folder, Debian's package or torchvision's download")
     p.add_argument("--data", default="synthetic")
     p.add_argument("--size", type=int, default=32)
     p.add_argument("--seed", type=int, default=0)

@@ -15,7 +15,13 @@ from .arguments import _load_for_model, _out_path
 def cmd_data(args) -> None:
     from fm_core.data import load_dataset
 
-    if args.get:  # only "imagenette" so far; argparse's choices refuse the rest
+    if args.get == "fashion-mnist":
+        from fm_core.data.fashion_mnist import get_fashion_mnist
+
+        get_fashion_mnist()
+        print("use it with --data fashion-mnist (e.g. fm book --data fashion-mnist)")
+        return
+    if args.get:  # "imagenette"; argparse's choices refuse the rest
         from fm_core.data.imagenette_download import get_imagenette
 
         get_imagenette()

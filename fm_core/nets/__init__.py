@@ -4,6 +4,7 @@
   (``build_model``, ``MaskedClassifier``, ``freeze``, ``save_model``, ``load_model``);
 - :mod:`~fm_core.nets.training`: the paper's five regimes (``train_network``);
 - :mod:`~fm_core.nets.attacks`: PGD through torchattacks (``pgd_attack``, ``make_pgd``);
+  :mod:`~fm_core.nets.apgd`: APGD, to check a robust network's PGD accuracy (``apgd_attack``);
 - :mod:`~fm_core.nets.evaluation`: predictions, accuracies and losses, optionally through
   a mask (``predict``, ``accuracy``, ``loss_and_accuracy``);
 - :mod:`~fm_core.nets.distributed`: more than one process (``Ranks``, ``DataParallel``);

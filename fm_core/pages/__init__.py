@@ -15,9 +15,12 @@ Shared by several pages (:data:`SHARED`), not pages themselves:
 - :mod:`~fm_core.pages.common`: the paper's networks and dataset masks through the store,
   the masks' convergence line and the seed margin of a verdict;
 - :mod:`~fm_core.pages.cue_conditions`: the cue world's conditions and one network's row
-  (pages 04, 10, 11, 14; the book's headline and explorer).
+  (pages 04, 10, 11, 14; the book's headline and explorer);
+- :mod:`~fm_core.pages.real_images`: the paper's claim where no cue is planted (any data
+  set): behaviour on filtered images against the masks' low share over three seeds,
+  robustness checked by APGD, and the eps that breaks the vanilla network.
 
 Nothing is imported here: a page loads only what it uses.
 """
 
-SHARED = ("common", "cue_conditions")
+SHARED = ("common", "cue_conditions", "real_images")

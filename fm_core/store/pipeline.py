@@ -29,6 +29,7 @@ from fm_core.science import cue_analysis, experiments, reversal
 from fm_core.data.dataset import Dataset
 from fm_core.masks.result import MaskResult
 from fm_core.nets.models import MaskedClassifier, freeze, load_model, save_model
+from fm_core.paths import DATA_NAMES
 from fm_core.profiles import Profile
 from fm_core.nets.training import check_regime, train_network
 from fm_core.utils import default_device, load_npz, save_json_atomic, save_npz_atomic
@@ -62,7 +63,7 @@ def _settings(cfg: Profile, fields: tuple, **extra) -> dict:
     """The profile's ``fields``, the data's identity and ``extra``."""
     settings = {f: getattr(cfg, f) for f in fields}
     path = Path(str(cfg.data)).expanduser()
-    if cfg.data not in ("synthetic", "imagenette") and path.exists():  # a user's file: its identity
+    if cfg.data not in DATA_NAMES and path.exists():  # a user's file: its identity
         stat = path.stat()
         settings.update(data_path=str(path.resolve()), data_bytes=stat.st_size, data_mtime=int(stat.st_mtime))
     settings.update(extra)

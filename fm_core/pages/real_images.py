@@ -1,0 +1,256 @@
+"""The paper's claim on real images, where no cue is planted: do adversarially trained
+networks use lower frequencies than vanilla ones? Judged two ways that need no truth, by
+**behaviour** (accuracy on low-, high-pass and ring-ablated images,
+:mod:`fm_core.science.filtering`) and by the **mask** (the share of the dataset mask's mass
+at low frequencies), and by whether the two agree; beside them, whether the adversarial
+network is robust at all (PGD checked by APGD) and which eps breaks the vanilla network.
+
+Shared by the pages that judge a data set without planted truth (any data set: the cue
+world, Fashion-MNIST, Imagenette), not a page itself. Every function works through the
+store (networks and masks from :mod:`fm_core.store.pipeline`, three network seeds as the
+stability page and ``fm spread`` draw them) and stores its numbers with their verdict
+under :data:`~fm_core.pages.common.VERDICT_KEY`; a second call reads them back
+(:func:`_cached`). Behaviour and every judgement use the held-out *score* half of the
+validation images; the masks were learned on the *fit* half.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from fm_core.nets.apgd import apgd_attack
+from fm_core.nets.attacks import pgd_attack
+from fm_core.nets.evaluation import accuracy, near_chance
+from fm_core.profiles import REGIMES, Profile
+from fm_core.science import analysis, attack_strength, filtering
+from fm_core.science.cue_analysis import rank_correlation
+from fm_core.science.experiments import pct
+from fm_core.store import pipeline
+from fm_core.utils import progress_bar
+from .common import VERDICT_KEY
+
+# The stored results' names (runs/<profile>/results/<name>.json)
+BEHAVIOUR, MASKS, ROBUSTNESS, EPS_CHOICE = ("real_images_behaviour", "real_images_masks",
+                                            "real_images_robustness", "real_images_eps")
+
+# Two more network seeds beside the profile's (cfg.seed + 1000 k), as pages/stability.py and
+# fm_core.book.seed_spread.SPREAD_SEEDS draw them: 5 regimes x 3 seeds = 15 networks
+EXTRA_SEEDS = 2
+
+
+def seeds_for(cfg: Profile) -> list[int]:
+    """The profile's seed and :data:`EXTRA_SEEDS` more, ``cfg.seed + 1000 k``."""
+    return [cfg.seed + 1000 * k for k in range(EXTRA_SEEDS + 1)]
+
+
+def _plain(values):
+    """``values`` as the store gives them back (JSON: tuples as lists, keys as strings), so
+    that a computed and a stored result look alike."""
+    return json.loads(json.dumps(values, default=str))
+
+
+def _cached(cfg: Profile, name: str, inputs: dict, compute) -> dict:
+    """The stored result ``name`` when it was made by this configuration and code
+    (:func:`fm_core.store.pipeline.load_results`) from the same ``inputs`` (seeds,
+    regimes, ...); else ``compute()``, stored with its inputs."""
+    inputs = _plain(inputs)
+    stored = pipeline.load_results(cfg).get(name)
+    if stored is not None and stored.get("inputs") == inputs:
+        return stored
+    values = _plain({"inputs": inputs, **compute()})
+    pipeline.save_result(cfg, name, values)
+    return values
+
+
+def _pairs(regimes, seeds, desc: str, progress: bool):
+    return progress_bar([(r, s) for r in regimes for s in seeds], progress=progress, desc=desc, unit="network")
+
+
+# ------------------------------------------------------------------------ behaviour
+def behaviour(cfg: Profile, seeds=None, regimes=REGIMES, progress: bool = True) -> dict:
+    """Per regime and seed (``["networks"][regime][str(seed)]``), on the score half: the
+    filtered-accuracy curves at the outer edges of the profile's ``bands`` radial bands
+    (``radii``, ``low``, ``high``, %), the same at the median radius (``at median
+    radius``: where :func:`mask_behaviour` compares) and the band ablation
+    (``band ablation``: ``clean``, ``edges``, ``removed`` per band, %)."""
+    seeds = seeds_for(cfg) if seeds is None else list(seeds)
+    radii, r_star = filtering.band_edges(cfg.size, cfg.bands), filtering.median_radius(cfg.size)
+
+    def compute():
+        out = {r: {} for r in regimes}
+        for regime, seed in _pairs(regimes, seeds, "filtered images", progress):
+            variant = cfg.replace(seed=seed)
+            net, (x, y) = pipeline.get_network(variant, regime, progress), pipeline.score_half(variant)
+            out[regime][str(seed)] = {
+                **filtering.filtered_accuracy(net, x, y, radii),
+                "at median radius": filtering.filtered_accuracy(net, x, y, [r_star]),
+                "band ablation": filtering.band_ablation(net, x, y, cfg.bands)}
+        return {"networks": out}
+
+    return _cached(cfg, BEHAVIOUR, {"seeds": seeds, "regimes": list(regimes), "radii": radii,
+                                    "median radius": r_star, "bands": cfg.bands}, compute)
+
+
+# --------------------------------------------------------------- mask vs behaviour
+def mask_behaviour(cfg: Profile, seeds=None, regimes=REGIMES, progress: bool = True) -> dict:
+    """Per regime and seed: the dataset mask's radial profile (``radii``, ``profile``), its
+    **low share** at the median radius r* (:func:`fm_core.science.filtering.low_share`)
+    and the network's **low preference** there (low-pass minus high-pass accuracy at r*,
+    points; from :func:`behaviour`). Then Spearman's rho between the two over all regimes
+    x seeds, and per seed over the regimes (mean and SD over seeds), with the verdicts
+    :func:`judge_mask_behaviour` and :func:`judge_robust_low`."""
+    seeds = seeds_for(cfg) if seeds is None else list(seeds)
+    r_star = filtering.median_radius(cfg.size)
+
+    def compute():
+        acts = behaviour(cfg, seeds, regimes, progress)["networks"]
+        rows = {r: {} for r in regimes}
+        for regime, seed in _pairs(regimes, seeds, "dataset masks", progress):
+            mask = pipeline.get_dataset_mask(cfg.replace(seed=seed), regime, progress=progress)
+            radii, profile = analysis.radial_profile(mask.mask)
+            at = acts[regime][str(seed)]["at median radius"]
+            rows[regime][str(seed)] = {"radii": radii.tolist(), "profile": profile.tolist(),
+                                       "low share": filtering.low_share(mask.mask, r_star),
+                                       "low preference": at["low"][0] - at["high"][0],
+                                       "mask converged": bool(mask.converged[0])}
+        values = {"median radius": r_star, "networks": rows, **agreement(rows, seeds, regimes)}
+        values[VERDICT_KEY] = {"mask_behaviour": asdict(judge_mask_behaviour(values))}
+        if {"vanilla", "adversarial"} <= set(regimes):
+            values[VERDICT_KEY]["robust_low"] = asdict(judge_robust_low(rows, seeds))
+        return values
+
+    return _cached(cfg, MASKS, {"seeds": seeds, "regimes": list(regimes), "median radius": r_star}, compute)
+
+
+def agreement(rows: dict, seeds, regimes) -> dict:
+    """Spearman's rho between the masks' low shares and the networks' low preferences over
+    every regime x seed, and per seed over the regimes (its mean and SD over seeds)."""
+    def pairs(keys):
+        return ([rows[r][str(s)]["low share"] for r, s in keys], [rows[r][str(s)]["low preference"] for r, s in keys])
+
+    rho = rank_correlation(*pairs([(r, s) for r in regimes for s in seeds]))
+    per_seed = [rank_correlation(*pairs([(r, s) for r in regimes])) for s in seeds]
+    finite = [v for v in per_seed if not math.isnan(v)]
+    return {"rho": rho, "rho per seed": per_seed, "points": len(regimes) * len(seeds),
+            "rho per seed mean": float(np.mean(finite)) if finite else float("nan"),
+            "rho per seed sd": float(np.std(finite, ddof=1)) if len(finite) > 1 else float("nan")}
+
+
+# Mask and behaviour *agree* when Spearman's rho over the 15 networks (5 regimes x 3 seeds)
+# is at least this: for n = 15 independent pairs, rho >= 0.6 has a one-sided p of about
+# 0.01 under no association (0.0102 from 400,000 random permutations; tables give 0.600 as
+# the critical value at alpha 0.01). The 15 share seeds, so they are not quite independent:
+# the line is a strict one, not a test's exact level.
+AGREEMENT_LINE = 0.6
+
+
+@dataclass(frozen=True)
+class MaskBehaviourVerdict:
+    """Whether the masks' low shares rank the networks as their behaviour does."""
+    rho: float                # Spearman's rho over every regime x seed
+    rho_per_seed_mean: float  # rho over the regimes, per seed: its mean over seeds
+    rho_per_seed_sd: float    # ... and SD (NaN with fewer than two seeds)
+    agree: bool               # rho >= AGREEMENT_LINE
+
+
+def judge_mask_behaviour(values: dict) -> MaskBehaviourVerdict:
+    """From :func:`agreement`'s numbers (NaN rho: no agreement)."""
+    return MaskBehaviourVerdict(rho=values["rho"], rho_per_seed_mean=values["rho per seed mean"],
+                                rho_per_seed_sd=values["rho per seed sd"], agree=bool(values["rho"] >= AGREEMENT_LINE))
+
+
+# The paper's direction, per seed: the adversarial network's mask keeps a larger low share
+# than the vanilla network's (by more than this share), and it prefers low-pass images more
+# (by more than this many points). The lines are the direction itself: the question is
+# which way, and the seeds (every one must agree) stand for the uncertainty
+LOWER_BY_MASK, LOWER_BY_BEHAVIOUR = 0.0, 0.0
+
+
+@dataclass(frozen=True)
+class RobustLowVerdict:
+    """Does adversarial training move the network to lower frequencies, seed by seed?"""
+    mask_gap: tuple[float, ...]       # low share, adversarial minus vanilla, per seed
+    by_mask: tuple[bool, ...]         # mask_gap > LOWER_BY_MASK, per seed
+    by_mask_all: bool                 # on every seed
+    behaviour_gap: tuple[float, ...]  # low preference (points), adversarial minus vanilla, per seed
+    by_behaviour: tuple[bool, ...]    # behaviour_gap > LOWER_BY_BEHAVIOUR, per seed
+    by_behaviour_all: bool
+
+
+def judge_robust_low(rows: dict, seeds) -> RobustLowVerdict:
+    """From :func:`mask_behaviour`'s rows (``rows[regime][str(seed)]``)."""
+    def gaps(key):
+        return tuple(rows["adversarial"][str(s)][key] - rows["vanilla"][str(s)][key] for s in seeds)
+
+    mask_gap, behaviour_gap = gaps("low share"), gaps("low preference")
+    by_mask = tuple(bool(g > LOWER_BY_MASK) for g in mask_gap)
+    by_behaviour = tuple(bool(g > LOWER_BY_BEHAVIOUR) for g in behaviour_gap)
+    return RobustLowVerdict(mask_gap=mask_gap, by_mask=by_mask, by_mask_all=all(by_mask),
+                            behaviour_gap=behaviour_gap, by_behaviour=by_behaviour,
+                            by_behaviour_all=all(by_behaviour))
+
+
+# ----------------------------------------------------------------------- robustness
+def robustness(cfg: Profile, progress: bool = True) -> dict:
+    """The vanilla and adversarial networks' score-half accuracy (%): clean, under the
+    paper's PGD (``cfg.pgd_steps`` steps) and under APGD (:func:`fm_core.nets.apgd.apgd_attack`,
+    its default strength), both at ``cfg.eps_pixel``; with :func:`judge_robust`."""
+    def compute():
+        x, y = pipeline.score_half(cfg)
+        out = {}
+        for regime in progress_bar(("vanilla", "adversarial"), progress=progress, desc="attacks", unit="network"):
+            net = pipeline.get_network(cfg, regime, progress)
+            out[regime] = {"clean, %": pct(accuracy(net, x, y)),
+                           "PGD, %": pct(accuracy(net, pgd_attack(net, x, y, cfg.eps_pixel, cfg.pgd_steps,
+                                                                  seed=cfg.seed), y)),
+                           "APGD, %": pct(accuracy(net, apgd_attack(net, x, y, cfg.eps_pixel, seed=cfg.seed), y))}
+        classes = pipeline.get_dataset(cfg).num_classes
+        return {**out, "eps_pixel": cfg.eps_pixel, VERDICT_KEY: asdict(judge_robust(out["adversarial"], classes))}
+
+    return _cached(cfg, ROBUSTNESS, {"eps_pixel": cfg.eps_pixel, "pgd_steps": cfg.pgd_steps}, compute)
+
+
+# The adversarial network is *robust* when APGD leaves it within this many points of its
+# PGD accuracy (the issue's line): further below, PGD was too weak to measure it, the sign
+# of gradient masking (Croce & Hein 2020; Athalye et al. 2018)
+ROBUST_GAP = 5.0
+
+
+@dataclass(frozen=True)
+class RobustVerdict:
+    """Is the adversarially trained network robust, by an attack stronger than the paper's?"""
+    apgd_gap: float                   # PGD minus APGD accuracy, points
+    gradient_masking_suspected: bool  # apgd_gap > ROBUST_GAP
+    above_chance: bool                # APGD accuracy beyond the book's chance margin (evaluation.near_chance)
+    robust: bool                      # both: not masked, and above chance
+
+
+def judge_robust(row: dict, num_classes: int) -> RobustVerdict:
+    """From :func:`robustness`'s row of the adversarial network."""
+    gap = row["PGD, %"] - row["APGD, %"]
+    masked, above = gap > ROBUST_GAP, not near_chance(row["APGD, %"] / 100, num_classes)
+    return RobustVerdict(apgd_gap=gap, gradient_masking_suspected=bool(masked), above_chance=bool(above),
+                         robust=bool(above and not masked))
+
+
+# ------------------------------------------------------------------------------ eps
+def eps_choice(cfg: Profile, progress: bool = True) -> dict:
+    """The paper's eps carried over to this data set (``paper eps_pixel``: 0.06 normalised
+    x the data's pixel std, :func:`fm_core.science.attack_strength.paper_eps_pixel`), the
+    profile's eps beside it, and the weakest multiple of the paper's eps whose PGD breaks
+    the vanilla network on the score half (:func:`~fm_core.science.attack_strength.breaking_multiple`)."""
+    def compute():
+        std = pipeline.get_dataset(cfg).std
+        eps = attack_strength.paper_eps_pixel(std)
+        x, y = pipeline.score_half(cfg)
+        broken = attack_strength.breaking_multiple(pipeline.get_network(cfg, "vanilla", progress), x, y, eps,
+                                                   steps=cfg.pgd_steps, seed=cfg.seed)
+        return {"std": std, "paper eps_pixel": eps, "profile eps_pixel": cfg.eps_pixel,
+                "breaking multiple": broken["multiple"], "below, %": broken["below"],
+                "accuracy by multiple": {f"{m:g}": a for m, a in broken["accuracy"].items()}}
+
+    return _cached(cfg, EPS_CHOICE, {"multiples": list(attack_strength.BREAKING_MULTIPLES),
+                                     "below": attack_strength.BROKEN_BELOW, "pgd_steps": cfg.pgd_steps}, compute)
