@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import torch
 
+from .attacks import in_batches
+
 # The default strength: 50 steps and 2 restarts, at most 100 forward-backward passes per
 # image (ten times the paper's PGD; a restart attacks only the images still right).
 # AutoAttack's APGD-CE runs 100 steps and 5 restarts. Measured on the tiny grating net of
@@ -43,18 +45,13 @@ def apgd_attack(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, eps_pi
     images for the same ``seed``. torchattacks seeds torch's global generators with it
     for the random starts; they are given back as they were."""
     attack = make_apgd(model, eps_pixel, steps, restarts, seed)
-    device = next(model.parameters()).device
     y = torch.as_tensor(y, dtype=torch.long)
     cuda = torch.cuda.is_available()
     state = torch.random.get_rng_state()
     cuda_state = torch.cuda.get_rng_state_all() if cuda else None
-    out = []
     try:
-        for i in range(0, len(x), batch_size):
-            xb, yb = x[i:i + batch_size].to(device), y[i:i + batch_size].to(device)
-            out.append(attack(xb, yb).detach().cpu())
+        return in_batches(attack, model, x, y, batch_size)
     finally:
         torch.random.set_rng_state(state)
         if cuda:
             torch.cuda.set_rng_state_all(cuda_state)
-    return torch.cat(out) if out else x.clone()

@@ -30,14 +30,18 @@ def pgd_attack(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, eps_pix
                steps: int = 10, batch_size: int = 256, seed: int = 0) -> torch.Tensor:
     """Adversarial images for (x, y), computed in batches; deterministic given ``seed``."""
     attack = make_pgd(model, eps_pixel, steps)
-    device = next(model.parameters()).device
-    out = []
     state = torch.random.get_rng_state()
     torch.manual_seed(seed)  # the random start draws from torch's global generator
     try:
-        for i in range(0, len(x), batch_size):
-            xb, yb = x[i:i + batch_size].to(device), y[i:i + batch_size].to(device)
-            out.append(attack(xb, yb).detach().cpu())
+        return in_batches(attack, model, x, y, batch_size)
     finally:
         torch.random.set_rng_state(state)
+
+
+def in_batches(attack, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> torch.Tensor:
+    """``attack(xb, yb)`` over (x, y) in batches on the model's device; the images come
+    back on the CPU (a copy of x when there are none)."""
+    device = next(model.parameters()).device
+    out = [attack(x[i:i + batch_size].to(device), y[i:i + batch_size].to(device)).detach().cpu()
+           for i in range(0, len(x), batch_size)]
     return torch.cat(out) if out else x.clone()
