@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
 from fm_core.book import headline, real_notes, seed_spread
@@ -110,15 +111,27 @@ def test_the_robust_note_says_in_bold_when_the_network_is_not_robust():
 
 def test_the_agreement_note_on_both_sides_of_the_line():
     line = real_images.AGREEMENT_LINE
-    agree = real_images.MaskBehaviourVerdict(rho=line, rho_per_seed_mean=0.5, rho_per_seed_sd=0.1, agree=True)
-    apart = real_images.MaskBehaviourVerdict(rho=line - 0.1, rho_per_seed_mean=0.2, rho_per_seed_sd=float("nan"),
-                                             agree=False)
-    assert "**the masks agree with behaviour**" in real_notes.mask_behaviour_note(agree)
-    assert "**the masks do not agree with behaviour**" in real_notes.mask_behaviour_note(apart)
-    assert "SD" not in real_notes.mask_behaviour_note(apart)  # no SD from one seed
-    undefined = real_images.MaskBehaviourVerdict(rho=math.nan, rho_per_seed_mean=math.nan,
-                                                 rho_per_seed_sd=math.nan, agree=False)
-    assert "no agreement" in real_notes.mask_behaviour_note(undefined)
+
+    def verdict(rhos, agree, sd=0.1):
+        return real_images.MaskBehaviourVerdict(rho_per_seed=rhos, rho_mean=float(np.mean(rhos)), rho_sd=sd,
+                                                p_value=0.01, line=line, agree=agree)
+
+    agree = real_notes.mask_behaviour_note(verdict((0.9, 0.6, 0.5), True))
+    assert "**the masks agree with behaviour**" in agree and "per seed: 0.90, 0.60, 0.50" in agree
+    assert "**mean 0.67**" in agree and "SD 0.10" in agree and f"{line:.2f}" in agree
+    apart = real_notes.mask_behaviour_note(verdict((0.2,), False, sd=float("nan")))
+    assert "**the masks do not agree with behaviour**" in apart and "SD" not in apart  # no SD from one seed
+    undefined = real_images.MaskBehaviourVerdict(rho_per_seed=(1.0, math.nan, 1.0), rho_mean=math.nan,
+                                                 rho_sd=math.nan, p_value=math.nan, line=line, agree=False)
+    text = real_notes.mask_behaviour_note(undefined)
+    assert "no agreement" in text and "1.00, undefined, 1.00" in text
+
+
+def test_the_score_is_stated_per_seed_with_its_computed_line():
+    text = real_notes.score_definition(get_profile("smoke"))
+    assert "**per seed**" in text and "not pooled" in text and f"{real_images.AGREEMENT_LINE:.2f}" in text
+    assert f"{real_images.AGREEMENT_ALPHA:g}" in text and "cheaper setting" in text
+    assert "cheaper setting" not in real_notes.score_definition(get_profile("paper"))  # its seeds train alike
 
 
 def test_the_direction_note_counts_the_seeds():
