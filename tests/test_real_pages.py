@@ -109,6 +109,20 @@ def test_the_robust_note_says_in_bold_when_the_network_is_not_robust():
     assert "at chance" in real_notes.robust_note(real_images.judge_robust(chance, 5), {"adversarial": chance})
 
 
+def test_apgd_is_cheaper_in_smoke_only_and_the_note_says_so():
+    from fm_core.nets.apgd import APGD_RESTARTS, APGD_STEPS
+
+    default = {"steps": APGD_STEPS, "restarts": APGD_RESTARTS}
+    assert real_images.apgd_strength(get_profile("quick")) == default
+    assert real_images.apgd_strength(get_profile("paper")) == default
+    smoke = real_images.apgd_strength(get_profile("smoke"))
+    assert smoke["steps"] * smoke["restarts"] < APGD_STEPS * APGD_RESTARTS
+    row = {"clean, %": 80.0, "PGD, %": 50.0, "APGD, %": 48.0}
+    verdict = real_images.judge_robust(row, 5)
+    assert "cheaper strength, 10 steps" in real_notes.robust_note(verdict, {"adversarial": row, "APGD": smoke})
+    assert "cheaper" not in real_notes.robust_note(verdict, {"adversarial": row, "APGD": default})
+
+
 def test_the_agreement_note_on_both_sides_of_the_line():
     line = real_images.AGREEMENT_LINE
 

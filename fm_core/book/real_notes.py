@@ -9,6 +9,7 @@ import math
 import numpy as np
 
 from fm_core.data import fashion_mnist
+from fm_core.nets.apgd import APGD_RESTARTS, APGD_STEPS
 from fm_core.pages import real_images
 from fm_core.pages.real_images import AGREEMENT_ALPHA, AGREEMENT_LINE, ROBUST_GAP, MaskBehaviourVerdict, RobustLowVerdict, RobustVerdict
 from fm_core.profiles import PAPER_EPS_NORMALISED, REGIMES, Profile
@@ -84,6 +85,10 @@ def robust_note(verdict: RobustVerdict, values: dict) -> str:
     row = values["adversarial"]
     numbers = (f"clean {row['clean, %']:.1f}%, PGD {row['PGD, %']:.1f}%, APGD {row['APGD, %']:.1f}% "
                f"(APGD is {verdict.apgd_gap:.1f} points below PGD)")
+    strength = values.get("APGD")
+    if strength and (strength["steps"], strength["restarts"]) != (APGD_STEPS, APGD_RESTARTS):
+        numbers += (f"; APGD at this profile's cheaper strength, {strength['steps']} steps and "
+                    f"{strength['restarts']} restart(s) (the default: {APGD_STEPS} and {APGD_RESTARTS})")
     if verdict.robust:
         return (f"The adversarial network is robust at this eps: {numbers}; APGD stays within {ROBUST_GAP:g} points "
                 f"of PGD and above chance.")

@@ -23,7 +23,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from fm_core.nets.apgd import apgd_attack
+from fm_core.nets.apgd import APGD_RESTARTS, APGD_STEPS, apgd_attack
 from fm_core.nets.attacks import pgd_attack
 from fm_core.nets.evaluation import accuracy, near_chance
 from fm_core.profiles import REGIMES, Profile
@@ -306,10 +306,25 @@ def judge_robust_low(rows: dict, seeds) -> RobustLowVerdict:
 
 
 # ----------------------------------------------------------------------- robustness
+# APGD's strength per profile (steps, restarts; absent: apgd.py's default, 50 x 2). Smoke
+# only proves that page 03 runs: at the default APGD took about 26 s per network there (one
+# thread, 500 score-half images), a third of the page; 10 steps and one restart cost a
+# tenth of the passes. Quick and paper keep the default
+APGD_STRENGTH = {"smoke": {"steps": 10, "restarts": 1}}
+
+
+def apgd_strength(cfg: Profile) -> dict:
+    """``{"steps", "restarts"}`` of :func:`robustness`'s APGD for ``cfg`` (:data:`APGD_STRENGTH`)."""
+    return {"steps": APGD_STEPS, "restarts": APGD_RESTARTS, **APGD_STRENGTH.get(cfg.name, {})}
+
+
 def robustness(cfg: Profile, progress: bool = True) -> dict:
     """The vanilla and adversarial networks' score-half accuracy (%): clean, under the
     paper's PGD (``cfg.pgd_steps`` steps) and under APGD (:func:`fm_core.nets.apgd.apgd_attack`,
-    its default strength), both at ``cfg.eps_pixel``; with :func:`judge_robust`."""
+    at the profile's strength, :func:`apgd_strength`), both at ``cfg.eps_pixel``; with
+    :func:`judge_robust`."""
+    strength = apgd_strength(cfg)
+
     def compute():
         x, y = pipeline.score_half(cfg)
         out = {}
@@ -318,11 +333,14 @@ def robustness(cfg: Profile, progress: bool = True) -> dict:
             out[regime] = {"clean, %": pct(accuracy(net, x, y)),
                            "PGD, %": pct(accuracy(net, pgd_attack(net, x, y, cfg.eps_pixel, cfg.pgd_steps,
                                                                   seed=cfg.seed), y)),
-                           "APGD, %": pct(accuracy(net, apgd_attack(net, x, y, cfg.eps_pixel, seed=cfg.seed), y))}
+                           "APGD, %": pct(accuracy(net, apgd_attack(net, x, y, cfg.eps_pixel, seed=cfg.seed,
+                                                                    **strength), y))}
         classes = pipeline.get_dataset(cfg).num_classes
-        return {**out, "eps_pixel": cfg.eps_pixel, VERDICT_KEY: asdict(judge_robust(out["adversarial"], classes))}
+        return {**out, "eps_pixel": cfg.eps_pixel, "APGD": strength,
+                VERDICT_KEY: asdict(judge_robust(out["adversarial"], classes))}
 
-    return _cached(cfg, ROBUSTNESS, {"eps_pixel": cfg.eps_pixel, "pgd_steps": cfg.pgd_steps}, compute)
+    return _cached(cfg, ROBUSTNESS, {"eps_pixel": cfg.eps_pixel, "pgd_steps": cfg.pgd_steps, "APGD": strength},
+                   compute)
 
 
 # The adversarial network is *robust* when APGD leaves it within this many points of its
