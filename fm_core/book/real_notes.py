@@ -51,7 +51,9 @@ def data_choice_note(cfg: Profile) -> str:
             f"`{fashion_mnist.DEBIAN_PACKAGE}` (`{fashion_mnist.GET_COMMAND}`). This build "
             + (f"trains on {cfg.n_train:,} of the training images (the profile's cheaper setting)."
                if cfg.n_train is not None and cfg.n_train < fashion_mnist.N_TRAIN else "trains on all of them.")
-            + (f" The validation images used: {cfg.n_val:,} (the profile's)." if cfg.n_val is not None else ""))
+            + (f" The validation images used: {cfg.n_val:,}"
+               + (" (the profile's cheaper setting)." if cfg.n_val < fashion_mnist.N_VAL else ".")
+               if cfg.n_val is not None else ""))
 
 
 def extra_seeds_note(cfg: Profile) -> str:
