@@ -5,7 +5,8 @@ are deterministic, so sharing them changes nothing but the time).
 Two tiers: a test marked ``slow`` (pyproject.toml) runs in ``make test`` only, the others
 in ``make test-fast`` too. Both run on two pytest-xdist workers; tests that share an
 expensive fixture are kept on one (:data:`SHARED_BY_GROUP`). Every test that reads the
-session's smoke store or smoke book is marked here (:func:`pytest_collection_modifyitems`): computing them takes minutes.
+session's smoke store or smoke book is marked here (:func:`pytest_collection_modifyitems`):
+computing them takes minutes.
 Tests slow for their own reasons are marked where they are defined."""
 from __future__ import annotations
 

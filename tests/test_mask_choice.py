@@ -170,3 +170,6 @@ def test_schedule_totals_within_a_window_per_network_are_a_tie_broken_for_the_pa
     # more masks converged wins before any count of steps, tie or not
     comparison["constant"]["n0"]["converged"] = False
     assert dataset_masks.judge_schedule(comparison, window=25).pick == "one_cycle"
+    # the paper profile counts convergence in epochs, not windows: no margin, and none named
+    paper_text = dataset_masks.schedule_prose(comparison, get_profile("paper"))
+    assert "being a tie" not in paper_text and "**tie**" not in paper_text

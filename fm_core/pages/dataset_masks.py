@@ -215,10 +215,7 @@ def judge_schedule(comparison: dict, window: int) -> ScheduleChoice:
     fewest = min(steps[s] for s in leaders)
     near = [s for s in leaders if steps[s] <= fewest + margin]
     tie = len(near) > 1
-    if tie and TIE_BREAK_SCHEDULE in near:
-        pick = TIE_BREAK_SCHEDULE
-    else:
-        pick = min(near, key=lambda s: steps[s])
+    pick = TIE_BREAK_SCHEDULE if tie and TIE_BREAK_SCHEDULE in near else min(near, key=steps.get)
     return ScheduleChoice(pick=pick, tie=tie, margin_steps=margin, converged=converged, steps=steps)
 
 
@@ -242,19 +239,20 @@ def schedule_prose(comparison: dict, cfg: Profile) -> str:
     def named(schedule):
         return schedule.replace("_", "-")
 
+    choice = judge_schedule(comparison, cfg.dmask_window or 0)
     parts = []
     for schedule, rows in comparison.items():
         stuck = [r for r, row in rows.items() if not row["converged"]]
         worst = min(row["held-out accuracy change, points"] for row in rows.values())
         parts.append(f"under the {named(schedule)} schedule {len(rows) - len(stuck)} of {len(rows)} masks converge"
                      + (f" ({', '.join(stuck)} still moving at the budget)" if stuck else "")
-                     + f", {sum(r['steps'] for r in rows.values()):,} steps in all, "
+                     + f", {choice.steps[schedule]:,} steps in all, "
                      + (f"the largest held-out accuracy cost {-worst:.1f} points" if worst < 0
                         else "no held-out accuracy lost"))
-    choice = judge_schedule(comparison, cfg.dmask_window or 0)
     best = choice.pick
-    text = (f"Over the paper's five networks, {'; '.join(parts)}. The rule (most masks converged, then fewest steps, "
-            f"totals within {choice.margin_steps:,} steps, one convergence window per network, being a tie) ")
+    margin = (f", totals within {choice.margin_steps:,} steps, one convergence window per network, being a tie"
+              if choice.margin_steps else "")
+    text = f"Over the paper's five networks, {'; '.join(parts)}. The rule (most masks converged, then fewest steps{margin}) "
     if choice.tie:
         text += (f"finds a **tie** ({' against '.join(f'{choice.steps[s]:,}' for s in comparison)} steps); its "
                  f"tie-break, fixed before any mask was learned (the paper's schedule), picks **{named(best)}**")
