@@ -31,13 +31,18 @@ book: $(STAMP)
 	$(PY) -m fm_core data --get fashion-mnist
 	$(PY) -m fm_core book --profile $(PROFILE)
 
+# Two pytest-xdist workers, tests grouped so that the smoke book and each file's fixtures
+# are computed once (tests/conftest.py); FM_TEST_WORKERS=0 runs in one process (pdb, -x)
+FM_TEST_WORKERS ?= 2
+XDIST := -n $(FM_TEST_WORKERS) --dist loadgroup
+
 # every test, as CI runs them; test-fast leaves out those marked slow (tests/conftest.py)
 test: $(STAMP)
 	$(PY) -m fm_core data --get fashion-mnist
-	$(PY) -m pytest -q -ra
+	$(PY) -m pytest -q -ra $(XDIST)
 
 test-fast: $(STAMP)
-	$(PY) -m pytest -q -ra -m "not slow"
+	$(PY) -m pytest -q -ra $(XDIST) -m "not slow"
 
 bench: $(STAMP)
 	$(PY) -m fm_core bench --out bench.json

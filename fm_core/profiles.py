@@ -193,6 +193,9 @@ PROFILES: dict[str, Profile] = {
         dmask_max_steps=400, imask_max_steps=60, imask_patience=20,
         imask_images=40, imask_batch_size=40, bands=8, classifier_permutations=99,
         umap_neighbors=5, eps_pixel=SMALL_EPS_PIXEL,
+        # a lambda path of three points (the default lambda, a middle, the sparse end) proves
+        # the path runs; five cost the smoke book (so make test) 128 s of its 1,225
+        dmask_path_lams=(5.0, 100.0),
     ),
     # quick trades, to build the book in about ten minutes on 2 cores (README, "Choices"):
     # 8 epochs with early stopping (was 10), one-step adversarial training from a random

@@ -3,8 +3,10 @@
 are deterministic, so sharing them changes nothing but the time).
 
 Two tiers: a test marked ``slow`` (pyproject.toml) runs in ``make test`` only, the others
-in ``make test-fast`` too. Every test that reads the session's smoke store or smoke book
-is marked here (:func:`pytest_collection_modifyitems`): computing them takes minutes.
+in ``make test-fast`` too. Both run on two pytest-xdist workers; tests that share an
+expensive fixture are kept on one (:data:`SHARED_BY_GROUP`). Every test that reads the
+session's smoke store or smoke book is marked here (:func:`pytest_collection_modifyitems`):
+computing them takes minutes.
 Tests slow for their own reasons are marked where they are defined."""
 from __future__ import annotations
 
@@ -18,10 +20,21 @@ import torch
 BOOK = Path(__file__).resolve().parent.parent / "book"
 
 
+# Tests that share an expensive session fixture run on one xdist worker (`make test` runs
+# two, --dist loadgroup), so that it is computed once; every other test runs with the
+# rest of its file, so that module fixtures are computed once too.
+SHARED_BY_GROUP = ("smoke_runs", "only_book")
+
+
+# tryfirst: xdist reads the groups from the marks in its own modifyitems hook, which must
+# come after this one
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items):
     for item in items:
         if "smoke_runs" in item.fixturenames:  # directly, or through smoke or smoke_book
             item.add_marker(pytest.mark.slow)
+        group = next((name for name in SHARED_BY_GROUP if name in item.fixturenames), item.path.name)
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(scope="session")

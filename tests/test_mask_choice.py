@@ -151,3 +151,25 @@ def test_schedule_rule_prefers_convergence_then_fewer_steps():
     assert "lead in convergence rests on its rate running out" not in dataset_masks.schedule_prose(comparison, cfg)
     comparison["constant"]["b"]["converged"] = False  # the late one-cycle mask is the one constant left moving
     assert "lead in convergence rests on its rate running out" in dataset_masks.schedule_prose(comparison, cfg)
+
+
+def test_schedule_totals_within_a_window_per_network_are_a_tie_broken_for_the_papers_schedule():
+    row = {"converged": True, "held-out accuracy change, points": 0.0}
+    steps = {"one_cycle": (175, 175, 400, 250, 300), "constant": (150, 175, 400, 250, 300)}  # 1,300 and 1,275
+    comparison = {s: {f"n{i}": dict(row, steps=v) for i, v in enumerate(vals)} for s, vals in steps.items()}
+    choice = dataset_masks.judge_schedule(comparison, window=25)
+    assert (choice.tie, choice.pick, choice.margin_steps) == (True, "one_cycle", 125)
+    assert choice.steps == {"one_cycle": 1300, "constant": 1275} and choice.tie_break == "one_cycle"
+    assert dataset_masks.choose_schedule(comparison) == "constant"  # no margin: the fewer steps
+    text = dataset_masks.schedule_prose(comparison, get_profile("quick").replace(dmask_schedule="one_cycle"))
+    assert "finds a **tie** (1,300 against 1,275 steps)" in text and "this profile's schedule" in text
+    # beyond the margin the fewer steps win, and a profile on the other schedule is said to be against the rule
+    comparison["one_cycle"]["n2"]["steps"] = 550
+    choice = dataset_masks.judge_schedule(comparison, window=25)
+    assert (choice.tie, choice.pick) == (False, "constant")
+    # more masks converged wins before any count of steps, tie or not
+    comparison["constant"]["n0"]["converged"] = False
+    assert dataset_masks.judge_schedule(comparison, window=25).pick == "one_cycle"
+    # the paper profile counts convergence in epochs, not windows: no margin, and none named
+    paper_text = dataset_masks.schedule_prose(comparison, get_profile("paper"))
+    assert "being a tie" not in paper_text and "**tie**" not in paper_text

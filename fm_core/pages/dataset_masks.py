@@ -8,11 +8,15 @@ of the images, and does it keep the loss and accuracy of images it was not learn
 (the score half)? Only after the choice do pages hold the masks against the truth
 (:func:`objectives_against_truth`, and page 10). Each function fetches from
 :mod:`fm_core.store.pipeline`.
+
+Size: one page's three truth-free choices (objective, learning rate, schedule), each with
+its rule, its words and its test of the choice against the truth, kept together so that a
+reader sees a rule beside the sentence that reports it.
 """
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
@@ -23,7 +27,7 @@ from fm_core.profiles import Profile
 from fm_core.science import cue_analysis, experiments
 from fm_core.store import pipeline
 from fm_core.store.pipeline import get_dataset
-from .common import dataset_masks
+from .common import VERDICT_KEY, dataset_masks
 from .cue_conditions import paper_networks  # page 10's conditions of the paper's five networks
 
 
@@ -175,16 +179,49 @@ def compare_schedules(cfg: Profile, conditions=None, schedules=SCHEDULES, progre
             change = loss_and_accuracy(net, x, y, mask.mask)[1] - unmasked
             out[schedule][name] = {"converged": bool(mask.converged[0]), "steps": int(mask.steps[0]),
                                    "held-out accuracy change, points": round(100 * change, 2)}
-    pipeline.save_result(cfg, "schedules", {f"{s}.{r}.{k}": v for s, rows in out.items() for r, row in rows.items()
-                                            for k, v in row.items()})
+    pipeline.save_result(cfg, "schedules", {**{f"{s}.{r}.{k}": v for s, rows in out.items() for r, row in rows.items()
+                                               for k, v in row.items()},
+                                            VERDICT_KEY: asdict(judge_schedule(out, cfg.dmask_window or 0))})
     return out
 
 
-def choose_schedule(comparison: dict) -> str:
+# The schedule rule's tie-break, fixed before any mask was learned: the paper's schedule.
+TIE_BREAK_SCHEDULE = "one_cycle"
+
+
+@dataclass(frozen=True)
+class ScheduleChoice:
+    """The truth-free schedule rule's outcome. ``tie``: the leaders converged equally often
+    and their total steps differ by no more than ``margin_steps``, one convergence window
+    per network (steps are counted in windows, so each network's count is known to within
+    one, as for the learning rate in :func:`choose_lr`); the pick is then ``TIE_BREAK_SCHEDULE``."""
+    pick: str
+    tie: bool
+    margin_steps: int
+    converged: dict
+    steps: dict
+    tie_break: str = TIE_BREAK_SCHEDULE
+
+
+def judge_schedule(comparison: dict, window: int) -> ScheduleChoice:
     """The schedule by the truth-free rule: the one under which the most networks' masks
-    converge within the budget; among equals, the fewer steps in all."""
-    return min(comparison, key=lambda s: (-sum(r["converged"] for r in comparison[s].values()),
-                                          sum(r["steps"] for r in comparison[s].values())))
+    converge within the budget; among equals, the fewer steps in all, unless the difference
+    is within one ``window`` per network: a tie, broken by :data:`TIE_BREAK_SCHEDULE`."""
+    converged = {s: sum(r["converged"] for r in rows.values()) for s, rows in comparison.items()}
+    steps = {s: sum(r["steps"] for r in rows.values()) for s, rows in comparison.items()}
+    margin = int(window) * max(len(rows) for rows in comparison.values())
+    most = max(converged.values())
+    leaders = [s for s in comparison if converged[s] == most]
+    fewest = min(steps[s] for s in leaders)
+    near = [s for s in leaders if steps[s] <= fewest + margin]
+    tie = len(near) > 1
+    pick = TIE_BREAK_SCHEDULE if tie and TIE_BREAK_SCHEDULE in near else min(near, key=steps.get)
+    return ScheduleChoice(pick=pick, tie=tie, margin_steps=margin, converged=converged, steps=steps)
+
+
+def choose_schedule(comparison: dict, window: int = 0) -> str:
+    """The pick of :func:`judge_schedule` (``window`` 0: no tie margin)."""
+    return judge_schedule(comparison, window).pick
 
 
 def settled_at_the_end(rows: dict, cfg: Profile) -> list[str]:
@@ -202,18 +239,25 @@ def schedule_prose(comparison: dict, cfg: Profile) -> str:
     def named(schedule):
         return schedule.replace("_", "-")
 
+    choice = judge_schedule(comparison, cfg.dmask_window or 0)
     parts = []
     for schedule, rows in comparison.items():
         stuck = [r for r, row in rows.items() if not row["converged"]]
         worst = min(row["held-out accuracy change, points"] for row in rows.values())
         parts.append(f"under the {named(schedule)} schedule {len(rows) - len(stuck)} of {len(rows)} masks converge"
                      + (f" ({', '.join(stuck)} still moving at the budget)" if stuck else "")
-                     + f", {sum(r['steps'] for r in rows.values()):,} steps in all, "
+                     + f", {choice.steps[schedule]:,} steps in all, "
                      + (f"the largest held-out accuracy cost {-worst:.1f} points" if worst < 0
                         else "no held-out accuracy lost"))
-    best = choose_schedule(comparison)
-    text = (f"Over the paper's five networks, {'; '.join(parts)}. The rule (most masks converged, then fewest steps) "
-            f"picks **{named(best)}**")
+    best = choice.pick
+    margin = (f", totals within {choice.margin_steps:,} steps, one convergence window per network, being a tie"
+              if choice.margin_steps else "")
+    text = f"Over the paper's five networks, {'; '.join(parts)}. The rule (most masks converged, then fewest steps{margin}) "
+    if choice.tie:
+        text += (f"finds a **tie** ({' against '.join(f'{choice.steps[s]:,}' for s in comparison)} steps); its "
+                 f"tie-break, fixed before any mask was learned (the paper's schedule), picks **{named(best)}**")
+    else:
+        text += f"picks **{named(best)}**"
     text += (", this profile's schedule." if best == cfg.dmask_schedule else
              f"; this profile uses {named(cfg.dmask_schedule)} instead, against the rule.")
     late = settled_at_the_end(comparison.get("one_cycle", {}), cfg)
