@@ -21,7 +21,7 @@ from fm_core.nets.attacks import pgd_attack
 from fm_core.nets.evaluation import accuracy
 from fm_core.nets.models import MaskedClassifier, freeze
 from fm_core.profiles import PAPER_EPS_NORMALISED
-from fm_core.science import analysis, attack_strength, filtering
+from fm_core.science import analysis, attack_strength, filtering, rank_null
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
@@ -260,17 +260,17 @@ def test_breaking_multiple_on_a_tiny_network(trained):
 def test_the_agreement_line_is_the_exact_permutation_tail():
     from fm_core.pages import real_images as ri
 
-    null = ri.spearman_null(5)
+    null = rank_null.spearman_null(5)
     assert sum(null.values()) == 120 and null[0] == 1 and null[2] == 4  # rho 1: one ranking; rho 0.9: four
-    assert ri.mean_rho_line(5, 1, 0.05) == pytest.approx(0.9)  # the textbook critical value at n = 5
-    assert ri.mean_rho_p(1.0, 5, 1) == pytest.approx(1 / 120) and ri.mean_rho_p(0.9, 5, 1) == pytest.approx(5 / 120)
+    assert rank_null.mean_rho_line(5, 1, 0.05) == pytest.approx(0.9)  # the textbook critical value at n = 5
+    assert rank_null.mean_rho_p(1.0, 5, 1) == pytest.approx(1 / 120) and rank_null.mean_rho_p(0.9, 5, 1) == pytest.approx(5 / 120)
     line = ri.AGREEMENT_LINE
-    assert line == ri.mean_rho_line(5, 3, ri.AGREEMENT_ALPHA)
-    assert ri.mean_rho_p(line, 5, 3) <= ri.AGREEMENT_ALPHA < ri.mean_rho_p(line - 0.1 / 3, 5, 3)  # the next value down
+    assert line == rank_null.mean_rho_line(5, 3, ri.AGREEMENT_ALPHA)
+    assert rank_null.mean_rho_p(line, 5, 3) <= ri.AGREEMENT_ALPHA < rank_null.mean_rho_p(line - 0.1 / 3, 5, 3)  # the next value down
     rng = np.random.default_rng(0)  # the tail by simulation: three independent random rankings
     draws = np.array([[1 - 6 * np.sum((rng.permutation(5) - np.arange(5)) ** 2) / 120 for _ in range(3)]
                       for _ in range(100_000)]).mean(axis=1)
-    assert np.mean(draws >= line - 1e-9) == pytest.approx(ri.mean_rho_p(line, 5, 3), abs=0.002)
+    assert np.mean(draws >= line - 1e-9) == pytest.approx(rank_null.mean_rho_p(line, 5, 3), abs=0.002)
 
 
 SEEDS, REGIMES5 = [1, 2, 3], ["vanilla", "adversarial", "scale", "translate", "rotate"]
