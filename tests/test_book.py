@@ -20,7 +20,7 @@ BOOK = REPO / "book"
 #: the book's pages, in the toc's order: the paper's artefacts, the pages past the paper,
 #: the summary
 EXPECTED_PAGES = [
-    "00_introduction", "01_dataset", "02_blue_shift", "03_networks", "04_dataset_masks",
+    "00_introduction", "17_conclusions", "01_dataset", "02_blue_shift", "03_networks", "04_dataset_masks",
     "05_single_image_masks", "06_adversarial_reversal", "07_mask_classifier",
     "08_ground_truth", "10_cue_question", "11_stability", "12_peer_methods", "13_explorer",
     "14_architectures", "15_amplitude_phase", "16_any_network", "09_reproduction",
@@ -165,7 +165,7 @@ def test_execution_order_reads_the_pages_metadata(tmp_path):
     # the real book: the cue page (long, needs little of the others) starts first, the
     # reproduction page runs last
     together, later = execution_order(sorted(BOOK.glob("[0-9]*.ipynb")))
-    assert together[0].stem == "10_cue_question" and [p.stem for p in later] == ["09_reproduction"]
+    assert together[0].stem == "10_cue_question" and [p.stem for p in later] == ["09_reproduction", "17_conclusions"]
 
 
 def test_a_page_does_not_start_beside_the_page_whose_artefacts_it_reads(tmp_path):
