@@ -27,7 +27,7 @@ EXPECTED_PAGES = [
 ]
 #: the markdown pages listed in the toc beside the notebooks (build_report.md is a stub
 #: that the build replaces)
-EXTRA_PAGES = ["build_report", "citation"]
+EXTRA_PAGES = ["glossary", "build_report", "citation"]
 #: pages that show a table of numbers (Table 1, Table 2, Table 3, the summary)
 TABLE_PAGES = {"03_networks", "06_adversarial_reversal", "07_mask_classifier", "09_reproduction"}
 PARAMETERS = {"profile", "data", "arch", "seed", "settings"}
@@ -247,7 +247,7 @@ def test_toc_template_lists_every_page_in_order():
     toc = yaml.safe_load((BOOK / "_toc.yml").read_text())
     files = [c["file"] for p in toc["parts"] for c in p["chapters"]]
     assert [f for f in files if f not in EXTRA_PAGES] == EXPECTED_PAGES
-    assert set(EXTRA_PAGES) <= set(files), "the build report and citation pages are listed"
+    assert set(EXTRA_PAGES) <= set(files), "the glossary, build report and citation pages are listed"
     assert all((BOOK / f"{page}.md").is_file() for page in EXTRA_PAGES)
     assert toc["root"] == "index" and (BOOK / "index.md").is_file()
     config = yaml.safe_load((BOOK / "_config.yml").read_text())
