@@ -175,7 +175,8 @@ def test_the_figure_sentences_come_from_the_numbers():
     values = {"networks": {"vanilla": {"31": {"low share": 0.2, "low preference": 10.0, "mask converged": True}},
                            "adversarial": {"31": {"low share": 0.6, "low preference": 60.0, "mask converged": False}}}}
     assert "vanilla < adversarial" in real_notes.scatter_takeaway(values)
-    assert real_notes.convergence_count(values) == "1 of the 2 dataset masks converged; not: adversarial (seed 31)."
+    assert real_notes.convergence_count(values) == \
+        "1 of the 2 dataset masks converged; not: adversarial (seed 31; at budget)."
 
 
 def test_readme_shows_the_real_images_tables_when_the_expected_file_has_them():

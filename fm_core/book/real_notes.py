@@ -11,6 +11,7 @@ import numpy as np
 from fm_core.data import fashion_mnist
 from fm_core.nets.apgd import APGD_RESTARTS, APGD_STEPS
 from fm_core.pages import real_images
+from fm_core.pages.common import held_out_cost, judge_mask
 from fm_core.pages.real_images import AGREEMENT_ALPHA, AGREEMENT_LINE, ROBUST_GAP, MaskBehaviourVerdict, RobustLowVerdict, RobustVerdict
 from fm_core.profiles import PAPER_EPS_NORMALISED, REGIMES, Profile
 from fm_core.science.filtering import median_radius
@@ -187,11 +188,15 @@ def scatter_takeaway(values: dict) -> str:
 
 
 def convergence_count(values: dict) -> str:
-    """How many of the compared dataset masks converged (an unconverged one is named)."""
-    runs = [(r, s, v["mask converged"]) for r, seeds in values["networks"].items() for s, v in seeds.items()]
-    late = [f"{r} (seed {s})" for r, s, ok in runs if not ok]
-    return (f"{len(runs) - len(late)} of the {len(runs)} dataset masks converged"
-            + (f"; not: {', '.join(late)}." if late else "."))
+    """How many of the compared dataset masks converged (:func:`fm_core.pages.common.judge_mask`:
+    settled before their budget ran out and cost at most ACCURACY_SLACK held-out points); each
+    that did not is named with its status ("at budget", "costs N pts")."""
+    runs = [(r, s, judge_mask(v["mask converged"], v.get("mask steps"), v.get("mask budget"),
+                              held_out_cost(v.get("clean, %"), v.get("masked, %"))))
+            for r, seeds in values["networks"].items() for s, v in seeds.items()]
+    flagged = [f"{r} (seed {s}; {status.label})" for r, s, status in runs if not status.converged]
+    return (f"{len(runs) - len(flagged)} of the {len(runs)} dataset masks converged"
+            + (f"; not: {', '.join(flagged)}." if flagged else "."))
 
 
 SETTING_NAMES = {"n_train": "training images", "n_val": "validation images", "epochs": "epochs",

@@ -31,7 +31,7 @@ from fm_core.science.rank_null import TIE, mean_rho_line, mean_rho_p
 from fm_core.science.experiments import pct
 from fm_core.store import pipeline
 from fm_core.utils import progress_bar
-from .common import VERDICT_KEY
+from .common import VERDICT_KEY, budget_of
 
 # The stored results' names (runs/<profile>/results/<name>.json)
 BEHAVIOUR, MASKS, ROBUSTNESS, EPS_CHOICE = ("real_images_behaviour", "real_images_masks",
@@ -147,7 +147,9 @@ def mask_behaviour(cfg: Profile, seeds=None, regimes=REGIMES, progress: bool = T
     """Per regime and seed: the dataset mask's radial profile (``radii``, ``profile``), its
     **low share** at the median radius r* (:func:`fm_core.science.filtering.low_share`)
     and the network's **low preference** there (low-pass minus high-pass accuracy at r*,
-    points; from :func:`behaviour`). Then Spearman's rho between the two per seed over the
+    points; from :func:`behaviour`), and whether the mask converged: its rule, steps, step
+    budget and held-out accuracy (``masked, %`` beside the unmasked ``clean, %`` of
+    :func:`behaviour`'s band ablation; :func:`fm_core.pages.common.judge_mask`). Then Spearman's rho between the two per seed over the
     regimes (mean and SD over seeds; :func:`agreement`), with the verdicts
     :func:`judge_mask_behaviour` and :func:`judge_robust_low`."""
     seeds = seeds_for(cfg) if seeds is None else list(seeds)
@@ -157,12 +159,18 @@ def mask_behaviour(cfg: Profile, seeds=None, regimes=REGIMES, progress: bool = T
         acts = behaviour(cfg, seeds, regimes, progress)["networks"]
         rows = {r: {} for r in regimes}
         for regime, seed in _pairs(regimes, seeds, "dataset masks", progress):
-            mask = pipeline.get_dataset_mask(seed_variant(cfg, seed), regime, progress=progress)
+            variant = seed_variant(cfg, seed)
+            mask = pipeline.get_dataset_mask(variant, regime, progress=progress)
             radii, profile = analysis.radial_profile(mask.mask)
             at = acts[regime][str(seed)]["at median radius"]
+            # the held-out accuracy through the mask (one pass over the score half), for its status
+            net, (x, y) = pipeline.get_network(variant, regime, progress), pipeline.score_half(variant)
             rows[regime][str(seed)] = {"radii": radii.tolist(), "profile": profile.tolist(),
                                        "low share": filtering.low_share(mask.mask, r_star),
                                        "low preference": at["low"][0] - at["high"][0],
+                                       "clean, %": acts[regime][str(seed)]["band ablation"]["clean"],
+                                       "masked, %": pct(accuracy(net, x, y, mask.applied)),
+                                       "mask steps": int(mask.steps[0]), "mask budget": budget_of(mask),
                                        "mask converged": bool(mask.converged[0])}
         values = {"median radius": r_star, "networks": rows, **agreement(rows, seeds, regimes)}
         values[VERDICT_KEY] = {"mask_behaviour": asdict(judge_mask_behaviour(values))}
