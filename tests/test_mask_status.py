@@ -237,3 +237,12 @@ def test_page_16_words_for_a_mask_at_its_budget():
     assert any_network.convergence_words(_result(True, 300)) == "converged"
     assert any_network.convergence_words(_result(True, BUDGET)).startswith("settled only at the budget's last window")
     assert any_network.convergence_words(_result(False, BUDGET)) == "not converged within the budget"
+
+
+def test_the_masks_note_flags_a_settled_mask_that_costs_held_out_accuracy():
+    results = {"vanilla": _result(True, 300), "adversarial": _result(True, 200)}
+    assert common.masks_note(results, {"vanilla": 0.5, "adversarial": 0.0}).startswith("All 2 dataset masks converged")
+    note = common.masks_note(results, {"vanilla": 7.57, "adversarial": 0.2})
+    assert "**Costly:** 1 of the 2" in note and "vanilla 7.6 points" in note and "All 2" not in note
+    late = common.masks_note({**results, "rotate": _result(True, BUDGET)}, {"rotate": 3.0})
+    assert "Not converged within the budget" in late and "rotate 3.0 points" in late

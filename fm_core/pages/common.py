@@ -154,6 +154,21 @@ def saved(cfg: Profile, name: str, values):
     return values
 
 
+def masks_note(results: dict, costs: dict | None = None) -> str:
+    """One line on a page's dataset masks (``{name: MaskResult}``): those not converged
+    (:func:`unconverged_note`), then those whose held-out accuracy cost (``costs``: name ->
+    points, unmasked minus masked on the score half) exceeds :data:`ACCURACY_SLACK`;
+    "All N ... converged" only when neither applies."""
+    costly = {n: c for n, c in (costs or {}).items() if judge_mask(True, None, None, c).costly}
+    parts = [unconverged_note(results)] if unconverged_note(results) else []
+    if costly:
+        parts.append(f"**Costly:** {len(costly)} of the {len(results)} masks settled but cost more than "
+                     f"{ACCURACY_SLACK:g} held-out points, the book's line: "
+                     + "; ".join(f"{n} {c:.1f} points" for n, c in costly.items()) + ".")
+    return " ".join(parts) or f"All {len(results)} dataset masks converged, each costing at most " \
+                              f"{ACCURACY_SLACK:g} held-out points."
+
+
 def unconverged_note(results: dict) -> str:
     """A warning line naming the masks (``{name: MaskResult}``) that did not converge before
     their budget ran out (:func:`judge_mask`): those still moving when it did, and those
