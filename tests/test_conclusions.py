@@ -135,3 +135,12 @@ def test_conclusions_read_the_stored_results_of_both_worlds(monkeypatch):
     words = notes.conclusions_prose(got)
     assert set(words) == set(c.EVIDENCE) and all("*Evidence:*" in w for w in words.values())
     assert not math.isnan(got.robust_low.real_behaviour_gap[0])
+
+
+def test_limits_name_costly_real_masks():
+    cfg = get_profile("smoke")
+    answers = c.Conclusions(robust_low=None, masks_read=None, reversal=None, table3=None, real_data="fashion-mnist",
+                            cue_data="synthetic", real_mask_costs={"vanilla": 7.57, "adversarial": 0.5})
+    text = notes.limits(cfg, cfg.replace(data="fashion-mnist"), answers)
+    assert "1 of 2 networks cost more than" in text and "(7.6; Table 1" in text
+    assert "cost more than" not in notes.limits(cfg, cfg, None)

@@ -224,6 +224,7 @@ class Conclusions:
     table3: Table3Answer
     real_data: str                  # the real images' data set
     cue_data: str                   # the cue world's
+    real_mask_costs: dict           # regime -> held-out points the real images' dataset mask costs (Table 1)
 
 
 def conclusions(cfg: Profile, spread: dict | None = None) -> Conclusions:
@@ -236,7 +237,9 @@ def conclusions(cfg: Profile, spread: dict | None = None) -> Conclusions:
         masks_read=judge_masks_read(real, cue.get("cues") or {}, cue.get("cue_ablation") or {},
                                     cue.get("architectures") or {}),
         reversal=judge_reversal(real, cue.get("robust_h_reversal") or {}),
-        table3=judge_table3(real), real_data=real_cfg.data, cue_data=cfg.data)
+        table3=judge_table3(real), real_data=real_cfg.data, cue_data=cfg.data,
+        real_mask_costs={r: row["standard"] - row["masked"] for r, row in (real.get("table1") or {}).items()
+                         if isinstance(row, dict) and "masked" in row})
 
 
 __all__ = ["conclusions", "judge_robust_low", "judge_masks_read", "judge_reversal", "judge_table3",
