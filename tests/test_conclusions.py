@@ -144,3 +144,12 @@ def test_limits_name_costly_real_masks():
     text = notes.limits(cfg, cfg.replace(data="fashion-mnist"), answers)
     assert "1 of 2 networks cost more than" in text and "(7.6; Table 1" in text
     assert "cost more than" not in notes.limits(cfg, cfg, None)
+
+
+def test_the_answers_are_rendered_as_myst_so_their_evidence_links_resolve():
+    # myst-nb renders a Markdown output as plain CommonMark unless the cell asks for MyST;
+    # then "[page 04](04_dataset_masks.ipynb)" stays a dead link to a .ipynb in the HTML
+    cells = nbformat.read(BOOK / "17_conclusions.ipynb", 4).cells
+    prose = [cell for cell in cells if cell.cell_type == "code" and "display(Markdown(" in cell.source]
+    assert len(prose) == 5
+    assert all(cell.metadata.get("mystnb", {}).get("markdown_format") == "myst" for cell in prose)
