@@ -6,8 +6,10 @@ known (a linear classifier reading one frequency pair), a tiny trained conv net,
 smoke profile at a tiny setting."""
 from __future__ import annotations
 
+import json
 import math
 import time
+from dataclasses import asdict
 
 import numpy as np
 import pytest
@@ -19,7 +21,7 @@ from fm_core.nets.attacks import pgd_attack
 from fm_core.nets.evaluation import accuracy
 from fm_core.nets.models import MaskedClassifier, freeze
 from fm_core.profiles import PAPER_EPS_NORMALISED
-from fm_core.science import analysis, attack_strength, filtering
+from fm_core.science import analysis, attack_strength, filtering, rank_null
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
@@ -255,25 +257,74 @@ def test_breaking_multiple_on_a_tiny_network(trained):
 
 
 # --------------------------------------------------------------------- the verdicts
-def test_the_agreement_line_on_crafted_rows():
+def test_the_agreement_line_is_the_exact_permutation_tail():
     from fm_core.pages import real_images as ri
 
-    seeds, regimes = [1, 2, 3], ["vanilla", "adversarial", "scale", "translate", "rotate"]
+    null = rank_null.spearman_null(5)
+    assert sum(null.values()) == 120 and null[0] == 1 and null[2] == 4  # rho 1: one ranking; rho 0.9: four
+    assert rank_null.mean_rho_line(5, 1, 0.05) == pytest.approx(0.9)  # the textbook critical value at n = 5
+    assert rank_null.mean_rho_p(1.0, 5, 1) == pytest.approx(1 / 120) and rank_null.mean_rho_p(0.9, 5, 1) == pytest.approx(5 / 120)
+    line = ri.AGREEMENT_LINE
+    assert line == rank_null.mean_rho_line(5, 3, ri.AGREEMENT_ALPHA)
+    assert rank_null.mean_rho_p(line, 5, 3) <= ri.AGREEMENT_ALPHA < rank_null.mean_rho_p(line - 0.1 / 3, 5, 3)  # the next value down
+    rng = np.random.default_rng(0)  # the tail by simulation: three independent random rankings
+    draws = np.array([[1 - 6 * np.sum((rng.permutation(5) - np.arange(5)) ** 2) / 120 for _ in range(3)]
+                      for _ in range(100_000)]).mean(axis=1)
+    assert np.mean(draws >= line - 1e-9) == pytest.approx(rank_null.mean_rho_p(line, 5, 3), abs=0.002)
 
-    def rows(preference):  # low share rises with the regime's index; behaviour as given
-        return {r: {str(s): {"low share": 0.1 * i + 0.01 * s, "low preference": preference(i, s)} for s in seeds}
-                for i, r in enumerate(regimes)}
 
-    same = ri.agreement(rows(lambda i, s: 10.0 * i + s), seeds, regimes)
-    assert same["rho"] == pytest.approx(1.0) and same["points"] == 15 and same["rho per seed sd"] == 0.0
-    verdict = ri.judge_mask_behaviour(same)
-    assert verdict.agree and verdict.rho_per_seed_mean == pytest.approx(1.0)
-    reverse = ri.agreement(rows(lambda i, s: -10.0 * i - s), seeds, regimes)
-    assert reverse["rho"] == pytest.approx(-1.0) and not ri.judge_mask_behaviour(reverse).agree
-    at = {"rho per seed mean": 0.0, "rho per seed sd": 0.0}
-    assert ri.judge_mask_behaviour({"rho": ri.AGREEMENT_LINE, **at}).agree
-    assert not ri.judge_mask_behaviour({"rho": ri.AGREEMENT_LINE - 1e-9, **at}).agree
-    assert not ri.judge_mask_behaviour({"rho": float("nan"), **at}).agree
+SEEDS, REGIMES5 = [1, 2, 3], ["vanilla", "adversarial", "scale", "translate", "rotate"]
+
+
+def crafted_rows(share, preference):
+    return {r: {str(s): {"low share": share(i, s), "low preference": preference(i, s)} for s in SEEDS}
+            for i, r in enumerate(REGIMES5)}
+
+
+def test_the_mask_behaviour_verdict_on_crafted_rows():
+    from fm_core.pages import real_images as ri
+
+    same = ri.agreement(crafted_rows(lambda i, s: 0.1 * i + 0.01 * s, lambda i, s: 10.0 * i + s), SEEDS, REGIMES5)
+    assert same["rho per seed"] == pytest.approx([1.0, 1.0, 1.0]) and same["regimes"] == 5
+    v = ri.judge_mask_behaviour(same)
+    assert v.agree and v.rho_per_seed == pytest.approx((1.0, 1.0, 1.0)) and v.rho_mean == pytest.approx(1.0)
+    assert v.rho_sd == 0.0 and v.line == ri.AGREEMENT_LINE and v.p_value == pytest.approx(1 / 120 ** 3)
+    reverse = ri.judge_mask_behaviour(ri.agreement(
+        crafted_rows(lambda i, s: 0.1 * i, lambda i, s: -10.0 * i), SEEDS, REGIMES5))
+    assert reverse.rho_mean == pytest.approx(-1.0) and not reverse.agree and reverse.p_value == pytest.approx(1.0)
+
+
+def test_seeds_in_clusters_make_a_high_pooled_rho_but_no_agreement():
+    """Each seed sits in its own cluster (the extra seeds' cheaper setting moves both scores),
+    and within a seed the regimes' order disagrees: pooled over the 15 networks rho is high,
+    per seed it is not, and the verdict follows the seeds."""
+    from fm_core.pages import real_images as ri
+    from fm_core.science.cue_analysis import rank_correlation
+
+    order = {1: [0, 1, 2, 3, 4], 2: [4, 3, 2, 1, 0], 3: [1, 3, 0, 4, 2]}  # behaviour's rank of regime i, per seed
+    rows = crafted_rows(lambda i, s: s + 0.1 * i, lambda i, s: 100.0 * s + order[s][i])
+    flat = [(rows[r][str(s)]["low share"], rows[r][str(s)]["low preference"]) for r in REGIMES5 for s in SEEDS]
+    pooled = rank_correlation(*zip(*flat))
+    assert pooled > 0.85  # what the pooled score said
+    v = ri.judge_mask_behaviour(ri.agreement(rows, SEEDS, REGIMES5))
+    assert v.rho_per_seed == pytest.approx((1.0, -1.0, 0.3)) and v.rho_mean == pytest.approx(0.1)
+    assert v.rho_sd == pytest.approx(np.std([1.0, -1.0, 0.3], ddof=1)) and v.p_value > 0.3 and not v.agree
+
+
+def test_the_mask_behaviour_verdict_at_its_line_and_undefined():
+    from fm_core.pages import real_images as ri
+
+    line = ri.AGREEMENT_LINE  # 2/3: per-seed rhos 0.9, 0.6, 0.5 reach it, 0.9, 0.6, 0.4 do not
+    at = ri.judge_mask_behaviour({"rho per seed": [0.9, 0.6, 0.5], "regimes": 5})
+    below = ri.judge_mask_behaviour({"rho per seed": [0.9, 0.6, 0.4], "regimes": 5})
+    assert at.rho_mean == pytest.approx(line) and at.agree and at.p_value <= ri.AGREEMENT_ALPHA
+    assert not below.agree and below.p_value > ri.AGREEMENT_ALPHA
+    undefined = ri.judge_mask_behaviour({"rho per seed": [1.0, float("nan"), 1.0], "regimes": 5})
+    assert not undefined.agree and np.isnan(undefined.rho_mean) and np.isnan(undefined.p_value)
+    one = ri.judge_mask_behaviour({"rho per seed": [0.95], "regimes": 5})  # one seed: its own line, 1.0
+    assert one.line == pytest.approx(1.0) and not one.agree and np.isnan(one.rho_sd)
+    flat = ri.agreement(crafted_rows(lambda i, s: 0.5, lambda i, s: float(i)), SEEDS, REGIMES5)  # constant share
+    assert all(np.isnan(r) for r in flat["rho per seed"]) and not ri.judge_mask_behaviour(flat).agree
 
 
 def test_the_robust_low_verdict_per_seed():
@@ -338,7 +389,9 @@ def test_the_page_module_computes_once_and_reads_the_store_after(tiny_smoke, mon
             assert m["low preference"] == pytest.approx(at["low"][0] - at["high"][0])
             assert all(round(a * n_score / 100) * 100 / n_score == pytest.approx(a, abs=0.01) for a in row["low"])
     verdict = masks[ri.VERDICT_KEY]
-    assert masks["points"] == 15 and verdict["mask_behaviour"]["agree"] == (masks["rho"] >= ri.AGREEMENT_LINE)
+    mb = verdict["mask_behaviour"]
+    assert len(masks["rho per seed"]) == 3 and mb["line"] == ri.AGREEMENT_LINE
+    assert json.dumps(mb, sort_keys=True) == json.dumps(ri._plain(asdict(ri.judge_mask_behaviour(masks))), sort_keys=True)
     assert len(verdict["robust_low"]["by_mask"]) == 3
     for regime in ("vanilla", "adversarial"):
         assert robust[regime]["APGD, %"] <= robust[regime]["clean, %"]

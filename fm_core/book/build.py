@@ -2,8 +2,8 @@
 
 Layout (``<out>`` is the book folder unless ``output_dir`` is given)::
 
-    book/                     sources: _config.yml, _toc.yml, index.md, citation.md,
-                              build_report.md (a stub), references.bib,
+    book/                     sources: _config.yml, _toc.yml, index.md, glossary.md,
+                              citation.md, build_report.md (a stub), references.bib,
                               NN_name.ipynb (committed without outputs)
     <out>/_build/src/         the build tree: copies of the sources plus the *executed*
                               notebooks; ``_toc.yml`` and ``build_report.md`` here are

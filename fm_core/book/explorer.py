@@ -13,6 +13,7 @@ from matplotlib.figure import Figure
 
 from fm_core.science import cue_analysis
 from fm_core.pages import cue_conditions
+from fm_core.pages.common import budget_of, settle_words
 from fm_core.store import pipeline
 from fm_core.errors import UserError
 from fm_core.fourier import filter_images
@@ -48,7 +49,8 @@ def view(cfg: Profile, condition: str = "vanilla", objective: str | None = None,
     return {"condition": condition, "objective": variant.dmask_invariance, "lambda": variant.dmask_lam,
             "image": image, "x": x[image, 0].numpy(), "mask": np.asarray(mask),
             "filtered": filter_images(net, x[image:image + 1], mask)[0, 0].numpy(),
-            "shares": shares, "converged": bool(result.converged[0]), "steps": int(result.steps[0])}
+            "shares": shares, "converged": bool(result.converged[0]), "steps": int(result.steps[0]),
+            "budget": budget_of(result)}
 
 
 def caption(v: dict) -> str:
@@ -57,7 +59,14 @@ def caption(v: dict) -> str:
     return (f"{v['condition']}, {v['objective']}, lambda {v['lambda']:g}: "
             + (f"L-share {share:.2f}, " if share is not None else "")
             + f"mask mean {float(v['mask'].mean()):.3f}"
-            + ("" if v["converged"] else f" (not converged in {v['steps']} steps)"))
+            + _convergence(v))
+
+
+def _convergence(v: dict) -> str:
+    """"" for a mask that converged before its budget ran out, else what it did, in
+    parentheses (:func:`fm_core.pages.common.settle_words`)."""
+    words = settle_words(v["converged"], v["steps"], v.get("budget"))
+    return f" ({words}: {v['steps']} steps)" if words else ""
 
 
 def plot_views(views: list[dict]) -> Figure:

@@ -14,9 +14,10 @@ from pathlib import Path
 import numpy as np
 
 from fm_core import store
-from fm_core.paths import REPO_ROOT
+from fm_core.paths import DATA_NAMES, REPO_ROOT
 from fm_core.pages.common import VERDICT_KEY
 from fm_core.pages.cue_conditions import conditions
+from fm_core.pages.real_images import REAL_DATA, real_images_cfg
 from fm_core.profiles import REGIME_LETTERS, Profile, get_profile
 from fm_core.store import pipeline
 from fm_core.utils import save_json_atomic
@@ -59,7 +60,26 @@ def headline_values(cfg: Profile) -> dict:
             flat[prefix] = float(value)
 
     walk("", pipeline.load_results(cfg))
+    real = real_images_results(cfg)
+    if real:  # the paper's pages on real images, under the data set's name
+        walk(real_images_cfg(cfg).data, real)
     return flat
+
+
+def real_images_results(cfg: Profile) -> dict:
+    """The results of ``cfg``'s real-image configuration (:func:`real_images_cfg`) when it
+    is not ``cfg`` itself; empty when none were stored (the real images then stay unread)."""
+    data = REAL_DATA.get(cfg.name, cfg.data)
+    if data == cfg.data or not any(store.results_dir(cfg.name, data).glob("*.json")):
+        return {}
+    return pipeline.load_results(real_images_cfg(cfg))
+
+
+def unprefixed(key: str) -> str:
+    """A headline key without the data set's name that real-image results carry
+    (``fashion-mnist.table1.vanilla.standard`` -> ``table1.vanilla.standard``)."""
+    first, _, rest = key.partition(".")
+    return rest if first in DATA_NAMES and rest else key
 
 
 def load_expected(profile_name: str) -> dict:
@@ -130,7 +150,7 @@ def tolerance(key: str, tolerances=TOLERANCES, per_key: dict | None = None) -> f
         return per_key[key]
     if any(word in key for word in UNIT_SCALE):
         return UNIT_TOLERANCE
-    return next(tol for prefix, tol in tolerances if key.startswith(prefix))
+    return next(tol for prefix, tol in tolerances if unprefixed(key).startswith(prefix))
 
 
 def compare(measured: dict, expected: dict) -> list[str]:
@@ -151,8 +171,14 @@ def compare(measured: dict, expected: dict) -> list[str]:
 def readme_block(expected: dict) -> str:
     """README's table of measured numbers, from an expected file."""
     v = expected["values"]
-    lines = ["| network | clean acc. (held-out half) | with its dataset mask | PGD acc. | mean mask |",
-             "|---|---|---|---|---|"]
+    real = {k.partition(".")[0] for k in v if unprefixed(k) != k}
+    lines = []
+    if real:  # the paper's tables ran on real images: theirs, under the data set's name
+        data = sorted(real)[0]
+        lines += [f"The paper's tables on {data} (the cue world's are on the pages past the paper):", ""]
+        v = {**v, **{unprefixed(k): x for k, x in v.items() if k.startswith(f"{data}.")}}
+    lines += ["| network | clean acc. (held-out half) | with its dataset mask | PGD acc. | mean mask |",
+              "|---|---|---|---|---|"]
     for regime, letter in REGIME_LETTERS.items():
         if f"table1.{regime}.standard" not in v:
             continue

@@ -24,6 +24,13 @@ from fm_core.paths import REPO_ROOT
 from fm_core.profiles import Profile, get_profile
 
 _PROFILE_FIELDS = {f.name for f in dataclasses.fields(Profile)}
+# Which data a page runs on when its `data` parameter is None: "cues", the profile's own
+# (the cue world of the small profiles), or "real", the profile's real images
+# (fm_core.pages.real_images.real_images_cfg: the paper's pages)
+WORLDS = ("cues", "real")
+WORLD_NOTES = {"real": " (real images: the paper's pages run on them; PGD eps by the paper's rule: its "
+                       "normalised eps x this data set's pixel std)",
+               "cues": ""}
 
 
 def _user_errors_in_one_line(shell, etype, value, tb, tb_offset=None):
@@ -133,15 +140,24 @@ class Page:
 
     def __init__(self, title: str, profile: str | Profile = "quick", data: str | None = None,
                  arch: str | None = None, seed: int | None = None, *, settings: dict | None = None,
-                 show: bool = True, **knobs):
+                 world: str = "cues", show: bool = True, **knobs):
         self.started = time.perf_counter()
         self.title = title
         overrides = {k: v for k, v in knobs.items() if k in _PROFILE_FIELDS}
         self.knobs = {k: v for k, v in knobs.items() if k not in _PROFILE_FIELDS}
         self.overrides = {k: v for k, v in overrides.items() if v is not None}
         # settings (the pages' `settings` parameter) may set a value to None on purpose
-        self.cfg: Profile = get_profile(profile, data=data, arch=arch, seed=seed,
-                                        **overrides).with_settings(settings)
+        if world not in WORLDS:
+            raise UserError(f"world must be one of {', '.join(WORLDS)}, not {world!r}")
+        # the cue world's configuration: what a page with world="real" still uses for the
+        # sections that need planted truth (chosen where the answer is known)
+        self.cues_cfg: Profile = get_profile(profile, data=data, arch=arch, seed=seed,
+                                             **overrides).with_settings(settings)
+        self.world = "real" if world == "real" and data is None else "cues" if data is None else "data"
+        self.cfg: Profile = self.cues_cfg
+        if self.world == "real":  # the user's data= wins; else the profile's real images
+            from fm_core.pages.real_images import real_images_cfg  # only pages that ask
+            self.cfg = real_images_cfg(self.cues_cfg)
         self.overrides.update(settings or {})
         if data is not None:
             self.overrides["data"] = data
@@ -159,7 +175,15 @@ class Page:
         file, :func:`fm_core.book.headline.seed_spread_of`); empty when the page changes
         any setting (the spread was measured at the profile's own) or none was measured."""
         from .headline import seed_spread_of  # the pages and the store, only when a page asks
-        return {} if self.overrides else seed_spread_of(self.cfg.name)
+        if self.overrides:
+            return {}
+        spread = seed_spread_of(self.cfg.name)
+        if self.cfg.data == self.cues_cfg.data or not spread:
+            return spread
+        # real images: their keys carry the data set's name (headline.headline_values)
+        prefix = f"{self.cfg.data}."
+        sd = {k[len(prefix):]: v for k, v in spread["sd"].items() if k.startswith(prefix)}
+        return {"seeds": spread["seeds"], "sd": sd} if sd else {}
 
     def header(self) -> _Block:
         c = self.cfg
@@ -169,7 +193,7 @@ class Page:
                 f"{k}={v!r}" for k, v in sorted(self.overrides.items())) + ")"
                 if self.overrides else "")),
             ("data", f"{c.data}, {c.size}x{c.size} grayscale, train {_fmt(c.n_train)} / "
-                     f"val {_fmt(c.n_val)} images"),
+                     f"val {_fmt(c.n_val)} images" + WORLD_NOTES.get(self.world, "")),
             ("network", f"{c.arch}, width x{c.width:g}, {head}"),
             ("seeds", f"training {c.seed}, data {c.data_seed}"),
         ]

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fm_core.paths import DATA_NAMES
 from fm_core.pages.common import VERDICT_KEY
 from fm_core.store import runs_dir
 
@@ -52,6 +53,8 @@ def scale(key: str) -> str:
     (a yes/no as 1/0, a side as +1/0/-1, a gap) is on the unit scale."""
     if VERDICT_KEY in key.split("."):
         return "unit"
+    first, _, rest = key.partition(".")  # real images' keys start with the data set's name
+    key = rest if first in DATA_NAMES and rest else key
     if key.endswith(COUNT_ENDINGS):
         return "count"
     if "loss" in key:

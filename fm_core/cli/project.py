@@ -61,6 +61,10 @@ def cmd_book(args) -> None:
     build_book(profile=args.profile, data=args.data, only=args.only, jobs=args.jobs)
     cfg = get_profile(args.profile, data=args.data)
     _print_networks(cfg)
+    if args.data is None:  # the paper's pages ran on the profile's real images
+        from fm_core.book.headline import real_images_results
+        from fm_core.pages.real_images import REAL_DATA
+        _print_networks(cfg, real_images_results(cfg).get("table1"), REAL_DATA.get(cfg.name, cfg.data))
     print(f"headline numbers -> {write_headline(cfg)}")
 
 
@@ -122,14 +126,15 @@ def cmd_runs(args) -> int:
     return 1 if problems else 0
 
 
-def _print_networks(cfg) -> None:
-    """The five networks' accuracies, from the results the book just stored."""
+def _print_networks(cfg, table1: dict | None = None, data: str | None = None) -> None:
+    """The five networks' accuracies, from the results the book just stored (``table1``:
+    another configuration's, e.g. the real images', on the data set ``data``)."""
     from fm_core.store.pipeline import load_results
 
-    table1 = load_results(cfg).get("table1")
+    table1 = load_results(cfg).get("table1") if table1 is None else table1
     if not table1:
         return
-    print(f"networks ({cfg.name}): clean / masked / PGD validation accuracy, training time")
+    print(f"networks ({cfg.name}, {data or cfg.data}): clean / masked / PGD validation accuracy, training time")
     for regime in (r for r in REGIMES if r in table1):
         v = table1[regime]
         print(f"  {regime:<12} {v['standard']:6.2f}% / {v['masked']:6.2f}% / {v['pgd']:6.2f}%  "

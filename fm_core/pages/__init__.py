@@ -13,9 +13,13 @@ where its figures come from.
 Shared by several pages (:data:`SHARED`), not pages themselves:
 
 - :mod:`~fm_core.pages.common`: the paper's networks and dataset masks through the store,
-  the masks' convergence line and the seed margin of a verdict;
+  what "converged" means (``judge_mask``, ``mask_status``), the masks' convergence line and
+  the seed margin of a verdict;
 - :mod:`~fm_core.pages.cue_conditions`: the cue world's conditions and one network's row
   (pages 04, 10, 11, 14; the book's headline and explorer);
+- :mod:`~fm_core.pages.mask_tables`: every table that shows a dataset mask, each mask with
+  its status (converged, at budget, or costing more than the book's line of held-out
+  accuracy) from what the page's rows carry (pages 04, 10, 11, 14, 15);
 - :mod:`~fm_core.pages.real_images`: the paper's claim where no cue is planted (any data
   set): behaviour on filtered images against the masks' low share over three seeds,
   robustness checked by APGD, and the eps that breaks the vanilla network.
@@ -23,4 +27,4 @@ Shared by several pages (:data:`SHARED`), not pages themselves:
 Nothing is imported here: a page loads only what it uses.
 """
 
-SHARED = ("common", "cue_conditions", "real_images")
+SHARED = ("common", "cue_conditions", "mask_tables", "real_images")

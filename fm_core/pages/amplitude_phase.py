@@ -19,7 +19,7 @@ from fm_core.nets.evaluation import accuracy
 from fm_core.profiles import REGIMES, Profile
 from fm_core.science import cue_analysis
 from fm_core.store import pipeline
-from .common import VERDICT_KEY
+from .common import VERDICT_KEY, budget_of
 
 # A mask *finds* a cue when its values single out the cue's bins with at least this AUROC
 # (the criterion of the project's issue on amplitude and phase masks)
@@ -65,7 +65,9 @@ def phase_world(cfg: Profile) -> Profile:
 
 def part_row(cfg: Profile, regime: str, progress: bool = True) -> dict:
     """One network: its dataset mask on each part (learned on the fit half) against the
-    cue bins, the held-out accuracy through it (score half), and the part ablations."""
+    cue bins, the held-out accuracy through it (score half), its steps, step budget and
+    whether its rule fired (:func:`fm_core.pages.mask_tables.with_part_status` for a table),
+    and the part ablations."""
     ds, net = pipeline.get_dataset(cfg), pipeline.get_network(cfg, regime, progress)
     x, y = pipeline.score_half(cfg)
     low, high = (np.asarray(ds.truth[k]).any(axis=0) for k in ("low", "high"))
@@ -77,6 +79,8 @@ def part_row(cfg: Profile, regime: str, progress: bool = True) -> dict:
         row.update({f"{part}: {k}": v for k, v in shares.items()})
         row[f"{part}: mask mean"] = round(float(mask.mask.mean()), 4)
         row[f"{part}: masked, %"] = round(100 * accuracy(net, x, y, mask.applied), 2)
+        row[f"{part}: mask steps"] = int(mask.steps[0])
+        row[f"{part}: mask budget"] = budget_of(mask)
         row[f"{part}: converged"] = bool(mask.converged[0])
     return row
 

@@ -13,6 +13,7 @@ import numpy as np
 
 from fm_core.masks import MaskResult
 from fm_core.science.analysis import ground_truth_scores
+from .common import result_status
 from .dataset_masks import ACCURACY_SLACK
 from .ground_truth import RANKS_WELL
 
@@ -32,6 +33,16 @@ def judge_own_mask(result: MaskResult, mask: np.ndarray, truth: dict | None = No
     auroc = {cue: ground_truth_scores(mask, bins)["auroc"] for cue, bins in (truth or {}).items()}
     return OwnMaskVerdict(cost_points=round(cost, 2), keeps_accuracy=cost <= ACCURACY_SLACK, auroc=auroc,
                           finds=tuple(cue for cue, a in auroc.items() if a >= RANKS_WELL))
+
+
+def convergence_words(result: MaskResult) -> str:
+    """Whether the page's mask converged, in a few words (:func:`fm_core.pages.common.judge_mask`
+    on its rule, steps and budget; its cost is judged apart, by :func:`judge_own_mask`)."""
+    status = result_status(result)
+    if not status.at_budget:
+        return "converged"
+    return ("not converged within the budget" if not status.settled else
+            "settled only at the budget's last window, so not converged: its steps ran out")
 
 
 def own_mask_prose(verdict: OwnMaskVerdict, lam: float) -> str:

@@ -1,5 +1,7 @@
-"""Shared by several pages: the paper's networks and dataset masks through the store, the
-line that says whether a page's masks converged, and what verdicts share: the key under
+"""Shared by several pages: the paper's networks and dataset masks through the store, what
+"converged" means on a page (:func:`judge_mask`, :func:`mask_status`: settled before its
+step budget, and costing at most :data:`ACCURACY_SLACK` held-out points), the line that
+says whether a page's masks converged, and what verdicts share: the key under
 which a page stores its verdict beside its numbers (:data:`VERDICT_KEY`) and the seed
 margin of a verdict (it stands when its number lies :data:`VERDICT_MARGIN_SDS` seed SDs
 beyond its line; the spread itself is measured by :mod:`fm_core.book.seed_spread`).
@@ -7,6 +9,8 @@ beyond its line; the spread itself is measured by :mod:`fm_core.book.seed_spread
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Iterable
 
 from fm_core.profiles import REGIMES, Profile
 from fm_core.store import pipeline
@@ -16,6 +20,107 @@ from fm_core.store.pipeline import get_dataset, get_dataset_mask, get_network
 # A page's ``judge_*`` verdict (a frozen dataclass) is stored as a dict under this key beside
 # the numbers it judges, so that it reaches the headline file, expected/ and ``fm spread``
 VERDICT_KEY = "verdict"
+
+
+# A mask may cost at most this much held-out accuracy (points) and still count as keeping the
+# network's performance: page 04's line (:func:`fm_core.pages.dataset_masks.choose_objective`,
+# which imports it from here; the book's line, not measured). Every table that says whether a
+# mask converged holds the mask to it as well (:func:`judge_mask`).
+ACCURACY_SLACK = 1.0
+
+# The labels of :func:`mask_status`
+CONVERGED, AT_BUDGET = "converged", "at budget"
+
+
+@dataclass(frozen=True)
+class MaskStatus:
+    """Whether a dataset mask counts as **converged** where a page shows it (:func:`judge_mask`).
+
+    Its *cost* is the unmasked minus the masked accuracy on held-out images (the score half
+    of the validation set, which the mask was not learned on), in percentage points: positive
+    when the mask loses accuracy."""
+    settled: bool               # its stopping rule fired (``MaskResult.converged``)
+    at_budget: bool             # it did not settle, or settled only at its budget's last window (steps >= budget)
+    cost_points: float | None   # held-out accuracy cost, points (None: not measured)
+    costly: bool                # the cost exceeds ``slack``
+    slack: float = ACCURACY_SLACK
+
+    @property
+    def converged(self) -> bool:
+        """Settled before its budget ran out, and costing at most ``slack`` held-out points."""
+        return not self.at_budget and not self.costly
+
+    @property
+    def label(self) -> str:
+        """"converged", "at budget", "costs N pts" or "at budget; costs N pts"."""
+        # one decimal, or two where one would round a cost over the line down onto it
+        digits = 1 if round(self.cost_points or 0.0, 1) > self.slack else 2
+        flags = ([AT_BUDGET] if self.at_budget else []) + \
+            ([f"costs {self.cost_points:.{digits}f} pts"] if self.costly else [])
+        return "; ".join(flags) or CONVERGED
+
+
+def judge_mask(converged: bool, steps: int | None, budget: int | None, cost_points: float | None,
+               slack: float = ACCURACY_SLACK) -> MaskStatus:
+    """A mask's status from what a row carries: whether its stopping rule fired
+    (``converged``), the ``steps`` it took, its step ``budget`` (``MaskResult.settings
+    ["max_steps"]``; None: unknown) and its held-out accuracy cost in points (unmasked minus
+    masked; None or NaN: not measured). The rule can fire at the budget's last window, so a
+    mask with ``steps >= budget`` is **at budget** even when it settled: its steps ran out
+    with it (under one-cycle its rate had fallen to nearly zero). A cost above ``slack``
+    (:data:`ACCURACY_SLACK`, page 04's line) is flagged with its number."""
+    at_budget = not converged or (budget is not None and steps is not None and int(steps) >= int(budget))
+    cost = None if cost_points is None or cost_points != cost_points else float(cost_points)
+    return MaskStatus(settled=bool(converged), at_budget=bool(at_budget), cost_points=cost,
+                      costly=cost is not None and cost > slack, slack=slack)
+
+
+def mask_status(converged: bool, steps: int | None, budget: int | None, cost_points: float | None) -> str:
+    """The label a table shows for a mask (:func:`judge_mask`): "converged", "at budget",
+    "costs N pts" or "at budget; costs N pts"."""
+    return judge_mask(converged, steps, budget, cost_points).label
+
+
+def settle_words(converged: bool, steps: int | None, budget: int | None) -> str:
+    """A mask's convergence for prose (:func:`judge_mask`, its cost aside): "" when it
+    converged before its budget ran out, else "not converged" (still moving then) or
+    "settled only at the budget's last window" (its rule fired as the steps ran out)."""
+    if not converged:
+        return "not converged"
+    return "settled only at the budget's last window" if judge_mask(True, steps, budget, None).at_budget else ""
+
+
+def held_out_cost(unmasked_percent: float | None, masked_percent: float | None) -> float | None:
+    """The held-out accuracy cost of a mask, in points: unmasked minus masked accuracy (%);
+    None when either is missing."""
+    if unmasked_percent is None or masked_percent is None:
+        return None
+    return float(unmasked_percent) - float(masked_percent)
+
+
+def budget_of(result) -> int | None:
+    """A :class:`~fm_core.masks.result.MaskResult`'s step budget (``settings["max_steps"]``:
+    the profile's ``dmask_max_steps``, or its epochs in steps); None when it records none."""
+    budget = result.settings.get("max_steps")
+    return None if budget is None else int(budget)
+
+
+def result_status(result, cost_points: float | None = None, row: int = 0) -> MaskStatus:
+    """:func:`judge_mask` of row ``row`` of a :class:`~fm_core.masks.result.MaskResult`
+    (its budget from its settings, :func:`budget_of`; without one, only whether it settled counts)."""
+    converged = bool(result.converged[row]) if len(result.converged) > row else False
+    return judge_mask(converged, int(result.steps[row]), budget_of(result), cost_points)
+
+
+def status_counts(statuses: Iterable[MaskStatus]) -> str:
+    """A short cell for a set of masks (a lambda path): "k/n converged", then how many stopped
+    at the budget and how many cost more than the line."""
+    statuses = list(statuses)
+    done = sum(s.converged for s in statuses)
+    late, costly = sum(s.at_budget for s in statuses), sum(s.costly for s in statuses)
+    slack = statuses[0].slack if statuses else ACCURACY_SLACK
+    return (f"{done}/{len(statuses)} {CONVERGED}" + (f"; {late} {AT_BUDGET}" if late else "")
+            + (f"; {costly} cost > {slack:g} pts" if costly else ""))
 
 
 def networks(cfg: Profile, regimes=REGIMES, progress: bool = True) -> dict:
@@ -34,13 +139,13 @@ def class_masks(cfg: Profile, regime: str = "vanilla", progress: bool = True) ->
 
 def convergence_note(cfg: Profile, regimes=REGIMES, classes: bool = True, progress: bool = True) -> str:
     """One line for a page: whether every dataset mask (and the vanilla class masks) it
-    uses converged within its budget, naming those that did not."""
+    uses converged before its budget ran out, naming those that did not (:func:`unconverged_note`)."""
     named = {f"{r} dataset mask": m for r, m in dataset_masks(cfg, regimes, progress).items()}
     if classes:
         named.update({f"vanilla {k} mask": m for k, m in class_masks(cfg, progress=progress).items()})
-    return unconverged_note(named) or (f"All {len(named)} dataset and class masks on this page converged within "
-                                       f"their budget (steps: {min(int(m.steps[0]) for m in named.values())} to "
-                                       f"{max(int(m.steps[0]) for m in named.values())}).")
+    return unconverged_note(named) or (f"All {len(named)} dataset and class masks on this page converged before "
+                                       f"their budget ran out (steps: {min(int(m.steps[0]) for m in named.values())} "
+                                       f"to {max(int(m.steps[0]) for m in named.values())}).")
 
 
 def saved(cfg: Profile, name: str, values):
@@ -49,14 +154,33 @@ def saved(cfg: Profile, name: str, values):
     return values
 
 
+def masks_note(results: dict, costs: dict | None = None) -> str:
+    """One line on a page's dataset masks (``{name: MaskResult}``): those not converged
+    (:func:`unconverged_note`), then those whose held-out accuracy cost (``costs``: name ->
+    points, unmasked minus masked on the score half) exceeds :data:`ACCURACY_SLACK`;
+    "All N ... converged" only when neither applies."""
+    costly = {n: c for n, c in (costs or {}).items() if judge_mask(True, None, None, c).costly}
+    parts = [unconverged_note(results)] if unconverged_note(results) else []
+    if costly:
+        parts.append(f"**Costly:** {len(costly)} of the {len(results)} masks settled but cost more than "
+                     f"{ACCURACY_SLACK:g} held-out points, the book's line: "
+                     + "; ".join(f"{n} {c:.1f} points" for n, c in costly.items()) + ".")
+    return " ".join(parts) or f"All {len(results)} dataset masks converged, each costing at most " \
+                              f"{ACCURACY_SLACK:g} held-out points."
+
+
 def unconverged_note(results: dict) -> str:
-    """A warning line naming the masks (``{name: MaskResult}``) that did not converge,
-    or "" when all did."""
-    names = [name for name, r in results.items() if not r.all_converged]
-    if not names:
+    """A warning line naming the masks (``{name: MaskResult}``) that did not converge before
+    their budget ran out (:func:`judge_mask`): those still moving when it did, and those
+    whose rule fired only at its last window; "" when all converged."""
+    moving = [name for name, r in results.items() if not r.all_converged]
+    late = [name for name, r in results.items() if r.all_converged
+            and any(result_status(r, row=i).at_budget for i in range(len(r.steps)))]
+    if not moving and not late:
         return ""
-    return (f"**Not converged within the budget:** {'; '.join(names)}. These masks were still moving when the "
-            "budget ran out; read them with care.")
+    parts = ([f"{'; '.join(moving)} (still moving when the budget ran out)"] if moving else []) + \
+        ([f"{'; '.join(late)} (settled only at the budget's last window, as the steps ran out)"] if late else [])
+    return f"**Not converged within the budget:** {'; '.join(parts)}. Read these masks with care."
 
 
 # A verdict stands when its number lies this many seed SDs beyond the verdict's line

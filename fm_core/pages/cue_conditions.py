@@ -15,6 +15,7 @@ from fm_core.nets.evaluation import accuracy
 from fm_core.profiles import REGIMES, Profile
 from fm_core.science import cue_analysis
 from fm_core.store import pipeline
+from .common import budget_of
 
 
 RHO_H_SWEEP = (0.9, 0.75)
@@ -45,7 +46,9 @@ def paper_networks(cfg: Profile) -> list[tuple[str, Profile, str]]:
 
 
 def network_row(cfg: Profile, regime: str, progress: bool = True) -> dict:
-    """Behaviour on the probes and the dataset mask's cue shares, for one network."""
+    """Behaviour on the probes and the dataset mask's cue shares, for one network; the
+    mask's held-out accuracy (``masked, %`` beside ``clean, %``), steps, step budget and
+    whether its rule fired (:func:`fm_core.pages.mask_tables.with_mask_status` for a table)."""
     ds = pipeline.get_dataset(cfg)
     net = pipeline.get_network(cfg, regime, progress)
     mask = pipeline.get_dataset_mask(cfg, regime, progress=progress)
@@ -56,6 +59,7 @@ def network_row(cfg: Profile, regime: str, progress: bool = True) -> dict:
     row["mask mean"] = round(float(mask.mask.mean()), 4)
     row["masked, %"] = round(100 * accuracy(net, x, y, mask.mask), 2)
     row["mask steps"] = int(mask.steps[0])
+    row["mask budget"] = budget_of(mask)
     row["mask converged"] = bool(mask.converged[0])
     return row
 

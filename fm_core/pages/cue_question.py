@@ -21,8 +21,9 @@ from fm_core.nets.evaluation import accuracy, loss_and_accuracy
 from fm_core.profiles import REGIMES, Profile
 from fm_core.science import cue_analysis
 from fm_core.store import pipeline
-from .common import VERDICT_KEY, VERDICT_MARGIN_SDS, difference_sd, sd_of, side
+from .common import VERDICT_KEY, VERDICT_MARGIN_SDS, budget_of, difference_sd, sd_of, settle_words, side
 from .cue_conditions import READS_L_FROM, agreement, conditions, network_row, reads
+from .mask_tables import path_statuses, row_status
 
 
 def cue_table(cfg: Profile, progress: bool = True) -> dict:
@@ -158,10 +159,11 @@ def answer_prose(question: dict, spread: dict | None = None) -> str:
                  + ("" if rho_sd is None else f" (seed SD {rho_sd:.3f})")
                  + f", and the mean |L-bias - L-share| is {gaps:.2f}"
                  + ("" if gaps_sd is None else f" (seed SD {gaps_sd:.3f})") + ".")
-    unconverged = [name for name, r in rows.items() if not r.get("mask converged", True)]
+    unconverged = [name for name, r in rows.items() if "mask converged" in r and row_status(r).at_budget]
     if unconverged:
-        lines.append(f"**Not converged** within the budget: the masks of {'; '.join(unconverged)}; their "
-                     "L-shares are those of masks still moving.")
+        lines.append(f"**Not converged** within the budget: the masks of {'; '.join(unconverged)} (still moving "
+                     "when it ran out, or settled only at its last window); their L-shares are those of masks "
+                     "whose steps ran out.")
     controls = [rows.get(f"vanilla, trained on {c} only") for c in ("L", "H")]
     if verdict.controls_found is not None:
         lines.append(f"Positive controls: the network trained on L only has L-share {controls[0]['L-share']:.2f}, "
@@ -197,6 +199,7 @@ def cue_ablation(cfg: Profile, progress: bool = True) -> dict:
                       "use share": round(d_l / (d_l + d_h), 4) if d_l + d_h > 0 else float("nan"),
                       "L-share": shares["L-share"], "mask on L bins": shares["mean on L bins"],
                       "mask on H bins": shares["mean on H bins"], "mask converged": bool(mask.converged[0]),
+                      "mask steps": int(mask.steps[0]), "mask budget": budget_of(mask),
                       "Δ acc. through the mask, pts": round(100 * (acc_m - acc0), 2),
                       "Δ acc., L removed inside the mask, pts": round(inside["L"], 2),
                       "Δ acc., H removed inside the mask, pts": round(inside["H"], 2)}
@@ -228,7 +231,9 @@ def cue_ablation_prose(ablation: dict, question: dict) -> str:
                              "removal changes "
                              f"the held-out loss by {r[f'Δ loss, {cue} removed']:+.3f} and the accuracy by "
                              f"{r[f'Δ acc., {cue} removed, pts']:+.1f} points (the mask "
-                             + ("converged" if r["mask converged"] else "did not converge within the budget")
+                             + ("did not converge within the budget"
+                                if settle_words(r["mask converged"], r.get("mask steps"), r.get("mask budget"))
+                                else "converged")
                              + f" and changes held-out accuracy by {r['Δ acc. through the mask, pts']:+.1f} points)")
     if spare:
         text += (" A mask keeps bins its network does not need: " + "; ".join(spare) + ". There the mask "
@@ -276,7 +281,8 @@ NEEDED_INSIDE = 1.0
 def lambda_path(cfg: Profile, progress: bool = True) -> dict:
     """Per condition, the lambda path of its network's dataset mask (the profile's lambda
     and those of ``dmask_path_lams``): per lambda the fraction of L and of H bins kept
-    (mean mask value on them), masked held-out accuracy and convergence, and two
+    (mean mask value on them), masked held-out accuracy, convergence, steps and budget
+    (:func:`fm_core.pages.mask_tables.lambda_path_rows`), and two
     read-outs held against the L-bias:
 
     - ``"kept more"``: the cue with the larger kept fraction at the **sparsest accurate
@@ -297,6 +303,7 @@ def lambda_path(cfg: Profile, progress: bool = True) -> dict:
         masks = np.concatenate([default.masks, path.masks])[order]
         converged = np.concatenate([default.converged, path.converged])[order]
         steps = np.concatenate([default.steps, path.steps])[order]
+        budgets = [([budget_of(default)] + [budget_of(path)] * len(path.steps))[i] for i in order]
         x, y = pipeline.score_half(variant)
         shares = [cue_analysis.mask_cue_shares(m, ds.truth["low"], ds.truth["high"]) for m in masks]
         kept_l = [s["mean on L bins"] for s in shares]
@@ -314,7 +321,7 @@ def lambda_path(cfg: Profile, progress: bool = True) -> dict:
             kept_more = "L" if kept_l[i] > kept_h[i] else ("H" if kept_h[i] > kept_l[i] else "tie")
         last = _given_up_last(lams, kept_l, kept_h)
         out[name] = {"lams": lams, "L kept": kept_l, "H kept": kept_h, "masked, %": masked, "clean, %": clean,
-                     "converged": converged.tolist(), "steps": steps.tolist(),
+                     "converged": converged.tolist(), "steps": steps.tolist(), "budget": budgets,
                      "sparsest accurate lambda": sparsest, "kept more": kept_more,
                      "given up last": last, "L-bias": bias, "behaviour follows": follows,
                      "agrees": kept_more == follows, "agrees (half rule)": last == follows}
@@ -356,8 +363,8 @@ def lambda_path_prose(paths: dict) -> str:
              f"{len(paths)}: a sparse mask often keeps one bin of a conjugate pair (k, -k) and not the other, the "
              "filter then passes that frequency at half its amplitude and the pair's mean value is 0.5, on the "
              "threshold, so the half rule often names no cue.")
-    unconverged = [n for n, r in paths.items() if not all(r["converged"])]
+    unconverged = [n for n, r in paths.items() if any(s.at_budget for s in path_statuses(r))]
     if unconverged:
-        text += (f" Not every mask of the path converged within the budget for {'; '.join(unconverged)}: "
-                 "their read-out is less certain.")
+        text += (f" Not every mask of the path converged within the budget for {'; '.join(unconverged)} (some were "
+                 "still moving when it ran out, or settled only at its last window): their read-out is less certain.")
     return text

@@ -27,16 +27,16 @@ from fm_core.profiles import Profile
 from fm_core.science import cue_analysis, experiments
 from fm_core.store import pipeline
 from fm_core.store.pipeline import get_dataset
-from .common import VERDICT_KEY, dataset_masks
+from .common import ACCURACY_SLACK, VERDICT_KEY, budget_of, dataset_masks, settle_words
 from .cue_conditions import paper_networks  # page 10's conditions of the paper's five networks
 
 
 MAIN_PAIR = ("vanilla", "adversarial")
 
 
-# A mask may cost at most this much held-out accuracy (points) and still count as
-# keeping the network's performance.
-ACCURACY_SLACK = 1.0
+# ACCURACY_SLACK (imported above from .common, where every page's mask status reads it): a
+# mask may cost at most that much held-out accuracy (points) and still count as keeping the
+# network's performance.
 
 
 MASK_SEEDS = 3
@@ -67,6 +67,8 @@ def objective_row(cfg: Profile, regime: str, progress: bool = True) -> dict:
     return {"converged": f"{sum(bool(r.converged[0]) for r in runs + [other_half])}/{len(runs) + 1}",
             "all converged": all(bool(r.converged[0]) for r in runs + [other_half]),
             "median steps": int(np.median([int(r.steps[0]) for r in runs + [other_half]])),
+            "most steps": max(int(r.steps[0]) for r in runs + [other_half]),
+            "budget": budget_of(runs[0]),
             "mask mean": round(float(runs[0].mask.mean()), 4),
             "seed correlation (min)": round(float(np.nanmin(seed_corr)), 3),
             "halves correlation": round(mask_correlation(runs[0].mask, other_half.mask), 3),
@@ -133,11 +135,15 @@ def lr_sweep(cfg: Profile, regimes=MAIN_PAIR, progress: bool = True) -> dict:
     return out
 
 
+def _words(words: str, template: str) -> str:
+    return template.format(words) if words else ""
+
+
 def lr_sweep_prose(sweep: dict, chosen_lr: float, window: int = 25) -> str:
     """What the sweep says about the profile's learning rate, from the numbers."""
     parts = []
     for regime, s in sweep.items():
-        parts.append(f"{regime}: " + ", ".join(f"{st} steps at {lr:g}" + ("" if c else " (not converged)")
+        parts.append(f"{regime}: " + ", ".join(f"{st} steps at {lr:g}" + _words(settle_words(c, st, s.get("budget")), " ({})")
                                                for lr, st, c in zip(s["lr"], s["steps"], s["converged"])))
     first = next(iter(sweep.values()))
     text = (f"Budget {first['budget']:,} steps per rate"
@@ -166,8 +172,9 @@ def compare_schedules(cfg: Profile, conditions=None, schedules=SCHEDULES, progre
     networks (``conditions`` as :func:`fm_core.pages.cue_conditions.conditions` gives them; all
     eleven of page 10 took 70 more seconds of the build for the same choice) learned under
     each learning-rate schedule, every other setting the profile's.
-    A row: whether the mask converged, its steps, and the held-out (score-half) accuracy
-    change through it. No cue truth and no behaviour enter."""
+    A row: whether the mask's rule fired (``converged``), its steps and step budget, and the
+    held-out (score-half) accuracy change through it. No cue truth and no behaviour enter.
+    :func:`schedule_rows` gives the rows as the page's table shows them."""
     conditions = paper_networks(cfg) if conditions is None else conditions
     out = {schedule: {} for schedule in schedules}
     for name, variant, regime in conditions:  # the network and its unmasked accuracy once per condition
@@ -178,6 +185,7 @@ def compare_schedules(cfg: Profile, conditions=None, schedules=SCHEDULES, progre
             mask = pipeline.get_dataset_mask(variant.replace(dmask_schedule=schedule), regime, progress=progress)
             change = loss_and_accuracy(net, x, y, mask.mask)[1] - unmasked
             out[schedule][name] = {"converged": bool(mask.converged[0]), "steps": int(mask.steps[0]),
+                                   "budget": budget_of(mask),
                                    "held-out accuracy change, points": round(100 * change, 2)}
     pipeline.save_result(cfg, "schedules", {**{f"{s}.{r}.{k}": v for s, rows in out.items() for r, row in rows.items()
                                                for k, v in row.items()},
@@ -243,16 +251,21 @@ def schedule_prose(comparison: dict, cfg: Profile) -> str:
     parts = []
     for schedule, rows in comparison.items():
         stuck = [r for r, row in rows.items() if not row["converged"]]
+        late = [r for r, row in rows.items()  # settled, but only as the budget ran out: not converged
+                if row["converged"] and settle_words(True, row["steps"], row.get("budget", cfg.dmask_max_steps))]
         worst = min(row["held-out accuracy change, points"] for row in rows.values())
-        parts.append(f"under the {named(schedule)} schedule {len(rows) - len(stuck)} of {len(rows)} masks converge"
+        parts.append(f"under the {named(schedule)} schedule {len(rows) - len(stuck) - len(late)} of {len(rows)} "
+                     "masks converge"
                      + (f" ({', '.join(stuck)} still moving at the budget)" if stuck else "")
+                     + (f" ({', '.join(late)} settled only at the budget's last window)" if late else "")
                      + f", {choice.steps[schedule]:,} steps in all, "
                      + (f"the largest held-out accuracy cost {-worst:.1f} points" if worst < 0
                         else "no held-out accuracy lost"))
     best = choice.pick
     margin = (f", totals within {choice.margin_steps:,} steps, one convergence window per network, being a tie"
               if choice.margin_steps else "")
-    text = f"Over the paper's five networks, {'; '.join(parts)}. The rule (most masks converged, then fewest steps{margin}) "
+    text = (f"Over the paper's five networks, {'; '.join(parts)}. The rule (most masks settled, those that "
+            f"settled at the budget's last window counted, then fewest steps{margin}) ")
     if choice.tie:
         text += (f"finds a **tie** ({' against '.join(f'{choice.steps[s]:,}' for s in comparison)} steps); its "
                  f"tie-break, fixed before any mask was learned (the paper's schedule), picks **{named(best)}**")
@@ -298,22 +311,13 @@ def settings_prose(cfg: Profile) -> str:
     return text
 
 
-# Short headers for the page's tables (the book's column is narrow)
-COMPARISON_COLUMNS = {"converged": "converged", "median steps": "steps (median)", "mask mean": "mask mean",
-                      "seed correlation (min)": "seeds: corr. (min)", "halves correlation": "halves: corr.",
-                      "held-out loss change": "held-out Δ loss", "held-out accuracy change, points": "held-out Δ acc., pts"}
-
-
-TRUTH_COLUMNS = {"L-bias": "L-bias", "mean on L bins": "L bins", "mean on H bins": "H bins",
-                 "mean elsewhere": "cue-free bins", "L-share": "L-share", "converged": "converged"}
-
-
 def objectives_against_truth(cfg: Profile, regimes=("vanilla", "adversarial"),
                              objectives=COMPARED_INVARIANCES, progress: bool = True) -> dict:
     """Each objective's dataset mask (the fit-half one) against the cue world's truth, for
     the main networks: ``{objective: {regime: row}}`` with the L-bias, the mask's cue
-    shares (mean on the L bins, the H bins and elsewhere, AUROCs, L-share), mask mean
-    and convergence. Shown only after the choice above (:func:`choose_objective`) was made without it."""
+    shares (mean on the L bins, the H bins and elsewhere, AUROCs, L-share), mask mean,
+    convergence, steps and budget (:func:`truth_rows` for the table). Shown only after the
+    choice above (:func:`choose_objective`) was made without it."""
     out = {}
     ds = pipeline.get_dataset(cfg)
     bias = {r: pipeline.get_behaviour(cfg, r, progress)["L-bias"] for r in regimes}
@@ -325,7 +329,8 @@ def objectives_against_truth(cfg: Profile, regimes=("vanilla", "adversarial"),
             out[objective][regime] = {"L-bias": bias[regime],
                                       **cue_analysis.mask_cue_shares(mask.mask, ds.truth["low"], ds.truth["high"]),
                                       "mask mean": round(float(mask.mask.mean()), 4),
-                                      "converged": bool(mask.converged[0])}
+                                      "converged": bool(mask.converged[0]), "steps": int(mask.steps[0]),
+                                      "budget": budget_of(mask)}
     return out
 
 
@@ -365,7 +370,7 @@ def uses_or_sensitivity_prose(truth: dict) -> str:
         lines.append(f"`{objective}`: vanilla mask keeps {v['mean elsewhere']:.3f} of the cue-free bins on average, "
                      f"{v['mean on L bins']:.2f} of the L bins and {v['mean on H bins']:.2f} of the H bins "
                      f"(L-share {v['L-share']:.2f}, L-bias {v['L-bias']:.2f}"
-                     + ("" if v["converged"] else "; not converged") + ")")
+                     + _words(settle_words(v["converged"], v.get("steps"), v.get("budget")), "; {}") + ")")
     judged = judge_uses_or_sensitivity(truth)
     mean_key, denser = judged.mean_objective, judged.per_image_measures_sensitivity
     if denser is None:

@@ -24,6 +24,7 @@ from fm_core import store
 from fm_core.methods.peers import METHOD_TITLES
 from fm_core.profiles import Profile
 from fm_core.store import pipeline
+from .common import judge_mask
 from .cue_conditions import reads
 from fm_core.utils import save_json_atomic
 
@@ -267,31 +268,34 @@ def left_out_prose(left: dict, lam: float | None = None) -> str:
 
 
 def path_convergence_note(result: dict) -> str:
-    """Whether every row of each mask map's lambda path converged, naming those that did not."""
+    """Whether every row of each mask map's lambda path converged before its budget ran out
+    (:func:`fm_core.pages.common.judge_mask`), naming those that did not: rows still moving
+    when it ran out, and rows whose rule fired only at its last window."""
     rows = {regime: n["maps"]["mask"].settings for regime, n in result["networks"].items()}
     rows = {r: s for r, s in rows.items() if "row_converged" in s}
     if not rows:
         return ""
     loose = [f"{r} (lambda {', '.join(f'{l:g}' for l, c in zip(s['lams'], s['row_converged']) if not c)})"
              for r, s in rows.items() if not all(s["row_converged"])]
-    if loose:
-        return f"**Not converged within the budget:** rows of the mask map's lambda path of {'; '.join(loose)}."
-    steps = [v for s in rows.values() for v in s["row_steps"]]
-    text = (f"Every row of the {len(rows)} mask maps' lambda paths converged within the budget "
-            f"(steps: {min(steps)} to {max(steps)}).")
     # a row that settles only in the budget's last window settled because one-cycle's rate
-    # had annealed to nothing, not because its objective had: say which, and how dense it is
+    # had annealed to nothing, not because its objective had: at budget, not converged; say
+    # which, and how dense it is
     late = []
     for regime, s in rows.items():
         means = result["networks"][regime]["maps"]["mask"].extra["masks"].reshape(len(s["lams"]), -1).mean(1)
-        for row, (lam, row_steps) in enumerate(zip(s["lams"], s["row_steps"])):
-            if row_steps >= s["max_steps"]:
+        for row, (lam, ok, row_steps) in enumerate(zip(s["lams"], s["row_converged"], s["row_steps"])):
+            if ok and judge_mask(ok, row_steps, s.get("max_steps"), None).at_budget:
                 mean, others = means[row], max(np.delete(means, row), default=float("nan"))
                 late.append(f"{regime}, lambda {lam:g} (mask mean {mean:.3f}; the other rows at most {others:.3f})")
-    if late:
-        text += (" These rows settled only in the budget's last window, as the one-cycle rate ran out, and may "
-                 f"be unfinished rather than at their optimum: {'; '.join(late)}.")
-    return text
+    if not loose and not late:
+        steps = [v for s in rows.values() for v in s["row_steps"]]
+        return (f"Every row of the {len(rows)} mask maps' lambda paths converged within the budget "
+                f"(steps: {min(steps)} to {max(steps)}).")
+    parts = ([f"rows of the mask map's lambda path of {'; '.join(loose)}, still moving when it ran out"] if loose
+             else []) + \
+        ([f"rows that settled only at its last window, as the one-cycle rate ran out, and may be unfinished rather "
+          f"than at their optimum: {'; '.join(late)}"] if late else [])
+    return f"**Not converged within the budget:** {'; and '.join(parts)}."
 
 
 def faithful_networks(result: dict) -> dict[str, list[str]]:

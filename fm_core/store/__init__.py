@@ -242,10 +242,17 @@ def _result_digest(payload: dict) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
-def save_result(profile_name: str, name: str, values: dict, made_by: dict) -> Path:
+def results_dir(profile_name: str, data: str | None = None) -> Path:
+    """``runs/<profile>/results``; with ``data`` (a data set other than the profile's own,
+    as a folder-safe name) ``runs/<profile>/data/<data>/results``, so that the same table
+    on two data sets (the cue world's and Fashion-MNIST's Table 1) are two files."""
+    return runs_dir(profile_name) / ("results" if data is None else Path("data", data, "results"))
+
+
+def save_result(profile_name: str, name: str, values: dict, made_by: dict, data: str | None = None) -> Path:
     """Store a computed table's numbers (JSON) with what made them and their sha256
-    (a result is its own record: one atomic file)."""
-    path = runs_dir(profile_name) / "results" / f"{name}.json"
+    (a result is its own record: one atomic file), in :func:`results_dir`."""
+    path = results_dir(profile_name, data) / f"{name}.json"
     payload = json.loads(json.dumps({"values": values, "made_by": made_by}, default=str))
     save_json_atomic(path, dict(payload, sha256=_result_digest(payload)))
     return path
@@ -265,13 +272,13 @@ def check_result(path: Path) -> tuple[dict | None, str | None]:
     return payload, None
 
 
-def load_results(profile_name: str, made_by: dict) -> dict[str, dict]:
-    """The stored results made by exactly ``made_by`` (configuration and code); others
-    (another data set sharing the folder, older code) are ignored, damaged ones deleted
-    with a warning (whoever needs them computes them again)."""
+def load_results(profile_name: str, made_by: dict, data: str | None = None) -> dict[str, dict]:
+    """The stored results in :func:`results_dir` made by exactly ``made_by`` (configuration
+    and code); others (other settings sharing the folder, older code) are ignored, damaged
+    ones deleted with a warning (whoever needs them computes them again)."""
     current = json.loads(json.dumps(made_by, default=str))
     results = {}
-    for path in sorted((runs_dir(profile_name) / "results").glob("*.json")):
+    for path in sorted(results_dir(profile_name, data).glob("*.json")):
         payload, problem = check_result(path)
         if problem is not None:
             log.warning("fm_core store: %s: %s; deleted, it will be computed again", path, problem)

@@ -30,9 +30,9 @@ from fm_core.data.dataset import Dataset
 from fm_core.masks.result import MaskResult
 from fm_core.nets.models import MaskedClassifier, freeze, load_model, save_model
 from fm_core.paths import DATA_NAMES
-from fm_core.profiles import Profile
+from fm_core.profiles import PROFILES, Profile
 from fm_core.nets.training import check_regime, train_network
-from fm_core.utils import default_device, load_npz, save_json_atomic, save_npz_atomic
+from fm_core.utils import default_device, load_npz, save_json_atomic, save_npz_atomic, stable_hash
 
 DATA_FIELDS = ("data", "size", "data_seed", "n_train", "n_val", "cue_h_ratio", "cue_rho_l", "cue_rho_h",
                "cue_train", "cue_h_carrier")
@@ -375,9 +375,23 @@ def made_by(cfg: Profile) -> dict:
     return {"profile": cfg.as_dict(), "code": store.package_code_hash()}
 
 
+def results_data(cfg: Profile) -> str | None:
+    """The folder name of ``cfg``'s results when its data set is not its profile's own
+    (:func:`fm_core.store.results_dir`): the data set's name, or a user's file's name and a
+    hash of its path; None for the profile's own data."""
+    own = PROFILES[cfg.name].data if cfg.name in PROFILES else None
+    if cfg.data == own:
+        return None
+    if cfg.data in DATA_NAMES:
+        return cfg.data
+    path = Path(str(cfg.data)).expanduser()
+    stem = "".join(c if c.isalnum() or c in "-_" else "-" for c in path.stem)[:40] or "data"
+    return f"{stem}-{stable_hash(str(path.resolve()))[:10]}"
+
+
 def save_result(cfg: Profile, name: str, values: dict) -> Path:
-    return store.save_result(cfg.name, name, values, made_by(cfg))
+    return store.save_result(cfg.name, name, values, made_by(cfg), data=results_data(cfg))
 
 
 def load_results(cfg: Profile) -> dict[str, dict]:
-    return store.load_results(cfg.name, made_by(cfg))
+    return store.load_results(cfg.name, made_by(cfg), data=results_data(cfg))
