@@ -151,5 +151,17 @@ def test_the_answers_are_rendered_as_myst_so_their_evidence_links_resolve():
     # then "[page 04](04_dataset_masks.ipynb)" stays a dead link to a .ipynb in the HTML
     cells = nbformat.read(BOOK / "17_conclusions.ipynb", 4).cells
     prose = [cell for cell in cells if cell.cell_type == "code" and "display(Markdown(" in cell.source]
-    assert len(prose) == 5
+    assert len(prose) == 6
     assert all(cell.metadata.get("mystnb", {}).get("markdown_format") == "myst" for cell in prose)
+
+
+def test_the_per_seed_figure_and_its_takeaway():
+    from fm_core.book import figures
+
+    a = c.judge_robust_low({"real_images_masks": {**_robust_low([2.0, -3.0, 1.0], [0.1, 0.2, -0.05])["real_images_masks"],
+                                                  "inputs": {"seeds": [31, 1031, 2031]}}}, {})
+    assert a.real_seed_names == ("31", "1031", "2031") and a.real_behaviour_gaps == (2.0, -3.0, 1.0)
+    fig = figures.plot_robust_low_by_seed(a)
+    assert [len(ax.patches) for ax in fig.axes] == [3, 3]
+    assert "on 2 of 3 seeds, and its mask keeps a larger low share on 2 of 3" in notes.robust_low_takeaway(a)
+    assert notes.robust_low_takeaway(c.judge_robust_low({}, {})) == "Not built in this book."

@@ -231,7 +231,7 @@ def test_a_book_page_runs_in_a_live_kernel_with_a_changed_profile(tmp_path):
         finally:
             channel.close()
     text = "\n".join(_text(o) for o in page)
-    assert "The data set: built with profile 'smoke'" in text, text[:2000]
+    assert "The data sets: built with profile 'smoke'" in text, text[:2000]
     assert "dmask_lam=0.5" in text, "the changed setting is not in the page's header"
     assert not any(o["output_type"] == "stream" and o["name"] == "stderr"
                    and "Traceback" in o["text"] for o in page)

@@ -68,6 +68,9 @@ class RobustLowAnswer:
     real_behaviour_gap: tuple       # (mean, SD over seeds) of the preference gap, points
     real_by_mask: str               # likewise for the mask's low share
     real_mask_gap: tuple            # (mean, SD) of the low-share gap
+    real_behaviour_gaps: tuple      # the preference gap per seed, points
+    real_mask_gaps: tuple           # the low-share gap per seed
+    real_seed_names: tuple          # the network seeds, in that order
     cue_built: bool
     cue_by_behaviour: str           # page 10's behaviour verdict as a word
     cue_bias_gap: float             # L-bias, adversarial minus vanilla
@@ -82,12 +85,16 @@ def judge_robust_low(real: dict, cues: dict, spread: dict | None = None) -> Robu
     verdict = (real.get("real_images_masks") or {}).get(VERDICT_KEY, {}).get("robust_low")
     if verdict:
         seeds = len(verdict["by_mask"])
+        names = (real["real_images_masks"].get("inputs") or {}).get("seeds") or list(range(1, seeds + 1))
         real_part = dict(real_seeds=seeds, real_by_behaviour=direction(verdict["by_behaviour"]),
                          real_behaviour_gap=_mean_sd(verdict["behaviour_gap"]),
-                         real_by_mask=direction(verdict["by_mask"]), real_mask_gap=_mean_sd(verdict["mask_gap"]))
+                         real_by_mask=direction(verdict["by_mask"]), real_mask_gap=_mean_sd(verdict["mask_gap"]),
+                         real_behaviour_gaps=tuple(verdict["behaviour_gap"]), real_mask_gaps=tuple(verdict["mask_gap"]),
+                         real_seed_names=tuple(str(n) for n in names))
     else:
         real_part = dict(real_seeds=0, real_by_behaviour="not built", real_behaviour_gap=(math.nan, math.nan),
-                         real_by_mask="not built", real_mask_gap=(math.nan, math.nan))
+                         real_by_mask="not built", real_mask_gap=(math.nan, math.nan), real_behaviour_gaps=(),
+                         real_mask_gaps=(), real_seed_names=())
     cue = _cue_answer(cues, spread)
     return RobustLowAnswer(
         **real_part, cue_built=cue is not None,

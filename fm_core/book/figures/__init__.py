@@ -22,12 +22,12 @@ from .cues import plot_bias_vs_share, plot_cue_truths, plot_probe_samples, plot_
 from .mask_learning import plot_lambda_path, plot_lr_sweep
 from .methods import plot_frequency_curves, plot_method_maps
 from .parts import plot_part_masks, plot_part_removal
-from .real import plot_band_ablation, plot_filtered_accuracy, plot_mask_vs_behaviour
+from .real import plot_band_ablation, plot_filtered_accuracy, plot_mask_vs_behaviour, plot_robust_low_by_seed
 
 __all__ = ["plot_activation_spectra", "plot_band_ablation", "plot_filtered_accuracy", "plot_mask_vs_behaviour", "plot_band_partitions_and_energies", "plot_band_preference",
            "plot_bias_vs_share", "plot_cue_truths", "plot_dataset_masks", "plot_dataset_overview",
            "plot_frequency_curves", "plot_ground_truth", "plot_image_mask_grid", "plot_lambda_path",
            "plot_lr_sweep", "plot_mask_layer_schematic", "plot_method_maps", "plot_paper_vs_build",
            "plot_part_masks", "plot_part_removal",
-           "plot_power_spectrum", "plot_probe_samples", "plot_reversal_examples", "plot_samples",
+           "plot_power_spectrum", "plot_probe_samples", "plot_reversal_examples", "plot_robust_low_by_seed", "plot_samples",
            "plot_step_budget_curve", "plot_training_history", "plot_umap"]

@@ -84,3 +84,21 @@ def plot_mask_vs_behaviour(values: Mapping) -> Figure:
     ax.legend(fontsize=FONT - 2, frameon=False)
     fig.tight_layout()
     return fig
+
+
+def plot_robust_low_by_seed(answer) -> Figure:
+    """The paper's claim on real images, seed by seed: the adversarial network's low-pass
+    preference (left, points) and mask low share (right) minus the vanilla network's, one
+    bar per network seed; above zero is the paper's direction. ``answer``:
+    :class:`fm_core.pages.conclusions.RobustLowAnswer`."""
+    fig, axes = plt.subplots(1, 2, figsize=(WIDTH * 0.75, WIDTH * 0.3))
+    seeds = [f"seed {s}" for s in answer.real_seed_names]
+    for ax, gaps, title in zip(axes, (answer.real_behaviour_gaps, answer.real_mask_gaps),
+                               ("low-pass preference, points", "mask low share")):
+        gaps = np.asarray(gaps, dtype=float)
+        ax.bar(seeds, gaps, color=["tab:red" if g > 0 else "tab:blue" for g in gaps])
+        ax.axhline(0, color="black", lw=0.8)
+        ax.set_title(f"adversarial minus vanilla:\n{title}", fontsize=FONT)
+        ax.tick_params(labelsize=FONT - 1)
+    fig.tight_layout()
+    return fig
