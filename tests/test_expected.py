@@ -10,6 +10,7 @@ import pytest
 
 from fm_core.book import headline
 from fm_core.pages import adversarial_reversal, dataset_masks, ground_truth, mask_classifier, networks
+from fm_core.pages.real_images import real_images_cfg
 from fm_core.profiles import get_profile
 
 
@@ -24,8 +25,9 @@ def test_compare_flags_numbers_outside_their_tolerance():
 def test_readme_block_is_made_from_the_expected_values():
     expected = headline.load_expected("quick")
     block = headline.readme_block(expected)
-    standard = expected["values"]["table1.vanilla.standard"]
-    assert f"{standard:.2f}%" in block
+    # the paper's Table 1 is on the real images when the book has them (fashion-mnist.table1...)
+    key = next(k for k in expected["values"] if headline.unprefixed(k) == "table1.vanilla.standard")
+    assert f"{expected['values'][key]:.2f}%" in block
 
 
 def test_headline_flattens_the_stored_results():
@@ -42,8 +44,11 @@ def test_headline_flattens_the_stored_results():
                     reason="a fresh quick computation takes ~15 min on 2 cores; set FM_CHECK_QUICK=1")
 def test_fresh_quick_results_match_expected():
     cfg = get_profile("quick")
+    real = real_images_cfg(cfg)  # the paper's tables are on the real images
     for compute in (networks.table1, adversarial_reversal.table2, mask_classifier.table3, dataset_masks.figure4,
-                    adversarial_reversal.figure7, ground_truth.ground_truth, ground_truth.cue_reliance):
+                    adversarial_reversal.figure7):
+        compute(real, progress=False)
+    for compute in (ground_truth.ground_truth, ground_truth.cue_reliance):
         compute(cfg, progress=False)
     problems = headline.compare(headline.headline_values(cfg), headline.load_expected("quick"))
     assert not problems, "\n".join(problems)
