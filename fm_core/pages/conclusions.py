@@ -25,7 +25,7 @@ from fm_core.profiles import Profile
 from fm_core.science.mask_classifier import wilson_interval
 from fm_core.store import pipeline
 from . import adversarial_reversal, cue_question, mask_classifier
-from .common import VERDICT_KEY
+from .common import VERDICT_KEY, held_out_cost
 from .real_images import real_images_cfg
 
 # The pages each answer cites, as (notebook stem, section heading; "" for the whole page): the
@@ -245,7 +245,7 @@ def conclusions(cfg: Profile, spread: dict | None = None) -> Conclusions:
                                     cue.get("architectures") or {}),
         reversal=judge_reversal(real, cue.get("robust_h_reversal") or {}),
         table3=judge_table3(real), real_data=real_cfg.data, cue_data=cfg.data,
-        real_mask_costs={r: row["standard"] - row["masked"] for r, row in (real.get("table1") or {}).items()
+        real_mask_costs={r: held_out_cost(row["standard"], row["masked"]) for r, row in (real.get("table1") or {}).items()
                          if isinstance(row, dict) and "masked" in row})
 
 
