@@ -69,7 +69,9 @@ def test_ground_truth_prose_is_its_verdict_in_words():
               "class mask, class 4": {"auroc": 0.29}}
     text = gap_notes.ground_truth_prose(scores, reliance, chance=20.0)
     assert text.startswith("**Answer.** 1 of 3 masks") and "(dataset mask, scale)" in text
-    assert "the vanilla network reads H only, the adversarial network reads L only" in text
+    assert ("the vanilla network depends mainly on H (without its H bins 30.0%, without its L bins 99.0%, "
+            "all frequencies 100.0%), the adversarial network depends mainly on L") in text
+    assert "scale network" not in text and " only" not in text.split("Below")[0].replace("bins only", "")
     assert "Below chance (AUROC under 0.5): class mask, class 4." in text
     assert "Below chance" not in gap_notes.ground_truth_prose({"m": {"auroc": 0.6}}, {}, chance=20.0)
 

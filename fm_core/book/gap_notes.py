@@ -244,18 +244,30 @@ def ground_truth_prose(scores: Mapping[str, Mapping], reliance: Mapping[str, Map
     lines = [f"**Answer.** {len(good)} of {len(scores)} masks rank the planted frequencies above the "
              f"rest with an AUROC of at least {RANKS_WELL:g}" + (f" ({'; '.join(good)})." if good else ".")]
     if one_cue:
+        def without(regime, cue):
+            return reliance[regime][f"{cue} bins removed"]
+
+        # "mainly", not "only": removing the other cue's bins costs less than half of the way
+        # to chance, yet the network may still read that cue alone well above chance
         lines.append("The truth here is *both* cues, but by the first table "
-                     + ", ".join(f"the {r} network reads {c} only" for r, c in one_cue.items())
-                     + " (removing the other cue's bins costs it less than half of the way to chance). "
-                     "A faithful mask of such a network keeps one cue and drops the other, so its AUROC "
-                     "against both cues stays well below 1 by design; the cue page scores each cue "
-                     "separately.")
+                     + ", ".join(f"the {r} network depends mainly on {c} (without its {c} bins "
+                                 f"{without(r, c):.1f}%, without its {_other(c)} bins {without(r, _other(c)):.1f}%, "
+                                 f"all frequencies {reliance[r]['all frequencies']:.1f}%)"
+                                 for r, c in one_cue.items())
+                     + f": removing that cue's bins costs at least half of the way to chance ({chance:g}%), "
+                     "removing the other cue's costs less. Such a network may still read the other cue alone "
+                     "(the table's \"bins only\" columns), but a faithful mask of it keeps mainly one cue, so its "
+                     "AUROC against both cues stays below 1 by design; the cue page scores each cue separately.")
     if below:
         lines.append(f"Below chance (AUROC under {CHANCE_AUROC:g}): {'; '.join(below)}. Such a mask keeps other bins more "
                      "than its own planted ones; a class mask, scored against its own class's bins only, "
                      "does so when it keeps what tells its class from the others, other classes' cue "
                      "bins among them.")
     return " ".join(lines)
+
+
+def _other(cue: str) -> str:
+    return "H" if cue == "L" else "L"
 
 
 def _cue_band_means(figure4: Mapping) -> dict[str, dict[str, float]]:
