@@ -94,6 +94,9 @@ def test_masks_read_names_the_conditions_where_masks_and_behaviour_part():
     assert a.architectures_followed == ("VGG11",) and a.architectures_compared == ("ResNet18", "VGG11")
     text = notes.masks_read_prose(a)
     assert "vanilla, rho_H 0.75" in text and "for 2 of 3 conditions" in text and "not for ResNet18" in text
+    assert "without the positive controls" not in text  # page 10 stored no such rho here
+    a = c.judge_masks_read(real, {**cues, "rank_correlation_without_controls": 0.25}, {}, {})
+    assert "(0.25 without the positive controls" in notes.masks_read_prose(a)
     closer = c.judge_masks_read({}, cues, {"rank_correlation": 0.5, "mean_abs_gap": 0.4}, {})
     assert closer.closer_to == "conflict" and closer.real_agree is None and closer.architectures_compared == ()
 

@@ -173,3 +173,8 @@ def test_schedule_totals_within_a_window_per_network_are_a_tie_broken_for_the_pa
     # the paper profile counts convergence in epochs, not windows: no margin, and none named
     paper_text = dataset_masks.schedule_prose(comparison, get_profile("paper"))
     assert "being a tie" not in paper_text and "**tie**" not in paper_text
+    # a mask whose rule fired only as its budget ran out is not converged here either (judge_mask)
+    comparison["constant"]["n0"]["converged"] = True
+    comparison["one_cycle"]["n1"].update(steps=600, budget=600)
+    choice = dataset_masks.judge_schedule(comparison, window=25)
+    assert choice.converged == {"one_cycle": 4, "constant": 5} and choice.pick == "constant"

@@ -33,6 +33,16 @@ def test_a_real_page_runs_on_fashion_mnist_with_the_papers_eps_rule(fake_std):
     assert "real images" in repr(page.header())
 
 
+def test_a_page_reading_both_worlds_names_both_in_its_header(fake_std):
+    """The conclusions page reads the cue world's results and the real images'."""
+    page = Page("t", "quick", world="both", show=False)
+    assert page.cfg.data == "synthetic" and page.world == "both"
+    text = repr(page.header())
+    assert "synthetic" in text and "(the cue world)" in text
+    assert f"fashion-mnist, 32x32 grayscale" in text and f"{real_images.REAL_CHEAPER['quick']['epochs']} epochs" in text
+    assert "(the cue world)" not in repr(Page("t", "quick", show=False).header())
+
+
 def test_smoke_on_real_images_is_cheaper_and_the_users_data_wins(fake_std):
     smoke = Page("t", "smoke", world="real", show=False).cfg
     for key, value in real_images.REAL_CHEAPER["smoke"].items():

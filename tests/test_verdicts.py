@@ -97,6 +97,25 @@ def test_the_cue_answer_reads_the_controls_and_the_agreement():
     assert len(verdict.agree) == 4
     text = cue_question.answer_prose(question)
     assert f"agree within {cue_question.AGREES_WITHIN:g} for 4 of 6" in text and "miss the cue" in text
+    assert "without them" not in text  # cue_table's numbers absent: nothing said of them
+
+
+def test_the_cue_answer_gives_the_rank_correlation_without_the_controls():
+    """The positive controls sit at the ends by design; the rho without them is said beside it."""
+    from fm_core.pages.cue_conditions import agreement, is_control
+    question = _question((0.1, 0.2), (0.9, 0.1), **{"vanilla, rho_H 0.75": (0.5, 0.15),
+                                                    "vanilla, trained on L only": (1.0, 1.0),
+                                                    "vanilla, trained on H only": (0.0, 0.0)})
+    rows = question["rows"]
+    assert [n for n in rows if is_control(n)] == ["vanilla, trained on L only", "vanilla, trained on H only"]
+    assert not is_control("vanilla, rho_H 0.75") and not is_control("adversarial, robust-H world")
+    without = agreement({n: r for n, r in rows.items() if not is_control(n)}, digits=None)["rank correlation"]
+    question.update({"rank correlation (L-bias, L-share)": agreement(rows, digits=None)["rank correlation"],
+                     "conditions": len(rows), "rank correlation without controls": without,
+                     "rank correlation, paper's five": without})
+    text = cue_question.answer_prose(question)
+    assert f"without them it is {without:.3f} over 3 conditions" in text
+    assert question["rank correlation (L-bias, L-share)"] > without  # the controls lift it here
 
 
 # ------------------------------------------------------------------ pages 07 and 08

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 
 from fm_core.pages.adversarial_reversal import ATTACK_PASSES
-from fm_core.pages.common import ACCURACY_SLACK
+from fm_core.pages.common import ACCURACY_SLACK, held_out_points
 from fm_core.pages.conclusions import EVIDENCE, Conclusions, MasksReadAnswer, ReversalAnswer, RobustLowAnswer, \
     Table3Answer
 from fm_core.pages.cue_question import AGREES_WITHIN
@@ -104,7 +104,11 @@ def masks_read_prose(a: MasksReadAnswer) -> str:
         lines.append(
             f"**In the cue world** ({a.cue_conditions} conditions), the mask's L-share lies within {AGREES_WITHIN:g} "
             f"of the L-bias for {len(a.cue_agree)}, and not for: {', '.join(a.cue_disagree) or 'none'}. Against the "
-            f"L-bias: Spearman's rho {a.cue_rho_bias:.2f}, mean gap {a.cue_gap_bias:.3f}; against the use share: "
+            f"L-bias: Spearman's rho {a.cue_rho_bias:.2f}"
+            + ("" if math.isnan(a.cue_rho_bias_without_controls) else
+               f" ({a.cue_rho_bias_without_controls:.2f} without the positive controls, which sit at the ends "
+               "by design)")
+            + f", mean gap {a.cue_gap_bias:.3f}; against the use share: "
             f"{a.cue_rho_use:.2f} and {a.cue_gap_use:.3f}. The masks lie nearer to {closer}. Page 10's ablation "
             "section says, condition by condition, where a mask keeps a cue the network does not need on full "
             "images: the mask holds the loss of *filtered* images, so it answers what suffices there, not what "
@@ -181,7 +185,7 @@ def limits(cfg: Profile, real_cfg: Profile, c: Conclusions | None = None) -> str
     costly = {r: v for r, v in costs.items() if v > ACCURACY_SLACK}
     cost_note = "" if not costly else (
         f" On the real images the dataset masks of {len(costly)} of {len(costs)} networks cost more than "
-        f"{ACCURACY_SLACK:g} held-out points, the book's line ("
+        f"{held_out_points(ACCURACY_SLACK)}, the book's line ("
         + " to ".join(dict.fromkeys(f"{v:.1f}" for v in (min(costly.values()), max(costly.values())))) + "; Table 1, page 03): their settings were chosen on the cue world, and "
         "there they keep less than the network uses, so the mask answers on real images read masks sparser "
         "than the paper asks for.")

@@ -26,8 +26,9 @@ from fm_core.profiles import Profile, get_profile
 _PROFILE_FIELDS = {f.name for f in dataclasses.fields(Profile)}
 # Which data a page runs on when its `data` parameter is None: "cues", the profile's own
 # (the cue world of the small profiles), or "real", the profile's real images
-# (fm_core.pages.real_images.real_images_cfg: the paper's pages)
-WORLDS = ("cues", "real")
+# (fm_core.pages.real_images.real_images_cfg: the paper's pages); "both": a page that reads
+# both (the conclusions), whose cfg is the cue world's and whose header names both
+WORLDS = ("cues", "real", "both")
 WORLD_NOTES = {"real": " (real images: the paper's pages run on them; PGD eps by the paper's rule: its "
                        "normalised eps x this data set's pixel std)",
                "cues": ""}
@@ -153,7 +154,7 @@ class Page:
         # sections that need planted truth (chosen where the answer is known)
         self.cues_cfg: Profile = get_profile(profile, data=data, arch=arch, seed=seed,
                                              **overrides).with_settings(settings)
-        self.world = "real" if world == "real" and data is None else "cues" if data is None else "data"
+        self.world = world if world in ("real", "both") and data is None else "cues" if data is None else "data"
         self.cfg: Profile = self.cues_cfg
         if self.world == "real":  # the user's data= wins; else the profile's real images
             from fm_core.pages.real_images import real_images_cfg  # only pages that ask
@@ -197,6 +198,12 @@ class Page:
             ("network", f"{c.arch}, width x{c.width:g}, {head}"),
             ("seeds", f"training {c.seed}, data {c.data_seed}"),
         ]
+        if self.world == "both":  # the cue world above; the real images the pages also read
+            from fm_core.pages.real_images import real_images_cfg
+            r = real_images_cfg(c)
+            items[1] = ("data", items[1][1] + " (the cue world)")
+            items.insert(2, ("real images", f"{r.data}, {r.size}x{r.size} grayscale, train {_fmt(r.n_train)} / "
+                                            f"val {_fmt(r.n_val)} images, {r.epochs} epochs"))
         if self.knobs:
             items.append(("knobs", ", ".join(f"{k}={v!r}" for k, v in self.knobs.items())))
         items.append(("computed", _dt.datetime.now().strftime("%Y-%m-%d %H:%M")))

@@ -28,6 +28,11 @@ VERDICT_KEY = "verdict"
 # mask converged holds the mask to it as well (:func:`judge_mask`).
 ACCURACY_SLACK = 1.0
 
+
+def held_out_points(value: float) -> str:
+    """``value`` held-out point(s), in words: "1 held-out point", "2.5 held-out points"."""
+    return f"{value:g} held-out point" + ("" if value == 1 else "s")
+
 # The labels of :func:`mask_status`
 CONVERGED, AT_BUDGET = "converged", "at budget"
 
@@ -163,10 +168,10 @@ def masks_note(results: dict, costs: dict | None = None) -> str:
     parts = [unconverged_note(results)] if unconverged_note(results) else []
     if costly:
         parts.append(f"**Costly:** {len(costly)} of the {len(results)} masks settled but cost more than "
-                     f"{ACCURACY_SLACK:g} held-out points, the book's line: "
+                     f"{held_out_points(ACCURACY_SLACK)}, the book's line: "
                      + "; ".join(f"{n} {c:.1f} points" for n, c in costly.items()) + ".")
     return " ".join(parts) or f"All {len(results)} dataset masks converged, each costing at most " \
-                              f"{ACCURACY_SLACK:g} held-out points."
+                              f"{held_out_points(ACCURACY_SLACK)}."
 
 
 def unconverged_note(results: dict) -> str:

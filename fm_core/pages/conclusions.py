@@ -140,6 +140,7 @@ class MasksReadAnswer:
     closer_to: str                  # "use" / "conflict": the behavioural read-out the masks lie nearer
     architectures_followed: tuple   # architectures whose masks follow behaviour (page 14's line)
     architectures_compared: tuple
+    cue_rho_bias_without_controls: float = math.nan  # the same over the conditions that are not positive controls
 
 
 def judge_masks_read(real: dict, cues: dict, ablation: dict, archs: dict) -> MasksReadAnswer:
@@ -159,7 +160,8 @@ def judge_masks_read(real: dict, cues: dict, ablation: dict, archs: dict) -> Mas
         cue_rho_bias=cues.get("rank_correlation", math.nan), cue_gap_bias=gap_bias,
         cue_rho_use=ablation.get("rank_correlation", math.nan), cue_gap_use=gap_use, closer_to=closer,
         architectures_followed=tuple(arch_verdict["masks_follow"]) if arch_verdict else (),
-        architectures_compared=tuple(sorted({k.split(".")[0] for k in archs if k != VERDICT_KEY})))
+        architectures_compared=tuple(sorted({k.split(".")[0] for k in archs if k != VERDICT_KEY})),
+        cue_rho_bias_without_controls=cues.get("rank_correlation_without_controls", math.nan))
 
 
 @dataclass(frozen=True)

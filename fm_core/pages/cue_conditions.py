@@ -40,6 +40,11 @@ def conditions(cfg: Profile) -> list[tuple[str, Profile, str]]:
     return out
 
 
+def is_control(name: str) -> bool:
+    """Whether the condition ``name`` is a positive control (a network trained on one cue only)."""
+    return " only" in name and "trained on" in name
+
+
 def paper_networks(cfg: Profile) -> list[tuple[str, Profile, str]]:
     """The conditions of the paper's five networks (a subset of :func:`conditions`)."""
     return [c for c in conditions(cfg) if c[0] in REGIMES]

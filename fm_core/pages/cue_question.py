@@ -22,7 +22,7 @@ from fm_core.profiles import REGIMES, Profile
 from fm_core.science import cue_analysis
 from fm_core.store import pipeline
 from .common import VERDICT_KEY, VERDICT_MARGIN_SDS, budget_of, difference_sd, sd_of, settle_words, side
-from .cue_conditions import READS_L_FROM, agreement, conditions, network_row, reads
+from .cue_conditions import READS_L_FROM, agreement, conditions, is_control, network_row, reads
 from .mask_tables import path_statuses, row_status
 
 
@@ -37,10 +37,17 @@ def cue_table(cfg: Profile, progress: bool = True) -> dict:
                 for name, variant, regime in chosen[len(REGIMES):] + chosen[:len(REGIMES)]}
     rows = {name: computed[name] for name, _, _ in chosen}
     agree = agreement(rows, digits=None)
+    # the positive controls sit at (0, 0) and (1, 1) by design and carry a rank correlation
+    # over every condition: it is given without them, and over the paper's five alone
+    without = agreement({n: r for n, r in rows.items() if not is_control(n)}, digits=None)["rank correlation"]
+    five = agreement({n: rows[n] for n in REGIMES if n in rows}, digits=None)["rank correlation"]
     values = {"rows": rows, "rank correlation (L-bias, L-share)": agree["rank correlation"],
+              "rank correlation without controls": without, "rank correlation, paper's five": five,
               "conditions": len(rows), "mean |L-bias - L-share|": round(agree["mean |L-bias - L-share|"], 4)}
     verdict = judge_answer(values)  # stored without the seed spread, which a page adds
     pipeline.save_result(cfg, "cues", {"rank_correlation": values["rank correlation (L-bias, L-share)"],
+                                       "rank_correlation_without_controls": without,
+                                       "rank_correlation_paper_five": five,
                                        "mean_abs_gap": values["mean |L-bias - L-share|"], VERDICT_KEY: asdict(verdict),
                                        **{f"{n}.{k}": v for n, r in rows.items() for k, v in r.items()
                                           if k in ("L-bias", "L-share", "clean, %")}})
@@ -159,6 +166,12 @@ def answer_prose(question: dict, spread: dict | None = None) -> str:
                  + ("" if rho_sd is None else f" (seed SD {rho_sd:.3f})")
                  + f", and the mean |L-bias - L-share| is {gaps:.2f}"
                  + ("" if gaps_sd is None else f" (seed SD {gaps_sd:.3f})") + ".")
+    controls_n, five = sum(is_control(n) for n in rows), question.get("rank correlation, paper's five")
+    if controls_n and "rank correlation without controls" in question:
+        lines.append(f"The {controls_n} positive controls sit at the ends by design (a network given one cue, a mask "
+                     f"that keeps it) and lift that rho: without them it is "
+                     f"{question['rank correlation without controls']:.3f} over {len(rows) - controls_n} conditions, "
+                     f"and over the paper's five networks alone {five:.3f}.")
     unconverged = [name for name, r in rows.items() if "mask converged" in r and row_status(r).at_budget]
     if unconverged:
         lines.append(f"**Not converged** within the budget: the masks of {'; '.join(unconverged)} (still moving "

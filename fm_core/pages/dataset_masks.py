@@ -27,7 +27,8 @@ from fm_core.profiles import Profile
 from fm_core.science import cue_analysis, experiments
 from fm_core.store import pipeline
 from fm_core.store.pipeline import get_dataset
-from .common import ACCURACY_SLACK, VERDICT_KEY, budget_of, dataset_masks, settle_words
+from .common import ACCURACY_SLACK, VERDICT_KEY, budget_of, dataset_masks, held_out_points, judge_mask, \
+    settle_words
 from .cue_conditions import paper_networks  # page 10's conditions of the paper's five networks
 
 
@@ -64,8 +65,11 @@ def objective_row(cfg: Profile, regime: str, progress: bool = True) -> dict:
     loss0, acc0 = loss_and_accuracy(net, x, y)
     loss1, acc1 = loss_and_accuracy(net, x, y, runs[0].mask)
     seed_corr = [mask_correlation(a.mask, b.mask) for a, b in itertools.combinations(runs, 2)]
-    return {"converged": f"{sum(bool(r.converged[0]) for r in runs + [other_half])}/{len(runs) + 1}",
-            "all converged": all(bool(r.converged[0]) for r in runs + [other_half]),
+    # converged as every table of the book counts it: settled before the budget ran out
+    early = [not judge_mask(bool(r.converged[0]), int(r.steps[0]), budget_of(r), None).at_budget
+             for r in runs + [other_half]]
+    return {"converged": f"{sum(early)}/{len(runs) + 1}",
+            "all converged": all(early),
             "median steps": int(np.median([int(r.steps[0]) for r in runs + [other_half]])),
             "most steps": max(int(r.steps[0]) for r in runs + [other_half]),
             "budget": budget_of(runs[0]),
@@ -115,7 +119,7 @@ def choice_prose(comparison: dict, profile_objective: str) -> str:
             f"{' and '.join(next(iter(comparison.values())))}): {stability}. ")
     if failed:
         text += (f"{', '.join(f'`{o}`' for o in failed)} did not converge everywhere within the budget or cost more "
-                 f"than {ACCURACY_SLACK:g} held-out point(s). ")
+                 f"than {held_out_points(ACCURACY_SLACK)}. ")
     text += f"The rule picks **`{best}`**" + ("." if qualified else ", though no objective met every criterion.")
     text += (" It is this profile's setting." if best == profile_objective else
              f" This profile uses `{profile_objective}` instead: the choice above disagrees with it.")
@@ -215,7 +219,9 @@ def judge_schedule(comparison: dict, window: int) -> ScheduleChoice:
     """The schedule by the truth-free rule: the one under which the most networks' masks
     converge within the budget; among equals, the fewer steps in all, unless the difference
     is within one ``window`` per network: a tie, broken by :data:`TIE_BREAK_SCHEDULE`."""
-    converged = {s: sum(r["converged"] for r in rows.values()) for s, rows in comparison.items()}
+    # converged as every table counts it: settled before the budget ran out (judge_mask)
+    converged = {s: sum(not judge_mask(r["converged"], r["steps"], r.get("budget"), None).at_budget
+                        for r in rows.values()) for s, rows in comparison.items()}
     steps = {s: sum(r["steps"] for r in rows.values()) for s, rows in comparison.items()}
     margin = int(window) * max(len(rows) for rows in comparison.values())
     most = max(converged.values())
