@@ -41,7 +41,8 @@ def robust_low_prose(a: RobustLowAnswer, real_data: str) -> str:
         lines.append(
             f"**On real images ({real_data}).** By behaviour: "
             + _over_seeds(a.real_by_behaviour, a.real_seeds, f"the adversarial network's low-pass preference minus the "
-                          f"vanilla network's, {gap:+.1f} points on average{_sd(sd, 1, ' points')}")
+                          f"vanilla network's, {gap:+.1f} points on average{_sd(sd, 1, ' points')}"
+                          + (f"; {a.real_seeds_setting}" if a.real_seeds_setting else ""))
             + ". By the mask: "
             + _over_seeds(a.real_by_mask, a.real_seeds, f"low share of the mask, adversarial minus vanilla, "
                           f"{mgap:+.3f}{_sd(msd, 3)}") + ".")
@@ -54,7 +55,7 @@ def robust_low_prose(a: RobustLowAnswer, real_data: str) -> str:
                    if a.cue_robust_control_same_side else
                    " In the robust-H control the two networks read different cues.")
         lines.append(f"**In the cue world.** By behaviour: {a.cue_by_behaviour} (L-bias, adversarial minus vanilla, "
-                     f"{a.cue_bias_gap:+.2f}{_sd(a.cue_bias_gap_sd, 2, ' over the seeds of fm spread')}). By the mask: {a.cue_by_mask} (L-share "
+                     f"{a.cue_bias_gap:+.2f}{_sd(a.cue_bias_gap_sd, 2, ' over ' + (a.cue_seeds_setting or 'the seeds of fm spread'))}). By the mask: {a.cue_by_mask} (L-share "
                      f"difference {a.cue_share_gap:+.2f}). There the answer is planted: an attack at eps can erase "
                      "the H cue but not the L cue, so a robust network has to read L." + control)
     lines.append("**Answer.** " + robust_low_answer(a))

@@ -22,9 +22,11 @@ Shared by several pages (:data:`SHARED`), not pages themselves:
   accuracy) from what the page's rows carry (pages 04, 10, 11, 14, 15);
 - :mod:`~fm_core.pages.real_images`: the paper's claim where no cue is planted (any data
   set): behaviour on filtered images against the masks' low share over three seeds,
-  robustness checked by APGD, and the eps that breaks the vanilla network.
+  robustness checked by APGD, and the eps that breaks the vanilla network;
+- :mod:`~fm_core.pages.claims`: the numbers the pages claim, gathered from their stored
+  results, and the pairs of pages that report one quantity at one setting differently.
 
 Nothing is imported here: a page loads only what it uses.
 """
 
-SHARED = ("common", "cue_conditions", "mask_tables", "real_images")
+SHARED = ("claims", "common", "cue_conditions", "mask_tables", "real_images")

@@ -216,3 +216,24 @@ def difference_sd(spread: dict | None, a: str, b: str) -> float | None:
     either was not measured."""
     sd_a, sd_b = sd_of(spread, a), sd_of(spread, b)
     return None if sd_a is None or sd_b is None else math.hypot(sd_a, sd_b)
+
+
+# How a setting a page changes reads in a label (the profile's field -> its words)
+SETTING_WORDS = {"n_train": "{:,} images", "n_val": "{:,} validation images", "epochs": "{} epochs",
+                 "dmask_max_steps": "{} mask steps"}
+
+
+def seeds_setting(seeds, extra: dict | None = None) -> str:
+    """The setting a spread over ``seeds`` was measured at, as a page labels it: "seeds 31,
+    1031, 2031 at the profile's own settings", or, when the extra seeds train cheaper
+    (``extra``: the fields they change), "seeds 31, 1031, 2031; extra seeds: 1,500 images,
+    5 epochs". Two pages whose spreads carry different labels measured different things."""
+    seeds = list(seeds or [])
+    named = (f"seed{'s' if len(seeds) > 1 else ''} " + ", ".join(str(s) for s in seeds)) if seeds \
+        else "the seeds of fm spread"
+    if not extra:
+        return f"{named} at the profile's own settings"
+    order = list(SETTING_WORDS)  # a stored dict comes back in any order: the label's is fixed
+    words = [SETTING_WORDS.get(k, f"{k} {{}}").format(v)
+             for k, v in sorted(extra.items(), key=lambda kv: (order.index(kv[0]) if kv[0] in order else len(order), kv[0]))]
+    return f"{named}; extra seeds: {', '.join(words)}"

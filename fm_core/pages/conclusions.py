@@ -25,7 +25,7 @@ from fm_core.profiles import Profile
 from fm_core.science.mask_classifier import wilson_interval
 from fm_core.store import pipeline
 from . import adversarial_reversal, cue_question, mask_classifier
-from .common import VERDICT_KEY, held_out_cost
+from .common import VERDICT_KEY, held_out_cost, seeds_setting
 from .real_images import real_images_cfg
 
 # The pages each answer cites, as (notebook stem, section heading; "" for the whole page): the
@@ -78,6 +78,10 @@ class RobustLowAnswer:
     cue_by_mask: str                # page 10's mask verdict as a word
     cue_share_gap: float
     cue_robust_control_same_side: bool | None  # the robust-H control: both networks read the same cue
+    # where each spread was measured (common.seeds_setting): the real images' extra seeds train
+    # cheaper; the cue world's SD is fm spread's, at the profile's own settings
+    real_seeds_setting: str = ""
+    cue_seeds_setting: str = ""
 
 
 def judge_robust_low(real: dict, cues: dict, spread: dict | None = None) -> RobustLowAnswer:
@@ -90,7 +94,9 @@ def judge_robust_low(real: dict, cues: dict, spread: dict | None = None) -> Robu
                          real_behaviour_gap=_mean_sd(verdict["behaviour_gap"]),
                          real_by_mask=direction(verdict["by_mask"]), real_mask_gap=_mean_sd(verdict["mask_gap"]),
                          real_behaviour_gaps=tuple(verdict["behaviour_gap"]), real_mask_gaps=tuple(verdict["mask_gap"]),
-                         real_seed_names=tuple(str(n) for n in names))
+                         real_seed_names=tuple(str(n) for n in names),
+                         real_seeds_setting=seeds_setting(names, (real["real_images_masks"].get("inputs") or {})
+                                                          .get("extra seeds")))
     else:
         real_part = dict(real_seeds=0, real_by_behaviour="not built", real_behaviour_gap=(math.nan, math.nan),
                          real_by_mask="not built", real_mask_gap=(math.nan, math.nan), real_behaviour_gaps=(),
@@ -102,7 +108,8 @@ def judge_robust_low(real: dict, cues: dict, spread: dict | None = None) -> Robu
         cue_bias_gap=cue.bias_gap if cue else math.nan, cue_bias_gap_sd=cue.bias_gap_sd if cue else None,
         cue_by_mask=word(cue.masks_moved) if cue else "not built",
         cue_share_gap=cue.share_gap if cue else math.nan,
-        cue_robust_control_same_side=cue.robust_same_side if cue else None)
+        cue_robust_control_same_side=cue.robust_same_side if cue else None,
+        cue_seeds_setting=seeds_setting((spread or {}).get("seeds")) if cue and cue.bias_gap_sd is not None else "")
 
 
 def _cue_rows(cues: dict) -> dict:

@@ -21,7 +21,8 @@ from fm_core.nets.evaluation import accuracy, loss_and_accuracy
 from fm_core.profiles import REGIMES, Profile
 from fm_core.science import cue_analysis
 from fm_core.store import pipeline
-from .common import VERDICT_KEY, VERDICT_MARGIN_SDS, budget_of, difference_sd, sd_of, settle_words, side
+from .common import (VERDICT_KEY, VERDICT_MARGIN_SDS, budget_of, difference_sd, sd_of, seeds_setting,
+                     settle_words, side)
 from .cue_conditions import READS_L_FROM, agreement, conditions, is_control, network_row, reads
 from .mask_tables import path_statuses, row_status
 
@@ -130,7 +131,9 @@ def answer_prose(question: dict, spread: dict | None = None) -> str:
     van, adv = rows["vanilla"], rows["adversarial"]
     verdict = judge_answer(question, spread)
     gap, gap_sd = verdict.bias_gap, verdict.bias_gap_sd
-    shown_sd = "" if gap_sd is None else f", seed SD {gap_sd:.2f}"
+    # the seeds and settings the SD was measured at: page 11's extra seeds train cheaper and
+    # spread wider, so an SD without its setting reads as contradicting that page's
+    shown_sd = "" if gap_sd is None else f", seed SD {gap_sd:.2f} over {seeds_setting((spread or {}).get('seeds'))}"
     lines = [f"**Behaviour.** The vanilla network's L-bias is {van['L-bias']:.2f}, the adversarially "
              f"trained network's {adv['L-bias']:.2f} (difference {gap:+.2f}{shown_sd}). "
              + {1: "Adversarial training moved the network to the low-frequency cue: the paper's claim "

@@ -10,6 +10,7 @@ import numpy as np
 
 from fm_core.profiles import Profile
 from fm_core.store import pipeline
+from .common import seeds_setting
 from .cue_conditions import network_row
 
 
@@ -25,6 +26,9 @@ STABILITY_CHEAPER = {"quick": {"n_train": 1500, "epochs": 5},
 
 
 STABILITY_SEEDS = {"smoke": 2, "quick": 3}
+
+# Stored per seed (in the seeds' order), beside the summary: the numbers other pages report
+PER_SEED, PER_SEED_KEYS = "per seed", ("clean, %", "L-bias", "L-share", "masked, %")
 
 
 def stability(cfg: Profile, regimes=("vanilla", "adversarial"), progress: bool = True) -> dict:
@@ -53,8 +57,20 @@ def stability(cfg: Profile, regimes=("vanilla", "adversarial"), progress: bool =
                                               "min": round(float(np.min(agree)), 4),
                                               "max": round(float(np.max(agree)), 4)}
         out["regimes"][regime] = {"rows": rows, "summary": summary}
-    pipeline.save_result(cfg, "stability", {r: v["summary"] for r, v in out["regimes"].items()})
+    # with the seeds, what the extra seeds change and each seed's numbers: what another page's
+    # copy of a number is checked against (fm_core.pages.claims); lists stay out of the headline
+    pipeline.save_result(cfg, "stability", {
+        "inputs": {"seeds": seeds, "extra seeds": out["cheaper"]},
+        **{r: {**v["summary"], PER_SEED: {k: [row[k] for row in v["rows"]] for k in PER_SEED_KEYS}}
+           for r, v in out["regimes"].items()}})
     return out
+
+
+def setting(spread: dict) -> str:
+    """The label of :func:`stability`'s spread: its seeds and what the extra seeds change
+    (:func:`~fm_core.pages.common.seeds_setting`), so that it is not read as page 10's seed SD,
+    which is measured at the profile's own settings."""
+    return seeds_setting(spread["seeds"], spread.get("cheaper"))
 
 
 def seeds_prose(spread: dict, cfg: Profile) -> str:
