@@ -27,8 +27,7 @@ from fm_core.profiles import Profile
 from fm_core.science import cue_analysis, experiments
 from fm_core.store import pipeline
 from fm_core.store.pipeline import get_dataset
-from .common import ACCURACY_SLACK, VERDICT_KEY, budget_of, dataset_masks, held_out_points, judge_mask, \
-    settle_words
+from .common import ACCURACY_SLACK, VERDICT_KEY, budget_of, dataset_masks, held_out_points, judge_mask, settle_words
 from .cue_conditions import paper_networks  # page 10's conditions of the paper's five networks
 
 
@@ -65,8 +64,7 @@ def objective_row(cfg: Profile, regime: str, progress: bool = True) -> dict:
     loss0, acc0 = loss_and_accuracy(net, x, y)
     loss1, acc1 = loss_and_accuracy(net, x, y, runs[0].mask)
     seed_corr = [mask_correlation(a.mask, b.mask) for a, b in itertools.combinations(runs, 2)]
-    # converged as every table of the book counts it: settled before the budget ran out
-    early = [not judge_mask(bool(r.converged[0]), int(r.steps[0]), budget_of(r), None).at_budget
+    early = [not judge_mask(bool(r.converged[0]), int(r.steps[0]), budget_of(r), None).at_budget  # as every table
              for r in runs + [other_half]]
     return {"converged": f"{sum(early)}/{len(runs) + 1}",
             "all converged": all(early),
