@@ -51,18 +51,85 @@ def plot_cue_truths(truth: Mapping[str, np.ndarray], radial_bands: np.ndarray) -
     return fig
 
 
+# Points nearer each other than this on both axes (which span 0 to 1) would hide each other:
+# page 10's positive controls and the robust-H world's networks land on (0, 0) and (1, 1)
+COINCIDE_WITHIN = 0.03
+# Such points are drawn on a ring of this radius around their true position (axis units):
+# wide enough that markers of the scatter's size lie apart, small against the diagonal's
+# agreement line (AGREES_WITHIN, 0.3, in fm_core.pages.cue_question)
+SPREAD_RADIUS = 0.05
+# The networks trained on one cue only stand out by their marker (the names of
+# fm_core.pages.cue_conditions' positive controls end in "only")
+CONTROL_MARKERS = {"L": "s", "H": "^"}
+
+
+def coinciding_groups(rows: Mapping[str, Mapping]) -> list[list[str]]:
+    """The conditions whose (L-share, L-bias) points lie within :data:`COINCIDE_WITHIN` of
+    each other, chained (a group holds every point near one of its members), in ``rows``'
+    order; groups of one point are left out."""
+    names = list(rows)
+    xy = {n: np.array([rows[n]["L-share"], rows[n]["L-bias"]], dtype=float) for n in names}
+    group_of = {n: i for i, n in enumerate(names)}
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            if np.max(np.abs(xy[a] - xy[b])) <= COINCIDE_WITHIN and group_of[a] != group_of[b]:
+                old, new = group_of[b], group_of[a]
+                group_of.update({n: new for n, g in group_of.items() if g == old})
+    groups = {}
+    for n in names:
+        groups.setdefault(group_of[n], []).append(n)
+    return [g for g in groups.values() if len(g) > 1]
+
+
+def drawn_positions(rows: Mapping[str, Mapping]) -> dict[str, tuple[float, float]]:
+    """Where each condition's point is drawn: at its (L-share, L-bias), or, when it
+    coincides with others (:func:`coinciding_groups`), on a ring of :data:`SPREAD_RADIUS`
+    around the group's mean, in ``rows``' order from the top (deterministic)."""
+    at = {n: (float(r["L-share"]), float(r["L-bias"])) for n, r in rows.items()}
+    for group in coinciding_groups(rows):
+        cx, cy = np.mean([at[n] for n in group], axis=0)
+        for j, n in enumerate(group):
+            angle = np.pi / 2 + 2 * np.pi * j / len(group)
+            at[n] = (float(cx + SPREAD_RADIUS * np.cos(angle)), float(cy + SPREAD_RADIUS * np.sin(angle)))
+    return at
+
+
+def _marker(name: str) -> str:
+    for cue, marker in CONTROL_MARKERS.items():
+        if name.endswith(f"{cue} only"):
+            return marker
+    return "o"
+
+
 def plot_bias_vs_share(rows: Mapping[str, Mapping]) -> Figure:
     """Behaviour against masks: each condition's L-bias (cue-conflict probes) against its
-    dataset mask's L-share; the diagonal is perfect agreement."""
-    fig, ax = plt.subplots(figsize=(WIDTH * 0.62, WIDTH * 0.5))
+    dataset mask's L-share; the diagonal is perfect agreement. Conditions at the same point
+    are drawn apart on a small ring, each joined by a grey line to their true position (a
+    black dot); the positive controls (trained on one cue only) have their own markers."""
+    fig, ax = plt.subplots(figsize=(WIDTH * 0.8, WIDTH * 0.5))
+    drawn = drawn_positions(rows)
+    dot_label = "true position of points\ndrawn apart around it"
     for i, (name, row) in enumerate(rows.items()):
-        ax.scatter(row["L-share"], row["L-bias"], s=36, color=plt.get_cmap("tab20")(i % 20), label=name)
-    ax.plot([0, 1], [0, 1], color="0.6", ls="--", lw=1)
-    ax.set_xlim(-0.03, 1.03)
-    ax.set_ylim(-0.03, 1.03)
+        true_xy, xy = (row["L-share"], row["L-bias"]), drawn[name]
+        if xy != true_xy:
+            ax.plot(*zip(true_xy, xy), color="0.55", lw=0.8, zorder=1)
+            ax.plot(*true_xy, "k.", ms=4, zorder=3, label=dot_label)
+            dot_label = None
+        control = _marker(name) != "o"
+        ax.scatter(*xy, s=50 if control else 36, marker=_marker(name), color=plt.get_cmap("tab20")(i % 20),
+                   edgecolors="k" if control else "none", linewidths=0.8, label=name, zorder=2)
+    ax.plot([0, 1], [0, 1], color="0.6", ls="--", lw=1, zorder=0)
+    margin = COINCIDE_WITHIN + SPREAD_RADIUS
+    ax.set_xlim(-margin, 1 + margin)
+    ax.set_ylim(-margin, 1 + margin)
     ax.set_xlabel("mask's L-share  (mean on L bins / (L + H))")
     ax.set_ylabel("L-bias  (cue-conflict probes)")
-    ax.legend(fontsize=FONT, loc="center left", bbox_to_anchor=(1.02, 0.5))
+    handles, labels = ax.get_legend_handles_labels()
+    dots = [i for i, label in enumerate(labels) if label.startswith("true position")]
+    order = [i for i in range(len(labels)) if i not in dots] + dots  # the dot's entry last
+    ax.legend([handles[i] for i in order], [labels[i] for i in order], fontsize=FONT, loc="center left",
+              bbox_to_anchor=(1.02, 0.5))
+    ax.set_aspect("equal")
     fig.tight_layout()
     return fig
 
