@@ -134,8 +134,9 @@ def band_preference_takeaway(bands: Mapping, comparison: str) -> str:
     radial = {k: np.asarray(bands["radial"][k], float) for k in ("more", "less")}
     n = len(radial["more"])
     half = n // 2
-    low = {k: float(np.nanmean(v[:half])) for k, v in radial.items()}
-    high = {k: float(np.nanmean(v[half:])) for k, v in radial.items()}
+    # whole percentages, as the sentence shows them, so that its lead is their difference
+    low = {k: round(float(np.nanmean(v[:half]))) for k, v in radial.items()}
+    high = {k: round(float(np.nanmean(v[half:]))) for k, v in radial.items()}
     lean = (low["more"] - low["less"]) - (high["more"] - high["less"])
     return (f"In the low radial bands (0 to {half - 1}) {first} keeps more than {second} for {low['more']:.0f}% of "
             f"the images and less for {low['less']:.0f}% (mean over bands); in the high bands ({half} to {n - 1}) "
