@@ -4,6 +4,7 @@ at headings that exist, and the words follow the fields. Crafted results, stored
 test's own temporary store."""
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import nbformat
@@ -146,7 +147,21 @@ def test_limits_name_costly_real_masks():
                             cue_data="synthetic", real_mask_costs={"vanilla": 7.57, "adversarial": 0.5})
     text = notes.limits(cfg, cfg.replace(data="fashion-mnist"), answers)
     assert "1 of 2 networks cost more than" in text and "(7.6; Table 1" in text
+    assert "1 held-out point on held-out images" in text and "chosen on the cue world" in text
     assert "cost more than" not in notes.limits(cfg, cfg, None)
+    # on the masks' own (fit-half) images, where the paper measures: they fit those and lose on new ones
+    fitted = dataclasses.replace(answers, real_mask_fit_costs={"vanilla": 0.4, "adversarial": -0.2})
+    text = notes.limits(cfg, cfg.replace(data="fashion-mnist"), fitted)
+    assert "the same masks cost 0.4 points: they fit their own images and lose on new ones" in text
+    costly_too = dataclasses.replace(answers, real_mask_fit_costs={"vanilla": 3.0})
+    assert "cost accuracy on their own images too" in notes.limits(cfg, cfg.replace(data="fashion-mnist"), costly_too)
+
+
+def test_the_masks_note_says_what_costly_masks_cost_on_their_own_images():
+    from fm_core.pages import common
+    note = common.masks_note({}, {"vanilla": 7.57, "adversarial": 0.5}, {"vanilla": -1.0, "adversarial": 0.0})
+    assert "vanilla 7.6 points" in note and "the same masks cost -1.0 points" in note
+    assert "lose on new ones" in note and "own images" not in common.masks_note({}, {"vanilla": 7.57})
 
 
 def test_the_answers_are_rendered_as_myst_so_their_evidence_links_resolve():

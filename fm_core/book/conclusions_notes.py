@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 
 from fm_core.pages.adversarial_reversal import ATTACK_PASSES
-from fm_core.pages.common import ACCURACY_SLACK, held_out_points
+from fm_core.pages.common import ACCURACY_SLACK, held_out_points, own_images_note, points_span
 from fm_core.pages.conclusions import EVIDENCE, Conclusions, MasksReadAnswer, ReversalAnswer, RobustLowAnswer, \
     Table3Answer
 from fm_core.pages.cue_question import AGREES_WITHIN
@@ -186,10 +186,10 @@ def limits(cfg: Profile, real_cfg: Profile, c: Conclusions | None = None) -> str
     costly = {r: v for r, v in costs.items() if v > ACCURACY_SLACK}
     cost_note = "" if not costly else (
         f" On the real images the dataset masks of {len(costly)} of {len(costs)} networks cost more than "
-        f"{held_out_points(ACCURACY_SLACK)}, the book's line ("
-        + " to ".join(dict.fromkeys(f"{v:.1f}" for v in (min(costly.values()), max(costly.values())))) + "; Table 1, page 03): their settings were chosen on the cue world, and "
-        "there they keep less than the network uses, so the mask answers on real images read masks sparser "
-        "than the paper asks for.")
+        f"{held_out_points(ACCURACY_SLACK)} on held-out images, the book's line ({points_span(costly.values())}; "
+        "Table 1, page 03). " + (own_images_note(costly, c.real_mask_fit_costs) or
+                                 "Their settings were chosen on the cue world, where they cost nothing.")
+        + " The mask answers on real images read these masks.")
     return (f"**Limits of every answer.** Real images: {real_cfg.data} at {real_cfg.size} px, networks of width "
             f"{real_cfg.width:g} trained {real_cfg.epochs} epochs (the paper: Imagenette at 128 px, full VGG11, 50 "
             f"epochs); the extra seeds train in a cheaper setting (page 04 says which). Cue world: a synthetic data "

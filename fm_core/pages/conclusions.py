@@ -17,7 +17,7 @@ than the page it cites. A question whose results were not stored (a page left ou
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -241,6 +241,7 @@ class Conclusions:
     real_data: str                  # the real images' data set
     cue_data: str                   # the cue world's
     real_mask_costs: dict           # regime -> held-out points the real images' dataset mask costs (Table 1)
+    real_mask_fit_costs: dict = field(default_factory=dict)  # the same on the mask's own (fit-half) images
 
 
 def conclusions(cfg: Profile, spread: dict | None = None) -> Conclusions:
@@ -248,14 +249,16 @@ def conclusions(cfg: Profile, spread: dict | None = None) -> Conclusions:
     images; ``spread`` is the cue world's seed spread (:meth:`fm_core.book.report.Page.spread`)."""
     real_cfg = real_images_cfg(cfg)
     cue, real = pipeline.load_results(cfg), pipeline.load_results(real_cfg)
+    rows = {r: row for r, row in (real.get("table1") or {}).items() if isinstance(row, dict) and "masked" in row}
     return Conclusions(
         robust_low=judge_robust_low(real, cue.get("cues") or {}, spread),
         masks_read=judge_masks_read(real, cue.get("cues") or {}, cue.get("cue_ablation") or {},
                                     cue.get("architectures") or {}),
         reversal=judge_reversal(real, cue.get("robust_h_reversal") or {}),
         table3=judge_table3(real), real_data=real_cfg.data, cue_data=cfg.data,
-        real_mask_costs={r: held_out_cost(row["standard"], row["masked"]) for r, row in (real.get("table1") or {}).items()
-                         if isinstance(row, dict) and "masked" in row})
+        real_mask_costs={r: held_out_cost(row["standard"], row["masked"]) for r, row in rows.items()},
+        real_mask_fit_costs={r: held_out_cost(row.get("standard_fit"), row.get("masked_fit")) for r, row in rows.items()
+                             if row.get("masked_fit") is not None})
 
 
 __all__ = ["conclusions", "judge_robust_low", "judge_masks_read", "judge_reversal", "judge_table3",
