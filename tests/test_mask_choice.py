@@ -31,6 +31,26 @@ def test_the_rule_takes_the_most_stable_objective_that_converges_and_keeps_accur
     assert "**`kl`**" in prose and "disagrees" in prose
 
 
+def test_objective_scores_within_resampling_noise_are_a_tie_broken_in_advance():
+    """The reader's machine picked batch_mean where this one picks dataset_mean: scores that
+    close are a tie, and the tie-break (fixed before any mask) decides on every machine."""
+    comparison = {"dataset_mean": {"vanilla": _row(seed=0.90, halves=0.93), "adversarial": _row(seed=0.95, halves=0.95)},
+                  "batch_mean": {"vanilla": _row(seed=0.92, halves=0.95), "adversarial": _row(seed=0.94, halves=0.98)}}
+    choice = dataset_masks.choose_objective(comparison)
+    # 0.92 against 0.90, within batch_mean's own seed-halves gap of 0.04: a tie
+    assert choice["tie"] and choice["near"] == ["dataset_mean", "batch_mean"] and choice["margin"] == 0.04
+    assert choice["objective"] == dataset_masks.TIE_BREAK_OBJECTIVE == "dataset_mean"
+    prose = dataset_masks.choice_prose(comparison, "dataset_mean")
+    assert "a **tie**, broken for `dataset_mean`" in prose and "It is this profile's setting." in prose
+    # beyond the margin the higher score wins, tie or not
+    comparison["batch_mean"]["vanilla"].update({"seed correlation (min)": 0.99, "halves correlation": 0.99})
+    comparison["batch_mean"]["adversarial"].update({"seed correlation (min)": 0.99, "halves correlation": 0.99})
+    comparison["dataset_mean"]["vanilla"].update({"seed correlation (min)": 0.80, "halves correlation": 0.81})
+    choice = dataset_masks.choose_objective(comparison)
+    assert not choice["tie"] and choice["objective"] == "batch_mean"
+    assert "disagrees" in dataset_masks.choice_prose(comparison, "dataset_mean")
+
+
 def test_mask_correlation_uses_the_symmetric_part():
     rng = np.random.default_rng(0)
     m = rng.uniform(size=(6, 6))

@@ -23,10 +23,13 @@ Shared by several pages (:data:`SHARED`), not pages themselves:
 - :mod:`~fm_core.pages.real_images`: the paper's claim where no cue is planted (any data
   set): behaviour on filtered images against the masks' low share over three seeds,
   robustness checked by APGD, and the eps that breaks the vanilla network;
+- :mod:`~fm_core.pages.setting_rules`: page 04's truth-free rules for the masks' settings
+  (objective, learning rate, schedule), each with its tie margin and tie-break, and their
+  words;
 - :mod:`~fm_core.pages.claims`: the numbers the pages claim, gathered from their stored
   results, and the pairs of pages that report one quantity at one setting differently.
 
 Nothing is imported here: a page loads only what it uses.
 """
 
-SHARED = ("claims", "common", "cue_conditions", "mask_tables", "real_images")
+SHARED = ("claims", "common", "cue_conditions", "mask_tables", "real_images", "setting_rules")

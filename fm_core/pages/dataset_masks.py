@@ -29,6 +29,10 @@ from fm_core.store import pipeline
 from fm_core.store.pipeline import get_dataset
 from .common import ACCURACY_SLACK, VERDICT_KEY, budget_of, dataset_masks, held_out_points, judge_mask, settle_words
 from .cue_conditions import paper_networks  # page 10's conditions of the paper's five networks
+from .setting_rules import (TIE_BREAK_OBJECTIVE, TIE_BREAK_SCHEDULE, ScheduleChoice, _words,  # noqa: F401 (page 04's
+                            choice_prose, choose_lr, choose_objective, choose_schedule, judge_schedule,  # names)
+                            lr_sweep_prose, schedule_prose, settled_at_the_end, stability_margin,
+                            stability_score)
 
 
 MAIN_PAIR = ("vanilla", "adversarial")
@@ -89,41 +93,6 @@ def compare_objectives(cfg: Profile, regimes=MAIN_PAIR, objectives=COMPARED_INVA
     return out
 
 
-def stability_score(rows: dict) -> float:
-    """The worst of the seed and the halves correlations over the networks."""
-    return float(min(min(r["seed correlation (min)"], r["halves correlation"]) for r in rows.values()))
-
-
-def choose_objective(comparison: dict) -> dict:
-    """The objective to use, by the truth-free rule: among the objectives whose masks
-    all converged and cost at most ``ACCURACY_SLACK`` held-out points on every network,
-    the one with the highest :func:`stability_score`. ``qualified`` lists which passed."""
-    qualified = [o for o, rows in comparison.items()
-                 if all(r["all converged"] and r["held-out accuracy change, points"] >= -ACCURACY_SLACK
-                        for r in rows.values())]
-    pool = qualified or list(comparison)
-    best = max(pool, key=lambda o: stability_score(comparison[o]))
-    return {"objective": best, "qualified": qualified,
-            "stability": {o: round(stability_score(rows), 3) for o, rows in comparison.items()}}
-
-
-def choice_prose(comparison: dict, profile_objective: str) -> str:
-    """The choice in words, from the numbers."""
-    choice = choose_objective(comparison)
-    best, qualified = choice["objective"], choice["qualified"]
-    stability = ", ".join(f"`{o}` {s:.2f}" for o, s in choice["stability"].items())
-    failed = [o for o in comparison if o not in qualified]
-    text = (f"Worst correlation of a mask with itself (across mask seeds or validation halves, over "
-            f"{' and '.join(next(iter(comparison.values())))}): {stability}. ")
-    if failed:
-        text += (f"{', '.join(f'`{o}`' for o in failed)} did not converge everywhere within the budget or cost more "
-                 f"than {held_out_points(ACCURACY_SLACK)}. ")
-    text += f"The rule picks **`{best}`**" + ("." if qualified else ", though no objective met every criterion.")
-    text += (" It is this profile's setting." if best == profile_objective else
-             f" This profile uses `{profile_objective}` instead: the choice above disagrees with it.")
-    return text
-
-
 def lr_sweep(cfg: Profile, regimes=MAIN_PAIR, progress: bool = True) -> dict:
     """Steps to converge against the learning rate, per network: ``{regime: {"lr": [...],
     "steps": [...], "converged": [...], "mask mean": [...]}}``."""
@@ -135,38 +104,6 @@ def lr_sweep(cfg: Profile, regimes=MAIN_PAIR, progress: bool = True) -> dict:
                        "schedule": r.settings["schedule"],
                        "mask mean": [round(float(m.mean()), 4) for m in r.masks]}
     return out
-
-
-def _words(words: str, template: str) -> str:
-    return template.format(words) if words else ""
-
-
-def lr_sweep_prose(sweep: dict, chosen_lr: float, window: int = 25) -> str:
-    """What the sweep says about the profile's learning rate, from the numbers."""
-    parts = []
-    for regime, s in sweep.items():
-        parts.append(f"{regime}: " + ", ".join(f"{st} steps at {lr:g}" + _words(settle_words(c, st, s.get("budget")), " ({})")
-                                               for lr, st, c in zip(s["lr"], s["steps"], s["converged"])))
-    first = next(iter(sweep.values()))
-    text = (f"Budget {first['budget']:,} steps per rate"
-            + (" (the one-cycle schedule runs over it). " if first.get("schedule") == "one_cycle" else ". ")
-            + "Steps to converge, " + "; ".join(parts) + ". ")
-    best, worst, soonest = choose_lr(sweep, window)
-    text += (f"The slower network converges soonest at {soonest} steps; the smallest rate within one convergence "
-             f"window ({window} steps, the resolution of the measurement) of that is {best:g} ({worst[best]} steps); "
-             + ("this profile uses it." if np.isclose(best, chosen_lr) else
-                f"this profile uses {chosen_lr:g} ({worst.get(chosen_lr, float('nan'))} steps)."))
-    return text
-
-
-def choose_lr(sweep: dict, window: int) -> tuple[float, dict, int]:
-    """The learning rate by the truth-free rule: the smallest rate whose slower network
-    converges within one ``window`` of the soonest any rate manages (steps are counted in
-    windows, so rates closer than that are not told apart; among them the smallest
-    jitters least). Returns (rate, worst steps per rate, the soonest)."""
-    worst = {lr: max(s["steps"][s["lr"].index(lr)] for s in sweep.values()) for lr in next(iter(sweep.values()))["lr"]}
-    soonest = min(worst.values())
-    return min(lr for lr, st in worst.items() if st <= soonest + window), worst, soonest
 
 
 def compare_schedules(cfg: Profile, conditions=None, schedules=SCHEDULES, progress: bool = True) -> dict:
@@ -193,103 +130,6 @@ def compare_schedules(cfg: Profile, conditions=None, schedules=SCHEDULES, progre
                                                for k, v in row.items()},
                                             VERDICT_KEY: asdict(judge_schedule(out, cfg.dmask_window or 0))})
     return out
-
-
-# The schedule rule's tie-break, fixed before any mask was learned: the paper's schedule.
-TIE_BREAK_SCHEDULE = "one_cycle"
-
-
-@dataclass(frozen=True)
-class ScheduleChoice:
-    """The truth-free schedule rule's outcome. ``tie``: the leaders converged equally often
-    and their total steps differ by no more than ``margin_steps``, one convergence window
-    per network (steps are counted in windows, so each network's count is known to within
-    one, as for the learning rate in :func:`choose_lr`); the pick is then ``TIE_BREAK_SCHEDULE``."""
-    pick: str
-    tie: bool
-    margin_steps: int
-    converged: dict
-    steps: dict
-    tie_break: str = TIE_BREAK_SCHEDULE
-
-
-def judge_schedule(comparison: dict, window: int) -> ScheduleChoice:
-    """The schedule by the truth-free rule: the one under which the most networks' masks
-    converge within the budget; among equals, the fewer steps in all, unless the difference
-    is within one ``window`` per network: a tie, broken by :data:`TIE_BREAK_SCHEDULE`."""
-    # converged as every table counts it: settled before the budget ran out (judge_mask)
-    converged = {s: sum(not judge_mask(r["converged"], r["steps"], r.get("budget"), None).at_budget
-                        for r in rows.values()) for s, rows in comparison.items()}
-    steps = {s: sum(r["steps"] for r in rows.values()) for s, rows in comparison.items()}
-    margin = int(window) * max(len(rows) for rows in comparison.values())
-    most = max(converged.values())
-    leaders = [s for s in comparison if converged[s] == most]
-    fewest = min(steps[s] for s in leaders)
-    near = [s for s in leaders if steps[s] <= fewest + margin]
-    tie = len(near) > 1
-    pick = TIE_BREAK_SCHEDULE if tie and TIE_BREAK_SCHEDULE in near else min(near, key=steps.get)
-    return ScheduleChoice(pick=pick, tie=tie, margin_steps=margin, converged=converged, steps=steps)
-
-
-def choose_schedule(comparison: dict, window: int = 0) -> str:
-    """The pick of :func:`judge_schedule` (``window`` 0: no tie margin)."""
-    return judge_schedule(comparison, window).pick
-
-
-def settled_at_the_end(rows: dict, cfg: Profile) -> list[str]:
-    """The networks whose mask was declared settled only in the last windows of the
-    budget: under a one-cycle schedule the rate has fallen near zero there, so such a mask
-    settled because the schedule ended, not because its objective had."""
-    if cfg.dmask_max_steps is None or cfg.dmask_window is None:
-        return []
-    end = cfg.dmask_max_steps - cfg.dmask_patience * cfg.dmask_window
-    return [name for name, row in rows.items() if row["converged"] and row["steps"] >= end]
-
-
-def schedule_prose(comparison: dict, cfg: Profile) -> str:
-    """The schedule choice in words, from the numbers."""
-    def named(schedule):
-        return schedule.replace("_", "-")
-
-    choice = judge_schedule(comparison, cfg.dmask_window or 0)
-    parts = []
-    for schedule, rows in comparison.items():
-        stuck = [r for r, row in rows.items() if not row["converged"]]
-        late = [r for r, row in rows.items()  # settled, but only as the budget ran out: not converged
-                if row["converged"] and settle_words(True, row["steps"], row.get("budget", cfg.dmask_max_steps))]
-        worst = min(row["held-out accuracy change, points"] for row in rows.values())
-        parts.append(f"under the {named(schedule)} schedule {len(rows) - len(stuck) - len(late)} of {len(rows)} "
-                     "masks converge"
-                     + (f" ({', '.join(stuck)} still moving at the budget)" if stuck else "")
-                     + (f" ({', '.join(late)} settled only at the budget's last window)" if late else "")
-                     + f", {choice.steps[schedule]:,} steps in all, "
-                     + (f"the largest held-out accuracy cost {-worst:.1f} points" if worst < 0
-                        else "no held-out accuracy lost"))
-    best = choice.pick
-    margin = (f", totals within {choice.margin_steps:,} steps, one convergence window per network, being a tie"
-              if choice.margin_steps else "")
-    text = (f"Over the paper's five networks, {'; '.join(parts)}. The rule (most masks settled, those that "
-            f"settled at the budget's last window counted, then fewest steps{margin}) ")
-    if choice.tie:
-        text += (f"finds a **tie** ({' against '.join(f'{choice.steps[s]:,}' for s in comparison)} steps); its "
-                 f"tie-break, fixed before any mask was learned (the paper's schedule), picks **{named(best)}**")
-    else:
-        text += f"picks **{named(best)}**"
-    text += (", this profile's schedule." if best == cfg.dmask_schedule else
-             f"; this profile uses {named(cfg.dmask_schedule)} instead, against the rule.")
-    late = settled_at_the_end(comparison.get("one_cycle", {}), cfg)
-    if late:
-        text += (f" A caveat: under one-cycle the rate falls to near zero at the end of the budget, and "
-                 f"{len(late)} mask(s) ({', '.join(late)}) settled only in its last {cfg.dmask_patience} windows: "
-                 f"they settled because the schedule ended; read them as the best mask within the budget, not as "
-                 f"a fixed point of the objective.")
-        unsettled_elsewhere = {r for other, rows in comparison.items() if other != "one_cycle"
-                               for r, row in rows.items() if not row["converged"]}
-        if unsettled_elsewhere and unsettled_elsewhere <= set(late):
-            text += (" The networks whose masks the other schedule left moving are among these, so one-cycle's "
-                     "lead in convergence rests on its rate running out: within this budget, neither schedule "
-                     "brings those masks to rest by the objective alone.")
-    return text
 
 
 def settings_prose(cfg: Profile) -> str:
