@@ -222,8 +222,10 @@ def uses_or_sensitivity_prose(truth: dict) -> str:
     verdict = (" Holding each image's loss keeps more of the cue-free bins and more of the cue the network's "
                "decisions ignore: a frequency whose removal raises some images' losses and lowers others' "
                "changes nothing on average, yet every image's squared change counts. The paper's objective "
-               f"therefore measures how *sensitive* each image's loss is to a frequency, the mean-loss objective "
-               f"(`{mean_key}`) which frequencies the network *uses*. If the same holds on photographs, Figure 3 "
+               f"therefore measures how *sensitive* each image's loss is to a frequency; the mean-loss objective "
+               f"(`{mean_key}`) keeps what *suffices* to hold the mean loss, which is what the network *uses* where "
+               "no other set of frequencies would do as well (page 10 names where the two part). If the same "
+               "holds on photographs, Figure 3 "
                "of the paper (learned at batch 1, where the two coincide step by step but the paper's loss is "
                "each image's) is closer to a map of sensitivity than of use; this page shows it in the cue "
                "world only." if denser else
