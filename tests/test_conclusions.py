@@ -60,6 +60,10 @@ def test_robust_low_reads_each_seed_and_the_cue_world():
     assert a.real_behaviour_gap[0] == pytest.approx(2.0) and a.real_behaviour_gap[1] == pytest.approx(1.0)
     assert a.cue_by_behaviour == "yes" and a.cue_bias_gap == pytest.approx(0.8)
     assert "Yes on these real images" in notes.robust_low_answer(a)
+    assert "1 time in 8" in notes.robust_low_answer(a) and "within one seed SD" not in notes.robust_low_answer(a)
+    noisy = c.judge_robust_low(_robust_low([20.0, 1.0, 0.5], [0.1, 0.2, 0.05]), _cues())
+    assert "the behaviour gap's mean (+7.2 points) lies within one seed SD (11.1) of zero" in \
+        notes.robust_low_answer(noisy)
 
     mixed = c.judge_robust_low(_robust_low([2.0, -3.0, 1.0], [-0.1, -0.2, -0.05]), _cues(adv_bias=0.2))
     assert (mixed.real_by_behaviour, mixed.real_by_mask) == ("mixed", "no")

@@ -114,7 +114,7 @@ def test_the_cue_answer_gives_the_rank_correlation_without_the_controls():
                      "conditions": len(rows), "rank correlation without controls": without,
                      "rank correlation, paper's five": without})
     text = cue_question.answer_prose(question)
-    assert f"without them it is {without:.3f} over 3 conditions" in text
+    assert f"without them rho is {without:.3f} over 3 conditions" in text
     assert question["rank correlation (L-bias, L-share)"] > without  # the controls lift it here
 
 

@@ -172,7 +172,7 @@ def answer_prose(question: dict, spread: dict | None = None) -> str:
     controls_n, five = sum(is_control(n) for n in rows), question.get("rank correlation, paper's five")
     if controls_n and "rank correlation without controls" in question:
         lines.append(f"The {controls_n} positive controls sit at the ends by design (a network given one cue, a mask "
-                     f"that keeps it) and lift that rho: without them it is "
+                     f"that keeps it), so they agree by construction; without them rho is "
                      f"{question['rank correlation without controls']:.3f} over {len(rows) - controls_n} conditions, "
                      f"and over the paper's five networks alone {five:.3f}.")
     unconverged = [name for name, r in rows.items() if "mask converged" in r and row_status(r).at_budget]
