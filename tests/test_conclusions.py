@@ -70,6 +70,17 @@ def test_robust_low_reads_each_seed_and_the_cue_world():
     assert mixed.cue_by_behaviour == "no"  # 0.1 apart, under page 10's BIAS_SHIFT
     assert "Not settled" in notes.robust_low_answer(mixed)
 
+    # with sampling errors stored: the lines reach the answer, its prose and the figure's takeaway
+    stored = _robust_low([20.0, 1.0, 0.5], [0.1, 0.2, 0.05])
+    stored["real_images_masks"]["verdict"]["robust_low"].update(
+        by_behaviour=[True, False, False], behaviour_se=[3.0, 2.5, 2.0], behaviour_within_noise=[False, True, True])
+    noisy = c.judge_robust_low(stored, _cues())
+    assert noisy.real_by_behaviour == "mixed" and noisy.real_behaviour_lines == pytest.approx((6.0, 5.0, 4.0))
+    assert noisy.real_behaviour_within_noise == 2
+    assert "2 of the 3 gaps lie within theirs" in notes.robust_low_prose(noisy, "fashion-mnist")
+    assert "2 of the 3 behaviour bars lie within theirs" in notes.robust_low_takeaway(noisy)
+    assert "whiskers" not in notes.robust_low_takeaway(a)
+
     none = c.judge_robust_low({}, {})
     assert none.real_seeds == 0 and none.real_by_behaviour == "not built" and not none.cue_built
     assert "not built" in notes.robust_low_prose(none, "fashion-mnist")

@@ -341,6 +341,27 @@ def test_the_robust_low_verdict_per_seed():
     v = ri.judge_robust_low(rows((0.6, 0.5), (5.0, -1.0)), [1, 2])  # equal is not larger
     assert v.by_mask == (True, False) and not v.by_mask_all
     assert v.by_behaviour == (True, False) and not v.by_behaviour_all
+    assert all(np.isnan(e) for e in v.behaviour_se)  # rows without accuracies: the direction alone
+
+
+def test_a_behaviour_gap_counts_only_beyond_its_sampling_error():
+    from fm_core.pages import real_images as ri
+
+    def cell(low, high, n=500):
+        return {"low share": 0.5, "low preference": low - high, "low-pass, %": low, "high-pass, %": high, "images": n}
+
+    rows = {"vanilla": {"1": cell(88.0, 42.0), "2": cell(88.0, 42.0)},
+            "adversarial": {"1": cell(88.0, 20.0), "2": cell(88.0, 40.0)}}  # gaps +22 and +2 points
+    se = ri.behaviour_gap_se(rows, 1)
+    # four binomial variances p(1 - p) / n, in points
+    assert se == pytest.approx(100 * np.sqrt((0.88 * 0.12 * 2 + 0.42 * 0.58 + 0.2 * 0.8) / 500))
+    v = ri.judge_robust_low(rows, [1, 2])
+    assert v.behaviour_gap == pytest.approx((22.0, 2.0)) and v.by_behaviour == (True, False)
+    assert v.behaviour_within_noise == (False, True) and not v.by_behaviour_all
+    # with ten times the images the same +2 points is beyond it
+    for r in rows.values():
+        r["2"]["images"] = 50_000
+    assert ri.judge_robust_low(rows, [1, 2]).by_behaviour == (True, True)
 
 
 def test_the_robust_verdict_on_both_sides_of_its_lines():

@@ -3,6 +3,7 @@ data sets that do not overwrite each other, the headline carrying both, and the 
 the real-image sections on crafted verdicts."""
 from __future__ import annotations
 
+import dataclasses
 import math
 from types import SimpleNamespace
 
@@ -164,6 +165,13 @@ def test_the_direction_note_counts_the_seeds():
                                      by_behaviour_all=True)
     text = real_notes.robust_low_note(v)
     assert "on 2 of 3 seeds only" in text and "By behaviour: yes on every seed" in text
+    assert "sampling" not in text  # no sampling errors measured: nothing said of them
+    noisy = dataclasses.replace(v, behaviour_gap=(20.0, 2.0, 1.0), by_behaviour=(True, False, False),
+                                by_behaviour_all=False, behaviour_se=(3.0, 3.0, 3.0),
+                                behaviour_within_noise=(False, True, True))
+    text = real_notes.robust_low_note(noisy)
+    assert "(6.0, 6.0, 6.0 points" in text and "2 of the 3 gaps lie within theirs" in text
+    assert "no direction" in text
 
 
 def test_the_eps_note_names_the_rule_and_the_breaking_multiple():

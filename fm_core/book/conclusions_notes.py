@@ -10,6 +10,7 @@ from fm_core.pages.common import ACCURACY_SLACK, held_out_points, own_images_not
 from fm_core.pages.conclusions import EVIDENCE, Conclusions, MasksReadAnswer, ReversalAnswer, RobustLowAnswer, \
     Table3Answer
 from fm_core.pages.cue_question import AGREES_WITHIN
+from fm_core.pages.real_images import BEHAVIOUR_Z
 from fm_core.profiles import Profile
 
 TITLES = {"04_dataset_masks": "page 04", "06_adversarial_reversal": "page 06", "07_mask_classifier": "page 07",
@@ -33,6 +34,17 @@ def _over_seeds(flag: str, seeds: int, what: str) -> str:
             "not built": "not built in this book"}[flag]
 
 
+def _noise(a: RobustLowAnswer) -> str:
+    """Which seeds' behaviour gaps lie within their sampling line (a seed counts for the
+    paper's direction only beyond it)."""
+    if not a.real_behaviour_lines:
+        return ""
+    lines = ", ".join(f"{v:.1f}" for v in a.real_behaviour_lines)
+    return (f"; a seed counts only beyond {BEHAVIOUR_Z:g} sampling standard errors of its gap (the score half's "
+            f"images decide which are drawn: {lines} points), and {a.real_behaviour_within_noise} of the "
+            f"{a.real_seeds} gaps lie within theirs")
+
+
 def robust_low_prose(a: RobustLowAnswer, real_data: str) -> str:
     lines = []
     if a.real_seeds:
@@ -43,6 +55,7 @@ def robust_low_prose(a: RobustLowAnswer, real_data: str) -> str:
             + _over_seeds(a.real_by_behaviour, a.real_seeds, f"the adversarial network's low-pass preference minus the "
                           f"vanilla network's, {gap:+.1f} points on average{_sd(sd, 1, ' points')}"
                           + (f"; {a.real_seeds_setting}" if a.real_seeds_setting else ""))
+            + _noise(a)
             + ". By the mask: "
             + _over_seeds(a.real_by_mask, a.real_seeds, f"low share of the mask, adversarial minus vanilla, "
                           f"{mgap:+.3f}{_sd(msd, 3)}") + ".")
@@ -91,9 +104,14 @@ def robust_low_takeaway(a: RobustLowAnswer) -> str:
     n = len(a.real_behaviour_gaps)
     if not n:
         return "Not built in this book."
-    return (f"Adversarial minus vanilla network, per network seed (red: the paper's direction). The adversarial "
+    text = (f"Adversarial minus vanilla network, per network seed (red: the paper's direction; grey: within the "
+            f"seed's sampling line). The adversarial "
             f"network prefers low-pass images more on {up_b} of {n} seeds, and its mask keeps a larger low share "
             f"on {up_m} of {n}.")
+    if a.real_behaviour_lines:
+        text += (f" Grey whiskers: each seed's sampling line ({BEHAVIOUR_Z:g} standard errors); "
+                 f"{a.real_behaviour_within_noise} of the {n} behaviour bars lie within theirs, no direction there.")
+    return text
 
 
 def masks_read_prose(a: MasksReadAnswer) -> str:

@@ -12,7 +12,7 @@ from fm_core.data import fashion_mnist
 from fm_core.nets.apgd import APGD_RESTARTS, APGD_STEPS
 from fm_core.pages import real_images
 from fm_core.pages.common import held_out_cost, judge_mask
-from fm_core.pages.real_images import AGREEMENT_ALPHA, AGREEMENT_LINE, ROBUST_GAP, MaskBehaviourVerdict, RobustLowVerdict, RobustVerdict
+from fm_core.pages.real_images import AGREEMENT_ALPHA, AGREEMENT_LINE, BEHAVIOUR_Z, ROBUST_GAP, MaskBehaviourVerdict, RobustLowVerdict, RobustVerdict
 from fm_core.profiles import PAPER_EPS_NORMALISED, REGIMES, Profile
 from fm_core.science.filtering import median_radius
 
@@ -149,7 +149,20 @@ def robust_low_note(verdict: RobustLowVerdict) -> str:
             + ("yes " if verdict.by_mask_all else "not throughout: ")
             + said(verdict.by_mask_all, verdict.by_mask, f"low share, adversarial minus vanilla: {mask}")
             + ". By behaviour: " + ("yes " if verdict.by_behaviour_all else "not throughout: ")
-            + said(verdict.by_behaviour_all, verdict.by_behaviour, f"low preference, points: {beh}") + ".")
+            + said(verdict.by_behaviour_all, verdict.by_behaviour, f"low preference, points: {beh}") + "."
+            + _within_noise(verdict))
+
+
+def _within_noise(verdict: RobustLowVerdict) -> str:
+    """The behaviour gaps that lie within their sampling line: no direction on those seeds."""
+    if not verdict.behaviour_se or all(e != e for e in verdict.behaviour_se):
+        return ""
+    lines = ", ".join(f"{BEHAVIOUR_Z * e:.1f}" for e in verdict.behaviour_se)
+    within = sum(verdict.behaviour_within_noise)
+    return (f" A seed counts for behaviour only beyond {BEHAVIOUR_Z:g} sampling standard errors of its gap "
+            f"({lines} points: which of the data set's images form the score half moves the four accuracies "
+            f"it combines); {within} of the {len(verdict.behaviour_se)} gaps lie within theirs"
+            + (": on those seeds behaviour shows no direction." if within else "."))
 
 
 def filtered_takeaway(behaviour: dict) -> str:

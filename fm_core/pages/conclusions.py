@@ -26,7 +26,7 @@ from fm_core.science.mask_classifier import wilson_interval
 from fm_core.store import pipeline
 from . import adversarial_reversal, cue_question, mask_classifier
 from .common import VERDICT_KEY, held_out_cost, seeds_setting
-from .real_images import real_images_cfg
+from .real_images import BEHAVIOUR_Z, real_images_cfg
 
 # The pages each answer cites, as (notebook stem, section heading; "" for the whole page): the
 # evidence links (tests/test_conclusions.py checks that each heading exists)
@@ -82,6 +82,10 @@ class RobustLowAnswer:
     # cheaper; the cue world's SD is fm spread's, at the profile's own settings
     real_seeds_setting: str = ""
     cue_seeds_setting: str = ""
+    # the behaviour gap's sampling line per seed (real_images.BEHAVIOUR_Z standard errors,
+    # points; empty: not measured) and the seeds whose gap lies within it
+    real_behaviour_lines: tuple = ()
+    real_behaviour_within_noise: int = 0
 
 
 def judge_robust_low(real: dict, cues: dict, spread: dict | None = None) -> RobustLowAnswer:
@@ -95,6 +99,8 @@ def judge_robust_low(real: dict, cues: dict, spread: dict | None = None) -> Robu
                          real_by_mask=direction(verdict["by_mask"]), real_mask_gap=_mean_sd(verdict["mask_gap"]),
                          real_behaviour_gaps=tuple(verdict["behaviour_gap"]), real_mask_gaps=tuple(verdict["mask_gap"]),
                          real_seed_names=tuple(str(n) for n in names),
+                         real_behaviour_lines=tuple(BEHAVIOUR_Z * e for e in verdict.get("behaviour_se") or ()),
+                         real_behaviour_within_noise=sum(verdict.get("behaviour_within_noise") or ()),
                          real_seeds_setting=seeds_setting(names, (real["real_images_masks"].get("inputs") or {})
                                                           .get("extra seeds")))
     else:

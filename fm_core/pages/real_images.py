@@ -12,6 +12,9 @@ stability page and ``fm spread`` draw them) and stores its numbers with their ve
 under :data:`~fm_core.pages.common.VERDICT_KEY`; a second call reads them back
 (:func:`_cached`). Behaviour and every judgement use the held-out *score* half of the
 validation images; the masks were learned on the *fit* half.
+
+Size: the real images' four questions (behaviour, masks against it, robustness, eps), each
+with its verdict and lines beside it, so that a reader sees a line where it is drawn.
 """
 from __future__ import annotations
 
@@ -170,6 +173,8 @@ def mask_behaviour(cfg: Profile, seeds=None, regimes=REGIMES, progress: bool = T
             rows[regime][str(seed)] = {"radii": radii.tolist(), "profile": profile.tolist(),
                                        "low share": filtering.low_share(mask.mask, r_star),
                                        "low preference": at["low"][0] - at["high"][0],
+                                       "low-pass, %": at["low"][0], "high-pass, %": at["high"][0],
+                                       "images": int(len(y)),
                                        "clean, %": acts[regime][str(seed)]["band ablation"]["clean"],
                                        "masked, %": pct(accuracy(net, x, y, mask.applied)),
                                        "mask steps": int(mask.steps[0]), "mask budget": budget_of(mask),
@@ -240,6 +245,24 @@ def judge_mask_behaviour(values: dict) -> MaskBehaviourVerdict:
 # (by more than this many points). The lines are the direction itself: the question is
 # which way, and the seeds (every one must agree) stand for the uncertainty
 LOWER_BY_MASK, LOWER_BY_BEHAVIOUR = 0.0, 0.0
+# ... but a behaviour gap says a direction only beyond its sampling error: it combines four
+# accuracies (low- and high-pass at r*, adversarial and vanilla network), each a share of the
+# score half's n images with binomial variance p(1 - p) / n, summed as if independent (they
+# share the images, which makes the true variance smaller: the line errs towards "within
+# noise"). BEHAVIOUR_Z standard errors, about a two-sided 95% line. On 500 images one image is
+# 0.2 points, and a gap of a few points is within reach of which images were drawn
+BEHAVIOUR_Z = 2.0
+
+
+def behaviour_gap_se(rows: dict, seed) -> float:
+    """The sampling standard error (points) of a seed's behaviour gap (adversarial minus
+    vanilla low preference), from the four accuracies and the image count its rows carry;
+    NaN when they do not (results stored before they did)."""
+    cells = [rows[r][str(seed)] for r in ("vanilla", "adversarial")]
+    if not all("images" in c for c in cells):
+        return float("nan")
+    variance = sum((p / 100) * (1 - p / 100) / c["images"] for c in cells for p in (c["low-pass, %"], c["high-pass, %"]))
+    return 100 * math.sqrt(variance)
 
 
 @dataclass(frozen=True)
@@ -249,8 +272,10 @@ class RobustLowVerdict:
     by_mask: tuple[bool, ...]         # mask_gap > LOWER_BY_MASK, per seed
     by_mask_all: bool                 # on every seed
     behaviour_gap: tuple[float, ...]  # low preference (points), adversarial minus vanilla, per seed
-    by_behaviour: tuple[bool, ...]    # behaviour_gap > LOWER_BY_BEHAVIOUR, per seed
+    by_behaviour: tuple[bool, ...]    # behaviour_gap beyond its line (BEHAVIOUR_Z SEs, or LOWER_BY_BEHAVIOUR), per seed
     by_behaviour_all: bool
+    behaviour_se: tuple[float, ...] = ()            # behaviour_gap_se per seed, points (NaN: not measured)
+    behaviour_within_noise: tuple[bool, ...] = ()   # |behaviour_gap| within BEHAVIOUR_Z SEs: no direction
 
 
 def judge_robust_low(rows: dict, seeds) -> RobustLowVerdict:
@@ -260,10 +285,13 @@ def judge_robust_low(rows: dict, seeds) -> RobustLowVerdict:
 
     mask_gap, behaviour_gap = gaps("low share"), gaps("low preference")
     by_mask = tuple(bool(g > LOWER_BY_MASK) for g in mask_gap)
-    by_behaviour = tuple(bool(g > LOWER_BY_BEHAVIOUR) for g in behaviour_gap)
+    se = tuple(behaviour_gap_se(rows, s) for s in seeds)
+    line = tuple(BEHAVIOUR_Z * e if e == e else LOWER_BY_BEHAVIOUR for e in se)
+    by_behaviour = tuple(bool(g > l) for g, l in zip(behaviour_gap, line))
     return RobustLowVerdict(mask_gap=mask_gap, by_mask=by_mask, by_mask_all=all(by_mask),
                             behaviour_gap=behaviour_gap, by_behaviour=by_behaviour,
-                            by_behaviour_all=all(by_behaviour))
+                            by_behaviour_all=all(by_behaviour), behaviour_se=se,
+                            behaviour_within_noise=tuple(bool(abs(g) <= l) for g, l in zip(behaviour_gap, line)))
 
 
 # ----------------------------------------------------------------------- robustness

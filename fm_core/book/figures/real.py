@@ -96,8 +96,17 @@ def plot_robust_low_by_seed(answer) -> Figure:
     for ax, gaps, title in zip(axes, (answer.real_behaviour_gaps, answer.real_mask_gaps),
                                ("low-pass preference, points", "mask low share")):
         gaps = np.asarray(gaps, dtype=float)
-        ax.bar(seeds, gaps, color=["tab:red" if g > 0 else "tab:blue" for g in gaps])
+        lines = (np.asarray(answer.real_behaviour_lines, float) if title.startswith("low-pass")
+                 and len(answer.real_behaviour_lines) == len(gaps) else np.zeros(len(gaps)))
+        # red: the paper's direction, blue: the other, grey: within the seed's sampling line
+        ax.bar(seeds, gaps, color=["tab:red" if g > l else "tab:blue" if g < -l else "tab:grey"
+                                   for g, l in zip(gaps, lines)])
         ax.axhline(0, color="black", lw=0.8)
+        if lines.any():
+            # each seed's sampling line (+-): a bar inside its whiskers shows no direction
+            ax.errorbar(seeds, np.zeros(len(gaps)), yerr=lines, fmt="none",
+                        ecolor="grey", capsize=6, lw=1.2, label="sampling line")
+            ax.legend(fontsize=FONT - 2, loc="upper right")
         ax.set_title(f"adversarial minus vanilla:\n{title}", fontsize=FONT)
         ax.tick_params(labelsize=FONT - 1)
     fig.tight_layout()
