@@ -30,7 +30,7 @@ def _sd(value: float | None, digits: int, unit: str = "") -> str:
 def _over_seeds(flag: str, seeds: int, what: str) -> str:
     return {"yes": f"yes, on each of the {seeds} seeds ({what})",
             "no": f"no, on none of the {seeds} seeds ({what})",
-            "mixed": f"on some of the {seeds} seeds, not on others: a draw of the seed ({what})",
+            "mixed": f"on some of the {seeds} seeds, not on others ({what})",
             "not built": "not built in this book"}[flag]
 
 
