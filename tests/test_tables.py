@@ -48,6 +48,10 @@ def test_gap_notes_only_for_differing_rows_and_worded_by_the_controls():
     shared = _table2(95.0, 93.0)
     text = gap_notes.gap_notes(tables.table2_comparisons(shared), QUICK, {"table2": shared})
     assert "class's frequencies rather than from the image's own mask" in text
+    # 100% against 93.8% of 64 images: 4 images apart, inside the intervals (the old 5-point rule said "less")
+    small = dict(_table2(100.0, 93.75), n=64)
+    text = gap_notes.gap_notes(tables.table2_comparisons(small), QUICK, {"table2": small})
+    assert "about as much (class mask (x_A): 93.8, within the 95% intervals of 64 images)" in text
 
 
 def test_table1_gaps_share_one_paragraph_per_direction():
