@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Iterable, Mapping
 
+from fm_core.pages.adversarial_reversal import restores_apart
 from fm_core.pages.ground_truth import CHANCE_AUROC, RANKS_WELL, judge_ground_truth
 from fm_core.pages.mask_classifier import SIGNIFICANCE, judge_table3
 from fm_core.science import paper
-from fm_core.science.mask_classifier import wilson_interval
 from fm_core.profiles import Profile
 from .tables import DIFFERS, REPRODUCED_WITHIN_PP, SPREAD_MARGIN_SDS, WITHIN_SPREAD, Comparison
 
@@ -90,10 +90,7 @@ def _table2(group, higher: bool, cfg: Profile, context: Mapping) -> str:
         if controls:
             name, best = max(controls.items(), key=lambda kv: kv[1])
             own, n = group[0].build, int(context.get("table2", {}).get("n") or 0)
-            if n:  # apart only when the 95% Wilson intervals over the n images do not overlap
-                apart = 100 * wilson_interval(round(best * n / 100), n)[1] < 100 * wilson_interval(round(own * n / 100), n)[0]
-            else:
-                apart = best < own - REPRODUCED_WITHIN_PP
+            apart = restores_apart(own, best, n) if n else best < own - REPRODUCED_WITHIN_PP
             within = f", within the 95% intervals of {n} images" if n else ""
             lead += (f" The controls restore less (best: {name}, {_pp(best)}; the 95% intervals lie apart), so the "
                      "image's own mask matters." if apart else

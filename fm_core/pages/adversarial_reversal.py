@@ -84,6 +84,18 @@ def judge_robust_world(robust: dict) -> RobustWorldVerdict:
                               attack_mostly_removed=robust["energy kept"]["mean"] < MOSTLY_REMOVED_BELOW)
 
 
+def percent_interval(percent: float, n: int) -> tuple[float, float]:
+    """The 95% Wilson interval (%) of ``percent`` of ``n`` images."""
+    low, high = wilson_interval(round(percent * n / 100), n)
+    return 100 * low, 100 * high
+
+
+def restores_apart(own: float, control: float, n: int) -> bool:
+    """Table 2: does the image's own mask restore more than a control (both % of ``n``
+    images)? Only when their 95% Wilson intervals do not overlap."""
+    return percent_interval(control, n)[1] < percent_interval(own, n)[0]
+
+
 def _energy_stats(kept: np.ndarray) -> dict:
     return {"n": int(len(kept)), "mean": float(kept.mean()), "median": float(np.median(kept)),
             "min": float(kept.min()), "max": float(kept.max())}
