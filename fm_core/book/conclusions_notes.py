@@ -11,6 +11,7 @@ from fm_core.pages.conclusions import EVIDENCE, Conclusions, MasksReadAnswer, Re
     Table3Answer
 from fm_core.pages.cue_question import AGREES_WITHIN
 from fm_core.pages.real_images import BEHAVIOUR_Z
+from fm_core.book.real_notes import sampling_line_words
 from fm_core.profiles import Profile
 
 TITLES = {"04_dataset_masks": "page 04", "06_adversarial_reversal": "page 06", "07_mask_classifier": "page 07",
@@ -37,12 +38,8 @@ def _over_seeds(flag: str, seeds: int, what: str) -> str:
 def _noise(a: RobustLowAnswer) -> str:
     """Which seeds' behaviour gaps lie within their sampling line (a seed counts for the
     paper's direction only beyond it)."""
-    if not a.real_behaviour_lines:
-        return ""
-    lines = ", ".join(f"{v:.1f}" for v in a.real_behaviour_lines)
-    return (f"; a seed counts only beyond {BEHAVIOUR_Z:g} sampling standard errors of its gap (the score half's "
-            f"images decide which are drawn: {lines} points), and {a.real_behaviour_within_noise} of the "
-            f"{a.real_seeds} gaps lie within theirs")
+    return "; " + sampling_line_words(a.real_behaviour_lines, a.real_behaviour_within_noise) \
+        if a.real_behaviour_lines else ""
 
 
 def robust_low_prose(a: RobustLowAnswer, real_data: str) -> str:

@@ -153,16 +153,22 @@ def robust_low_note(verdict: RobustLowVerdict) -> str:
             + _within_noise(verdict))
 
 
+def sampling_line_words(lines, within: int) -> str:
+    """The behaviour gaps' sampling lines (points, one per seed) and how many gaps lie
+    within theirs, in words; page 04 and the conclusions both say it this way."""
+    shown = ", ".join(f"{v:.1f}" for v in lines)
+    return (f"a seed counts for behaviour only beyond {BEHAVIOUR_Z:g} sampling standard errors of its gap "
+            f"({shown} points: which of the data set's images form the score half moves the four accuracies "
+            f"it combines); {within} of the {len(lines)} gaps lie within theirs")
+
+
 def _within_noise(verdict: RobustLowVerdict) -> str:
     """The behaviour gaps that lie within their sampling line: no direction on those seeds."""
     if not verdict.behaviour_se or all(e != e for e in verdict.behaviour_se):
         return ""
-    lines = ", ".join(f"{BEHAVIOUR_Z * e:.1f}" for e in verdict.behaviour_se)
     within = sum(verdict.behaviour_within_noise)
-    return (f" A seed counts for behaviour only beyond {BEHAVIOUR_Z:g} sampling standard errors of its gap "
-            f"({lines} points: which of the data set's images form the score half moves the four accuracies "
-            f"it combines); {within} of the {len(verdict.behaviour_se)} gaps lie within theirs"
-            + (": on those seeds behaviour shows no direction." if within else "."))
+    words = sampling_line_words([BEHAVIOUR_Z * e for e in verdict.behaviour_se], within)
+    return f" {words[0].upper()}{words[1:]}" + (": on those seeds behaviour shows no direction." if within else ".")
 
 
 def filtered_takeaway(behaviour: dict) -> str:
