@@ -41,6 +41,19 @@ def test_architecture_prose_is_the_verdict_in_words():
     assert "rotate left out" in chance and "not for ResNet18" in chance
 
 
+def test_a_network_near_the_midpoint_reads_neither_cue():
+    """Page 14 once said a rotate VGG11 with L-bias 0.46 "reads H": within NEAR_MIDPOINT of 0.5
+    the comparison says it reads neither cue clearly, and it is no switch of cue."""
+    vgg = _arch([0.0, 1.0, 0.8, 0.3, 0.46], [0.1, 0.9, 0.7, 0.3, 0.5])
+    resnet = _arch([0.9, 1.0, 0.8, 0.3, 0.89], [0.9, 1.0, 0.8, 0.3, 0.9])
+    verdict = judge_architectures({"VGG11": vgg, "ResNet18": resnet})
+    assert verdict.read_differently == ("vanilla", "rotate")
+    assert verdict.switched_cue == ("vanilla",) and verdict.near_midpoint == ("rotate",)
+    text = beyond_notes.architecture_prose({"VGG11": vgg, "ResNet18": resnet})
+    assert "the rotate ResNet18 reads" not in text and "VGG11 network reads neither cue clearly (L-bias 0.46" in text
+    assert "the ResNet18 network reads L" in text
+
+
 def _row(phase_h, amp_h, kept_l=0.1, cost_l=0.0, reads=True):
     return {"clean, %": 90.0, "phase of H removed, %": 30.0 if reads else 85.0, "amplitude of H removed, %": 90.0,
             "amplitude of all removed, %": 88.0,

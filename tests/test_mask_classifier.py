@@ -180,6 +180,23 @@ def test_stored_values_table_and_verdict_follow_the_numbers(planted, structurele
     assert tables.table3(failed).shape[0] == 4
 
 
+def test_classes_the_masks_leave_out_are_counted_and_said():
+    """Chance is 100 / the classes tested: a class with one mask (or none) is left out, and
+    the verdict says which, so that 25% chance on a 5-class data set is explained."""
+    labels = np.array([0] * 5 + [1] * 6 + [2] * 1 + [3] * 7)  # class 2: one mask; class 4: none
+    clf = mask_classifier.mask_classifier(np.random.default_rng(0).random((len(labels), 8, 8)), labels,
+                                          n_splits=3, n_permutations=5, scaling_check=False)
+    names = ["a", "b", "c", "d", "e"]
+    coverage = classifier_page.class_coverage(labels, clf["classes"], names)
+    assert coverage == {"classes_in_data": 5, "classes_tested": 3, "classes_left_out": {"c": 1, "e": 0}}
+    values = {**classifier_page.table3_values(clf), **coverage}
+    assert values["chance"] == round(100 / 3, 2)
+    text = gap_notes.table3_verdict(values)
+    assert "cover 3 of the data set's 5 classes" in text and "c (1 mask), e (0 masks)" in text
+    assert classifier_page.class_coverage(labels, [0, 1, 2, 3], names[:4])["classes_left_out"] == {}
+    assert "of the data set's" not in gap_notes.table3_verdict(classifier_page.table3_values(clf))
+
+
 def test_gap_note_for_the_test_row_names_the_permutation_test(planted, structureless):
     from fm_core.profiles import get_profile
 

@@ -8,7 +8,7 @@ from typing import Mapping
 from fm_core.pages.amplitude_phase import FINDS, NEEDS_DROP_PTS
 from fm_core.pages.common import VERDICT_KEY
 from fm_core.pages.architectures import FOLLOWS_WITHIN, judge_architectures
-from fm_core.pages.cue_conditions import reads
+from fm_core.pages.cue_conditions import NEAR_MIDPOINT, READS_L_FROM, leaning
 from fm_core.pages.cue_question import BIAS_SHIFT
 from fm_core.profiles import REGIMES
 
@@ -30,8 +30,9 @@ def architecture_prose(results: Mapping[str, Mapping]) -> str:
         first = (f"**The architecture changes what is read.** L-bias, {a} against {b}: {per_regime}. "
                  f"{len(changed)} of {len(learned)} regimes read differently (L-biases {BIAS_SHIFT:g} or more apart: "
                  f"{', '.join(changed)}); "
-                 + ", ".join(f"the {r} {b} reads {reads(rb['rows'][r]['L-bias'])} where {a} reads "
-                             f"{reads(ra['rows'][r]['L-bias'])}" for r in verdict.switched_cue)
+                 + "; ".join([f"the {r} {b} reads {leaning(rb['rows'][r]['L-bias'])} where {a} reads "
+                              f"{leaning(ra['rows'][r]['L-bias'])}" for r in verdict.switched_cue]
+                             + [_near_midpoint(r, (a, ra), (b, rb)) for r in verdict.near_midpoint])
                  + ". The cue a network learns depends on the architecture as well as on the training regime.")
     else:
         first = (f"**The architecture does not change what is read.** L-bias, {a} against {b}: {per_regime}; no "
@@ -49,6 +50,18 @@ def architecture_prose(results: Mapping[str, Mapping]) -> str:
                            f"{FOLLOWS_WITHIN:g}).")
     return first + "\n\n**Does the mask still agree?** " + second + follow + (
         " Five networks make a coarse rank correlation: one swapped pair moves rho by 0.1 to 0.3.")
+
+
+def _near_midpoint(regime: str, *named: tuple) -> str:
+    """The words for a regime whose network in one architecture reads neither cue clearly."""
+    said = []
+    for name, res in named:
+        bias = res["rows"][regime]["L-bias"]
+        side = leaning(bias)
+        said.append(f"the {name} network reads {side}" if side != "neither" else
+                    f"the {name} network reads neither cue clearly (L-bias {bias:.2f}, within {NEAR_MIDPOINT:g} "
+                    f"of the midpoint {READS_L_FROM:g}, where another seed could fall on either side)")
+    return f"for {regime}, " + " and ".join(said)
 
 
 def known_truth_prose(truth: Mapping) -> str:

@@ -119,6 +119,17 @@ def _p(values: Mapping) -> str:
                              if floor else "")
 
 
+def _coverage(values: Mapping) -> str:
+    """A sentence when the masks leave some of the data set's classes out (which sets chance)."""
+    left_out = values.get("classes_left_out") or {}
+    if not left_out:
+        return ""
+    which = ", ".join(f"{name} ({n} mask{'' if n == 1 else 's'})" for name, n in left_out.items())
+    return (f" The masks cover {values['classes_tested']:g} of the data set's {values['classes_in_data']:g} classes, "
+            f"hence that chance: left out {which}, since the selected images (those the attack flips) need not "
+            "hold every class, and a class needs two masks, one to fit and one to hold out.")
+
+
 def table3_verdict(values: Mapping) -> str:
     """Markdown: Table 3's conclusion from its stored numbers (:func:`fm_core.pages.mask_classifier.table3_values`):
     the k-fold accuracy, its interval, the shuffled-labels control and the permutation test."""
@@ -132,7 +143,7 @@ def table3_verdict(values: Mapping) -> str:
              f"{level:g}% Wilson interval {_pp(true['test_low'])} to {_pp(true['test_high'])}; chance "
              f"{_pp(chance)}%, the largest class {_pp(values['majority'])}% of the masks). With shuffled labels the same "
              f"procedure scores {_pp(null['test_mean'])}% ({_pp(null['test_low'])} to {_pp(null['test_high'])} "
-             f"over {values['n_permutations']:g} shuffles): {_p(values)}.")
+             f"over {values['n_permutations']:g} shuffles): {_p(values)}.{_coverage(values)}")
     covers = verdict.interval_covers_chance
     if verdict.carries_class_information:
         text = score + (" **The masks carry class information**: a linear classifier finds it in masks it "

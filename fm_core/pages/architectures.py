@@ -13,7 +13,7 @@ from fm_core.profiles import REGIMES, Profile
 from fm_core.science import experiments
 from fm_core.store import pipeline
 from .common import VERDICT_KEY
-from .cue_conditions import agreement, network_row, reads
+from .cue_conditions import agreement, leaning, network_row
 from .cue_question import BIAS_SHIFT
 
 ARCHITECTURES = ("vgg11_bn", "resnet18")
@@ -30,7 +30,8 @@ class ArchitectureVerdict:
     compared: tuple[str, ...]          # regimes whose network is near chance in neither architecture
     left_out: tuple[str, ...]          # the others: an untrained network's L-bias means nothing
     read_differently: tuple[str, ...]  # compared regimes whose L-biases lie BIAS_SHIFT or more apart
-    switched_cue: tuple[str, ...]      # of those, the regimes whose networks read different cues
+    switched_cue: tuple[str, ...]      # of those, the regimes whose networks clearly read different cues
+    near_midpoint: tuple[str, ...]     # of those, the regimes with one network within NEAR_MIDPOINT of 0.5
     changes_what_is_read: bool         # some compared regime reads differently
     masks_follow: tuple[str, ...]      # architectures whose mean |L-bias - L-share| is FOLLOWS_WITHIN or less
 
@@ -42,7 +43,8 @@ def judge_architectures(results: dict) -> ArchitectureVerdict:
     changed = tuple(r for r in compared if abs(bias[r][0] - bias[r][1]) >= BIAS_SHIFT)
     return ArchitectureVerdict(
         compared=compared, left_out=tuple(r for r in REGIMES if r not in compared), read_differently=changed,
-        switched_cue=tuple(r for r in changed if reads(bias[r][0]) != reads(bias[r][1])),
+        switched_cue=tuple(r for r in changed if {leaning(bias[r][0]), leaning(bias[r][1])} == {"L", "H"}),
+        near_midpoint=tuple(r for r in changed if "neither" in (leaning(bias[r][0]), leaning(bias[r][1]))),
         changes_what_is_read=bool(changed),
         masks_follow=tuple(name for name, res in results.items() if res["mean |L-bias - L-share|"] <= FOLLOWS_WITHIN))
 

@@ -24,9 +24,20 @@ RHO_H_SWEEP = (0.9, 0.75)
 READS_L_FROM = 0.5
 
 
+# An L-bias this close to the midpoint names no cue when two networks are compared: another
+# training seed moves a vanilla network's L-bias by about this much (page 11's extra seeds,
+# L-bias SD about 0.15 in the quick build), so its side of the midpoint is the seed's
+NEAR_MIDPOINT = 0.15
+
+
 def reads(l_bias: float) -> str:
     """"L" or "H": the cue a network with this cue-conflict L-bias follows."""
     return "L" if l_bias >= READS_L_FROM else "H"
+
+
+def leaning(l_bias: float) -> str:
+    """"L", "H", or "neither" when the L-bias lies within NEAR_MIDPOINT of the midpoint."""
+    return "neither" if abs(l_bias - READS_L_FROM) < NEAR_MIDPOINT else reads(l_bias)
 
 
 def conditions(cfg: Profile) -> list[tuple[str, Profile, str]]:

@@ -94,7 +94,18 @@ def table3(cfg: Profile, progress: bool = True) -> dict:
         values[VERDICT_KEY] = asdict(judge_table3(values))
         pipeline.save_result(cfg, "table3", values)
         return {"values": values, "classifier": None}
-    values = table3_values(clf)
+    values = {**table3_values(clf), **class_coverage(result.extra["labels"], clf["classes"],
+                                                      pipeline.get_dataset(cfg).class_names)}
     values[VERDICT_KEY] = asdict(judge_table3(values))
     pipeline.save_result(cfg, "table3", values)
     return {"values": values, "classifier": clf}
+
+
+def class_coverage(labels, tested_classes, class_names: list[str]) -> dict:
+    """Which of the data set's classes the test could use: the selected images need not
+    cover every class, and a class with one mask cannot be both fitted and held out. Chance
+    is 100 / the classes tested, not 100 / the data set's classes. ``classes_in_data``,
+    ``classes_tested`` and ``classes_left_out`` (name: number of masks, 0 for none)."""
+    labels, tested = np.asarray(labels), set(np.asarray(tested_classes).tolist())
+    left_out = {name: int((labels == c).sum()) for c, name in enumerate(class_names) if c not in tested}
+    return {"classes_in_data": len(class_names), "classes_tested": len(tested), "classes_left_out": left_out}
