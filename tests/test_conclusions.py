@@ -80,6 +80,14 @@ def test_robust_low_reads_each_seed_and_the_cue_world():
     assert "2 of the 3 gaps lie within theirs" in notes.robust_low_prose(noisy, "fashion-mnist")
     assert "2 of the 3 behaviour bars lie within theirs" in notes.robust_low_takeaway(noisy)
     assert "whiskers" not in notes.robust_low_takeaway(a)
+    stored["real_images_masks"]["verdict"]["robust_low"].update(
+        by_mask=[True, True, False], mask_se=0.03, mask_within_noise=[False, False, True])
+    masked = c.judge_robust_low(stored, _cues())
+    assert masked.real_by_mask == "mixed" and masked.real_mask_line == pytest.approx(0.06)
+    assert "1 of the 3 gaps lie within it" in notes.robust_low_prose(masked, "fashion-mnist")
+    assert "(0.060: masks learned on the other half" in notes.robust_low_prose(masked, "fashion-mnist")
+    assert "1 of the 3 mask bars lie within it" in notes.robust_low_takeaway(masked)
+    assert "mask bars" not in notes.robust_low_takeaway(noisy)
 
     none = c.judge_robust_low({}, {})
     assert none.real_seeds == 0 and none.real_by_behaviour == "not built" and not none.cue_built

@@ -364,6 +364,31 @@ def test_a_behaviour_gap_counts_only_beyond_its_sampling_error():
     assert ri.judge_robust_low(rows, [1, 2]).by_behaviour == (True, True)
 
 
+def test_a_mask_gap_counts_only_beyond_its_sampling_error():
+    """The mask gap's line: masks of the same networks learned on the other half of the images
+    give a second gap per seed; the pooled SE is sqrt(mean d^2 / 2), and a gap inside
+    BEHAVIOUR_Z of them has no direction."""
+    from fm_core.pages import real_images as ri
+
+    def cell(share, other):
+        return {"low share": share, "low share, other half": other, "low preference": 0.0}
+
+    # gaps (fit half) +0.10, +0.01, +0.05; on the other half +0.08, +0.03, +0.05: d = 0.02, -0.02, 0
+    rows = {"vanilla": {s: cell(0.5, 0.5) for s in "123"},
+            "adversarial": {"1": cell(0.60, 0.58), "2": cell(0.51, 0.53), "3": cell(0.55, 0.55)}}
+    se = ri.mask_gap_se(rows, [1, 2, 3])
+    assert se == pytest.approx(np.sqrt((0.02 ** 2 + 0.02 ** 2 + 0) / 3 / 2))
+    v = ri.judge_robust_low(rows, [1, 2, 3])
+    assert v.mask_se == pytest.approx(se) and ri.BEHAVIOUR_Z * se == pytest.approx(0.0231, abs=1e-4)
+    assert v.by_mask == (True, False, True) and v.mask_within_noise == (False, True, False)
+    # without the second half: the direction alone, as before the line
+    for r in rows.values():
+        for c in r.values():
+            del c["low share, other half"]
+    bare = ri.judge_robust_low(rows, [1, 2, 3])
+    assert np.isnan(bare.mask_se) and bare.by_mask == (True, True, True) and bare.mask_within_noise == ()
+
+
 def test_the_robust_verdict_on_both_sides_of_its_lines():
     from fm_core.nets.evaluation import CHANCE_MARGIN
     from fm_core.pages import real_images as ri

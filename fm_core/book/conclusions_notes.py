@@ -11,7 +11,7 @@ from fm_core.pages.conclusions import EVIDENCE, Conclusions, MasksReadAnswer, Re
     Table3Answer
 from fm_core.pages.cue_question import AGREES_WITHIN
 from fm_core.pages.real_images import BEHAVIOUR_Z
-from fm_core.book.real_notes import sampling_line_words
+from fm_core.book.real_notes import mask_line_words, sampling_line_words
 from fm_core.profiles import Profile
 
 TITLES = {"04_dataset_masks": "page 04", "06_adversarial_reversal": "page 06", "07_mask_classifier": "page 07",
@@ -55,7 +55,10 @@ def robust_low_prose(a: RobustLowAnswer, real_data: str) -> str:
             + _noise(a)
             + ". By the mask: "
             + _over_seeds(a.real_by_mask, a.real_seeds, f"low share of the mask, adversarial minus vanilla, "
-                          f"{mgap:+.3f}{_sd(msd, 3)}") + ".")
+                          f"{mgap:+.3f}{_sd(msd, 3)}")
+            + ("" if a.real_mask_line != a.real_mask_line else
+               "; " + mask_line_words(a.real_mask_line / BEHAVIOUR_Z, a.real_mask_within_noise, a.real_seeds))
+            + ".")
     else:
         lines.append(f"**On real images ({real_data}):** not built in this book.")
     if a.cue_built:
@@ -108,6 +111,9 @@ def robust_low_takeaway(a: RobustLowAnswer) -> str:
     if a.real_behaviour_lines:
         text += (f" Grey whiskers: each seed's sampling line ({BEHAVIOUR_Z:g} standard errors); "
                  f"{a.real_behaviour_within_noise} of the {n} behaviour bars lie within theirs, no direction there.")
+    if a.real_mask_line == a.real_mask_line:
+        text += (f" On the right the line is one for every seed (pooled): {a.real_mask_within_noise} of the {n} "
+                 "mask bars lie within it.")
     return text
 
 

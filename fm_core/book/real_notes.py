@@ -150,7 +150,7 @@ def robust_low_note(verdict: RobustLowVerdict) -> str:
             + said(verdict.by_mask_all, verdict.by_mask, f"low share, adversarial minus vanilla: {mask}")
             + ". By behaviour: " + ("yes " if verdict.by_behaviour_all else "not throughout: ")
             + said(verdict.by_behaviour_all, verdict.by_behaviour, f"low preference, points: {beh}") + "."
-            + _within_noise(verdict))
+            + _within_noise(verdict) + _mask_within_noise(verdict))
 
 
 def sampling_line_words(lines, within: int) -> str:
@@ -160,6 +160,23 @@ def sampling_line_words(lines, within: int) -> str:
     return (f"a seed counts for behaviour only beyond {BEHAVIOUR_Z:g} sampling standard errors of its gap "
             f"({shown} points: which of the data set's images form the score half moves the four accuracies "
             f"it combines); {within} of the {len(lines)} gaps lie within theirs")
+
+
+def mask_line_words(se: float, within: int, seeds: int) -> str:
+    """The mask gaps' sampling line (one, pooled over the seeds) and how many gaps lie
+    within it, in words; page 04 and the conclusions both say it this way."""
+    return (f"a seed counts for the mask only beyond {BEHAVIOUR_Z:g} sampling standard errors of its gap "
+            f"({BEHAVIOUR_Z * se:.3f}: masks learned on the other half of the images, for the same networks, "
+            f"move the gap by this much; pooled over {seeds} seeds); {within} of the {seeds} gaps lie within it")
+
+
+def _mask_within_noise(verdict: RobustLowVerdict) -> str:
+    """The mask gaps that lie within their sampling line: no direction on those seeds."""
+    if verdict.mask_se != verdict.mask_se or not verdict.mask_within_noise:
+        return ""
+    within = sum(verdict.mask_within_noise)
+    words = mask_line_words(verdict.mask_se, within, len(verdict.mask_gap))
+    return f" {words[0].upper()}{words[1:]}" + (": on those seeds the mask shows no direction." if within else ".")
 
 
 def _within_noise(verdict: RobustLowVerdict) -> str:

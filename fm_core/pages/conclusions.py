@@ -86,6 +86,10 @@ class RobustLowAnswer:
     # points; empty: not measured) and the seeds whose gap lies within it
     real_behaviour_lines: tuple = ()
     real_behaviour_within_noise: int = 0
+    # the mask gap's sampling line (BEHAVIOUR_Z pooled standard errors; NaN: not measured)
+    # and the seeds whose mask gap lies within it
+    real_mask_line: float = math.nan
+    real_mask_within_noise: int = 0
 
 
 def judge_robust_low(real: dict, cues: dict, spread: dict | None = None) -> RobustLowAnswer:
@@ -101,6 +105,8 @@ def judge_robust_low(real: dict, cues: dict, spread: dict | None = None) -> Robu
                          real_seed_names=tuple(str(n) for n in names),
                          real_behaviour_lines=tuple(BEHAVIOUR_Z * e for e in verdict.get("behaviour_se") or ()),
                          real_behaviour_within_noise=sum(verdict.get("behaviour_within_noise") or ()),
+                         real_mask_line=BEHAVIOUR_Z * verdict.get("mask_se", math.nan),
+                         real_mask_within_noise=sum(verdict.get("mask_within_noise") or ()),
                          real_seeds_setting=seeds_setting(names, (real["real_images_masks"].get("inputs") or {})
                                                           .get("extra seeds")))
     else:

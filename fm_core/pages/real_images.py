@@ -172,6 +172,7 @@ def mask_behaviour(cfg: Profile, seeds=None, regimes=REGIMES, progress: bool = T
             net, (x, y) = pipeline.get_network(variant, regime, progress), pipeline.score_half(variant)
             rows[regime][str(seed)] = {"radii": radii.tolist(), "profile": profile.tolist(),
                                        "low share": filtering.low_share(mask.mask, r_star),
+                                       **_other_half_share(variant, regime, r_star, progress),
                                        "low preference": at["low"][0] - at["high"][0],
                                        "low-pass, %": at["low"][0], "high-pass, %": at["high"][0],
                                        "images": int(len(y)),
@@ -187,6 +188,20 @@ def mask_behaviour(cfg: Profile, seeds=None, regimes=REGIMES, progress: bool = T
 
     return _cached(cfg, MASKS, {"seeds": seeds, "regimes": list(regimes), "median radius": r_star,
                                 "extra seeds": extra_seeds_setting(cfg)}, compute)
+
+
+# The networks whose masks are learned a second time, on the score half, for the mask gap's
+# sampling line (the gap is theirs: adversarial minus vanilla)
+GAP_PAIR = ("vanilla", "adversarial")
+
+
+def _other_half_share(cfg: Profile, regime: str, r_star: float, progress: bool) -> dict:
+    """For the two networks of the mask gap: the low share of a mask learned on the score half
+    (the other images; only its low share is used, no accuracy is judged through it)."""
+    if regime not in GAP_PAIR:
+        return {}
+    other = pipeline.get_dataset_mask(cfg, regime, half="score", progress=progress)
+    return {"low share, other half": filtering.low_share(other.mask, r_star)}
 
 
 def agreement(rows: dict, seeds, regimes) -> dict:
@@ -251,6 +266,7 @@ LOWER_BY_MASK, LOWER_BY_BEHAVIOUR = 0.0, 0.0
 # share the images, which makes the true variance smaller: the line errs towards "within
 # noise"). BEHAVIOUR_Z standard errors, about a two-sided 95% line. On 500 images one image is
 # 0.2 points, and a gap of a few points is within reach of which images were drawn
+# The mask gap gets a line with the same Z from its own sampling error (mask_gap_se)
 BEHAVIOUR_Z = 2.0
 
 
@@ -265,17 +281,36 @@ def behaviour_gap_se(rows: dict, seed) -> float:
     return 100 * math.sqrt(variance)
 
 
+def mask_gap_se(rows: dict, seeds) -> float:
+    """The sampling standard error of one seed's mask gap (low share, adversarial minus
+    vanilla), pooled over the seeds: each seed's gap is measured twice, by masks learned on
+    the fit half and on the score half (other images, the same networks), and two
+    independent draws of a quantity with SE s differ by d with E[d^2] = 2 s^2, so s =
+    sqrt(mean d^2 / 2) (as many degrees of freedom as seeds: a rough line). NaN when the
+    rows carry no second half (results stored before they did)."""
+    def gap(s, key):
+        return rows["adversarial"][str(s)][key] - rows["vanilla"][str(s)][key]
+
+    cells = [rows[r][str(s)] for r in GAP_PAIR for s in seeds]
+    if not seeds or not all("low share, other half" in c for c in cells):
+        return float("nan")
+    d = [gap(s, "low share") - gap(s, "low share, other half") for s in seeds]
+    return math.sqrt(float(np.mean(np.square(d))) / 2)
+
+
 @dataclass(frozen=True)
 class RobustLowVerdict:
     """Does adversarial training move the network to lower frequencies, seed by seed?"""
     mask_gap: tuple[float, ...]       # low share, adversarial minus vanilla, per seed
-    by_mask: tuple[bool, ...]         # mask_gap > LOWER_BY_MASK, per seed
+    by_mask: tuple[bool, ...]         # mask_gap beyond its line (BEHAVIOUR_Z mask SEs, or LOWER_BY_MASK), per seed
     by_mask_all: bool                 # on every seed
     behaviour_gap: tuple[float, ...]  # low preference (points), adversarial minus vanilla, per seed
     by_behaviour: tuple[bool, ...]    # behaviour_gap beyond its line (BEHAVIOUR_Z SEs, or LOWER_BY_BEHAVIOUR), per seed
     by_behaviour_all: bool
     behaviour_se: tuple[float, ...] = ()            # behaviour_gap_se per seed, points (NaN: not measured)
     behaviour_within_noise: tuple[bool, ...] = ()   # |behaviour_gap| within BEHAVIOUR_Z SEs: no direction
+    mask_se: float = float("nan")                   # mask_gap_se (pooled over seeds; NaN: not measured)
+    mask_within_noise: tuple[bool, ...] = ()        # |mask_gap| within BEHAVIOUR_Z mask SEs: no direction
 
 
 def judge_robust_low(rows: dict, seeds) -> RobustLowVerdict:
@@ -284,14 +319,19 @@ def judge_robust_low(rows: dict, seeds) -> RobustLowVerdict:
         return tuple(rows["adversarial"][str(s)][key] - rows["vanilla"][str(s)][key] for s in seeds)
 
     mask_gap, behaviour_gap = gaps("low share"), gaps("low preference")
-    by_mask = tuple(bool(g > LOWER_BY_MASK) for g in mask_gap)
+    mask_se = mask_gap_se(rows, seeds)
+    mask_line = BEHAVIOUR_Z * mask_se if mask_se == mask_se else LOWER_BY_MASK
+    by_mask = tuple(bool(g > mask_line) for g in mask_gap)
     se = tuple(behaviour_gap_se(rows, s) for s in seeds)
     line = tuple(BEHAVIOUR_Z * e if e == e else LOWER_BY_BEHAVIOUR for e in se)
     by_behaviour = tuple(bool(g > l) for g, l in zip(behaviour_gap, line))
     return RobustLowVerdict(mask_gap=mask_gap, by_mask=by_mask, by_mask_all=all(by_mask),
                             behaviour_gap=behaviour_gap, by_behaviour=by_behaviour,
                             by_behaviour_all=all(by_behaviour), behaviour_se=se,
-                            behaviour_within_noise=tuple(bool(abs(g) <= l) for g, l in zip(behaviour_gap, line)))
+                            behaviour_within_noise=tuple(bool(abs(g) <= l) for g, l in zip(behaviour_gap, line)),
+                            mask_se=mask_se,
+                            mask_within_noise=tuple(bool(abs(g) <= mask_line) for g in mask_gap)
+                            if mask_se == mask_se else ())
 
 
 # ----------------------------------------------------------------------- robustness

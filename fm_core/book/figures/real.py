@@ -96,8 +96,12 @@ def plot_robust_low_by_seed(answer) -> Figure:
     for ax, gaps, title in zip(axes, (answer.real_behaviour_gaps, answer.real_mask_gaps),
                                ("low-pass preference, points", "mask low share")):
         gaps = np.asarray(gaps, dtype=float)
-        lines = (np.asarray(answer.real_behaviour_lines, float) if title.startswith("low-pass")
-                 and len(answer.real_behaviour_lines) == len(gaps) else np.zeros(len(gaps)))
+        if title.startswith("low-pass"):
+            lines = (np.asarray(answer.real_behaviour_lines, float) if len(answer.real_behaviour_lines) == len(gaps)
+                     else np.zeros(len(gaps)))
+        else:  # one line for every seed, pooled (NaN: not measured)
+            line = getattr(answer, "real_mask_line", float("nan"))
+            lines = np.full(len(gaps), line if line == line else 0.0)
         # red: the paper's direction, blue: the other, grey: within the seed's sampling line
         ax.bar(seeds, gaps, color=["tab:red" if g > l else "tab:blue" if g < -l else "tab:grey"
                                    for g, l in zip(gaps, lines)])
