@@ -304,6 +304,11 @@ def test_left_out_pairs_are_split_by_what_the_ablation_sees_and_bound_the_auroc(
     result = {"networks": {"vanilla": network()}}
     left = peer_methods.left_out_by_the_mask(result, {"low": low, "high": high})
     assert "keeps every pair of the read cue for vanilla (H: AUROC 1.000" in peer_methods.left_out_prose(left)
+    assert "midpoint" not in peer_methods.left_out_prose(left)
+    # a network near the midpoint (page 12's rotate network, L-bias 0.46) reads both cues: said so
+    left["vanilla"]["L-bias"] = 0.46
+    assert ("vanilla (L-bias 0.46, within 0.15 of the midpoint: it reads both cues, and the rule names H) (H: AUROC"
+            in peer_methods.left_out_prose(left))
 
 
 def test_path_convergence_note_names_the_rows_that_did_not_settle():

@@ -25,7 +25,7 @@ from fm_core.methods.peers import METHOD_TITLES
 from fm_core.profiles import Profile
 from fm_core.store import pipeline
 from .common import judge_mask
-from .cue_conditions import reads
+from .cue_conditions import NEAR_MIDPOINT, READS_L_FROM, leaning, reads
 from fm_core.utils import save_json_atomic
 
 # The three of the paper's five networks (fm_core.profiles.REGIMES) whose maps the page compares
@@ -216,7 +216,7 @@ def left_out_by_the_mask(result: dict, truth: dict) -> dict:
         floor = float(ablation[free[at]].max())
         zero = bins[at] & (mask[at] == 0)  # per pair
         reacts = zero & (ablation > floor)
-        out[regime] = {"cue": cue, "pairs": int(bins[at].sum()), "zero": int(zero.sum()),
+        out[regime] = {"cue": cue, "L-bias": float(n["L-bias"]), "pairs": int(bins[at].sum()), "zero": int(zero.sum()),
                        "reacts": int(reacts.sum()), "indistinct": int((zero & ~reacts).sum()),
                        "ablation": sorted((round(float(v), 4) for v in ablation[reacts]), reverse=True),
                        "largest cue-free ablation": round(floor, 5),
@@ -232,9 +232,15 @@ def left_out_prose(left: dict, lam: float | None = None) -> str:
     if not left:
         return ""
     parts, complete = [], []
+    def named(regime, r):  # a network near the midpoint reads both cues: the rule names one
+        bias = r.get("L-bias")
+        return regime if bias is None or leaning(bias) != "neither" else (
+            f"{regime} (L-bias {bias:.2f}, within {NEAR_MIDPOINT:g} of the midpoint: it reads both cues, "
+            f"and the rule names {r['cue']})")
+
     for regime, r in left.items():
         if not r["zero"]:
-            complete.append(f"{regime} ({r['cue']}: AUROC {r['AUROC']:.3f}, the path's map {r['path AUROC']:.3f})")
+            complete.append(f"{named(regime, r)} ({r['cue']}: AUROC {r['AUROC']:.3f}, the path's map {r['path AUROC']:.3f})")
             continue
         split = []
         if r["reacts"]:
@@ -243,7 +249,7 @@ def left_out_prose(left: dict, lam: float | None = None) -> str:
                          f"(at most {r['largest cue-free ablation']:.2g})")
         if r["indistinct"]:
             split.append(f"{r['indistinct']} the ablation cannot tell from cue-free pairs either")
-        parts.append(f"- *{regime}*: {r['zero']} of its {r['pairs']} {r['cue']} pairs; AUROC {r['cue']} at most "
+        parts.append(f"- *{named(regime, r)}*: {r['zero']} of its {r['pairs']} {r['cue']} pairs; AUROC {r['cue']} at most "
                      f"{r['AUROC bound']:.2f}, measured {r['AUROC']:.3f}. Of those pairs, {'; '.join(split)}. "
                      f"The path's map: AUROC {r['cue']} {r['path AUROC']:.3f}.")
     at = f" (lambda {lam:g})" if lam is not None else ""
@@ -252,7 +258,7 @@ def left_out_prose(left: dict, lam: float | None = None) -> str:
     text = ("**What one mask leaves out, and why the map is a path.** A sparse mask at one lambda"
             f"{at} keeps a set of frequencies that suffices to hold the loss, not every frequency the network "
             "reacts to. Below, the planted frequency pairs of the cue each network reads (L where its L-bias is "
-            "at least 0.5, else H) that its one-lambda dataset mask sets to zero. Such a bin at best ties with "
+            f"at least {READS_L_FROM:g}, else H) that its one-lambda dataset mask sets to zero. Such a bin at best ties with "
             "the cue-free bins, so k of a cue's n bins at zero hold that mask's AUROC on the cue to at most "
             "1 - k/(2n). The page's mask map is the mean over the lambda path, where a smaller lambda can bring "
             "such frequencies back before cue-free ones, and rows that start apart and price frequencies at "
