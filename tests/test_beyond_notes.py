@@ -105,6 +105,22 @@ def test_regimes_prose_names_the_networks_that_need_phase():
     assert "rotate needs phase" in beyond_notes.regimes_prose(rows)
 
 
+def test_regimes_prose_says_whether_the_denser_mask_keeps_the_part_the_network_uses():
+    """Page 15 once ended with 'a mask measures sensitivity ... the ablation measures use' when
+    every network needed amplitude and every amplitude mask was the denser: there the masks
+    agree with the ablation, and the page says so; the caveat only where they do not."""
+    def row(phase_mean, amplitude_mean, phase_all=90.0):
+        return {"clean, %": 90.0, "phase of all removed, %": phase_all, "amplitude of all removed, %": 10.0,
+                "phase: mask mean": phase_mean, "amplitude: mask mean": amplitude_mean}
+    rows = {r: row(0.0, 0.013) for r in REGIMES}
+    text = beyond_notes.regimes_prose(rows)
+    assert "the masks agree with the ablation" in text and "measures how sensitive" not in text
+    assert "vanilla +0.0 and -80.0" in text and "-0.0" not in text
+    rows["scale"] = row(0.03, 0.02)  # its phase mask is the denser, though phase costs nothing
+    text = beyond_notes.regimes_prose(rows)
+    assert "For scale the denser mask keeps the part whose removal costs less" in text and "agree" not in text
+
+
 def test_near_chance_and_its_warning():
     assert near_chance(0.29, 5) and near_chance(0.30, 5) and not near_chance(0.31, 5)
     assert tables.chance_warning({"a": 95.0, "b": 31.0}, 5) == ""
