@@ -84,9 +84,9 @@ def test_robust_low_reads_each_seed_and_the_cue_world():
         by_mask=[True, True, False], mask_se=0.03, mask_within_noise=[False, False, True])
     masked = c.judge_robust_low(stored, _cues())
     assert masked.real_by_mask == "mixed" and masked.real_mask_line == pytest.approx(0.06)
-    assert "1 of the 3 gaps lie within it" in notes.robust_low_prose(masked, "fashion-mnist")
+    assert "1 of the 3 gaps lies within it" in notes.robust_low_prose(masked, "fashion-mnist")
     assert "(0.060: masks learned on the other half" in notes.robust_low_prose(masked, "fashion-mnist")
-    assert "1 of the 3 mask bars lie within it" in notes.robust_low_takeaway(masked)
+    assert "1 of the 3 mask bars lies within it" in notes.robust_low_takeaway(masked)
     assert "mask bars" not in notes.robust_low_takeaway(noisy)
 
     none = c.judge_robust_low({}, {})

@@ -176,7 +176,7 @@ def test_the_direction_note_counts_the_seeds():
     masked = dataclasses.replace(noisy, mask_se=0.04, mask_within_noise=(False, False, True))
     text = real_notes.robust_low_note(masked)
     assert "for the mask only beyond 2 sampling standard errors of its gap (0.080" in text
-    assert "1 of the 3 gaps lie within it: on those seeds the mask shows no direction" in text
+    assert "1 of the 3 gaps lies within it: on those seeds the mask shows no direction" in text
 
 
 def test_the_eps_note_names_the_rule_and_the_breaking_multiple():

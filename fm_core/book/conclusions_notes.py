@@ -110,10 +110,11 @@ def robust_low_takeaway(a: RobustLowAnswer) -> str:
             f"on {up_m} of {n}.")
     if a.real_behaviour_lines:
         text += (f" Grey whiskers: each seed's sampling line ({BEHAVIOUR_Z:g} standard errors); "
-                 f"{a.real_behaviour_within_noise} of the {n} behaviour bars lie within theirs, no direction there.")
+                 f"{a.real_behaviour_within_noise} of the {n} behaviour bars "
+                 f"{'lies within its' if a.real_behaviour_within_noise == 1 else 'lie within theirs'}, no direction there.")
     if a.real_mask_line == a.real_mask_line:
         text += (f" On the right the line is one for every seed (pooled): {a.real_mask_within_noise} of the {n} "
-                 "mask bars lie within it.")
+                 f"mask bars {'lies' if a.real_mask_within_noise == 1 else 'lie'} within it.")
     return text
 
 

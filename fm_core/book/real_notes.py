@@ -159,7 +159,11 @@ def sampling_line_words(lines, within: int) -> str:
     shown = ", ".join(f"{v:.1f}" for v in lines)
     return (f"a seed counts for behaviour only beyond {BEHAVIOUR_Z:g} sampling standard errors of its gap "
             f"({shown} points: which of the data set's images form the score half moves the four accuracies "
-            f"it combines); {within} of the {len(lines)} gaps lie within theirs")
+            f"it combines); {within} of the {len(lines)} gaps {_lie(within)} within {'its' if within == 1 else 'theirs'}")
+
+
+def _lie(count: int) -> str:
+    return "lies" if count == 1 else "lie"
 
 
 def mask_line_words(se: float, within: int, seeds: int) -> str:
@@ -167,7 +171,7 @@ def mask_line_words(se: float, within: int, seeds: int) -> str:
     within it, in words; page 04 and the conclusions both say it this way."""
     return (f"a seed counts for the mask only beyond {BEHAVIOUR_Z:g} sampling standard errors of its gap "
             f"({BEHAVIOUR_Z * se:.3f}: masks learned on the other half of the images, for the same networks, "
-            f"move the gap by this much; pooled over {seeds} seeds); {within} of the {seeds} gaps lie within it")
+            f"move the gap by this much; pooled over {seeds} seeds); {within} of the {seeds} gaps {_lie(within)} within it")
 
 
 def _mask_within_noise(verdict: RobustLowVerdict) -> str:
