@@ -307,7 +307,7 @@ def test_left_out_pairs_are_split_by_what_the_ablation_sees_and_bound_the_auroc(
     assert "midpoint" not in peer_methods.left_out_prose(left)
     # a network near the midpoint (page 12's rotate network, L-bias 0.46) reads both cues: said so
     left["vanilla"]["L-bias"] = 0.46
-    assert ("vanilla (L-bias 0.46, within 0.15 of the midpoint: it reads both cues, and the rule names H) (H: AUROC"
+    assert ("vanilla (L-bias 0.46 on this page's probes, within 0.15 of the midpoint: it reads both cues, and the rule names H) (H: AUROC"
             in peer_methods.left_out_prose(left))
 
 

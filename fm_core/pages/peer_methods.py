@@ -235,7 +235,7 @@ def left_out_prose(left: dict, lam: float | None = None) -> str:
     def named(regime, r):  # a network near the midpoint reads both cues: the rule names one
         bias = r.get("L-bias")
         return regime if bias is None or leaning(bias) != "neither" else (
-            f"{regime} (L-bias {bias:.2f}, within {NEAR_MIDPOINT:g} of the midpoint: it reads both cues, "
+            f"{regime} (L-bias {bias:.2f} on this page's probes, within {NEAR_MIDPOINT:g} of the midpoint: it reads both cues, "
             f"and the rule names {r['cue']})")
 
     for regime, r in left.items():
