@@ -328,7 +328,7 @@ def test_the_mask_behaviour_verdict_at_its_line_and_undefined():
 
 
 def test_the_robust_low_verdict_per_seed():
-    from fm_core.pages import real_images as ri
+    from fm_core.pages import robust_low as ri
 
     def rows(adv_share, adv_pref):
         return {"vanilla": {str(s): {"low share": 0.5, "low preference": 0.0} for s in (1, 2)},
@@ -345,7 +345,7 @@ def test_the_robust_low_verdict_per_seed():
 
 
 def test_a_behaviour_gap_counts_only_beyond_its_sampling_error():
-    from fm_core.pages import real_images as ri
+    from fm_core.pages import robust_low as ri
 
     def cell(low, high, n=500):
         return {"low share": 0.5, "low preference": low - high, "low-pass, %": low, "high-pass, %": high, "images": n}
@@ -368,7 +368,7 @@ def test_a_mask_gap_counts_only_beyond_its_sampling_error():
     """The mask gap's line: masks of the same networks learned on the other half of the images
     give a second gap per seed; the pooled SE is sqrt(mean d^2 / 2), and a gap inside
     BEHAVIOUR_Z of them has no direction."""
-    from fm_core.pages import real_images as ri
+    from fm_core.pages import robust_low as ri
 
     def cell(share, other):
         return {"low share": share, "low share, other half": other, "low preference": 0.0}

@@ -12,7 +12,7 @@ import pytest
 
 from fm_core.book import headline, real_notes, seed_spread
 from fm_core.book.report import Page
-from fm_core.pages import real_images
+from fm_core.pages import real_images, robust_low
 from fm_core.profiles import PAPER_EPS_NORMALISED, get_profile
 from fm_core.store import pipeline
 
@@ -160,7 +160,7 @@ def test_the_score_is_stated_per_seed_with_its_computed_line():
 
 
 def test_the_direction_note_counts_the_seeds():
-    v = real_images.RobustLowVerdict(mask_gap=(0.1, 0.2, -0.1), by_mask=(True, True, False), by_mask_all=False,
+    v = robust_low.RobustLowVerdict(mask_gap=(0.1, 0.2, -0.1), by_mask=(True, True, False), by_mask_all=False,
                                      behaviour_gap=(3.0, 2.0, 1.0), by_behaviour=(True, True, True),
                                      by_behaviour_all=True)
     text = real_notes.robust_low_note(v)

@@ -10,7 +10,7 @@ from fm_core.pages.common import ACCURACY_SLACK, held_out_points, own_images_not
 from fm_core.pages.conclusions import EVIDENCE, Conclusions, MasksReadAnswer, ReversalAnswer, RobustLowAnswer, \
     Table3Answer
 from fm_core.pages.cue_question import AGREES_WITHIN
-from fm_core.pages.real_images import BEHAVIOUR_Z
+from fm_core.pages.robust_low import BEHAVIOUR_Z
 from fm_core.book.real_notes import mask_line_words, sampling_line_words
 from fm_core.profiles import Profile
 

@@ -12,7 +12,8 @@ from fm_core.data import fashion_mnist
 from fm_core.nets.apgd import APGD_RESTARTS, APGD_STEPS
 from fm_core.pages import real_images
 from fm_core.pages.common import held_out_cost, judge_mask
-from fm_core.pages.real_images import AGREEMENT_ALPHA, AGREEMENT_LINE, BEHAVIOUR_Z, ROBUST_GAP, MaskBehaviourVerdict, RobustLowVerdict, RobustVerdict
+from fm_core.pages.real_images import AGREEMENT_ALPHA, AGREEMENT_LINE, ROBUST_GAP, MaskBehaviourVerdict, RobustVerdict
+from fm_core.pages.robust_low import BEHAVIOUR_Z, RobustLowVerdict
 from fm_core.profiles import PAPER_EPS_NORMALISED, REGIMES, Profile
 from fm_core.science.filtering import median_radius
 

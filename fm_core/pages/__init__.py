@@ -23,6 +23,8 @@ Shared by several pages (:data:`SHARED`), not pages themselves:
 - :mod:`~fm_core.pages.real_images`: the paper's claim where no cue is planted (any data
   set): behaviour on filtered images against the masks' low share over three seeds,
   robustness checked by APGD, and the eps that breaks the vanilla network;
+- :mod:`~fm_core.pages.robust_low`: the paper's direction there, seed by seed, each gap
+  counted only beyond its sampling line (pages 04 and 17);
 - :mod:`~fm_core.pages.setting_rules`: page 04's truth-free rules for the masks' settings
   (objective, learning rate, schedule), each with its tie margin and tie-break, and their
   words;
@@ -32,4 +34,4 @@ Shared by several pages (:data:`SHARED`), not pages themselves:
 Nothing is imported here: a page loads only what it uses.
 """
 
-SHARED = ("claims", "common", "cue_conditions", "mask_tables", "real_images", "setting_rules")
+SHARED = ("claims", "common", "cue_conditions", "mask_tables", "real_images", "robust_low", "setting_rules")

@@ -26,7 +26,8 @@ from fm_core.science.mask_classifier import wilson_interval
 from fm_core.store import pipeline
 from . import adversarial_reversal, cue_question, mask_classifier
 from .common import VERDICT_KEY, held_out_cost, seeds_setting
-from .real_images import BEHAVIOUR_Z, real_images_cfg
+from .real_images import real_images_cfg
+from .robust_low import BEHAVIOUR_Z
 
 # The pages each answer cites, as (notebook stem, section heading; "" for the whole page): the
 # evidence links (tests/test_conclusions.py checks that each heading exists)
@@ -82,7 +83,7 @@ class RobustLowAnswer:
     # cheaper; the cue world's SD is fm spread's, at the profile's own settings
     real_seeds_setting: str = ""
     cue_seeds_setting: str = ""
-    # the behaviour gap's sampling line per seed (real_images.BEHAVIOUR_Z standard errors,
+    # the behaviour gap's sampling line per seed (robust_low.BEHAVIOUR_Z standard errors,
     # points; empty: not measured) and the seeds whose gap lies within it
     real_behaviour_lines: tuple = ()
     real_behaviour_within_noise: int = 0
