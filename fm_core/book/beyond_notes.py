@@ -8,7 +8,7 @@ from typing import Mapping
 from fm_core.pages.amplitude_phase import FINDS, NEEDS_DROP_PTS
 from fm_core.pages.common import VERDICT_KEY
 from fm_core.pages.architectures import FOLLOWS_WITHIN, judge_architectures
-from fm_core.pages.cue_conditions import NEAR_MIDPOINT, READS_L_FROM, leaning
+from fm_core.pages.cue_conditions import leaning, near_midpoint_words
 from fm_core.pages.cue_question import BIAS_SHIFT
 from fm_core.profiles import REGIMES
 
@@ -59,8 +59,8 @@ def _near_midpoint(regime: str, *named: tuple) -> str:
         bias = res["rows"][regime]["L-bias"]
         side = leaning(bias)
         said.append(f"the {name} network reads {side}" if side != "neither" else
-                    f"the {name} network reads neither cue clearly (L-bias {bias:.2f}, within {NEAR_MIDPOINT:g} "
-                    f"of the midpoint {READS_L_FROM:g}, where another seed could fall on either side)")
+                    f"the {name} network reads neither cue clearly (L-bias {bias:.2f}, {near_midpoint_words()}, "
+                    "where another seed could fall on either side)")
     return f"for {regime}, " + " and ".join(said)
 
 

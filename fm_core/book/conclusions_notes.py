@@ -11,7 +11,7 @@ from fm_core.pages.conclusions import EVIDENCE, Conclusions, MasksReadAnswer, Re
     Table3Answer
 from fm_core.pages.cue_question import AGREES_WITHIN
 from fm_core.pages.robust_low import BEHAVIOUR_Z
-from fm_core.book.real_notes import mask_line_words, sampling_line_words
+from fm_core.book.real_notes import lie, mask_line_words, sampling_line_words
 from fm_core.profiles import Profile
 
 TITLES = {"04_dataset_masks": "page 04", "06_adversarial_reversal": "page 06", "07_mask_classifier": "page 07",
@@ -57,7 +57,7 @@ def robust_low_prose(a: RobustLowAnswer, real_data: str) -> str:
             + _over_seeds(a.real_by_mask, a.real_seeds, f"low share of the mask, adversarial minus vanilla, "
                           f"{mgap:+.3f}{_sd(msd, 3)}")
             + ("" if a.real_mask_line != a.real_mask_line else
-               "; " + mask_line_words(a.real_mask_line / BEHAVIOUR_Z, a.real_mask_within_noise, a.real_seeds))
+               "; " + mask_line_words(a.real_mask_line, a.real_mask_within_noise, a.real_seeds))
             + ".")
     else:
         lines.append(f"**On real images ({real_data}):** not built in this book.")
@@ -111,10 +111,11 @@ def robust_low_takeaway(a: RobustLowAnswer) -> str:
     if a.real_behaviour_lines:
         text += (f" Grey whiskers: each seed's sampling line ({BEHAVIOUR_Z:g} standard errors); "
                  f"{a.real_behaviour_within_noise} of the {n} behaviour bars "
-                 f"{'lies within its' if a.real_behaviour_within_noise == 1 else 'lie within theirs'}, no direction there.")
+                 f"{lie(a.real_behaviour_within_noise)} within {'its' if a.real_behaviour_within_noise == 1 else 'theirs'}, "
+                 "no direction there.")
     if a.real_mask_line == a.real_mask_line:
         text += (f" On the right the line is one for every seed (pooled): {a.real_mask_within_noise} of the {n} "
-                 f"mask bars {'lies' if a.real_mask_within_noise == 1 else 'lie'} within it.")
+                 f"mask bars {lie(a.real_mask_within_noise)} within it.")
     return text
 
 

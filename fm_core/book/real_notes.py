@@ -160,27 +160,28 @@ def sampling_line_words(lines, within: int) -> str:
     shown = ", ".join(f"{v:.1f}" for v in lines)
     return (f"a seed counts for behaviour only beyond {BEHAVIOUR_Z:g} sampling standard errors of its gap "
             f"({shown} points: which of the data set's images form the score half moves the four accuracies "
-            f"it combines); {within} of the {len(lines)} gaps {_lie(within)} within {'its' if within == 1 else 'theirs'}")
+            f"it combines); {within} of the {len(lines)} gaps {lie(within)} within {'its' if within == 1 else 'theirs'}")
 
 
-def _lie(count: int) -> str:
+def lie(count: int) -> str:
+    """The verb for "N of the gaps lie within ..." (one lies)."""
     return "lies" if count == 1 else "lie"
 
 
-def mask_line_words(se: float, within: int, seeds: int) -> str:
+def mask_line_words(line: float, within: int, seeds: int) -> str:
     """The mask gaps' sampling line (one, pooled over the seeds) and how many gaps lie
     within it, in words; page 04 and the conclusions both say it this way."""
     return (f"a seed counts for the mask only beyond {BEHAVIOUR_Z:g} sampling standard errors of its gap "
-            f"({BEHAVIOUR_Z * se:.3f}: masks learned on the other half of the images, for the same networks, "
-            f"move the gap by this much; pooled over {seeds} seeds); {within} of the {seeds} gaps {_lie(within)} within it")
+            f"({line:.3f}: masks learned on the other half of the images, for the same networks, "
+            f"move the gap by this much; pooled over {seeds} seeds); {within} of the {seeds} gaps {lie(within)} within it")
 
 
 def _mask_within_noise(verdict: RobustLowVerdict) -> str:
     """The mask gaps that lie within their sampling line: no direction on those seeds."""
-    if verdict.mask_se != verdict.mask_se or not verdict.mask_within_noise:
+    if not verdict.mask_within_noise:  # empty when no line was measured
         return ""
     within = sum(verdict.mask_within_noise)
-    words = mask_line_words(verdict.mask_se, within, len(verdict.mask_gap))
+    words = mask_line_words(BEHAVIOUR_Z * verdict.mask_se, within, len(verdict.mask_gap))
     return f" {words[0].upper()}{words[1:]}" + (": on those seeds the mask shows no direction." if within else ".")
 
 

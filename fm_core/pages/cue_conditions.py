@@ -40,6 +40,11 @@ def leaning(l_bias: float) -> str:
     return "neither" if abs(l_bias - READS_L_FROM) < NEAR_MIDPOINT else reads(l_bias)
 
 
+def near_midpoint_words() -> str:
+    """How pages 12 and 14 say where a network that reads neither cue clearly lies."""
+    return f"within {NEAR_MIDPOINT:g} of the midpoint"
+
+
 def conditions(cfg: Profile) -> list[tuple[str, Profile, str]]:
     """(name, profile variant, regime) of every condition of the question page."""
     out = [(f"{r}", cfg, r) for r in REGIMES]

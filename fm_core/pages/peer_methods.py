@@ -25,7 +25,7 @@ from fm_core.methods.peers import METHOD_TITLES
 from fm_core.profiles import Profile
 from fm_core.store import pipeline
 from .common import judge_mask
-from .cue_conditions import NEAR_MIDPOINT, READS_L_FROM, leaning, reads
+from .cue_conditions import READS_L_FROM, leaning, near_midpoint_words, reads
 from fm_core.utils import save_json_atomic
 
 # The three of the paper's five networks (fm_core.profiles.REGIMES) whose maps the page compares
@@ -235,7 +235,7 @@ def left_out_prose(left: dict, lam: float | None = None) -> str:
     def named(regime, r):  # a network near the midpoint reads both cues: the rule names one
         bias = r.get("L-bias")
         return regime if bias is None or leaning(bias) != "neither" else (
-            f"{regime} (L-bias {bias:.2f} on this page's probes, within {NEAR_MIDPOINT:g} of the midpoint: it reads both cues, "
+            f"{regime} (L-bias {bias:.2f} on this page's probes, {near_midpoint_words()}: it reads both cues, "
             f"and the rule names {r['cue']})")
 
     for regime, r in left.items():

@@ -100,7 +100,7 @@ def plot_robust_low_by_seed(answer) -> Figure:
             lines = (np.asarray(answer.real_behaviour_lines, float) if len(answer.real_behaviour_lines) == len(gaps)
                      else np.zeros(len(gaps)))
         else:  # one line for every seed, pooled (NaN: not measured)
-            line = getattr(answer, "real_mask_line", float("nan"))
+            line = answer.real_mask_line
             lines = np.full(len(gaps), line if line == line else 0.0)
         # red: the paper's direction, blue: the other, grey: within the seed's sampling line
         ax.bar(seeds, gaps, color=["tab:red" if g > l else "tab:blue" if g < -l else "tab:grey"
