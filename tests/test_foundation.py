@@ -195,6 +195,34 @@ def test_augmentations_change_images_per_image():
     assert torch.equal(augment_batch(x, "vanilla"), x)
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_batched_augmentations_are_the_transforms_image_by_image(threads, monkeypatch):
+    """augment_batch builds the grids of a batch at once: the same draws from the global
+    generator and the same pixels, bit for bit, as torchvision's transform per image (so
+    every network trains as before), also for rotations torchvision does without a grid."""
+    from fm_core.nets.augment import AUGMENTATIONS
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        x = torch.rand(64, 1, 32, 32, generator=torch.Generator().manual_seed(1))
+        for regime, transform in AUGMENTATIONS.items():
+            torch.manual_seed(7)
+            expected, after_expected = torch.stack([transform(img) for img in x]), torch.rand(4)
+            torch.manual_seed(7)
+            got, after_got = augment_batch(x, regime), torch.rand(4)
+            assert torch.equal(got, expected), regime
+            assert torch.equal(after_got, after_expected), regime  # the generator moved alike
+        rotate = AUGMENTATIONS["rotate"]
+        angles = iter([90.0, 33.3, 180.0, -90.0])
+        monkeypatch.setattr(rotate, "make_params", lambda inputs: {"angle": next(angles)})
+        got = augment_batch(x[:4], "rotate")
+        angles = iter([90.0, 33.3, 180.0, -90.0])
+        assert torch.equal(got, torch.stack([rotate(img) for img in x[:4]]))
+    finally:
+        torch.set_num_threads(before)
+
+
 def _tiny_profile(**kw):
     return get_profile("smoke", n_train=240, n_val=120, epochs=2, width=0.125, **kw)
 

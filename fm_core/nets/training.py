@@ -3,7 +3,7 @@
 Adam with a one-cycle schedule (max lr 1e-3, pct_start 0.1, annealed to ~0), and the
 weights of the epoch with minimum validation cross-entropy are kept (the paper; the
 authors' code keeps maximum accuracy). Augmentations are torchvision transforms v2,
-drawn per image on the fly; adversarial training uses torchattacks' PGD and trains on
+drawn per image on the fly (:mod:`fm_core.nets.augment`, batched); adversarial training uses torchattacks' PGD and trains on
 the adversarial images only, as the paper's code does.
 """
 from __future__ import annotations
@@ -20,9 +20,9 @@ import numpy as np
 
 import torch
 import torch.nn.functional as F
-from torchvision.transforms import v2
 
 from .attacks import eps_normalised, make_pgd, pgd_attack
+from .augment import augment_batch
 from fm_core.data.dataset import Dataset
 from .evaluation import accuracy, loss_and_accuracy, near_chance
 from fm_core.errors import UserError
@@ -37,27 +37,11 @@ TRAINING_FIELDS = ("arch", "width", "pooled_head", "seed", "epochs", "batch_size
                    "pct_start", "eps_pixel", "pgd_steps", "adv_train_steps", "adv_warmup_epochs",
                    "early_stop_patience", "early_stop_delta", "early_stop_start")
 
-# The paper's augmentations (FACTS.md): scale in [0.5, 1.5], translation up to 0.4 of the
-# width/height, rotation by up to 180 degrees.
-AUGMENTATIONS = {
-    "scale": v2.RandomAffine(degrees=0, scale=(0.5, 1.5)),
-    "translate": v2.RandomAffine(degrees=0, translate=(0.4, 0.4)),
-    "rotate": v2.RandomRotation(degrees=180),
-}
-
 
 def check_regime(regime: str) -> str:
     if regime not in REGIMES:
         raise UserError(f"unknown regime {regime!r}; choose one of {', '.join(REGIMES)}")
     return regime
-
-
-def augment_batch(x: torch.Tensor, regime: str) -> torch.Tensor:
-    """Draw the regime's random transform independently for every image of the batch."""
-    transform = AUGMENTATIONS.get(regime)
-    if transform is None:
-        return x
-    return torch.stack([transform(img) for img in x])
 
 
 def warmup_epochs(profile: Profile, regime: str) -> int:
