@@ -3,10 +3,13 @@
 are deterministic, so sharing them changes nothing but the time).
 
 Two tiers: a test marked ``slow`` (pyproject.toml) runs in ``make test`` only, the others
-in ``make test-fast`` too. Both run on two pytest-xdist workers; tests that share an
-expensive fixture are kept on one (:data:`SHARED_BY_GROUP`). Every test that reads the
-session's smoke store or smoke book is marked here (:func:`pytest_collection_modifyitems`):
-computing them takes minutes.
+in ``make test-fast`` too. Both run on two pytest-xdist workers. The smoke store and the
+smoke book are shared by the workers (one folder, one file lock: whichever worker asks
+first builds the book, the other waits for it, so the book has both cores meanwhile),
+and the tests that read them spread over both; the tests of ``only`` share a fixture and
+stay on one worker (:data:`SHARED_BY_GROUP`). Every test that reads the session's smoke
+store or smoke book is marked here (:func:`pytest_collection_modifyitems`): computing
+them takes minutes.
 Tests slow for their own reasons are marked where they are defined."""
 from __future__ import annotations
 
@@ -22,8 +25,9 @@ BOOK = Path(__file__).resolve().parent.parent / "book"
 
 # Tests that share an expensive session fixture run on one xdist worker (`make test` runs
 # two, --dist loadgroup), so that it is computed once; every other test runs with the
-# rest of its file, so that module fixtures are computed once too.
-SHARED_BY_GROUP = ("smoke_runs", "only_book")
+# rest of its file, so that module fixtures are computed once too. The smoke store and
+# book need no group: the workers share them (:func:`smoke_runs`, :func:`smoke_book`)
+SHARED_BY_GROUP = ("only_book",)
 
 
 # tryfirst: xdist reads the groups from the marks in its own modifyitems hook, which must
@@ -49,10 +53,21 @@ def _isolated_store(tmp_path_factory, _session_data_dir, monkeypatch):
 
 
 @pytest.fixture(scope="session")
-def smoke_runs(tmp_path_factory):
-    """One temporary store for the tests that check the smoke profile's results: its
-    networks and masks are computed once per session, by the first test that asks."""
-    return tmp_path_factory.mktemp("smoke-runs")
+def _shared_tmp(tmp_path_factory, worker_id):
+    """A temporary folder that every xdist worker of this session sees (the parent of the
+    workers' own); the session's own one without xdist."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if worker_id != "master" else base
+
+
+@pytest.fixture(scope="session")
+def smoke_runs(_shared_tmp):
+    """One temporary store for the tests that check the smoke profile's results, shared by
+    the workers: its networks and masks are computed once per session, by the first test
+    that asks (the store's own locks keep two workers from computing one artefact twice)."""
+    path = _shared_tmp / "smoke-runs"
+    path.mkdir(exist_ok=True)
+    return path
 
 
 @pytest.fixture
@@ -64,19 +79,24 @@ def smoke(smoke_runs, monkeypatch):
 
 
 @pytest.fixture(scope="session")
-def smoke_book(tmp_path_factory, _session_data_dir, smoke_runs):
-    """The real book built once per session with the smoke profile, by the first test that
-    asks, into a temporary folder and the session's smoke store: every test that reads a
-    built book reads this one, and the smoke claims (test_store.py, test_explorer.py) load
-    the networks and masks the book computed. Returns (output folder, index.html)."""
+def smoke_book(_shared_tmp, _session_data_dir, smoke_runs):
+    """The real book built once per session with the smoke profile, by the first test of
+    either worker that asks (the other waits on the lock), into a temporary folder and the
+    session's smoke store: every test that reads a built book reads this one, and the
+    smoke claims (test_store.py, test_explorer.py) load the networks and masks the book
+    computed. Returns (output folder, index.html)."""
+    from filelock import FileLock
     from fm_core.book.build import build_book
 
-    out = tmp_path_factory.mktemp("smoke-book")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("FM_RUNS_DIR", str(smoke_runs))
-        mp.setenv("FM_DATA_DIR", str(_session_data_dir))
-        index = build_book(profile="smoke", book_dir=BOOK, output_dir=out, progress=False)
-    return out, index
+    out, built = _shared_tmp / "smoke-book", _shared_tmp / "smoke-book.index"
+    with FileLock(str(_shared_tmp / "smoke-book.lock")):
+        if not built.exists():  # a build that failed leaves no mark: the next test tries again
+            with pytest.MonkeyPatch.context() as mp:
+                mp.setenv("FM_RUNS_DIR", str(smoke_runs))
+                mp.setenv("FM_DATA_DIR", str(_session_data_dir))
+                index = build_book(profile="smoke", book_dir=BOOK, output_dir=out, progress=False)
+            built.write_text(str(index))
+    return out, Path(built.read_text())
 
 
 @pytest.fixture

@@ -440,7 +440,9 @@ def test_the_page_module_computes_once_and_reads_the_store_after(tiny_smoke, mon
     assert json.dumps(mb, sort_keys=True) == json.dumps(ri._plain(asdict(ri.judge_mask_behaviour(masks))), sort_keys=True)
     assert len(verdict["robust_low"]["by_mask"]) == 3
     for regime in ("vanilla", "adversarial"):
-        assert robust[regime]["APGD, %"] <= robust[regime]["clean, %"]
+        assert robust[regime]["PGD, %"] <= robust[regime]["clean, %"]
+        assert ("APGD, %" in robust[regime]) == (regime in ri.APGD_REGIMES)
+    assert robust["adversarial"]["APGD, %"] <= robust["adversarial"]["clean, %"]
     assert set(robust[ri.VERDICT_KEY]) == {"apgd_gap", "gradient_masking_suspected", "above_chance", "robust"}
     assert eps["paper eps_pixel"] == pytest.approx(ri.attack_strength.paper_eps_pixel(pipeline.get_dataset(cfg).std))
     assert eps["breaking multiple"] is None or eps["accuracy by multiple"][f"{eps['breaking multiple']:g}"] < 10

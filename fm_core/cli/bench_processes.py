@@ -154,11 +154,16 @@ def side_by_side_case(s: BenchSetup, timeout: float = 3600) -> dict:
                     "kernel start is); above 1, running two at a time with half the cores each is faster"}
 
 
+# rounds of the malloc case: each runs both settings once, and the faster of each is kept
+MALLOC_ROUNDS = 2
+
+
 def malloc_case(s: BenchSetup, timeout: float = 3600) -> dict:
     """The book's malloc setting (:data:`fm_core.book.execute.MALLOC_TUNABLES`): two ``fm
     mask`` commands side by side (as ``side_by_side``, as the book runs its pages), with
     glibc's default malloc and with the book's ``GLIBC_TUNABLES``; default first, then
-    tuned, twice, the faster of each kept (a shared machine's noise only ever adds)."""
+    tuned, :data:`MALLOC_ROUNDS` times, the faster of each kept (a shared machine's noise
+    only ever adds)."""
     from fm_core.book.execute import MALLOC_TUNABLES
 
     _check_rebuildable(s, "malloc")
@@ -168,7 +173,7 @@ def malloc_case(s: BenchSetup, timeout: float = 3600) -> dict:
         tmp = Path(tmp)
         _write_model_and_images(s, tmp)
         commands = _two_mask_commands(s, tmp)
-        for _ in range(2):
+        for _ in range(MALLOC_ROUNDS):
             for name, tunables in (("glibc_default", None), ("book_tunables", MALLOC_TUNABLES)):
                 seconds[name].append(_side_by_side_commands(commands, max(1, cores // 2), timeout,
                                                             malloc_tunables=tunables))
