@@ -294,18 +294,8 @@ def inside_the_mask_prose(rows: dict) -> str:
 NEEDED_INSIDE = 1.0
 
 
-# The conditions whose lambda paths the page learns: the paper's five networks and the two
-# positive controls. The robust-H world's pair and the rho_H sweep's (their paths were
-# 48 s of a 1,915 s quick build, the slowest of the page's eleven) gave way to the paper's
-# pages on real images (issue 35: the book may grow by at most 1.2x); their L-shares and
-# ablations stay on the page
-def path_conditions(cfg: Profile) -> list[tuple[str, Profile, str]]:
-    """(name, profile variant, regime) of the conditions :func:`lambda_path` learns."""
-    return [c for c in conditions(cfg) if c[0] in REGIMES or is_control(c[0])]
-
-
 def lambda_path(cfg: Profile, progress: bool = True) -> dict:
-    """Per condition of :func:`path_conditions`, the lambda path of its network's dataset mask (the profile's lambda
+    """Per condition, the lambda path of its network's dataset mask (the profile's lambda
     and those of ``dmask_path_lams``): per lambda the fraction of L and of H bins kept
     (mean mask value on them), masked held-out accuracy, convergence, steps and budget
     (:func:`fm_core.pages.mask_tables.lambda_path_rows`), and two
@@ -318,7 +308,7 @@ def lambda_path(cfg: Profile, progress: bool = True) -> dict:
       the larger lambda ("both kept", "neither kept" or "tie" when no cue outlasts the
       other on the grid)."""
     out = {}
-    for name, variant, regime in path_conditions(cfg):
+    for name, variant, regime in conditions(cfg):
         ds, net = pipeline.get_dataset(variant), pipeline.get_network(variant, regime, progress)
         # the default lambda's point is the dataset mask itself (same learner, same batches)
         path, default = pipeline.get_lambda_path(variant, regime, progress), \

@@ -29,10 +29,10 @@ from .cue_conditions import READS_L_FROM, leaning, near_midpoint_words, reads
 from fm_core.utils import save_json_atomic
 
 # The two of the paper's five networks (fm_core.profiles.REGIMES) whose maps the page
-# compares: the one that reads the H cue and the one that reads L, where the truth a map
-# is judged against is clear. The rotate network, which reads neither cue clearly (page
-# 14), was a third until its maps (43 s of a 1,915 s quick build) gave way to the paper's
-# pages on real images (issue 35: the book may grow by at most 1.2x)
+# compares: the vanilla one reads the H cue and the adversarial one L, the two clearest
+# truths to judge a map against. The rotate network, whose L-bias lies nearer the
+# midpoint (page 14), was a third until its maps (43 s of a 1,915 s quick build) gave way
+# to the paper's pages on real images (issue 35: the book may grow by at most 1.2x)
 MAPPED_REGIMES = ("vanilla", "adversarial")
 METHOD_NAMES = ("mask", "heatmap", "ablation", "gradient")
 # Images per map and for judging, per profile. The heat map and the ablation cost one
