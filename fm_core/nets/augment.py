@@ -6,7 +6,7 @@ building one sampling grid per image. :func:`augment_batch` draws each image's p
 exactly as the transform does (its own ``make_params``, in the same order from the same
 generator), builds every image's grid in one batched product and samples the batch in
 one call: the same pixels, bit for bit, as the transform applied image by image
-(``tests/test_foundation.py`` holds the two against each other), at about a seventh of
+(``tests/test_foundation.py`` holds the two against each other), at about a fifth of
 the cost. The grid arithmetic follows torchvision 0.29's ``affine``/``rotate`` kernels
 for tensors (nearest interpolation, fill 0, no expansion, rotation about the centre).
 """

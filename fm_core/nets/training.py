@@ -3,8 +3,9 @@
 Adam with a one-cycle schedule (max lr 1e-3, pct_start 0.1, annealed to ~0), and the
 weights of the epoch with minimum validation cross-entropy are kept (the paper; the
 authors' code keeps maximum accuracy). Augmentations are torchvision transforms v2,
-drawn per image on the fly (:mod:`fm_core.nets.augment`, batched); adversarial training uses torchattacks' PGD and trains on
-the adversarial images only, as the paper's code does.
+drawn per image on the fly and sampled per batch (:mod:`fm_core.nets.augment`);
+adversarial training uses torchattacks' PGD and trains on the adversarial images only,
+as the paper's code does.
 """
 from __future__ import annotations
 
