@@ -13,12 +13,24 @@ them takes minutes.
 Tests slow for their own reasons are marked where they are defined."""
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
-import pytest
-import torch
+# `make test`'s two xdist workers share two cores with the smoke book's two kernels: one
+# torch thread per worker (and per process it starts), since threads beyond the cores
+# only spin and wait (a test file took 14% more CPU with two threads beside two busy
+# processes). Set before torch is imported; FM_TEST_WORKERS=0 keeps torch's default.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("MKL_NUM_THREADS", "1")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))  # in case torch came first
 
 BOOK = Path(__file__).resolve().parent.parent / "book"
 
@@ -34,6 +46,12 @@ SHARED_BY_GROUP = ("only_book",)
 # come after this one
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items):
+    # in each file, the tests that read the smoke book first: the worker that reaches
+    # test_book.py starts the book at once (the file's other tests delayed it by 30 s)
+    files = {}
+    for item in items:
+        files.setdefault(item.path, len(files))
+    items.sort(key=lambda item: (files[item.path], "smoke_book" not in item.fixturenames))
     for item in items:
         if "smoke_runs" in item.fixturenames:  # directly, or through smoke or smoke_book
             item.add_marker(pytest.mark.slow)

@@ -3,6 +3,7 @@ same run (never a speed threshold); the speed options keep masks within their st
 tolerances; and the single-image learner's host syncs are few and change no result. The
 sharded case (2 torchrun ranks vs one process) runs with tiny sizes."""
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -168,14 +169,19 @@ def test_side_by_side_case_times_two_commands_both_ways(tmp_path):
         bench.run_bench(tiny_model(), images(2), steps=1, batch_size=2, cases=["side_by_side"])
 
 
-@pytest.mark.slow  # four `fm mask` processes
 def test_malloc_case_times_the_same_commands_with_and_without_the_books_tunables(tmp_path, monkeypatch):
     """Runs each way (glibc's default malloc, the book's GLIBC_TUNABLES); the faster of
-    each and their quotient. One round here (each round is four processes), two by default."""
+    each and their quotient. One round here, two by default; the two commands only write
+    down the GLIBC_TUNABLES they were given (the `fm mask` commands themselves run in the
+    side-by-side case's test, above)."""
     from fm_core.book.execute import MALLOC_TUNABLES
     from fm_core.cli import bench_processes
     assert bench_processes.MALLOC_ROUNDS == 2
     monkeypatch.setattr(bench_processes, "MALLOC_ROUNDS", 1)
+    seen = tmp_path / "tunables.txt"
+    write = f"import os; open({str(seen)!r}, 'a').write(os.environ.get('GLIBC_TUNABLES', 'default') + '\\n')"
+    monkeypatch.setattr(bench_processes, "_two_mask_commands",
+                        lambda s, folder: [[sys.executable, "-c", write]] * 2)
     model = bench.make_bench_model("smoke")
     result = bench.run_bench(model, bench.make_bench_images(model.size, n=4), steps=2, batch_size=4,
                              cases=["malloc"], out=tmp_path / "b.json")
@@ -186,6 +192,7 @@ def test_malloc_case_times_the_same_commands_with_and_without_the_books_tunables
     assert result["ratios"] == {"malloc: glibc default/book tunables":
                                 pytest.approx(s["glibc_default"] / s["book_tunables"])}
     assert case["tunables"] == MALLOC_TUNABLES
+    assert sorted(seen.read_text().split()) == sorted(["default"] * 2 + [MALLOC_TUNABLES] * 2)
 
 
 def test_each_rank_gets_its_share_of_the_cores(monkeypatch):

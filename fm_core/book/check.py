@@ -115,16 +115,23 @@ CONSOLE_ERROR = re.compile(r"Uncaught|\bError\b|Failed to load")
 
 
 def dump_dom(page: str | os.PathLike, timeout: float = 120, console: list | None = None,
-             window: str | None = None) -> str:
+             window: str | None = None, png: str | os.PathLike | None = None) -> str:
     """The page's DOM after its scripts ran (MathJax included), network cut off, in a
     window of ``window`` ("width,height") pixels if given. With a ``console`` list, the
     page's console errors (uncaught exceptions, errors, failed loads) are appended to it
-    as "message (source)"."""
+    as "message (source)". With ``png``, the same Chromium run also screenshots the page
+    there (as :func:`screenshot` does, in a window of ``window`` or 1280x2000): one
+    browser start per page instead of two."""
+    shot = []
+    if png is not None:
+        png = Path(png).resolve()
+        png.parent.mkdir(parents=True, exist_ok=True)
+        window, shot = window or SCREENSHOT_WINDOW, [f"--screenshot={png}"]
     size = [f"--window-size={window}"] if window else []
-    proc = _chromium([*size, "--enable-logging=stderr", "--v=0", "--dump-dom", Path(page).resolve().as_uri()],
+    proc = _chromium([*size, *shot, "--enable-logging=stderr", "--v=0", "--dump-dom", Path(page).resolve().as_uri()],
                      timeout)
-    if proc.returncode != 0 or "<html" not in proc.stdout.lower():
-        raise RuntimeError(f"chromium --dump-dom failed ({proc.returncode}): "
+    if proc.returncode != 0 or "<html" not in proc.stdout.lower() or (png is not None and not png.is_file()):
+        raise RuntimeError(f"chromium --dump-dom{' --screenshot' if shot else ''} failed ({proc.returncode}): "
                            f"{proc.stderr.strip()[-500:]}")
     if console is not None:
         for match in CONSOLE_LINE.finditer(proc.stderr):
@@ -133,7 +140,10 @@ def dump_dom(page: str | os.PathLike, timeout: float = 120, console: list | None
     return proc.stdout
 
 
-def screenshot(page: str | os.PathLike, png: str | os.PathLike, size: str = "1280,2000",
+SCREENSHOT_WINDOW = "1280,2000"
+
+
+def screenshot(page: str | os.PathLike, png: str | os.PathLike, size: str = SCREENSHOT_WINDOW,
                timeout: float = 120) -> Path:
     """A PNG of the page as rendered, network cut off."""
     png = Path(png).resolve()
@@ -171,16 +181,18 @@ def overflowing_tables(page: str | os.PathLike, width: int = 1280, timeout: floa
     return _measured_dom(Path(page), width, timeout)[1]
 
 
-def _measured_dom(page: Path, width: int, timeout: float, console: list | None = None) -> tuple[str, list[str]]:
+def _measured_dom(page: Path, width: int, timeout: float, console: list | None = None,
+                  png: str | os.PathLike | None = None) -> tuple[str, list[str]]:
     """One Chromium run over a copy of the page with :data:`_MEASURE_TABLES` appended: the
     DOM after its scripts ran (console errors appended to ``console``, as
-    :func:`dump_dom` does) and the tables wider than the text column."""
+    :func:`dump_dom` does) and the tables wider than the text column; with ``png``, its
+    screenshot too (the script only sets an attribute: the copy looks as the page does)."""
     import json
     probe = page.with_name(f".fm-measure-{page.name}")
     probe.write_text(page.read_text(encoding="utf-8").replace("</body>", _MEASURE_TABLES + "</body>"),
                      encoding="utf-8")
     try:
-        dom = dump_dom(probe, timeout, console, window=f"{width},2000")
+        dom = dump_dom(probe, timeout, console, window=f"{width},2000", png=png)
     finally:
         probe.unlink(missing_ok=True)
     match = re.search(r'data-fm-overflow="([^"]*)"', dom)
@@ -218,7 +230,7 @@ def page_problems(page: str | os.PathLike, png: str | os.PathLike | None = None,
     (``blank_fraction`` of its pixels one colour), a Python traceback in its text, raw
     TeX left by MathJax, a broken image link, an asset fetched from the network, an
     error in the browser's console.
-    With ``png``, the page is screenshotted there (Chromium needed). With
+    With ``png``, the page is screenshotted there, in the Chromium run that reads its text. With
     ``table_width``, tables wider than the text column in a window that wide are problems
     too (:func:`overflowing_tables`), measured in the same Chromium run as the text."""
     page = Path(page)
@@ -231,9 +243,9 @@ def page_problems(page: str | os.PathLike, png: str | os.PathLike | None = None,
     else:
         console: list[str] = []
         if table_width is None:
-            dom = dump_dom(page, console=console)
+            dom = dump_dom(page, console=console, png=png)
         else:
-            dom, wide = _measured_dom(page, table_width, 120, console)
+            dom, wide = _measured_dom(page, table_width, 120, console, png=png)
             problems += [f"table wider than the text column at {table_width} px: {t}" for t in wide]
         text = " ".join(_parse(dom).text)
         problems += [f"console error: {line}" for line in console]
@@ -241,8 +253,8 @@ def page_problems(page: str | os.PathLike, png: str | os.PathLike | None = None,
             start = max(0, match.start() - 40)
             problems.append(f"raw TeX: ...{text[start:match.end() + 40]!r}...")
             break
-        if png is not None:
-            fraction = dominant_colour_fraction(screenshot(page, png))
+        if png is not None:  # taken in the run that read the text
+            fraction = dominant_colour_fraction(png)
             if fraction >= blank_fraction:
                 problems.append(f"blank page: {fraction:.1%} of the screenshot is one colour")
     if TRACEBACK in text or TRACEBACK in source:
