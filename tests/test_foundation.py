@@ -143,8 +143,9 @@ def test_models_take_one_channel(arch, width, pooled):
 def test_full_width_vgg_is_torchvisions_architecture():
     import torchvision
 
-    ours = build_model("vgg11_bn", 5, 128, 0.449, 0.226, width=1.0, pooled_head=False).core
-    ref = torchvision.models.vgg11_bn(weights=None, num_classes=5)
+    with torch.device("meta"):  # shapes only: no memory, no initialisation of 130 million weights
+        ours = build_model("vgg11_bn", 5, 128, 0.449, 0.226, width=1.0, pooled_head=False).core
+        ref = torchvision.models.vgg11_bn(weights=None, num_classes=5)
     ours_shapes = [tuple(p.shape) for p in ours.parameters()]
     ref_shapes = [tuple(p.shape) for p in ref.parameters()]
     assert ours_shapes[0] == (64, 1, 3, 3) and ref_shapes[0] == (64, 3, 3, 3)
