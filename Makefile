@@ -32,9 +32,10 @@ book: $(STAMP)
 	$(PY) -m fm_core book --profile $(PROFILE)
 
 # Two pytest-xdist workers, tests grouped so that the smoke book and each file's fixtures
-# are computed once (tests/conftest.py); FM_TEST_WORKERS=0 runs in one process (pdb, -x)
+# are computed once, the groups taken in the order tests/conftest.py sorts them (the smoke
+# book's first: --no-loadscope-reorder); FM_TEST_WORKERS=0 runs in one process (pdb, -x)
 FM_TEST_WORKERS ?= 2
-XDIST := -n $(FM_TEST_WORKERS) --dist loadgroup
+XDIST := -n $(FM_TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 
 # every test, as CI runs them; test-fast leaves out those marked slow (tests/conftest.py)
 test: $(STAMP)

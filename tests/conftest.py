@@ -3,11 +3,11 @@
 are deterministic, so sharing them changes nothing but the time).
 
 Two tiers: a test marked ``slow`` (pyproject.toml) runs in ``make test`` only, the others
-in ``make test-fast`` too. Both run on two pytest-xdist workers. The smoke store and the
-smoke book are shared by the workers (one folder, one file lock: whichever worker asks
-first builds the book, the other waits for it, so the book has both cores meanwhile),
-and the tests that read them spread over both; the tests of ``only`` share a fixture and
-stay on one worker (:data:`SHARED_BY_GROUP`). Every test that reads the session's smoke
+in ``make test-fast`` too. Both run on two pytest-xdist workers. The smoke store is
+shared by the workers (one folder; the store's locks keep two from computing one
+artefact twice); the smoke book too (one file lock), and the tests that read it run
+on the worker that builds it, first (:data:`SHARED_BY_GROUP`), while the other runs the
+rest; the tests of ``only`` share a fixture and stay on one worker. Every test that reads the session's smoke
 store or smoke book is marked here (:func:`pytest_collection_modifyitems`): computing
 them takes minutes.
 Tests slow for their own reasons are marked where they are defined."""
@@ -37,30 +37,31 @@ BOOK = Path(__file__).resolve().parent.parent / "book"
 
 # Tests that share an expensive session fixture run on one xdist worker (`make test` runs
 # two, --dist loadgroup), so that it is computed once; every other test runs with the
-# rest of its file, so that module fixtures are computed once too. The smoke store and
-# book need no group: the workers share them (:func:`smoke_runs`, :func:`smoke_book`)
-SHARED_BY_GROUP = ("only_book",)
+# rest of its file, so that module fixtures are computed once too. The smoke book's group
+# holds every test that reads the built book: its worker starts the book first and reads
+# it after, while the other worker runs everything else (when the book's readers sat in
+# their files, a worker that reached one waited up to 35 s on the book's lock)
+SHARED_BY_GROUP = ("smoke_book", "only_book")
+
+
+def xdist_group_of(item) -> str:
+    return next((name for name in SHARED_BY_GROUP if name in item.fixturenames), item.path.name)
 
 
 # tryfirst: xdist reads the groups from the marks in its own modifyitems hook, which must
-# come after this one
+# come after this one. The order is the order in which the workers take the groups (the
+# Makefile passes --no-loadscope-reorder): the smoke book's first, then the larger
+# groups before the smaller (xdist's own reordering, by size, put the book's fifth)
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items):
-    # The first file that reads the smoke book starts it at once (its book tests first: its
-    # other tests delayed the book by 30 s); the other files that read it come last, so
-    # that the other worker runs everything else while the book is built (it waited 34 s)
-    files, reads_book = {}, []
-    for item in items:
-        files.setdefault(item.path, len(files))
-        if "smoke_book" in item.fixturenames and item.path not in reads_book:
-            reads_book.append(item.path)
-    later = set(reads_book[1:])
-    items.sort(key=lambda item: (item.path in later, files[item.path], "smoke_book" not in item.fixturenames))
+    groups = {}
     for item in items:
         if "smoke_runs" in item.fixturenames:  # directly, or through smoke or smoke_book
             item.add_marker(pytest.mark.slow)
-        group = next((name for name in SHARED_BY_GROUP if name in item.fixturenames), item.path.name)
+        group = xdist_group_of(item)
+        groups[group] = groups.get(group, 0) + 1
         item.add_marker(pytest.mark.xdist_group(group))
+    items.sort(key=lambda item: (xdist_group_of(item) != "smoke_book", -groups[xdist_group_of(item)]))
 
 
 @pytest.fixture(scope="session")
