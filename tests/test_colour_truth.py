@@ -28,7 +28,9 @@ def test_the_colour_world_puts_its_cue_in_the_carrier_channel_only():
 
 
 def test_shared_and_per_channel_masks_find_the_planted_channel_and_frequencies():
-    result = colour_recovery("red")
+    # 60 mask steps, not the function's 100: the same verdicts here (AUROC 0.995 shared, 0.998
+    # per channel, red's mean 0.24 against 0.19 and 0.19) at half the test's CPU
+    result = colour_recovery("red", max_steps=60)
     assert result["held_out_accuracy"] >= 0.9, result
     assert result["shared"]["auroc"] >= AUROC_BAR and result["per-channel"]["auroc"] >= AUROC_BAR, result
     assert int(np.argmax(result["per-channel mean"])) == 0, result  # the red channel keeps the most
