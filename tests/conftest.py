@@ -51,7 +51,8 @@ def xdist_group_of(item) -> str:
 # tryfirst: xdist reads the groups from the marks in its own modifyitems hook, which must
 # come after this one. The order is the order in which the workers take the groups (the
 # Makefile passes --no-loadscope-reorder): the smoke book's first, then the larger
-# groups before the smaller (xdist's own reordering, by size, put the book's fifth)
+# groups before the smaller (xdist's own reordering, by size, would hand out the book's
+# 10 tests after 24 larger groups)
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items):
     groups = {}
