@@ -27,9 +27,10 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 import pytest  # noqa: E402
-import torch  # noqa: E402
 
 if os.environ.get("PYTEST_XDIST_WORKER"):
+    import torch
+
     torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))  # in case torch came first
 
 BOOK = Path(__file__).resolve().parent.parent / "book"
@@ -127,6 +128,8 @@ def smoke_book(_shared_tmp, _session_data_dir, smoke_runs):
 def one_thread():
     """Tiny tensors: two threads only add synchronisation cost (and stall on a busy
     machine). Files of tiny-network tests use it for every test (``pytestmark``)."""
+    import torch  # here, not at the top: xdist's controller process needs no torch (1.5 s)
+
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
