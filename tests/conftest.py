@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections import Counter
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -22,13 +23,11 @@ from types import SimpleNamespace
 # torch thread per worker (and per process it starts), since threads beyond the cores
 # only spin and wait (a test file took 14% more CPU with two threads beside two busy
 # processes). Set before torch is imported; FM_TEST_WORKERS=0 keeps torch's default.
+import pytest
+
 if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     os.environ.setdefault("MKL_NUM_THREADS", "1")
-
-import pytest  # noqa: E402
-
-if os.environ.get("PYTEST_XDIST_WORKER"):
     import torch
 
     torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))  # in case torch came first
@@ -56,14 +55,13 @@ def xdist_group_of(item) -> str:
 # 10 tests after 24 larger groups)
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items):
-    groups = {}
-    for item in items:
+    group_of = {item: xdist_group_of(item) for item in items}
+    sizes = Counter(group_of.values())
+    for item, group in group_of.items():
         if "smoke_runs" in item.fixturenames:  # directly, or through smoke or smoke_book
             item.add_marker(pytest.mark.slow)
-        group = xdist_group_of(item)
-        groups[group] = groups.get(group, 0) + 1
         item.add_marker(pytest.mark.xdist_group(group))
-    items.sort(key=lambda item: (xdist_group_of(item) != "smoke_book", -groups[xdist_group_of(item)]))
+    items.sort(key=lambda item: (group_of[item] != "smoke_book", -sizes[group_of[item]]))
 
 
 @pytest.fixture(scope="session")

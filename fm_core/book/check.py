@@ -3,7 +3,8 @@
 - :func:`remote_assets`: scripts, stylesheets, fonts, icons and images that a page
   would fetch from the network (``src``/``href`` starting ``http(s)://`` or ``//``);
   the book must need none.
-- :func:`dump_dom` / :func:`screenshot`: the page rendered by headless Chromium with the
+- :func:`dump_dom`: the page rendered by headless Chromium (and, with ``png``, its
+  screenshot) with the
   network cut off (a proxy that refuses, and every host name unresolvable), after
   MathJax had time to typeset.
 - :func:`page_problems`: what a reader should never see: a blank page, a Python
@@ -114,13 +115,16 @@ CONSOLE_LINE = re.compile(r':CONSOLE(?:\(\d+\)|:\d+)\] "(?P<message>.*)", source
 CONSOLE_ERROR = re.compile(r"Uncaught|\bError\b|Failed to load")
 
 
+SCREENSHOT_WINDOW = "1280,2000"  # a page's screenshot (dump_dom with png)
+
+
 def dump_dom(page: str | os.PathLike, timeout: float = 120, console: list | None = None,
              window: str | None = None, png: str | os.PathLike | None = None) -> str:
     """The page's DOM after its scripts ran (MathJax included), network cut off, in a
     window of ``window`` ("width,height") pixels if given. With a ``console`` list, the
     page's console errors (uncaught exceptions, errors, failed loads) are appended to it
     as "message (source)". With ``png``, the same Chromium run also screenshots the page
-    there (as :func:`screenshot` does, in a window of ``window`` or 1280x2000): one
+    there (in a window of ``window`` or :data:`SCREENSHOT_WINDOW`): one
     browser start per page instead of two."""
     shot = []
     if png is not None:
@@ -138,22 +142,6 @@ def dump_dom(page: str | os.PathLike, timeout: float = 120, console: list | None
             if CONSOLE_ERROR.search(match["message"]):
                 console.append(f"{match['message']} ({match['source'].rsplit('/', 1)[-1]})")
     return proc.stdout
-
-
-SCREENSHOT_WINDOW = "1280,2000"
-
-
-def screenshot(page: str | os.PathLike, png: str | os.PathLike, size: str = SCREENSHOT_WINDOW,
-               timeout: float = 120) -> Path:
-    """A PNG of the page as rendered, network cut off."""
-    png = Path(png).resolve()
-    png.parent.mkdir(parents=True, exist_ok=True)
-    proc = _chromium([f"--screenshot={png}", f"--window-size={size}",
-                      Path(page).resolve().as_uri()], timeout)
-    if proc.returncode != 0 or not png.is_file():
-        raise RuntimeError(f"chromium --screenshot failed ({proc.returncode}): "
-                           f"{proc.stderr.strip()[-500:]}")
-    return png
 
 
 #: appended to a copy of a page by :func:`overflowing_tables`: once laid out, every table
